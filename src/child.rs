@@ -1,0 +1,157 @@
+//! The code that runs after `clone`, before `execve`.
+//!
+//! It runs on the plan's stack with `CLONE_VM`: it shares the caller's memory (and, with no
+//! `CLONE_SETTLS`, the calling thread's TLS). So it only reads the [`Plan`], makes raw system
+//! calls (rustix's linux_raw backend or [`crate::sys`], none of which touch `errno`), never
+//! allocates, formats, locks or unwinds, and leaves only through `execve` or `exit_group`. A
+//! failure is stored in `plan.report` before the exit; the parent decodes it.
+#![allow(unsafe_code)]
+
+use crate::error::Step;
+use crate::plan::Plan;
+use crate::report::Failure;
+use crate::sys;
+use core::ffi::{c_int, c_void};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use std::ffi::CStr;
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::Ordering;
+
+/// The exit code of a child whose setup failed (the parent reaps it and returns the error).
+const SETUP_FAILED: c_int = 127;
+
+/// The entry point `clone` runs.
+///
+/// # Safety
+///
+/// `arg` points to a [`Plan`] that stays valid and unchanged until this task has exec'd or
+/// exited.
+pub(crate) unsafe extern "C" fn entry(arg: *mut c_void) -> c_int {
+    // SAFETY: the caller (spawn) passes a live Plan and keeps it alive until exec or exit.
+    let plan = unsafe { &*(arg as *const Plan<'_>) };
+    let failure = match setup(plan) {
+        Ok(()) if plan.probe_only => sys::exit(0),
+        Ok(()) => exec(plan),
+        Err(f) => f,
+    };
+    plan.report.store(failure.encode(), Ordering::Release);
+    sys::exit(SETUP_FAILED)
+}
+
+/// `extern "C"` wrapper with the signature `clone` wants.
+pub(crate) extern "C" fn clone_entry(arg: *mut c_void) -> c_int {
+    // SAFETY: only spawn passes this function to clone, with a live Plan.
+    unsafe { entry(arg) }
+}
+
+fn fail(step: Step) -> impl Fn(Errno) -> Failure {
+    move |e| Failure::new(step, e)
+}
+
+fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), Errno> {
+    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let n = rustix::io::write(&fd, bytes)?;
+    if n != bytes.len() { Err(Errno::IO) } else { Ok(()) }
+}
+
+fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
+    sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))?;
+
+    if plan.go_fd >= 0 {
+        // SAFETY: the parent keeps this fd open (it is in our fd table until close_range).
+        let go = unsafe { BorrowedFd::borrow_raw(plan.go_fd) };
+        let mut byte = [0u8; 1];
+        loop {
+            match rustix::io::read(go, &mut byte) {
+                Ok(1) => break,
+                // The parent gave up (it could not write the maps, or it died): leave quietly.
+                Ok(_) => sys::exit(SETUP_FAILED),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(Failure::new(Step::Handshake, e)),
+            }
+        }
+    }
+
+    if let Some(maps) = &plan.self_maps {
+        write_file(c"/proc/self/setgroups", b"deny").map_err(fail(Step::WriteSetgroups))?;
+        write_file(c"/proc/self/uid_map", &maps.uid_map).map_err(fail(Step::WriteUidMap))?;
+        write_file(c"/proc/self/gid_map", &maps.gid_map).map_err(fail(Step::WriteGidMap))?;
+    }
+
+    if let Some(name) = plan.hostname {
+        rustix::system::sethostname(name).map_err(fail(Step::SetHostname))?;
+    }
+    if let Some(name) = plan.domainname {
+        rustix::system::setdomainname(name).map_err(fail(Step::SetDomainname))?;
+    }
+
+    if plan.make_mounts_private {
+        use rustix::mount::MountPropagationFlags as P;
+        rustix::mount::mount_change(c"/", P::REC | P::PRIVATE)
+            .map_err(fail(Step::MakeMountsPrivate))?;
+    }
+    if plan.mount_proc {
+        use rustix::mount::MountFlags as M;
+        rustix::mount::mount(c"proc", c"/proc", c"proc", M::NOSUID | M::NODEV | M::NOEXEC, None)
+            .map_err(fail(Step::MountProc))?;
+    }
+    if plan.loopback_up {
+        sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
+    }
+    if plan.unshare_time {
+        // SAFETY: CLONE_NEWTIME changes nothing this task relies on; the program enters the new
+        // namespace at execve.
+        unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
+            .map_err(fail(Step::UnshareTime))?;
+    }
+    if let Some(dir) = plan.cwd {
+        rustix::process::chdir(dir).map_err(fail(Step::Chdir))?;
+    }
+
+    for (slot, &fd) in plan.stdio.iter().enumerate() {
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: the parent keeps every stdio fd open until the child has exec'd; all are > 2.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let r = match slot {
+            0 => rustix::stdio::dup2_stdin(fd),
+            1 => rustix::stdio::dup2_stdout(fd),
+            _ => rustix::stdio::dup2_stderr(fd),
+        };
+        r.map_err(|e| Failure::new(Step::Stdio, e).at(slot))?;
+    }
+
+    close_fds(plan.exec_fd).map_err(fail(Step::CloseFds))?;
+    Ok(())
+}
+
+/// Closes every fd above 2 except `keep` (the CLOEXEC exec pipe, or -1).
+fn close_fds(keep: c_int) -> Result<(), Errno> {
+    if keep > 3 {
+        sys::close_range(3, keep as u32 - 1)?;
+    }
+    let from = if keep >= 3 { keep as u32 + 1 } else { 3 };
+    sys::close_range(from, u32::MAX)
+}
+
+/// Tries each candidate as `execvp` does: ENOENT and ENOTDIR move on, EACCES is remembered and
+/// moves on, anything else stops. Returns only on failure.
+fn exec(plan: &Plan<'_>) -> Failure {
+    if let Err(e) = sys::set_signal_mask(0) {
+        return Failure::new(Step::SignalMask, e);
+    }
+    let mut result = Failure::new(Step::Exec, Errno::NOENT);
+    for (i, path) in plan.candidates.iter().enumerate() {
+        // SAFETY: path is a CString; argv and envp are NULL-terminated arrays of pointers into
+        // CStrings that the plan keeps alive.
+        let err = unsafe { sys::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
+        match err {
+            Errno::NOENT | Errno::NOTDIR => {}
+            Errno::ACCESS => result = Failure::new(Step::Exec, err).at(i),
+            _ => return Failure::new(Step::Exec, err).at(i),
+        }
+    }
+    result
+}

@@ -1,0 +1,461 @@
+//! Errors: what failed, with the errno, the path and a hint a person can act on.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A step of setting a sandbox up, named in [`Error::Setup`].
+///
+/// Steps in the parent (before `clone` and while handing over id maps) and in the child (after
+/// `clone`, before `execve`) are listed together, in the order they happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[repr(u8)]
+pub enum Step {
+    /// Allocating the child's stack (`mmap`).
+    AllocStack = 1,
+    /// Creating a pipe (`pipe2`).
+    Pipe,
+    /// Opening `/dev/null` for [`Stdio::null`](crate::Stdio::null).
+    OpenNull,
+    /// Creating the child in its new namespaces (`clone`).
+    #[doc(alias = "clone")]
+    Clone,
+    /// Resetting the child's signal handlers to their defaults (`rt_sigaction`).
+    ResetSignals,
+    /// Waiting for the parent to write the id maps.
+    Handshake,
+    /// Writing `deny` to `/proc/self/setgroups`.
+    WriteSetgroups,
+    /// Writing the user namespace's `uid_map`.
+    WriteUidMap,
+    /// Writing the user namespace's `gid_map`.
+    WriteGidMap,
+    /// Running `newuidmap` or `newgidmap`.
+    RunIdMapHelper,
+    /// Setting the hostname (`sethostname`).
+    #[doc(alias = "sethostname")]
+    SetHostname,
+    /// Setting the NIS domain name (`setdomainname`).
+    #[doc(alias = "setdomainname")]
+    SetDomainname,
+    /// Making every mount private (`mount(MS_REC | MS_PRIVATE)` on `/`).
+    MakeMountsPrivate,
+    /// Mounting a fresh procfs on `/proc`.
+    MountProc,
+    /// Bringing up the loopback interface of a new network namespace.
+    LoopbackUp,
+    /// Creating the time namespace (`unshare(CLONE_NEWTIME)`).
+    UnshareTime,
+    /// Changing to the working directory (`chdir`).
+    #[doc(alias = "chdir")]
+    Chdir,
+    /// Putting the program's stdin, stdout and stderr in place (`dup2`).
+    Stdio,
+    /// Closing every other file descriptor (`close_range`).
+    CloseFds,
+    /// Restoring the signal mask before `execve`.
+    SignalMask,
+    /// Executing the program (`execve`); reported as [`Error::Exec`].
+    #[doc(alias = "execve")]
+    Exec,
+    /// Waiting for the child (`waitid`).
+    Wait,
+}
+
+impl Step {
+    #[cfg(test)]
+    pub(crate) const ALL: [Step; 22] = [
+        Step::AllocStack,
+        Step::Pipe,
+        Step::OpenNull,
+        Step::Clone,
+        Step::ResetSignals,
+        Step::Handshake,
+        Step::WriteSetgroups,
+        Step::WriteUidMap,
+        Step::WriteGidMap,
+        Step::RunIdMapHelper,
+        Step::SetHostname,
+        Step::SetDomainname,
+        Step::MakeMountsPrivate,
+        Step::MountProc,
+        Step::LoopbackUp,
+        Step::UnshareTime,
+        Step::Chdir,
+        Step::Stdio,
+        Step::CloseFds,
+        Step::SignalMask,
+        Step::Exec,
+        Step::Wait,
+    ];
+
+    pub(crate) fn from_u8(v: u8) -> Option<Step> {
+        use Step::*;
+        Some(match v {
+            1 => AllocStack,
+            2 => Pipe,
+            3 => OpenNull,
+            4 => Clone,
+            5 => ResetSignals,
+            6 => Handshake,
+            7 => WriteSetgroups,
+            8 => WriteUidMap,
+            9 => WriteGidMap,
+            10 => RunIdMapHelper,
+            11 => SetHostname,
+            12 => SetDomainname,
+            13 => MakeMountsPrivate,
+            14 => MountProc,
+            15 => LoopbackUp,
+            16 => UnshareTime,
+            17 => Chdir,
+            18 => Stdio,
+            19 => CloseFds,
+            20 => SignalMask,
+            21 => Exec,
+            22 => Wait,
+            _ => return None,
+        })
+    }
+
+    /// What the step does, as the object of "cannot …".
+    fn phrase(self) -> &'static str {
+        match self {
+            Step::AllocStack => "allocate the child's stack",
+            Step::Pipe => "create a pipe",
+            Step::OpenNull => "open /dev/null",
+            Step::Clone => "create the namespaces (clone)",
+            Step::ResetSignals => "reset signal handlers in the child",
+            Step::Handshake => "hand the id maps to the child",
+            Step::WriteSetgroups => "write",
+            Step::WriteUidMap => "write",
+            Step::WriteGidMap => "write",
+            Step::RunIdMapHelper => "run",
+            Step::SetHostname => "set the hostname",
+            Step::SetDomainname => "set the domain name",
+            Step::MakeMountsPrivate => "make mounts private",
+            Step::MountProc => "mount proc on",
+            Step::LoopbackUp => "bring up the loopback interface",
+            Step::UnshareTime => "create the time namespace",
+            Step::Chdir => "change directory to",
+            Step::Stdio => "set up stdio",
+            Step::CloseFds => "close inherited file descriptors",
+            Step::SignalMask => "restore the signal mask",
+            Step::Exec => "execute",
+            Step::Wait => "wait for the sandbox",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.phrase())
+    }
+}
+
+/// Everything that can go wrong when building, spawning or waiting for a sandbox.
+///
+/// Setup failures are never confused with the program's own exit status: [`Sandbox::spawn`]
+/// returns `Err` for the first and a [`Child`] whose `wait` gives the second.
+///
+/// [`Sandbox::spawn`]: crate::Sandbox::spawn
+/// [`Child`]: crate::Child
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration cannot work: a NUL byte, an empty program, a bad id map, a hostname
+    /// that is too long or set without a UTS namespace. Found before anything is spawned.
+    #[error("invalid sandbox configuration: {0}")]
+    InvalidInput(String),
+
+    /// The running kernel or system lacks something the configuration needs.
+    #[error("{feature} is not supported here: {reason}")]
+    Unsupported {
+        /// What was asked for.
+        feature: &'static str,
+        /// Why it cannot be had, and what to do about it.
+        reason: String,
+    },
+
+    /// A setup step failed, in the parent or in the child before `execve`.
+    #[error("cannot {}: {source}{}", subject(*step, path.as_deref()), hint_suffix(hint))]
+    Setup {
+        /// Which step.
+        step: Step,
+        /// The path (or value) the step worked on, when there is one.
+        path: Option<PathBuf>,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+        /// What usually causes this, and what to do.
+        hint: Option<String>,
+    },
+
+    /// The sandbox was set up but the program could not be executed.
+    #[error("cannot execute {}: {source}{}", program.display(), hint_suffix(hint))]
+    Exec {
+        /// The program as given, or the `PATH` candidate that failed.
+        program: PathBuf,
+        /// The operating system's error: `NotFound` (127 in a shell), `PermissionDenied` (126).
+        #[source]
+        source: io::Error,
+        /// What usually causes this, and what to do.
+        hint: Option<String>,
+    },
+
+    /// `newuidmap` or `newgidmap` ran but refused the mapping.
+    #[error("{} refused the mapping ({status}): {}{}", helper.display(), stderr.trim(), hint_suffix(hint))]
+    IdMapHelper {
+        /// The helper that ran.
+        helper: PathBuf,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// What it printed on stderr.
+        stderr: String,
+        /// What usually causes this, and what to do.
+        hint: Option<String>,
+    },
+}
+
+fn subject(step: Step, path: Option<&Path>) -> String {
+    match path {
+        Some(p) => format!("{step} {}", p.display()),
+        None => step.to_string(),
+    }
+}
+
+fn hint_suffix(hint: &Option<String>) -> String {
+    match hint {
+        Some(h) => format!(" — {h}"),
+        None => String::new(),
+    }
+}
+
+impl Error {
+    /// The step that failed, for [`Error::Setup`] and [`Error::Exec`].
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            Error::Setup { step, .. } => Some(*step),
+            Error::Exec { .. } => Some(Step::Exec),
+            Error::IdMapHelper { .. } => Some(Step::RunIdMapHelper),
+            _ => None,
+        }
+    }
+
+    /// The errno, when the failure came from a system call.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Setup { source, .. } | Error::Exec { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// The path involved, when there is one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::Setup { path, .. } => path.as_deref(),
+            Error::Exec { program, .. } => Some(program),
+            Error::IdMapHelper { helper, .. } => Some(helper),
+            _ => None,
+        }
+    }
+
+    /// The hint for known causes, when one applies.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Setup { hint, .. }
+            | Error::Exec { hint, .. }
+            | Error::IdMapHelper { hint, .. } => hint.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// True for [`Error::InvalidInput`].
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::InvalidInput(_))
+    }
+
+    pub(crate) fn invalid(msg: impl Into<String>) -> Error {
+        Error::InvalidInput(msg.into())
+    }
+
+    /// A setup failure, with the hint for its known causes.
+    pub(crate) fn setup(step: Step, path: Option<PathBuf>, errno: i32, userns: bool) -> Error {
+        Error::Setup {
+            step,
+            path,
+            source: io::Error::from_raw_os_error(errno),
+            hint: hint(step, errno, userns),
+        }
+    }
+
+    pub(crate) fn exec(program: PathBuf, errno: i32) -> Error {
+        let hint = match errno {
+            libc::EACCES => Some(
+                "the file is not executable, a directory on its path is not searchable, or its \
+                 filesystem is mounted noexec"
+                    .to_string(),
+            ),
+            libc::ENOEXEC => {
+                Some("the file is not a binary the kernel can run and has no #! line".to_string())
+            }
+            _ => None,
+        };
+        Error::Exec { program, source: io::Error::from_raw_os_error(errno), hint }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match &e {
+            Error::InvalidInput(_) => io::ErrorKind::InvalidInput,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+            Error::Setup { source, .. } | Error::Exec { source, .. } => source.kind(),
+            Error::IdMapHelper { .. } => io::ErrorKind::PermissionDenied,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+const SEE: &str = "see README.md#troubleshooting";
+
+fn read_sysctl(path: &str) -> Option<i64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// What the system says about user namespaces for this user, as a hint; `None` when nothing
+/// restricts them.
+pub(crate) fn userns_restriction() -> Option<String> {
+    if read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == Some(0)
+        && !rustix::process::geteuid().is_root()
+    {
+        return Some(format!(
+            "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone=0); \
+             enable them with `sysctl -w kernel.unprivileged_userns_clone=1`; {SEE}"
+        ));
+    }
+    if read_sysctl("/proc/sys/user/max_user_namespaces") == Some(0) {
+        return Some(format!(
+            "user namespaces are disabled (user.max_user_namespaces=0); raise it with \
+             `sysctl -w user.max_user_namespaces=15000`; {SEE}"
+        ));
+    }
+    if read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == Some(1)
+        && !rustix::process::geteuid().is_root()
+    {
+        return Some(format!(
+            "unprivileged user namespaces are restricted by AppArmor \
+             (kernel.apparmor_restrict_unprivileged_userns=1): the new namespace has no \
+             capabilities; give the program an AppArmor profile that allows userns, or set the \
+             sysctl to 0; {SEE}"
+        ));
+    }
+    None
+}
+
+fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
+    let denied = errno == libc::EPERM || errno == libc::EACCES;
+    match step {
+        Step::Clone => match errno {
+            libc::EPERM | libc::EACCES | libc::EUSERS if userns => {
+                userns_restriction().or_else(|| {
+                    Some(format!(
+                        "creating namespaces is not permitted here; inside a container a seccomp \
+                     profile or a missing CAP_SYS_ADMIN can forbid it; {SEE}"
+                    ))
+                })
+            }
+            libc::EPERM => Some(format!(
+                "creating namespaces other than a user namespace needs CAP_SYS_ADMIN; add \
+                 Namespaces::USER; {SEE}"
+            )),
+            libc::ENOSPC => Some(format!(
+                "a namespace limit is reached (user.max_user_namespaces and friends in \
+                 /proc/sys/user), or user namespaces are nested more than 32 deep; {SEE}"
+            )),
+            libc::EINVAL => Some(
+                "the kernel refuses these clone flags: nscell needs Linux 5.10+ (CLONE_PIDFD), \
+                 built with the requested namespaces"
+                    .to_string(),
+            ),
+            _ => None,
+        },
+        Step::WriteSetgroups
+        | Step::WriteUidMap
+        | Step::WriteGidMap
+        | Step::SetHostname
+        | Step::SetDomainname
+        | Step::MakeMountsPrivate
+        | Step::LoopbackUp
+            if denied && userns =>
+        {
+            userns_restriction()
+        }
+        Step::MountProc if denied => userns_restriction().or_else(|| {
+            Some(format!(
+                "the kernel mounts a new /proc in a user namespace only where a fully visible \
+                 /proc exists (no part of it covered by another mount, as in many containers); \
+                 use mount_proc(false) there; {SEE}"
+            ))
+        }),
+        Step::UnshareTime if errno == libc::EINVAL => {
+            Some("this kernel has no time namespaces (CONFIG_TIME_NS, Linux 5.6+)".to_string())
+        }
+        Step::Chdir if errno == libc::ENOENT => {
+            Some("the directory does not exist in the sandbox's view of the filesystem".to_string())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_error_reads_like_a_sentence() {
+        let e = Error::Setup {
+            step: Step::WriteUidMap,
+            path: Some("/proc/self/uid_map".into()),
+            source: io::Error::from_raw_os_error(libc::EPERM),
+            hint: Some("a hint".into()),
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with(
+                "cannot write /proc/self/uid_map: Operation not permitted (os error 1)"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with(" — a hint"), "{text}");
+        assert_eq!(e.step(), Some(Step::WriteUidMap));
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM));
+        assert_eq!(e.path(), Some(Path::new("/proc/self/uid_map")));
+    }
+
+    #[test]
+    fn exec_error_names_the_program() {
+        let e = Error::exec("/nonexistent".into(), libc::ENOENT);
+        assert_eq!(
+            e.to_string(),
+            "cannot execute /nonexistent: No such file or directory (os error 2)"
+        );
+        assert_eq!(e.step(), Some(Step::Exec));
+        let io: io::Error = e.into();
+        assert_eq!(io.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn steps_round_trip_through_u8() {
+        for s in Step::ALL {
+            assert_eq!(Step::from_u8(s as u8), Some(s));
+        }
+        assert_eq!(Step::from_u8(0), None);
+    }
+
+    #[test]
+    fn time_namespace_einval_gets_a_hint() {
+        let e = Error::setup(Step::UnshareTime, None, libc::EINVAL, true);
+        assert!(e.to_string().contains("Linux 5.6"), "{e}");
+    }
+}

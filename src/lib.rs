@@ -1,0 +1,77 @@
+//! Run a program in new Linux namespaces, without host root.
+//!
+//! nscell is [`std::process::Command`] that can also isolate: a [`Sandbox`] runs a program in new
+//! user, PID, mount, UTS, IPC, network, cgroup and time namespaces ([`Namespaces`]), with the
+//! caller mapped to root inside, its own hostname and its own `/proc`.
+//!
+//! ```
+//! use nscell::{Sandbox, Stdio};
+//!
+//! // By default: new user, PID, mount, UTS and IPC namespaces, root inside, a fresh /proc.
+//! let out = Sandbox::new("sh")
+//!     .args(["-c", "id -u; hostname; echo $$; ls /proc | grep -c '^[0-9]'"])
+//!     .hostname("cell")
+//!     .output()?;
+//! assert_eq!(String::from_utf8_lossy(&out.stdout), "0\ncell\n1\n2\n");
+//! # Ok::<(), nscell::Error>(())
+//! ```
+//!
+//! # Rootless
+//!
+//! Everything works as an ordinary user where the kernel allows unprivileged user namespaces
+//! (most distributions; see [`Sandbox::check`] and the README's troubleshooting for the sysctls
+//! and AppArmor settings that forbid them). Without root, every namespace but the user namespace
+//! needs a user namespace beside it: nscell adds one when it is not asked for.
+//!
+//! # How a sandbox is spawned
+//!
+//! All strings, pointer arrays and id maps are prepared before `clone`. The child is created with
+//! `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_NEW…)` on a fresh stack, the way
+//! `posix_spawn` works: the caller's thread waits until the program is exec'd, nothing of the
+//! caller's memory is copied, so spawning costs the same from a small process as from one of
+//! many gigabytes. The child writes its own id maps, sets the hostname, makes mounts private,
+//! mounts `/proc`, puts stdio in place, closes every other fd, and execs. It makes raw system
+//! calls only: no allocation, no locks, no `errno`. A failure is reported to the parent as a
+//! (step, errno) record and becomes an [`Error`] naming the step, the errno, the path and a hint.
+//!
+//! When the parent must act between `clone` and `exec` (id maps beyond the caller's own id, which
+//! only root or `newuidmap`/`newgidmap` may write), the child waits on a pipe while the parent
+//! writes the maps; it still shares the caller's memory instead of copying it.
+//!
+//! # Caveats of namespaces
+//!
+//! - As PID 1 of a new PID namespace, the program receives only the signals it has handlers for
+//!   (plus `SIGKILL` and `SIGSTOP` from outside): `Child::signal(SIGTERM)` does nothing to a
+//!   shell. Use [`Child::kill`]. PID 1 also inherits every orphan in the namespace.
+//! - `/proc` must be remounted to show a new PID namespace; nscell does it when `PID` and `MOUNT`
+//!   are both new ([`Sandbox::mount_proc`]).
+//! - Root inside a user namespace has every capability *over that namespace's resources* (its
+//!   hostname, its mounts), none over the host's. A namespace is isolation, not by itself a
+//!   security boundary against a hostile program.
+//! - Dropping a [`Child`] that was not waited for kills it (see [`Child`]).
+//! - The caller's process is never changed: no environment, working directory, signal handler,
+//!   or subreaper change, and no `waitpid(-1)`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod child;
+mod error;
+mod idmap;
+mod namespaces;
+mod plan;
+mod process;
+mod report;
+mod sandbox;
+mod spawn;
+mod stdio;
+mod support;
+mod sys;
+mod userns;
+
+pub use error::{Error, Step};
+pub use idmap::IdMap;
+pub use namespaces::Namespaces;
+pub use process::Child;
+pub use sandbox::Sandbox;
+pub use stdio::Stdio;
+pub use support::Support;

@@ -1,0 +1,220 @@
+//! A running sandbox: [`Child`], built on a pidfd.
+
+use crate::Error;
+use crate::error::Step;
+use rustix::io::Errno;
+use rustix::process::{WaitId, WaitIdOptions, WaitIdStatus};
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+
+/// A program running in a sandbox, as [`std::process::Child`], but held through a pidfd.
+///
+/// The pidfd (from `CLONE_PIDFD`) names this process and no other, even after its pid is reused:
+/// [`signal`](Child::signal) uses `pidfd_send_signal` and [`wait`](Child::wait) uses
+/// `waitid(P_PIDFD)`, so nscell never calls `waitpid(-1)` and installs no `SIGCHLD` handler. The
+/// pidfd becomes readable when the program exits, so async code can poll [`Child::pidfd`].
+///
+/// # Dropping
+///
+/// A sandbox does not outlive its handle: dropping a `Child` that has not been waited for sends
+/// it `SIGKILL` and reaps it, so neither a running sandbox nor a zombie is left behind. (With a
+/// PID namespace, killing its PID 1 ends every process inside; without one, only the direct
+/// child is killed.) To let the program finish, call [`wait`](Child::wait) or
+/// [`wait_with_output`](Child::wait_with_output) before dropping.
+#[derive(Debug)]
+#[must_use = "dropping a Child kills the sandbox; call wait() to let it run"]
+pub struct Child {
+    pid: i32,
+    pidfd: OwnedFd,
+    status: Option<ExitStatus>,
+    /// The caller's end of the program's stdin, when it is [`Stdio::piped`](crate::Stdio::piped).
+    pub stdin: Option<ChildStdin>,
+    /// The caller's end of the program's stdout, when it is piped.
+    pub stdout: Option<ChildStdout>,
+    /// The caller's end of the program's stderr, when it is piped.
+    pub stderr: Option<ChildStderr>,
+}
+
+impl Child {
+    pub(crate) fn new(pid: i32, pidfd: OwnedFd, pipes: [Option<OwnedFd>; 3]) -> Child {
+        let [i, o, e] = pipes;
+        Child {
+            pid,
+            pidfd,
+            status: None,
+            stdin: i.map(ChildStdin::from),
+            stdout: o.map(ChildStdout::from),
+            stderr: e.map(ChildStderr::from),
+        }
+    }
+
+    /// The program's pid, as the caller's PID namespace numbers it.
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// The pidfd of the program. It polls readable once the program has exited.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Sends `SIGKILL`. With a PID namespace this ends every process in it.
+    /// Does nothing if the program has already been waited for, like std.
+    pub fn kill(&mut self) -> Result<(), Error> {
+        self.signal(libc_sig::SIGKILL)
+    }
+
+    /// Sends signal `sig` (1 to 64) with
+    /// [`pidfd_send_signal`](https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html).
+    ///
+    /// As PID 1 of a new PID namespace, the program only receives the signals it has a handler
+    /// for, plus `SIGKILL` and `SIGSTOP` (a kernel rule): a plain `SIGTERM` to a shell that is
+    /// PID 1 does nothing.
+    pub fn signal(&mut self, sig: i32) -> Result<(), Error> {
+        if !(1..=crate::sys::SIGRTMAX).contains(&sig) {
+            return Err(Error::invalid(format!("signal {sig} is not between 1 and 64")));
+        }
+        if self.status.is_some() {
+            return Ok(());
+        }
+        match crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), sig) {
+            Ok(()) | Err(Errno::SRCH) => Ok(()),
+            Err(e) => Err(Error::setup(Step::Wait, None, e.raw_os_error(), false)),
+        }
+    }
+
+    /// Waits for the program to exit and returns its status. Closes `stdin` first, so a program
+    /// reading it sees EOF instead of waiting forever.
+    pub fn wait(&mut self) -> Result<ExitStatus, Error> {
+        drop(self.stdin.take());
+        if let Some(s) = self.status {
+            return Ok(s);
+        }
+        let status = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED)?
+            .ok_or_else(|| Error::setup(Step::Wait, None, Errno::CHILD.raw_os_error(), false))?;
+        self.status = Some(status);
+        Ok(status)
+    }
+
+    /// Returns the status if the program has exited, `None` if it is still running.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        let status = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED | WaitIdOptions::NOHANG)?;
+        self.status = status;
+        Ok(status)
+    }
+
+    /// Waits for the program, collecting all of its piped stdout and stderr.
+    pub fn wait_with_output(mut self) -> Result<Output, Error> {
+        drop(self.stdin.take());
+        let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take())
+            .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
+        let status = self.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+}
+
+impl AsFd for Child {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc_sig::SIGKILL);
+            let _ = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED);
+        }
+    }
+}
+
+mod libc_sig {
+    pub const SIGKILL: i32 = crate::sys::SIGKILL;
+}
+
+/// `waitid(P_PIDFD, pidfd, …)`, retried on EINTR, as std's `ExitStatus`.
+pub(crate) fn wait_pidfd(
+    pidfd: BorrowedFd<'_>,
+    options: WaitIdOptions,
+) -> Result<Option<ExitStatus>, Error> {
+    loop {
+        match rustix::process::waitid(WaitId::PidFd(pidfd), options) {
+            Ok(s) => return Ok(s.map(|s| to_exit_status(&s))),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(Error::setup(Step::Wait, None, e.raw_os_error(), false)),
+        }
+    }
+}
+
+fn to_exit_status(s: &WaitIdStatus) -> ExitStatus {
+    let raw = if let Some(code) = s.exit_status() {
+        (code & 0xff) << 8
+    } else if let Some(sig) = s.terminating_signal() {
+        sig | if s.dumped() { 0x80 } else { 0 }
+    } else {
+        0
+    };
+    ExitStatus::from_raw(raw)
+}
+
+/// Reads two pipes to EOF at the same time, so neither can fill up and stall the program.
+fn read_both(
+    out: Option<ChildStdout>,
+    err: Option<ChildStderr>,
+) -> Result<(Vec<u8>, Vec<u8>), Errno> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let (mut out_buf, mut err_buf) = (Vec::new(), Vec::new());
+    match (out, err) {
+        (None, None) => {}
+        (Some(mut o), None) => {
+            o.read_to_end(&mut out_buf).map_err(io_errno)?;
+        }
+        (None, Some(mut e)) => {
+            e.read_to_end(&mut err_buf).map_err(io_errno)?;
+        }
+        (Some(o), Some(e)) => {
+            let mut streams: [(Option<OwnedFd>, &mut Vec<u8>); 2] =
+                [(Some(o.into()), &mut out_buf), (Some(e.into()), &mut err_buf)];
+            loop {
+                let open: Vec<usize> = (0..2).filter(|&i| streams[i].0.is_some()).collect();
+                if open.is_empty() {
+                    break;
+                }
+                let mut fds: Vec<PollFd<'_>> = open
+                    .iter()
+                    .map(|&i| PollFd::new(streams[i].0.as_ref().unwrap(), PollFlags::IN))
+                    .collect();
+                match poll(&mut fds, None) {
+                    Ok(_) => {}
+                    Err(Errno::INTR) => continue,
+                    Err(e) => return Err(e),
+                }
+                let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+                drop(fds);
+                for (k, &i) in open.iter().enumerate() {
+                    if !ready[k] {
+                        continue;
+                    }
+                    let (fd, buf) = &mut streams[i];
+                    let mut chunk = [0u8; 8192];
+                    match rustix::io::read(fd.as_ref().unwrap(), &mut chunk) {
+                        Ok(0) => *fd = None,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        Err(Errno::INTR) | Err(Errno::AGAIN) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+    Ok((out_buf, err_buf))
+}
+
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_io_error(&e).unwrap_or(Errno::IO)
+}

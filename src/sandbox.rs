@@ -1,0 +1,509 @@
+//! The [`Sandbox`] builder.
+
+use crate::Namespaces;
+use crate::error::{Error, Step};
+use crate::idmap::{self, IdMap};
+use crate::plan::{Plan, SelfMaps};
+use crate::process::Child;
+use crate::report::Failure;
+use crate::spawn::{self, SpawnError};
+use crate::stdio::{Prepared, Stdio};
+use crate::userns::{ParentMaps, Writer};
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output};
+use std::sync::atomic::AtomicU64;
+
+/// The longest hostname or domain name the kernel accepts (`__NEW_UTS_LEN`).
+const MAX_UTS_NAME: usize = 64;
+
+/// A builder for a program run in new Linux namespaces, used like [`std::process::Command`].
+///
+/// Setters take and return `&mut Self` and never fail: the first bad input (a NUL byte, a
+/// 200-byte hostname) is remembered and returned by [`spawn`](Sandbox::spawn). By default the
+/// program gets new user, PID, mount, UTS and IPC namespaces ([`Namespaces::DEFAULT`]), is root
+/// inside (the caller's uid and gid are mapped to 0), is PID 1, and sees a fresh `/proc`.
+///
+/// ```
+/// use nscell::{Namespaces, Sandbox, Stdio};
+///
+/// let out = Sandbox::new("/bin/sh")
+///     .args(["-c", "id -u; hostname; echo $$"])
+///     .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC)
+///     .hostname("cell")
+///     .stdout(Stdio::piped())
+///     .output()?;
+/// assert_eq!(String::from_utf8_lossy(&out.stdout), "0\ncell\n1\n");
+/// # Ok::<(), nscell::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Sandbox {
+    program: OsString,
+    program_c: CString,
+    /// argv, argv[0] included.
+    argv: Vec<CString>,
+    env_clear: bool,
+    env: BTreeMap<OsString, Option<OsString>>,
+    cwd: Option<(PathBuf, CString)>,
+    stdin: Option<Stdio>,
+    stdout: Option<Stdio>,
+    stderr: Option<Stdio>,
+    namespaces: Namespaces,
+    uid_map: Vec<IdMap>,
+    gid_map: Vec<IdMap>,
+    hostname: Option<Vec<u8>>,
+    domainname: Option<Vec<u8>>,
+    mount_proc: Option<bool>,
+    bad_input: Option<String>,
+}
+
+fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {
+    CString::new(s.as_bytes()).map_err(|_| format!("{what} {s:?} contains a NUL byte"))
+}
+
+impl Sandbox {
+    /// A sandbox that runs `program`. A program without a `/` is looked up in `PATH` (the
+    /// program's own `PATH` if set with [`env`](Sandbox::env), else the caller's), as std does.
+    pub fn new(program: impl AsRef<OsStr>) -> Sandbox {
+        let program = program.as_ref().to_os_string();
+        let mut bad_input = None;
+        let program_c = cstring("program", &program).unwrap_or_else(|e| {
+            bad_input = Some(e);
+            CString::default()
+        });
+        if program.is_empty() && bad_input.is_none() {
+            bad_input = Some("the program is empty".into());
+        }
+        Sandbox {
+            argv: vec![program_c.clone()],
+            program,
+            program_c,
+            env_clear: false,
+            env: BTreeMap::new(),
+            cwd: None,
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            namespaces: Namespaces::DEFAULT,
+            uid_map: Vec::new(),
+            gid_map: Vec::new(),
+            hostname: None,
+            domainname: None,
+            mount_proc: None,
+            bad_input,
+        }
+    }
+
+    fn bad(&mut self, msg: String) {
+        self.bad_input.get_or_insert(msg);
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Self {
+        match cstring("argument", arg.as_ref()) {
+            Ok(c) => self.argv.push(c),
+            Err(e) => self.bad(e),
+        }
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        for a in args {
+            self.arg(a);
+        }
+        self
+    }
+
+    /// Sets `argv[0]` (by default the program as given).
+    pub fn arg0(&mut self, arg0: impl AsRef<OsStr>) -> &mut Self {
+        match cstring("argv[0]", arg0.as_ref()) {
+            Ok(c) => self.argv[0] = c,
+            Err(e) => self.bad(e),
+        }
+        self
+    }
+
+    /// Sets an environment variable for the program.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Self {
+        let (key, val) = (key.as_ref(), val.as_ref());
+        if key.is_empty() || key.as_bytes().contains(&b'=') {
+            self.bad(format!("environment variable name {key:?} is empty or contains '='"));
+        } else if key.as_bytes().contains(&0) || val.as_bytes().contains(&0) {
+            self.bad(format!("environment variable {key:?} contains a NUL byte"));
+        }
+        self.env.insert(key.to_os_string(), Some(val.to_os_string()));
+        self
+    }
+
+    /// Sets several environment variables.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        for (k, v) in vars {
+            self.env(k, v);
+        }
+        self
+    }
+
+    /// Removes a variable from the program's environment.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Self {
+        self.env.insert(key.as_ref().to_os_string(), None);
+        self
+    }
+
+    /// Starts the program's environment empty instead of from the caller's (variables set with
+    /// [`env`](Sandbox::env) before or after still apply).
+    pub fn env_clear(&mut self) -> &mut Self {
+        self.env_clear = true;
+        self.env.retain(|_, v| v.is_some());
+        self
+    }
+
+    /// The program's working directory, as seen inside the sandbox.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
+        let dir = dir.as_ref();
+        match cstring("directory", dir.as_os_str()) {
+            Ok(c) => self.cwd = Some((dir.to_path_buf(), c)),
+            Err(e) => self.bad(e),
+        }
+        self
+    }
+
+    /// The program's stdin. Default: inherited by [`spawn`](Sandbox::spawn) and
+    /// [`status`](Sandbox::status), `/dev/null` for [`output`](Sandbox::output).
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+        self.stdin = Some(cfg.into());
+        self
+    }
+
+    /// The program's stdout. Default: inherited, piped for [`output`](Sandbox::output).
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+        self.stdout = Some(cfg.into());
+        self
+    }
+
+    /// The program's stderr. Default: inherited, piped for [`output`](Sandbox::output).
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Self {
+        self.stderr = Some(cfg.into());
+        self
+    }
+
+    /// Which namespaces to create (default [`Namespaces::DEFAULT`]; `Namespaces::empty()` runs the
+    /// program like `std::process::Command`).
+    ///
+    /// Without root, the kernel creates no namespace but `USER` unless a user namespace comes
+    /// with it. So when an unprivileged caller asks for namespaces without `USER`, nscell adds a
+    /// user namespace with the caller's own uid and gid mapped to themselves (as bubblewrap
+    /// does): the program runs as the caller's ids, with no capabilities after `execve`.
+    pub fn namespaces(&mut self, namespaces: Namespaces) -> &mut Self {
+        self.namespaces = namespaces;
+        self
+    }
+
+    /// Adds a line to the user namespace's uid map. Without any, the caller's effective uid is
+    /// mapped to 0 (root inside).
+    ///
+    /// A single line mapping the caller's own uid is written by the child itself; anything else
+    /// must be written from outside the namespace: by the parent directly when it is root, or
+    /// through `newuidmap` (package `uidmap`, ranges from `/etc/subuid`) otherwise. To run as
+    /// uid 1000 inside, map 1000 to the caller's uid: `IdMap::new(1000, getuid(), 1)`.
+    pub fn uid_map(&mut self, map: IdMap) -> &mut Self {
+        self.uid_map.push(map);
+        self
+    }
+
+    /// Adds a line to the user namespace's gid map; see [`uid_map`](Sandbox::uid_map).
+    pub fn gid_map(&mut self, map: IdMap) -> &mut Self {
+        self.gid_map.push(map);
+        self
+    }
+
+    /// The hostname inside (needs [`Namespaces::UTS`]; at most 64 bytes).
+    pub fn hostname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
+        let name = name.as_ref().as_bytes();
+        match uts_name("hostname", name) {
+            Ok(()) => self.hostname = Some(name.to_vec()),
+            Err(e) => self.bad(e),
+        }
+        self
+    }
+
+    /// The NIS domain name inside (needs [`Namespaces::UTS`]; at most 64 bytes).
+    pub fn domainname(&mut self, name: impl AsRef<OsStr>) -> &mut Self {
+        let name = name.as_ref().as_bytes();
+        match uts_name("domain name", name) {
+            Ok(()) => self.domainname = Some(name.to_vec()),
+            Err(e) => self.bad(e),
+        }
+        self
+    }
+
+    /// Whether to mount a fresh procfs on `/proc`. Default: yes when both [`Namespaces::PID`]
+    /// and [`Namespaces::MOUNT`] are new, so `ps` shows the sandbox's own processes, PID 1
+    /// first (the host's `/proc` would show the host's). Needs [`Namespaces::MOUNT`].
+    pub fn mount_proc(&mut self, mount: bool) -> &mut Self {
+        self.mount_proc = Some(mount);
+        self
+    }
+
+    /// The program as given to [`new`](Sandbox::new).
+    pub fn get_program(&self) -> &OsStr {
+        &self.program
+    }
+
+    /// The namespaces asked for.
+    pub fn get_namespaces(&self) -> Namespaces {
+        self.namespaces
+    }
+
+    /// Spawns the program and returns a handle to it. Stdio not configured is inherited.
+    ///
+    /// Returns `Err` when the sandbox cannot be set up (the error names the step, the errno, the
+    /// path and a hint) or the program cannot be executed; in both cases no process, fd or mount
+    /// is left behind.
+    pub fn spawn(&mut self) -> Result<Child, Error> {
+        self.spawn_with([Stdio::inherit, Stdio::inherit, Stdio::inherit], false)
+    }
+
+    /// Runs the program to completion with inherited stdio and returns its exit status.
+    pub fn status(&mut self) -> Result<ExitStatus, Error> {
+        self.spawn()?.wait()
+    }
+
+    /// Runs the program to completion and collects its stdout and stderr (piped unless
+    /// configured otherwise; stdin is `/dev/null` unless configured).
+    pub fn output(&mut self) -> Result<Output, Error> {
+        self.spawn_with([Stdio::null, Stdio::piped, Stdio::piped], false)?.wait_with_output()
+    }
+
+    /// Sets the sandbox up and exits before `execve` (for [`crate::Support`]).
+    pub(crate) fn probe(&mut self) -> Result<Child, Error> {
+        self.spawn_with([Stdio::null, Stdio::null, Stdio::null], true)
+    }
+
+    fn spawn_with(
+        &mut self,
+        defaults: [fn() -> Stdio; 3],
+        probe_only: bool,
+    ) -> Result<Child, Error> {
+        if let Some(msg) = &self.bad_input {
+            return Err(Error::invalid(msg.clone()));
+        }
+        let r = self.resolve()?;
+        let env = self.build_env();
+        let candidates = self.candidates(&env)?;
+        let env: Vec<CString> = env
+            .into_iter()
+            .map(|(mut k, v)| {
+                k.push("=");
+                k.push(v);
+                // Keys and values were checked for NUL bytes by `env`.
+                CString::new(k.into_vec()).unwrap_or_default()
+            })
+            .collect();
+
+        let configured = [&self.stdin, &self.stdout, &self.stderr];
+        let mut prepared: Vec<Prepared> = Vec::with_capacity(3);
+        for (i, cfg) in configured.iter().enumerate() {
+            let default;
+            let kind = match cfg {
+                Some(s) => &s.0,
+                None => {
+                    default = defaults[i]();
+                    &default.0
+                }
+            };
+            let p = kind
+                .prepare(i == 0)
+                .map_err(|(step, e)| Error::setup(step, None, e.raw_os_error(), false))?;
+            prepared.push(p);
+        }
+        let stdio_fd = |i: usize| prepared[i].child_fd().unwrap_or(-1);
+
+        let mut argv: Vec<*const std::os::raw::c_char> =
+            self.argv.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const std::os::raw::c_char> = env.iter().map(|e| e.as_ptr()).collect();
+        envp.push(std::ptr::null());
+
+        let mut plan = Plan {
+            namespace_flags: r.namespaces.clone_flags(),
+            go_fd: -1,
+            exec_fd: -1,
+            self_maps: r.self_maps,
+            hostname: self.hostname.as_deref(),
+            domainname: self.domainname.as_deref(),
+            make_mounts_private: r.namespaces.contains(Namespaces::MOUNT),
+            mount_proc: r.mount_proc,
+            loopback_up: r.namespaces.contains(Namespaces::NET),
+            unshare_time: r.namespaces.contains(Namespaces::TIME),
+            cwd: self.cwd.as_ref().map(|(_, c)| c.as_c_str()),
+            stdio: [stdio_fd(0), stdio_fd(1), stdio_fd(2)],
+            candidates,
+            argv,
+            envp,
+            _env: env,
+            probe_only,
+            report: AtomicU64::new(0),
+        };
+        let userns = r.namespaces.contains(Namespaces::USER);
+        match spawn::spawn(&mut plan, r.parent_maps.as_ref()) {
+            Ok((pid, pidfd)) => {
+                let pipes = prepared.into_iter().map(|p| p.parent_end);
+                let mut pipes = pipes.collect::<Vec<_>>().into_iter();
+                Ok(Child::new(
+                    pid,
+                    pidfd,
+                    [pipes.next().flatten(), pipes.next().flatten(), pipes.next().flatten()],
+                ))
+            }
+            Err(SpawnError::Parent(e)) => Err(e),
+            Err(SpawnError::Child(f)) => Err(self.describe(f, &plan, userns)),
+        }
+    }
+
+    /// Turns the child's failure record into an error naming the path involved.
+    fn describe(&self, f: Failure, plan: &Plan<'_>, userns: bool) -> Error {
+        let path = match f.step {
+            Step::WriteSetgroups => Some("/proc/self/setgroups".into()),
+            Step::WriteUidMap => Some("/proc/self/uid_map".into()),
+            Step::WriteGidMap => Some("/proc/self/gid_map".into()),
+            Step::MountProc => Some("/proc".into()),
+            Step::Chdir => self.cwd.as_ref().map(|(p, _)| p.clone()),
+            Step::Stdio => Some(["stdin", "stdout", "stderr"][usize::from(f.index).min(2)].into()),
+            Step::Exec => {
+                // Not found anywhere: name the program as given. Otherwise the path that failed.
+                let program = if f.errno == rustix::io::Errno::NOENT.raw_os_error() {
+                    PathBuf::from(&self.program)
+                } else {
+                    plan.candidates
+                        .get(usize::from(f.index))
+                        .map(|c| PathBuf::from(OsStr::from_bytes(c.as_bytes())))
+                        .unwrap_or_else(|| PathBuf::from(&self.program))
+                };
+                return Error::exec(program, f.errno);
+            }
+            _ => None,
+        };
+        Error::setup(f.step, path, f.errno, userns)
+    }
+
+    /// The program's environment: the caller's (unless cleared) with the changes applied.
+    fn build_env(&self) -> BTreeMap<OsString, OsString> {
+        let mut vars: BTreeMap<OsString, OsString> =
+            if self.env_clear { BTreeMap::new() } else { std::env::vars_os().collect() };
+        for (k, v) in &self.env {
+            match v {
+                Some(v) => vars.insert(k.clone(), v.clone()),
+                None => vars.remove(k),
+            };
+        }
+        vars.retain(|k, v| !k.as_bytes().contains(&0) && !v.as_bytes().contains(&0));
+        vars
+    }
+
+    /// The paths `execve` tries: the program itself when it has a `/`, else one per `PATH` entry.
+    fn candidates(&self, env: &BTreeMap<OsString, OsString>) -> Result<Vec<CString>, Error> {
+        if self.program.as_bytes().contains(&b'/') {
+            return Ok(vec![self.program_c.clone()]);
+        }
+        let path = env
+            .get(OsStr::new("PATH"))
+            .cloned()
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        let out: Vec<CString> = std::env::split_paths(&path)
+            .map(|dir| {
+                let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+                CString::new(dir.join(&self.program).into_os_string().into_vec())
+            })
+            .filter_map(Result::ok)
+            .collect();
+        Ok(out)
+    }
+
+    /// Works out namespaces and id maps, checking everything the kernel would refuse.
+    fn resolve(&self) -> Result<Resolved, Error> {
+        let asked = self.namespaces;
+        let euid = rustix::process::geteuid().as_raw();
+        let egid = rustix::process::getegid().as_raw();
+        let root = euid == 0;
+        let has_maps = !self.uid_map.is_empty() || !self.gid_map.is_empty();
+        if has_maps && !asked.contains(Namespaces::USER) {
+            return Err(Error::invalid("uid_map/gid_map need Namespaces::USER"));
+        }
+        if (self.hostname.is_some() || self.domainname.is_some())
+            && !asked.contains(Namespaces::UTS)
+        {
+            return Err(Error::invalid(
+                "a hostname or domain name needs Namespaces::UTS (without it the host's would change)",
+            ));
+        }
+        if self.mount_proc == Some(true) && !asked.contains(Namespaces::MOUNT) {
+            return Err(Error::invalid(
+                "mount_proc(true) needs Namespaces::MOUNT (without it the host's /proc would change)",
+            ));
+        }
+        let implicit_user = !root && !asked.is_empty() && !asked.contains(Namespaces::USER);
+        let namespaces = if implicit_user { asked | Namespaces::USER } else { asked };
+        let mount_proc =
+            self.mount_proc.unwrap_or(asked.contains(Namespaces::PID | Namespaces::MOUNT));
+
+        let (mut self_maps, mut parent_maps) = (None, None);
+        if namespaces.contains(Namespaces::USER) {
+            let inside = |own: u32| if implicit_user { own } else { 0 };
+            let uid_map = if self.uid_map.is_empty() {
+                vec![IdMap::new(inside(euid), euid, 1)]
+            } else {
+                self.uid_map.clone()
+            };
+            let gid_map = if self.gid_map.is_empty() {
+                vec![IdMap::new(inside(egid), egid, 1)]
+            } else {
+                self.gid_map.clone()
+            };
+            idmap::validate(&uid_map).map_err(|e| Error::invalid(format!("uid map: {e}")))?;
+            idmap::validate(&gid_map).map_err(|e| Error::invalid(format!("gid map: {e}")))?;
+            let own = |maps: &[IdMap], id: u32| {
+                maps.len() == 1 && maps[0].count == 1 && maps[0].outside == id
+            };
+            if own(&uid_map, euid) && own(&gid_map, egid) {
+                self_maps = Some(SelfMaps {
+                    uid_map: idmap::render(&uid_map),
+                    gid_map: idmap::render(&gid_map),
+                });
+            } else {
+                let writer = Writer::for_caller(&uid_map, &gid_map)?;
+                parent_maps = Some(ParentMaps { writer, uid_map, gid_map });
+            }
+        }
+        Ok(Resolved { namespaces, self_maps, parent_maps, mount_proc })
+    }
+}
+
+struct Resolved {
+    namespaces: Namespaces,
+    self_maps: Option<SelfMaps>,
+    parent_maps: Option<ParentMaps>,
+    mount_proc: bool,
+}
+
+fn uts_name(what: &str, name: &[u8]) -> Result<(), String> {
+    if name.len() > MAX_UTS_NAME {
+        Err(format!("the {what} is {} bytes; the kernel takes at most {MAX_UTS_NAME}", name.len()))
+    } else if name.contains(&0) {
+        Err(format!("the {what} contains a NUL byte"))
+    } else {
+        Ok(())
+    }
+}

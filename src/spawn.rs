@@ -1,0 +1,147 @@
+//! `clone`, the handshake, and turning the child's report into a `Result`.
+//!
+//! Two paths run the same child code ([`crate::child`]):
+//!
+//! - fast: `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | namespaces)`. The caller's thread is
+//!   suspended until the child execs or exits, the child writes its own single-line id maps, and
+//!   nothing is copied from the caller's memory: spawning costs the same from any size of parent.
+//! - handshake: `clone(CLONE_VM | CLONE_PIDFD | namespaces)` without `CLONE_VFORK`, for maps only
+//!   the parent can write. The child waits on a "go" pipe while the parent writes the maps, then
+//!   the parent waits for EOF on a CLOEXEC "exec" pipe (exec or exit) before it frees the stack.
+//!
+//! This module may use `unsafe` for one call: `clone`, whose contract (the plan and the stack
+//! outlive the child's use of them) is established here and nowhere else.
+#![allow(unsafe_code)]
+
+use crate::child;
+use crate::error::{Error, Step};
+use crate::plan::Plan;
+use crate::report::Failure;
+use crate::stdio::above_stdio;
+use crate::sys::{self, Stack};
+use crate::userns::ParentMaps;
+use rustix::io::Errno;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+
+/// Why a spawn failed: a step of the child (reported by record; the caller knows the plan's
+/// paths to describe it), or a step of the parent.
+#[derive(Debug)]
+pub(crate) enum SpawnError {
+    Child(Failure),
+    Parent(Error),
+}
+
+impl From<Error> for SpawnError {
+    fn from(e: Error) -> Self {
+        SpawnError::Parent(e)
+    }
+}
+
+/// Clones the child with `plan` and returns its pid and pidfd once it has exec'd.
+pub(crate) fn spawn(
+    plan: &mut Plan<'_>,
+    parent_maps: Option<&ParentMaps>,
+) -> Result<(i32, OwnedFd), SpawnError> {
+    let userns = plan.namespace_flags & crate::Namespaces::USER.bits() as i32 != 0;
+    let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error(), false);
+    let stack = Stack::new().map_err(|e| parent_err(Step::AllocStack, e))?;
+
+    let Some(maps) = parent_maps else {
+        let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | plan.namespace_flags;
+        let (pid, pidfd) = clone_blocked(plan, &stack, flags)
+            .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
+        // CLONE_VFORK: the child has exec'd or exited, and its record (if any) is written.
+        return finish(plan, pid, pidfd);
+    };
+
+    let pipe = || {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        Ok::<_, Errno>((above_stdio(r)?, above_stdio(w)?))
+    };
+    let (go_r, go_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
+    let (exec_r, exec_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
+    plan.go_fd = go_r.as_raw_fd();
+    plan.exec_fd = exec_w.as_raw_fd();
+
+    let flags = sys::CLONE_VM | sys::CLONE_PIDFD | plan.namespace_flags;
+    let (pid, pidfd) = clone_blocked(plan, &stack, flags)
+        .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
+    // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
+    // `ExecGuard` ensures on every path out of this function, unwinding included.
+    let guard = ExecGuard(Some(exec_r));
+    drop(go_r);
+    drop(exec_w);
+
+    let written = maps.write(pid);
+    if written.is_ok() {
+        let _ = rustix::io::write(&go_w, b"g");
+    }
+    // Without the byte, EOF tells the child to leave.
+    drop(go_w);
+    drop(guard);
+    drop(stack);
+    match written {
+        Ok(()) => finish(plan, pid, pidfd),
+        Err(e) => {
+            // The child may have failed first (and the write failed because it was gone): its
+            // own record then says more than ours.
+            let first = Failure::decode(plan.report.load(Ordering::Acquire));
+            let _ = crate::process::wait_pidfd(std::os::fd::AsFd::as_fd(&pidfd), waitid_exited());
+            Err(first.map_or(SpawnError::Parent(e), SpawnError::Child))
+        }
+    }
+}
+
+fn waitid_exited() -> rustix::process::WaitIdOptions {
+    rustix::process::WaitIdOptions::EXITED
+}
+
+/// Blocks every signal around `clone`, so no handler of the caller's can run in the child before
+/// it has reset them (posix_spawn does the same).
+fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, OwnedFd), Errno> {
+    let old = sys::set_signal_mask(!0)?;
+    // SAFETY: clone_entry only reads the plan and follows child.rs's rules; the plan and the
+    // stack live until the child has exec'd or exited (CLONE_VFORK, or ExecGuard).
+    let result = unsafe {
+        sys::clone(
+            child::clone_entry,
+            stack,
+            flags,
+            plan as *const Plan<'_> as *mut core::ffi::c_void,
+        )
+    };
+    let _ = sys::set_signal_mask(old);
+    result
+}
+
+/// Reads the exec pipe to EOF when dropped: the child has then exec'd or exited, and no longer
+/// uses the stack or the plan.
+struct ExecGuard(Option<OwnedFd>);
+
+impl Drop for ExecGuard {
+    fn drop(&mut self) {
+        if let Some(fd) = self.0.take() {
+            let mut buf = [0u8; 8];
+            loop {
+                match rustix::io::read(&fd, &mut buf) {
+                    Ok(0) => break,
+                    Ok(_) | Err(Errno::INTR) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+/// After the child has exec'd or exited: its record decides between `Ok` and a reaped `Err`.
+fn finish(plan: &Plan<'_>, pid: i32, pidfd: OwnedFd) -> Result<(i32, OwnedFd), SpawnError> {
+    let word = plan.report.load(Ordering::Acquire);
+    match Failure::decode(word) {
+        None => Ok((pid, pidfd)),
+        Some(f) => {
+            let _ = crate::process::wait_pidfd(std::os::fd::AsFd::as_fd(&pidfd), waitid_exited());
+            Err(SpawnError::Child(f))
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! What this kernel and user can use: [`Sandbox::check`].
+
+use crate::error::Error;
+use crate::userns;
+use crate::{Namespaces, Sandbox};
+use std::fmt;
+use std::path::PathBuf;
+
+/// What this kernel and user can use, found by trying each namespace for real (a probe child
+/// that sets up and exits before `execve`). Returned by [`Sandbox::check`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Support {
+    /// The running kernel's release (`uname -r`).
+    pub kernel: String,
+    /// Whether the caller is root (euid 0).
+    pub root: bool,
+    /// Each namespace alone (with `USER`, as an unprivileged caller needs), and the result.
+    pub namespaces: Vec<(Namespaces, Result<(), Error>)>,
+    /// The default sandbox ([`Namespaces::DEFAULT`] with a fresh `/proc`).
+    pub default_sandbox: Result<(), Error>,
+    /// What restricts unprivileged user namespaces (a sysctl or AppArmor), if anything.
+    pub userns_restriction: Option<String>,
+    /// `newuidmap`, when installed.
+    pub newuidmap: Option<PathBuf>,
+    /// `newgidmap`, when installed.
+    pub newgidmap: Option<PathBuf>,
+    /// The caller's ranges in `/etc/subuid` (start, count).
+    pub subuid: Vec<(u32, u32)>,
+    /// The caller's ranges in `/etc/subgid` (start, count).
+    pub subgid: Vec<(u32, u32)>,
+}
+
+impl Support {
+    /// True when the default sandbox can run here.
+    pub fn default_works(&self) -> bool {
+        self.default_sandbox.is_ok()
+    }
+
+    /// True when namespace `ns` could be created.
+    pub fn supports(&self, ns: Namespaces) -> bool {
+        self.namespaces.iter().any(|(n, r)| *n == ns && r.is_ok())
+    }
+
+    /// True when id maps beyond the caller's own id can be written (root, or the helpers are
+    /// installed and the user has subordinate ranges).
+    pub fn multi_range_maps(&self) -> bool {
+        self.root
+            || (self.newuidmap.is_some()
+                && self.newgidmap.is_some()
+                && !self.subuid.is_empty()
+                && !self.subgid.is_empty())
+    }
+}
+
+fn probe(ns: Namespaces, proc: bool) -> Result<(), Error> {
+    let mut sb = Sandbox::new("/");
+    sb.namespaces(ns).mount_proc(proc);
+    let mut child = sb.probe()?;
+    let status = child.wait()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Unsupported { feature: "the probe", reason: format!("it ended with {status}") })
+    }
+}
+
+impl Sandbox {
+    /// Finds out which namespaces and features this kernel and user can use, without running
+    /// any program: each namespace is tried in a child that sets up and exits.
+    ///
+    /// ```
+    /// let support = nscell::Sandbox::check();
+    /// println!("{support}");
+    /// ```
+    pub fn check() -> Support {
+        let uid = rustix::process::geteuid().as_raw();
+        let gid = rustix::process::getegid().as_raw();
+        let root = uid == 0;
+        let namespaces = Namespaces::all()
+            .iter()
+            .map(|ns| {
+                let with_user = if root { ns } else { ns | Namespaces::USER };
+                (ns, probe(with_user, ns == Namespaces::MOUNT))
+            })
+            .collect();
+        Support {
+            kernel: String::from_utf8_lossy(rustix::system::uname().release().to_bytes()).into(),
+            root,
+            namespaces,
+            default_sandbox: probe(Namespaces::DEFAULT, true),
+            userns_restriction: crate::error::userns_restriction(),
+            newuidmap: userns::find_helper("newuidmap"),
+            newgidmap: userns::find_helper("newgidmap"),
+            subuid: userns::subid_ranges("/etc/subuid", uid),
+            subgid: userns::subid_ranges("/etc/subgid", gid),
+        }
+    }
+}
+
+impl fmt::Display for Support {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "kernel {}, running as {}",
+            self.kernel,
+            if self.root { "root" } else { "an unprivileged user" }
+        )?;
+        for (ns, r) in &self.namespaces {
+            let name = ns.proc_name().unwrap_or("?");
+            match r {
+                Ok(()) => writeln!(f, "  {name:<7} yes")?,
+                Err(e) => writeln!(f, "  {name:<7} no: {e}")?,
+            }
+        }
+        match &self.default_sandbox {
+            Ok(()) => writeln!(f, "default sandbox (user, pid, mount, uts, ipc, /proc): works")?,
+            Err(e) => writeln!(f, "default sandbox: does not work: {e}")?,
+        }
+        if let Some(r) = &self.userns_restriction {
+            writeln!(f, "restriction: {r}")?;
+        }
+        let show = |p: &Option<PathBuf>| {
+            p.as_ref().map_or("not installed".into(), |p| p.display().to_string())
+        };
+        writeln!(f, "newuidmap: {}; newgidmap: {}", show(&self.newuidmap), show(&self.newgidmap))?;
+        let ranges = |r: &[(u32, u32)]| {
+            if r.is_empty() {
+                "none".to_string()
+            } else {
+                r.iter().map(|(s, c)| format!("{s}+{c}")).collect::<Vec<_>>().join(", ")
+            }
+        };
+        write!(f, "subordinate ids: uid {}; gid {}", ranges(&self.subuid), ranges(&self.subgid))?;
+        if !self.multi_range_maps() {
+            write!(f, " (only the caller's own id can be mapped)")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! The only raw FFI in the crate.
+//!
+//! Two kinds of code live here:
+//!
+//! - `clone` through the `libc` crate (rustix deliberately has no `clone`), and the child stack it
+//!   runs on, an anonymous mapping with a guard page.
+//! - a raw `syscall` instruction for the few calls that rustix does not cover and that the child
+//!   makes after `clone`: `execve`, `exit_group`, `rt_sigaction`, `rt_sigprocmask`, `close_range`,
+//!   `socket` and `ioctl`. They are raw (not `libc::syscall`) because a `CLONE_VM` child shares the
+//!   caller thread's TLS: a libc wrapper that fails writes `errno` into a live thread of the caller.
+//!
+//! Every function returns the kernel's answer unchanged: a non-negative value or `-errno`.
+#![allow(unsafe_code)]
+
+use core::ffi::{c_char, c_int, c_void};
+use rustix::io::Errno;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("nscell supports x86_64 and aarch64 Linux");
+
+#[cfg(target_arch = "x86_64")]
+mod nr {
+    pub const IOCTL: usize = 16;
+    pub const SOCKET: usize = 41;
+    pub const EXECVE: usize = 59;
+    pub const RT_SIGACTION: usize = 13;
+    pub const RT_SIGPROCMASK: usize = 14;
+    pub const EXIT_GROUP: usize = 231;
+    pub const CLOSE_RANGE: usize = 436;
+}
+
+#[cfg(target_arch = "aarch64")]
+mod nr {
+    pub const IOCTL: usize = 29;
+    pub const SOCKET: usize = 198;
+    pub const EXECVE: usize = 221;
+    pub const RT_SIGACTION: usize = 134;
+    pub const RT_SIGPROCMASK: usize = 135;
+    pub const EXIT_GROUP: usize = 94;
+    pub const CLOSE_RANGE: usize = 436;
+}
+
+/// A raw system call with up to four arguments.
+///
+/// # Safety
+///
+/// The caller must pass arguments that are valid for system call `nr` (pointers to memory of the
+/// size and mutability the kernel expects).
+#[inline(always)]
+unsafe fn syscall4(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
+    let ret: isize;
+    // SAFETY: the `syscall` instruction clobbers rcx and r11 (declared) and nothing else; the
+    // caller vouches for the arguments.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack)
+        );
+    }
+    // SAFETY: `svc 0` takes the number in x8 and the arguments in x0..x3, returns in x0.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") a1 as isize => ret,
+            in("x1") a2,
+            in("x2") a3,
+            in("x3") a4,
+            options(nostack)
+        );
+    }
+    ret
+}
+
+fn check(ret: isize) -> Result<usize, Errno> {
+    if (-4095..0).contains(&ret) {
+        Err(Errno::from_raw_os_error(-ret as i32))
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// `execve(path, argv, envp)`; returns only on failure.
+///
+/// # Safety
+///
+/// `path` is a NUL-terminated string, `argv` and `envp` NULL-terminated arrays of them.
+pub unsafe fn execve(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> Errno {
+    // SAFETY: the caller vouches for the three pointers.
+    let ret = unsafe { syscall4(nr::EXECVE, path as usize, argv as usize, envp as usize, 0) };
+    match check(ret) {
+        Err(e) => e,
+        Ok(_) => Errno::INVAL,
+    }
+}
+
+/// `exit_group(code)`: ends the child without running any of the caller's exit handlers.
+pub fn exit(code: c_int) -> ! {
+    loop {
+        // SAFETY: exit_group takes an integer and does not return.
+        unsafe {
+            syscall4(nr::EXIT_GROUP, code as usize, 0, 0, 0);
+        }
+    }
+}
+
+/// The kernel's `struct sigaction` (not libc's): handler, flags, restorer, mask.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+const SIG_DFL: usize = 0;
+const SIG_IGN: usize = 1;
+/// The highest signal number on Linux (`_NSIG - 1`).
+pub const SIGRTMAX: c_int = 64;
+pub const SIGKILL: c_int = 9;
+pub const SIGSTOP: c_int = 19;
+pub const SIGPIPE: c_int = 13;
+
+/// Puts every signal that has a handler back to `SIG_DFL`, and `SIGPIPE` too (the Rust runtime
+/// ignores it; programs expect the default, as `std::process::Command` gives them).
+///
+/// Only the calling task's dispositions change: after `clone` without `CLONE_SIGHAND` the child
+/// has its own copy of the table.
+pub fn reset_signal_handlers() -> Result<(), Errno> {
+    let default = KernelSigaction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    for sig in 1..=SIGRTMAX {
+        if sig == SIGKILL || sig == SIGSTOP {
+            continue;
+        }
+        let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+        // SAFETY: a NULL new action and a valid out-pointer of the kernel's struct; size 8.
+        let ret =
+            unsafe { syscall4(nr::RT_SIGACTION, sig as usize, 0, &mut old as *mut _ as usize, 8) };
+        check(ret)?;
+        if old.handler != SIG_DFL && (old.handler != SIG_IGN || sig == SIGPIPE) {
+            // SAFETY: a valid kernel sigaction with SIG_DFL; no restorer is needed for SIG_DFL.
+            let ret = unsafe {
+                syscall4(nr::RT_SIGACTION, sig as usize, &default as *const _ as usize, 0, 8)
+            };
+            check(ret)?;
+        }
+    }
+    Ok(())
+}
+
+const SIG_SETMASK: usize = 2;
+
+/// Replaces the calling thread's signal mask, returning the old one.
+pub fn set_signal_mask(mask: u64) -> Result<u64, Errno> {
+    let mut old: u64 = 0;
+    // SAFETY: pointers to two 8-byte masks, size 8.
+    let ret = unsafe {
+        syscall4(
+            nr::RT_SIGPROCMASK,
+            SIG_SETMASK,
+            &mask as *const u64 as usize,
+            &mut old as *mut u64 as usize,
+            8,
+        )
+    };
+    check(ret).map(|_| old)
+}
+
+/// `close_range(first, last, 0)`: closes every fd in the inclusive range.
+pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: integers only.
+    let ret = unsafe { syscall4(nr::CLOSE_RANGE, first as usize, last as usize, 0, 0) };
+    check(ret).map(|_| ())
+}
+
+const AF_INET: usize = 2;
+const SOCK_DGRAM: usize = 2;
+const SOCK_CLOEXEC: usize = 0o2000000;
+const SIOCSIFFLAGS: usize = 0x8914;
+const IFF_UP: u16 = 0x1;
+const IFF_LOOPBACK: u16 = 0x8;
+
+/// Brings the loopback interface `lo` of the current network namespace up, as `ip link set lo up`.
+pub fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: integers only.
+    let fd = check(unsafe { syscall4(nr::SOCKET, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, 0) })?;
+    // struct ifreq: 16 bytes of name, then a union whose first member here is short ifr_flags.
+    let mut ifreq = [0u8; 40];
+    ifreq[..2].copy_from_slice(b"lo");
+    ifreq[16..18].copy_from_slice(&(IFF_UP | IFF_LOOPBACK).to_ne_bytes());
+    // SAFETY: a valid fd and a pointer to a 40-byte struct ifreq.
+    let ret = unsafe { syscall4(nr::IOCTL, fd, SIOCSIFFLAGS, ifreq.as_mut_ptr() as usize, 0) };
+    let _ = close_range(fd as u32, fd as u32);
+    check(ret).map(|_| ())
+}
+
+/// A child stack: an anonymous private mapping whose lowest page is a guard page.
+pub struct Stack {
+    base: *mut c_void,
+    len: usize,
+}
+
+/// How much stack the child side gets. Pages are only touched (and so only cost memory) where
+/// the child actually uses them.
+const STACK_SIZE: usize = 256 * 1024;
+const GUARD: usize = 4096;
+
+impl Stack {
+    pub fn new() -> Result<Self, Errno> {
+        use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+        // SAFETY: a fresh anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            rustix::mm::mmap_anonymous(
+                core::ptr::null_mut(),
+                STACK_SIZE,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::PRIVATE | MapFlags::STACK | MapFlags::NORESERVE,
+            )?
+        };
+        let stack = Stack { base, len: STACK_SIZE };
+        // SAFETY: the first page of our own mapping.
+        unsafe { rustix::mm::mprotect(base, GUARD, MprotectFlags::empty())? };
+        Ok(stack)
+    }
+
+    /// The initial stack pointer (the stack grows down), 16-byte aligned.
+    fn top(&self) -> *mut c_void {
+        // SAFETY: one past the end of our own mapping.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer used by any child (the callers guarantee the child
+        // has exec'd or exited before the stack is dropped).
+        unsafe {
+            let _ = rustix::mm::munmap(self.base, self.len);
+        }
+    }
+}
+
+/// `CLONE_VM`, `CLONE_VFORK`, `CLONE_PIDFD` as the kernel numbers them.
+pub const CLONE_VM: c_int = 0x0000_0100;
+pub const CLONE_VFORK: c_int = 0x0000_4000;
+pub const CLONE_PIDFD: c_int = 0x0000_1000;
+const SIGCHLD: c_int = 17;
+
+/// `clone(entry, stack, flags | SIGCHLD, arg, &pidfd)`.
+///
+/// Returns the child's pid and its pidfd (`flags` must contain `CLONE_PIDFD`).
+///
+/// # Safety
+///
+/// `entry` runs in the new task on `stack` with `arg`; with `CLONE_VM` it shares the caller's
+/// memory, so it must follow the rules of `child.rs` and `arg` must stay valid until the child has
+/// exec'd or exited. With `CLONE_VFORK` that is when this call returns.
+pub unsafe fn clone(
+    entry: extern "C" fn(*mut c_void) -> c_int,
+    stack: &Stack,
+    flags: c_int,
+    arg: *mut c_void,
+) -> Result<(i32, std::os::fd::OwnedFd), Errno> {
+    use std::os::fd::FromRawFd;
+    let mut pidfd: c_int = -1;
+    // SAFETY: the stack is ours and mapped; the caller vouches for entry and arg. With
+    // CLONE_PIDFD the kernel stores the pidfd through the parent-tid pointer.
+    let pid =
+        unsafe { libc::clone(entry, stack.top(), flags | SIGCHLD, arg, &mut pidfd as *mut c_int) };
+    if pid < 0 {
+        Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL))
+    } else {
+        // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
+        Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+const PIDFD_SEND_SIGNAL: usize = 424;
+#[cfg(target_arch = "aarch64")]
+const PIDFD_SEND_SIGNAL: usize = 424;
+
+/// `pidfd_send_signal(pidfd, sig, NULL, 0)` for any signal number, real-time ones included
+/// (rustix's typed `Signal` needs `unsafe` to name those).
+pub fn pidfd_send_signal(pidfd: c_int, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: integers and a NULL siginfo.
+    let ret = unsafe { syscall4(PIDFD_SEND_SIGNAL, pidfd as usize, sig as usize, 0, 0) };
+    check(ret).map(|_| ())
+}
