@@ -1,0 +1,592 @@
+//! `nscell`: runs a program in new Linux namespaces without host root.
+//!
+//! A thin front over the library: options (named as bubblewrap names them) become [`Sandbox`]
+//! settings, and the program's fate becomes nscell's exit status. The only thing it does on its
+//! own is pass SIGINT, SIGTERM and SIGHUP on to the program.
+#![deny(unsafe_code)]
+
+use nscell::{Error, IdMap, Namespaces, Sandbox};
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+
+/// The program run when no command is given (the seed's behaviour).
+const DEFAULT_COMMAND: &str = "/bin/bash";
+
+/// Exit status when the sandbox cannot be set up (as `docker run`, `podman run`).
+const EXIT_SETUP: i32 = 125;
+/// Exit status when the program exists but cannot be executed (as a shell).
+const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// Exit status when the program is not found (as a shell).
+const EXIT_NOT_FOUND: i32 = 127;
+/// Exit status for a bad command line.
+const EXIT_USAGE: i32 = 2;
+
+const HELP: &str = "\
+Usage: nscell [OPTIONS] [--] [COMMAND [ARG...]]
+
+Runs COMMAND (default /bin/bash) in new user, PID, mount, UTS and IPC namespaces, as root inside
+(your uid and gid are mapped to 0), as PID 1, with a fresh /proc. No host root is needed.
+The first argument that is not an option, or everything after --, starts the command; it and its
+arguments are passed on as they are, options included.
+
+Namespaces (naming any replaces the default set with exactly those; without root, a user
+namespace mapping your own ids is added when --unshare-user is not named):
+  --unshare-user          new user namespace: its own uids and gids
+  --unshare-pid           new PID namespace: the command is PID 1 and sees only its descendants
+  --unshare-mount         new mount namespace: mounts made inside stay inside
+  --unshare-uts           new UTS namespace: its own hostname and domain name
+  --unshare-ipc           new IPC namespace: its own System V IPC and POSIX message queues
+  --unshare-net           new network namespace: only a loopback interface (brought up)
+  --unshare-cgroup        new cgroup namespace: the current cgroup is its root
+  --unshare-time          new time namespace (Linux 5.6+)
+  --unshare-all           all of the above
+
+User and group ids (need a user namespace):
+  --uid N                 run as uid N inside: N is mapped to your uid (default 0, root)
+  --gid N                 run as gid N inside: N is mapped to your gid (default 0)
+  --map-users IN:OUT:COUNT
+                          map COUNT uids starting at IN inside to OUT outside (repeatable; the
+                          order of /proc/PID/uid_map). Ids other than your own need root, or
+                          newuidmap and ranges in /etc/subuid
+  --map-groups IN:OUT:COUNT
+                          the same for gids (newgidmap, /etc/subgid)
+
+The command's surroundings:
+  --hostname NAME         set the hostname (needs a UTS namespace)
+  --domainname NAME       set the NIS domain name (needs a UTS namespace)
+  --chdir DIR             start in DIR, as seen inside
+  --setenv VAR VALUE      set an environment variable
+  --unsetenv VAR          remove an environment variable
+  --clearenv              start from an empty environment (--setenv still applies)
+  --no-proc               do not mount a fresh /proc (one is mounted when the PID and mount
+                          namespaces are both new)
+
+Reporting:
+  --json-status-fd FD     write JSON lines to file descriptor FD: {\"child-pid\": N,
+                          \"user-namespace\": INODE, ...} (one entry per new namespace) once the
+                          command has started, and {\"exit-code\": N} when it has ended
+  --check                 show what this kernel and user can use; exit 0 if the default
+                          sandbox works, 1 if not
+  -h, --help              show this help
+  -V, --version           show the version
+
+Exit status:
+  the command's own; 128+N when it was killed by signal N; 125 when the sandbox could not be set
+  up (the message names the step, the error and a hint); 126 when the command cannot be
+  executed; 127 when it is not found; 2 for a bad command line.
+
+Signals:
+  SIGINT, SIGTERM and SIGHUP sent to nscell are passed on to the command. In a new PID namespace
+  the command is PID 1, and the kernel delivers to PID 1 only the signals it has a handler for:
+  a program without handlers (sleep, many servers) ignores SIGTERM, SIGINT and Ctrl-C there, and
+  only SIGKILL ends it. Such a program needs an init as PID 1 to forward signals to it; nscell
+  has no --init option yet, so run it without --unshare-pid, or as the child of a program that
+  handles the signals.
+";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Action {
+    Help,
+    Version,
+    Check,
+    Run(Box<Cli>),
+}
+
+/// The options of a run, as given.
+#[derive(Debug, Default, PartialEq)]
+struct Cli {
+    /// `None`: the library's default set.
+    namespaces: Option<Namespaces>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    uid_maps: Vec<IdMap>,
+    gid_maps: Vec<IdMap>,
+    hostname: Option<OsString>,
+    domainname: Option<OsString>,
+    chdir: Option<PathBuf>,
+    /// `--setenv`, `--unsetenv` and `--clearenv`, in order.
+    env: Vec<EnvChange>,
+    no_proc: bool,
+    json_status_fd: Option<i32>,
+    /// Program and arguments; empty means [`DEFAULT_COMMAND`].
+    command: Vec<OsString>,
+}
+
+#[derive(Debug, PartialEq)]
+enum EnvChange {
+    Set(OsString, OsString),
+    Unset(OsString),
+    Clear,
+}
+
+/// Parses the arguments after the program name. `Err` is one line for stderr.
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut cli = Cli::default();
+    let unshare = |cli: &mut Cli, ns: Namespaces| {
+        cli.namespaces = Some(cli.namespaces.unwrap_or(Namespaces::empty()) | ns);
+    };
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Action::Help),
+            Short('V') | Long("version") => return Ok(Action::Version),
+            Long("check") => return Ok(Action::Check),
+            Long("unshare-user") => unshare(&mut cli, Namespaces::USER),
+            Long("unshare-pid") => unshare(&mut cli, Namespaces::PID),
+            Long("unshare-mount") => unshare(&mut cli, Namespaces::MOUNT),
+            Long("unshare-uts") => unshare(&mut cli, Namespaces::UTS),
+            Long("unshare-ipc") => unshare(&mut cli, Namespaces::IPC),
+            Long("unshare-net") => unshare(&mut cli, Namespaces::NET),
+            Long("unshare-cgroup") => unshare(&mut cli, Namespaces::CGROUP),
+            Long("unshare-time") => unshare(&mut cli, Namespaces::TIME),
+            Long("unshare-all") => unshare(&mut cli, Namespaces::all()),
+            Long("uid") => cli.uid = Some(number(&mut p, "--uid")?),
+            Long("gid") => cli.gid = Some(number(&mut p, "--gid")?),
+            Long("map-users") => cli.uid_maps.push(id_map(&mut p, "--map-users")?),
+            Long("map-groups") => cli.gid_maps.push(id_map(&mut p, "--map-groups")?),
+            Long("hostname") => cli.hostname = Some(value(&mut p, "--hostname")?),
+            Long("domainname") => cli.domainname = Some(value(&mut p, "--domainname")?),
+            Long("chdir") => cli.chdir = Some(value(&mut p, "--chdir")?.into()),
+            Long("setenv") => {
+                let var = value(&mut p, "--setenv")?;
+                let val = p
+                    .value()
+                    .map_err(|_| "missing VALUE for option '--setenv' (--setenv VAR VALUE)")?;
+                cli.env.push(EnvChange::Set(var, val));
+            }
+            Long("unsetenv") => cli.env.push(EnvChange::Unset(value(&mut p, "--unsetenv")?)),
+            Long("clearenv") => cli.env.push(EnvChange::Clear),
+            Long("no-proc") => cli.no_proc = true,
+            Long("json-status-fd") => {
+                let fd = number(&mut p, "--json-status-fd")?;
+                let fd = i32::try_from(fd)
+                    .map_err(|_| format!("--json-status-fd: {fd} is not a file descriptor"))?;
+                cli.json_status_fd = Some(fd);
+            }
+            Value(program) => {
+                cli.command.push(program);
+                cli.command.extend(p.raw_args().map_err(|e| e.to_string())?);
+                break;
+            }
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    Ok(Action::Run(Box::new(cli)))
+}
+
+fn value(p: &mut lexopt::Parser, option: &str) -> Result<OsString, String> {
+    p.value().map_err(|_| format!("missing argument for option '{option}'"))
+}
+
+fn number(p: &mut lexopt::Parser, option: &str) -> Result<u32, String> {
+    let v = value(p, option)?;
+    parse_u32(&v).ok_or_else(|| format!("{option}: {v:?} is not a number from 0 to 4294967295"))
+}
+
+fn parse_u32(v: &OsStr) -> Option<u32> {
+    v.to_str()?.parse().ok()
+}
+
+/// `INSIDE:OUTSIDE:COUNT`, the order of `IdMap::new` and of `/proc/PID/uid_map`.
+fn id_map(p: &mut lexopt::Parser, option: &str) -> Result<IdMap, String> {
+    let v = value(p, option)?;
+    let fields: Option<Vec<u32>> =
+        v.to_str().and_then(|s| s.split(':').map(|f| f.parse().ok()).collect());
+    match fields.as_deref() {
+        Some(&[inside, outside, count]) => Ok(IdMap::new(inside, outside, count)),
+        _ => Err(format!("{option}: {v:?} is not INSIDE:OUTSIDE:COUNT (three numbers)")),
+    }
+}
+
+/// The sandbox the options describe.
+fn sandbox(cli: &Cli) -> Sandbox {
+    let (program, args) = match cli.command.split_first() {
+        Some((program, args)) => (program.as_os_str(), args),
+        None => (OsStr::new(DEFAULT_COMMAND), &[][..]),
+    };
+    let mut sb = Sandbox::new(program);
+    sb.args(args);
+    if let Some(ns) = cli.namespaces {
+        sb.namespaces(ns);
+    }
+    // To run as id N inside, N is mapped to the caller's id (the kernel lets a process map only
+    // its effective ids to itself).
+    if let Some(uid) = cli.uid {
+        sb.uid_map(IdMap::new(uid, rustix::process::geteuid().as_raw(), 1));
+    }
+    if let Some(gid) = cli.gid {
+        sb.gid_map(IdMap::new(gid, rustix::process::getegid().as_raw(), 1));
+    }
+    for m in &cli.uid_maps {
+        sb.uid_map(*m);
+    }
+    for m in &cli.gid_maps {
+        sb.gid_map(*m);
+    }
+    if let Some(name) = &cli.hostname {
+        sb.hostname(name);
+    }
+    if let Some(name) = &cli.domainname {
+        sb.domainname(name);
+    }
+    if let Some(dir) = &cli.chdir {
+        sb.current_dir(dir);
+    }
+    for change in &cli.env {
+        match change {
+            EnvChange::Set(var, val) => sb.env(var, val),
+            EnvChange::Unset(var) => sb.env_remove(var),
+            EnvChange::Clear => sb.env_clear(),
+        };
+    }
+    if cli.no_proc {
+        sb.mount_proc(false);
+    }
+    sb
+}
+
+/// nscell's exit status for a sandbox that could not run the program.
+fn error_status(e: &Error) -> i32 {
+    match e {
+        Error::Exec { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            EXIT_NOT_FOUND
+        }
+        Error::Exec { .. } => EXIT_CANNOT_EXECUTE,
+        _ => EXIT_SETUP,
+    }
+}
+
+/// nscell's exit status for the program's: its code, or 128+N for signal N.
+fn exit_status(status: std::process::ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => EXIT_SETUP,
+    }
+}
+
+/// The first JSON line of `--json-status-fd`: the pid and each namespace of the program that is
+/// not nscell's own (the user namespace included when one was added implicitly). A namespace
+/// whose link can no longer be read (the program already ended) is left out.
+fn start_record(pid: u32) -> String {
+    let mut line = format!("{{\"child-pid\": {pid}");
+    for ns in Namespaces::all().iter() {
+        let Some(name) = ns.proc_name() else { continue };
+        let inode =
+            |who: &str| std::fs::metadata(format!("/proc/{who}/ns/{name}")).map(|m| m.ino());
+        if let (Ok(theirs), Ok(ours)) = (inode(&pid.to_string()), inode("self")) {
+            if theirs != ours {
+                line.push_str(&format!(", \"{name}-namespace\": {theirs}"));
+            }
+        }
+    }
+    line.push_str("}\n");
+    line
+}
+
+fn main() {
+    std::process::exit(run(std::env::args_os().skip(1)));
+}
+
+fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match parse(args) {
+        Ok(Action::Run(cli)) => cli,
+        Ok(Action::Help) => {
+            print!("{HELP}");
+            return 0;
+        }
+        Ok(Action::Version) => {
+            println!("nscell {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Ok(Action::Check) => {
+            let support = Sandbox::check();
+            println!("{support}");
+            return if support.default_works() { 0 } else { 1 };
+        }
+        Err(msg) => {
+            eprintln!("nscell: {msg} (see nscell --help)");
+            return EXIT_USAGE;
+        }
+    };
+    let mut json = match cli.json_status_fd.map(signals::status_file).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("nscell: --json-status-fd {}: {e}", cli.json_status_fd.unwrap_or(-1));
+            return EXIT_USAGE;
+        }
+    };
+
+    // Before the program exists, so a signal that comes early waits for it instead of ending
+    // nscell and leaving the program behind.
+    signals::block();
+    let mut child = match sandbox(&cli).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("nscell: {e}");
+            return error_status(&e);
+        }
+    };
+    if let Err(e) = signals::forward(&child) {
+        eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
+    }
+    if let Some(f) = &mut json {
+        // A reader that went away does not stop the program.
+        let _ = f.write_all(start_record(child.id()).as_bytes());
+    }
+    let code = match child.wait() {
+        Ok(status) => exit_status(status),
+        Err(e) => {
+            eprintln!("nscell: {e}");
+            EXIT_SETUP
+        }
+    };
+    if let Some(f) = &mut json {
+        let _ = f.write_all(format!("{{\"exit-code\": {code}}}\n").as_bytes());
+    }
+    code
+}
+
+/// Passing SIGINT, SIGTERM and SIGHUP on to the program; the only raw calls of the binary.
+#[allow(unsafe_code)]
+mod signals {
+    use std::fs::File;
+    use std::io;
+    use std::mem::MaybeUninit;
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+    const FORWARDED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    fn forwarded_set() -> libc::sigset_t {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the set it is given; sigaddset only fails for invalid
+        // signal numbers, and these are valid.
+        unsafe {
+            libc::sigemptyset(set.as_mut_ptr());
+            for sig in FORWARDED {
+                libc::sigaddset(set.as_mut_ptr(), sig);
+            }
+            set.assume_init()
+        }
+    }
+
+    /// Blocks the forwarded signals in the calling thread (main, before any other thread is
+    /// started, so every later thread inherits the mask). They stay pending until the
+    /// forwarding thread takes them. The program starts with an empty mask: the library
+    /// clears it before `execve`.
+    pub fn block() {
+        let set = forwarded_set();
+        // SAFETY: a valid, initialised set; the old mask is not wanted (null).
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    }
+
+    /// Starts a thread that takes each forwarded signal with `sigwaitinfo` and sends it to the
+    /// program with `pidfd_send_signal` (on a duplicate of the child's pidfd, which names the
+    /// program and no other process even after it has been reaped).
+    pub fn forward(child: &nscell::Child) -> io::Result<()> {
+        let pidfd = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3)?;
+        std::thread::Builder::new().name("signals".into()).spawn(move || {
+            let set = forwarded_set();
+            loop {
+                let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+                // SAFETY: a valid set of blocked signals and room for one siginfo_t.
+                let sig = unsafe { libc::sigwaitinfo(&set, info.as_mut_ptr()) };
+                // SAFETY: zero-initialised, and filled in by the kernel when sig > 0.
+                let info = unsafe { info.assume_init() };
+                let sig = match sig {
+                    libc::SIGINT => rustix::process::Signal::INT,
+                    libc::SIGTERM => rustix::process::Signal::TERM,
+                    libc::SIGHUP => rustix::process::Signal::HUP,
+                    _ => continue, // EINTR
+                };
+                // Ctrl-C on a terminal (si_code SI_KERNEL) already went to the whole foreground
+                // process group, the program included: do not deliver it twice.
+                if sig == rustix::process::Signal::INT && info.si_code == libc::SI_KERNEL {
+                    continue;
+                }
+                // ESRCH: the program has ended; nscell is about to exit too.
+                let _ = rustix::process::pidfd_send_signal(&pidfd, sig);
+            }
+        })?;
+        Ok(())
+    }
+
+    /// A CLOEXEC duplicate of `fd` to write the JSON status to (the same open file, so its
+    /// offset and append mode are shared). Fails with `EBADF` when `fd` is not open.
+    pub fn status_file(fd: RawFd) -> io::Result<File> {
+        // SAFETY: F_DUPFD_CLOEXEC reads no memory; it fails for a closed or invalid fd.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if dup < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `dup` was just created by fcntl and nothing else owns it.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(dup) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    fn cli(list: &[&str]) -> Cli {
+        match parse(args(list)) {
+            Ok(Action::Run(cli)) => *cli,
+            other => panic!("{list:?} parsed to {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_options_is_the_default_sandbox_running_bash() {
+        let c = cli(&[]);
+        assert_eq!(c, Cli::default());
+        let sb = sandbox(&c);
+        assert_eq!(sb.get_program(), DEFAULT_COMMAND);
+        assert_eq!(sb.get_namespaces(), Namespaces::DEFAULT);
+    }
+
+    #[test]
+    fn unshare_options_replace_the_default_set() {
+        assert_eq!(cli(&["--unshare-net"]).namespaces, Some(Namespaces::NET));
+        let c = cli(&["--unshare-user", "--unshare-pid", "--unshare-cgroup", "--unshare-time"]);
+        assert_eq!(
+            c.namespaces,
+            Some(Namespaces::USER | Namespaces::PID | Namespaces::CGROUP | Namespaces::TIME)
+        );
+        let c = cli(&["--unshare-mount", "--unshare-uts", "--unshare-ipc", "--unshare-net"]);
+        assert_eq!(
+            c.namespaces,
+            Some(Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC | Namespaces::NET)
+        );
+        assert_eq!(cli(&["--unshare-all"]).namespaces, Some(Namespaces::all()));
+        assert_eq!(sandbox(&cli(&["--unshare-uts"])).get_namespaces(), Namespaces::UTS);
+    }
+
+    #[test]
+    fn the_command_starts_at_the_first_non_option_and_is_not_parsed() {
+        let c = cli(&["--hostname", "h", "echo", "--uid", "x", "--", "-V"]);
+        assert_eq!(c.hostname.as_deref(), Some(OsStr::new("h")));
+        assert_eq!(c.uid, None);
+        assert_eq!(c.command, args(&["echo", "--uid", "x", "--", "-V"]));
+        let c = cli(&["--", "--help", "--"]);
+        assert_eq!(c.command, args(&["--help", "--"]));
+        assert_eq!(sandbox(&cli(&["--", "-x"])).get_program(), "-x");
+    }
+
+    #[test]
+    fn values_ids_maps_and_environment() {
+        let c = cli(&[
+            "--uid=5",
+            "--gid",
+            "6",
+            "--map-users",
+            "1:100000:10",
+            "--map-groups",
+            "2:200000:20",
+            "--map-users",
+            "20:300000:1",
+            "--setenv",
+            "A",
+            "1",
+            "--unsetenv",
+            "B",
+            "--clearenv",
+            "--chdir",
+            "/tmp",
+            "--domainname",
+            "d",
+            "--no-proc",
+            "--json-status-fd",
+            "3",
+        ]);
+        assert_eq!((c.uid, c.gid), (Some(5), Some(6)));
+        assert_eq!(c.uid_maps, [IdMap::new(1, 100000, 10), IdMap::new(20, 300000, 1)]);
+        assert_eq!(c.gid_maps, [IdMap::new(2, 200000, 20)]);
+        assert_eq!(
+            c.env,
+            [
+                EnvChange::Set("A".into(), "1".into()),
+                EnvChange::Unset("B".into()),
+                EnvChange::Clear
+            ]
+        );
+        assert_eq!(c.chdir, Some(PathBuf::from("/tmp")));
+        assert_eq!(c.domainname.as_deref(), Some(OsStr::new("d")));
+        assert!(c.no_proc);
+        assert_eq!(c.json_status_fd, Some(3));
+        assert!(c.command.is_empty());
+    }
+
+    #[test]
+    fn help_version_and_check() {
+        assert_eq!(parse(args(&["-h"])), Ok(Action::Help));
+        assert_eq!(parse(args(&["--unshare-net", "--help"])), Ok(Action::Help));
+        assert_eq!(parse(args(&["-V"])), Ok(Action::Version));
+        assert_eq!(parse(args(&["--version"])), Ok(Action::Version));
+        assert_eq!(parse(args(&["--check"])), Ok(Action::Check));
+    }
+
+    #[test]
+    fn bad_command_lines_say_what_is_wrong() {
+        let err = |list: &[&str]| parse(args(list)).unwrap_err();
+        assert_eq!(err(&["--bogus"]), "invalid option '--bogus'");
+        assert_eq!(err(&["-x"]), "invalid option '-x'");
+        assert_eq!(err(&["--hostname"]), "missing argument for option '--hostname'");
+        assert!(err(&["--setenv", "A"]).contains("missing VALUE"));
+        assert!(err(&["--uid", "root"]).starts_with("--uid: \"root\" is not a number"));
+        assert!(err(&["--uid", "-1"]).starts_with("--uid: "));
+        assert!(err(&["--map-users", "0:1000"]).contains("INSIDE:OUTSIDE:COUNT"));
+        assert!(err(&["--map-groups", "0:1000:x"]).contains("INSIDE:OUTSIDE:COUNT"));
+        assert!(err(&["--map-groups", "0:1:2:3"]).contains("INSIDE:OUTSIDE:COUNT"));
+        assert!(err(&["--json-status-fd", "4294967295"]).contains("not a file descriptor"));
+        assert_eq!(err(&["--no-proc=yes"]), "unexpected argument for option '--no-proc': \"yes\"");
+    }
+
+    #[test]
+    fn help_names_every_option() {
+        for option in [
+            "--unshare-user",
+            "--unshare-pid",
+            "--unshare-mount",
+            "--unshare-uts",
+            "--unshare-ipc",
+            "--unshare-net",
+            "--unshare-cgroup",
+            "--unshare-time",
+            "--unshare-all",
+            "--uid",
+            "--gid",
+            "--map-users",
+            "--map-groups",
+            "--hostname",
+            "--domainname",
+            "--chdir",
+            "--setenv",
+            "--unsetenv",
+            "--clearenv",
+            "--no-proc",
+            "--json-status-fd",
+            "--check",
+            "--help",
+            "--version",
+        ] {
+            assert!(HELP.contains(option), "--help does not mention {option}");
+        }
+    }
+
+    #[test]
+    fn statuses_map_like_a_shell() {
+        use std::process::ExitStatus;
+        assert_eq!(exit_status(ExitStatus::from_raw(42 << 8)), 42);
+        assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGTERM)), 143);
+        assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGSEGV | 0x80)), 128 + 11);
+    }
+}
