@@ -59,6 +59,10 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))?;
 
     if plan.go_fd >= 0 {
+        if plan.go_write_fd >= 0 {
+            let w = plan.go_write_fd as u32;
+            sys::close_range(w, w).map_err(fail(Step::Handshake))?;
+        }
         // SAFETY: the parent keeps this fd open (it is in our fd table until close_range).
         let go = unsafe { BorrowedFd::borrow_raw(plan.go_fd) };
         let mut byte = [0u8; 1];

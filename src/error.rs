@@ -393,9 +393,10 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
         }
         Step::MountProc if denied => userns_restriction().or_else(|| {
             Some(format!(
-                "the kernel mounts a new /proc in a user namespace only where a fully visible \
-                 /proc exists (no part of it covered by another mount, as in many containers); \
-                 use mount_proc(false) there; {SEE}"
+                "in a user namespace the kernel mounts /proc only for a PID namespace that the \
+                 user namespace owns (add Namespaces::PID), and only where a fully visible /proc \
+                 exists (no part of it covered by another mount, as in many containers; use \
+                 mount_proc(false) there); {SEE}"
             ))
         }),
         Step::UnshareTime if errno == libc::EINVAL => {

@@ -21,6 +21,9 @@ pub(crate) struct Plan<'a> {
     /// The read end of the "go" pipe on the handshake path, or -1. EOF without a byte means the
     /// parent gave up: the child exits.
     pub go_fd: RawFd,
+    /// The parent's (write) end of the "go" pipe, or -1. The child got a copy of it with its fd
+    /// table and closes it first: otherwise it would hold the pipe open and never see EOF.
+    pub go_write_fd: RawFd,
     /// The write end of the exec pipe on the handshake path, or -1. It is CLOEXEC and survives
     /// `close_range`, so the parent sees EOF exactly when the child has exec'd or exited.
     pub exec_fd: RawFd,

@@ -339,6 +339,7 @@ impl Sandbox {
         let mut plan = Plan {
             namespace_flags: r.namespaces.clone_flags(),
             go_fd: -1,
+            go_write_fd: -1,
             exec_fd: -1,
             self_maps: r.self_maps,
             hostname: self.hostname.as_deref(),

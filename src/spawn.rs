@@ -62,6 +62,7 @@ pub(crate) fn spawn(
     let (go_r, go_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
     let (exec_r, exec_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
     plan.go_fd = go_r.as_raw_fd();
+    plan.go_write_fd = go_w.as_raw_fd();
     plan.exec_fd = exec_w.as_raw_fd();
 
     let flags = sys::CLONE_VM | sys::CLONE_PIDFD | plan.namespace_flags;

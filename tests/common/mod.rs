@@ -1,0 +1,80 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use nscell::{Namespaces, Sandbox};
+use std::process::Output;
+
+/// Prints why a test cannot run here and returns from it. A skip is always visible on stderr.
+#[macro_export]
+macro_rules! skip {
+    ($($arg:tt)*) => {{
+        // Written to the real stderr, past the test harness's capture, so a skip is always seen.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "SKIPPED {}: {}", module_path!(), format!($($arg)*));
+        return;
+    }};
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Runs `script` with /bin/sh in a default sandbox and returns its output.
+pub fn sh(script: &str) -> Output {
+    sh_in(Namespaces::DEFAULT, script)
+}
+
+pub fn sh_in(ns: Namespaces, script: &str) -> Output {
+    Sandbox::new("/bin/sh").args(["-c", script]).namespaces(ns).output().expect("spawn")
+}
+
+pub fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {}; stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The inode of one of this process's namespaces, as `readlink /proc/self/ns/NAME` shows it.
+pub fn own_ns(name: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap().to_string_lossy().into_owned()
+}
+
+/// Open fds of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Children of this process that are zombies (over all of its threads).
+pub fn zombie_children() -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        for pid in children.split_whitespace() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // "pid (comm) S ..." — the state follows the last ')'.
+            if let Some(rest) = stat.rsplit_once(')') {
+                if rest.1.trim_start().starts_with('Z') {
+                    out.push(pid.parse().unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// All children of this process, zombie or not.
+pub fn children() -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        if let Ok(c) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(c.split_whitespace().map(|p| p.parse::<u32>().unwrap()));
+        }
+    }
+    out
+}
