@@ -583,6 +583,26 @@ mod tests {
     }
 
     #[test]
+    fn errors_map_like_a_shell() {
+        let exec = |errno| Error::Exec {
+            program: "p".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+            hint: None,
+        };
+        assert_eq!(error_status(&exec(libc::ENOENT)), 127);
+        assert_eq!(error_status(&exec(libc::EACCES)), 126);
+        assert_eq!(error_status(&exec(libc::ENOEXEC)), 126);
+        assert_eq!(error_status(&Error::InvalidInput("bad".into())), 125);
+        let setup = Error::Setup {
+            step: nscell::Step::MountProc,
+            path: None,
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+            hint: None,
+        };
+        assert_eq!(error_status(&setup), 125);
+    }
+
+    #[test]
     fn statuses_map_like_a_shell() {
         use std::process::ExitStatus;
         assert_eq!(exit_status(ExitStatus::from_raw(42 << 8)), 42);
