@@ -108,16 +108,18 @@ fn id_mapping_shows_root_and_the_callers_own_ids() {
     assert_eq!(map, ["1000", &uid.to_string(), "1"]);
 }
 
-/// A private tmux server, killed when dropped.
+/// A private tmux server (its socket in a directory of its own), killed and removed when
+/// dropped.
 struct Tmux {
-    socket: String,
+    dir: PathBuf,
 }
 
 impl Tmux {
     fn cmd(&self, args: &[&str]) -> Output {
         Command::new("/usr/bin/tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(["-L", "nscell-test", "-f", "/dev/null"])
             .args(args)
+            .env("TMUX_TMPDIR", &self.dir)
             .env_remove("TMUX")
             .stdin(Stdio::null())
             .output()
@@ -153,6 +155,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         self.cmd(&["kill-server"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -169,8 +172,11 @@ fn bash_shell_is_an_interactive_root_shell_in_its_own_namespaces() {
     let demo = example("bash_shell");
     let host = host_hostname();
     assert_ne!(host, "x");
-    let tmux = Tmux { socket: format!("nscell-test-{}", std::process::id()) };
-    // The pane stays (dead) after bash exits, so its exit status can be read.
+    let dir = std::env::temp_dir().join(format!("nscell-test-tmux-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    let tmux = Tmux { dir };
+    // A shell in the pane runs the demo and then shows its exit status (tmux's own
+    // #{pane_dead_status} is not always filled in when a pane dies).
     let out = tmux.cmd(&[
         "new-session",
         "-d",
@@ -180,13 +186,10 @@ fn bash_shell_is_an_interactive_root_shell_in_its_own_namespaces() {
         "160",
         "-y",
         "50",
+        "/bin/sh",
+        "-c",
+        "\"$0\"; echo \"[bash_shell exited with $?]\"; exec sleep 600",
         demo.to_str().unwrap(),
-        ";",
-        "set-option",
-        "-t",
-        "demo",
-        "remain-on-exit",
-        "on",
     ]);
     assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
 
@@ -204,9 +207,5 @@ fn bash_shell_is_an_interactive_root_shell_in_its_own_namespaces() {
     tmux.wait_for("the new hostname", |s| has_line(s, "name: x pid: 1"));
     assert_eq!(host_hostname(), host, "the host's hostname changed");
     tmux.type_line("exit");
-    tmux.wait_for("bash to exit", |_| {
-        let out =
-            tmux.cmd(&["display-message", "-p", "-t", "demo", "#{pane_dead} #{pane_dead_status}"]);
-        String::from_utf8_lossy(&out.stdout).trim() == "1 0"
-    });
+    tmux.wait_for("bash to exit", |s| has_line(s, "[bash_shell exited with 0]"));
 }
