@@ -384,14 +384,27 @@ impl Sandbox {
             Step::Stdio => Some(["stdin", "stdout", "stderr"][usize::from(f.index).min(2)].into()),
             Step::Exec => {
                 // Not found anywhere: name the program as given. Otherwise the path that failed.
-                let program = if f.errno == rustix::io::Errno::NOENT.raw_os_error() {
-                    PathBuf::from(&self.program)
-                } else {
+                // A `PATH` search that met only unsearchable directories (EACCES) found nothing:
+                // say "not found" as a shell does, unless a candidate file really exists.
+                let searched = !self.program.as_bytes().contains(&b'/');
+                let found_one = || {
                     plan.candidates
-                        .get(usize::from(f.index))
-                        .map(|c| PathBuf::from(OsStr::from_bytes(c.as_bytes())))
-                        .unwrap_or_else(|| PathBuf::from(&self.program))
+                        .iter()
+                        .any(|c| Path::new(OsStr::from_bytes(c.as_bytes())).metadata().is_ok())
                 };
+                let not_found = f.errno == rustix::io::Errno::NOENT.raw_os_error()
+                    || (searched
+                        && f.errno == rustix::io::Errno::ACCESS.raw_os_error()
+                        && !found_one());
+                if not_found {
+                    let enoent = rustix::io::Errno::NOENT.raw_os_error();
+                    return Error::exec(PathBuf::from(&self.program), enoent);
+                }
+                let program = plan
+                    .candidates
+                    .get(usize::from(f.index))
+                    .map(|c| PathBuf::from(OsStr::from_bytes(c.as_bytes())))
+                    .unwrap_or_else(|| PathBuf::from(&self.program));
                 return Error::exec(program, f.errno);
             }
             _ => None,
@@ -440,9 +453,6 @@ impl Sandbox {
         let egid = rustix::process::getegid().as_raw();
         let root = euid == 0;
         let has_maps = !self.uid_map.is_empty() || !self.gid_map.is_empty();
-        if has_maps && !asked.contains(Namespaces::USER) {
-            return Err(Error::invalid("uid_map/gid_map need Namespaces::USER"));
-        }
         if (self.hostname.is_some() || self.domainname.is_some())
             && !asked.contains(Namespaces::UTS)
         {
@@ -457,6 +467,11 @@ impl Sandbox {
         }
         let implicit_user = !root && !asked.is_empty() && !asked.contains(Namespaces::USER);
         let namespaces = if implicit_user { asked | Namespaces::USER } else { asked };
+        if has_maps && !namespaces.contains(Namespaces::USER) {
+            return Err(Error::invalid(
+                "uid and gid maps need a new user namespace (Namespaces::USER)",
+            ));
+        }
         let mount_proc =
             self.mount_proc.unwrap_or(asked.contains(Namespaces::PID | Namespaces::MOUNT));
 

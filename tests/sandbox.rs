@@ -193,6 +193,29 @@ fn program_is_looked_up_in_path() {
     assert_eq!(err.step(), Some(Step::Exec));
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
     assert_eq!(err.path().unwrap(), std::path::Path::new("sh"));
+    // A directory on PATH that cannot be searched does not turn "not found" into EACCES.
+    let err = Sandbox::new("nscell-no-such-program")
+        .env("PATH", "/proc/1/fdinfo/x:/nonexistent")
+        .output()
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+    assert_eq!(err.path().unwrap(), std::path::Path::new("nscell-no-such-program"));
+}
+
+#[test]
+fn maps_follow_the_implicit_user_namespace() {
+    // Unprivileged, PID alone gets a user namespace anyway, so an own-id map applies to it.
+    if is_root() {
+        skip!("root creates namespaces without a user namespace; nothing implicit to test");
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    let out = Sandbox::new("/bin/sh")
+        .args(["-c", "id -u"])
+        .namespaces(Namespaces::PID)
+        .uid_map(IdMap::new(7, uid, 1))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "7\n");
 }
 
 #[test]
@@ -308,7 +331,7 @@ fn bad_input_is_an_error_before_spawn() {
         }),
         ("Namespaces::USER", {
             let mut s = Sandbox::new("/bin/true");
-            s.namespaces(Namespaces::PID).uid_map(IdMap::new(0, 0, 1));
+            s.namespaces(Namespaces::empty()).uid_map(IdMap::new(0, 0, 1));
             s
         }),
         ("'='", {
