@@ -1,1 +1,417 @@
-fn main() {}
+//! Spawn latency: nscell against the kernel floor and the peers.
+//!
+//! Every case spawns `/bin/true` and waits for it. Two groups:
+//!
+//! - `spawn`: `std_command` (no isolation), `floor_raw_clone` (the kernel's cost for the default
+//!   isolation, written here with libc and no builder), `nscell_user`, `nscell_default`,
+//!   `nscell_all`, and `bwrap` / `unshare` with the same isolation when they are installed.
+//! - `large_parent`: `nscell_default` from this process while it is small, then after it has
+//!   mapped and touched 2 GiB; `fork_exec` (plain `fork` + `execve`, no namespaces) beside it shows
+//!   what a fork-style spawn pays for the same parent.
+//!
+//! Run one group with a filter: `cargo bench --bench spawn -- spawn/` (see BENCHMARKS.md).
+//! `SPAWN_INTERLEAVE=400 cargo bench --bench spawn` skips criterion and runs the ratio cases
+//! round-robin instead, which keeps the ratios steady on a noisy (shared, virtual) machine.
+
+use criterion::{BenchmarkGroup, Criterion, criterion_group, measurement::WallTime};
+use nscell::{Namespaces, Sandbox};
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const TRUE: &str = "/bin/true";
+const BWRAP: &str = "/usr/bin/bwrap";
+const UNSHARE: &str = "/usr/bin/unshare";
+
+/// Moderate settings: the whole `cargo bench` takes about a minute on two cores.
+fn configure(group: &mut BenchmarkGroup<'_, WallTime>, samples: usize, secs: u64) {
+    group.sample_size(samples);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(secs));
+}
+
+fn nscell(namespaces: Namespaces) {
+    let status = Sandbox::new(TRUE).namespaces(namespaces).status().expect("nscell spawn");
+    assert!(status.success(), "nscell: /bin/true exited with {status}");
+}
+
+fn command(cmd: &mut Command) {
+    let status = cmd.status().expect("spawn");
+    assert!(status.success(), "{cmd:?} exited with {status}");
+}
+
+/// The kernel floor for `nscell_default`: the same clone flags and the same single-line id maps,
+/// written directly with libc. The child runs on the caller's memory (`CLONE_VM | CLONE_VFORK`,
+/// as posix_spawn does), so it only reads `Floor` and makes system calls.
+mod floor {
+    use super::*;
+
+    pub struct Floor {
+        stack: *mut c_void,
+        stack_len: usize,
+        uid_map: Vec<u8>,
+        gid_map: Vec<u8>,
+        path: CString,
+        argv: [*const c_char; 2],
+        envp: Vec<*const c_char>,
+        _env: Vec<CString>,
+    }
+
+    const FLAGS: c_int = libc::CLONE_VM
+        | libc::CLONE_VFORK
+        | libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::SIGCHLD;
+
+    impl Floor {
+        pub fn new() -> Floor {
+            let stack_len = 256 * 1024;
+            // SAFETY: a fresh anonymous mapping, used only as the child's stack.
+            let stack = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    stack_len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(stack, libc::MAP_FAILED);
+            // SAFETY: plain getters.
+            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+            let env: Vec<CString> = std::env::vars_os()
+                .filter_map(|(k, v)| {
+                    let mut kv = k.as_bytes().to_vec();
+                    kv.push(b'=');
+                    kv.extend_from_slice(v.as_bytes());
+                    CString::new(kv).ok()
+                })
+                .collect();
+            let mut envp: Vec<*const c_char> = env.iter().map(|e| e.as_ptr()).collect();
+            envp.push(std::ptr::null());
+            let path = CString::new(TRUE).unwrap();
+            Floor {
+                stack,
+                stack_len,
+                uid_map: format!("0 {uid} 1\n").into_bytes(),
+                gid_map: format!("0 {gid} 1\n").into_bytes(),
+                argv: [path.as_ptr(), std::ptr::null()],
+                path,
+                envp,
+                _env: env,
+            }
+        }
+
+        /// One spawn of `/bin/true` in new user, PID, mount, UTS and IPC namespaces with a fresh
+        /// `/proc`, waited for with `waitpid` on its pid.
+        pub fn spawn_and_wait(&self) {
+            // SAFETY: the child only reads `self`, which outlives it (CLONE_VFORK suspends us
+            // until it has exec'd or exited); the stack is ours.
+            let pid = unsafe {
+                let top = self.stack.cast::<u8>().add(self.stack_len).cast::<c_void>();
+                libc::clone(child, top, FLAGS, self as *const Floor as *mut c_void)
+            };
+            assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
+            let mut status = 0;
+            // SAFETY: waiting for our own child.
+            let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert_eq!(r, pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "floor child failed at step {} (status {status:#x})",
+                libc::WEXITSTATUS(status)
+            );
+        }
+    }
+
+    impl Drop for Floor {
+        fn drop(&mut self) {
+            // SAFETY: our own mapping; no child uses it any more.
+            unsafe { libc::munmap(self.stack, self.stack_len) };
+        }
+    }
+
+    /// Writes `bytes` to `path` with open/write/close.
+    ///
+    /// # Safety
+    ///
+    /// `path` is NUL-terminated.
+    unsafe fn write_file(path: &[u8], bytes: &[u8]) -> bool {
+        // SAFETY: the caller vouches for the path; bytes is a valid buffer.
+        unsafe {
+            let fd = libc::open(path.as_ptr().cast(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return false;
+            }
+            let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+            libc::close(fd);
+            n == bytes.len() as isize
+        }
+    }
+
+    /// The child: id maps, private mounts, /proc, exec. The exit code names the failed step.
+    extern "C" fn child(arg: *mut c_void) -> c_int {
+        // SAFETY: spawn_and_wait passes a live Floor and keeps it alive until we exec or exit;
+        // every pointer below points into it or at a static NUL-terminated string.
+        unsafe {
+            let f = &*(arg as *const Floor);
+            if !write_file(b"/proc/self/setgroups\0", b"deny") {
+                libc::_exit(10);
+            }
+            if !write_file(b"/proc/self/uid_map\0", &f.uid_map) {
+                libc::_exit(11);
+            }
+            if !write_file(b"/proc/self/gid_map\0", &f.gid_map) {
+                libc::_exit(12);
+            }
+            let none = std::ptr::null::<c_char>();
+            if libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
+                libc::_exit(13);
+            }
+            let nosuid = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+            if libc::mount(
+                c"proc".as_ptr(),
+                c"/proc".as_ptr(),
+                c"proc".as_ptr(),
+                nosuid,
+                std::ptr::null(),
+            ) != 0
+            {
+                libc::_exit(14);
+            }
+            libc::execve(f.path.as_ptr(), f.argv.as_ptr(), f.envp.as_ptr());
+            libc::_exit(15)
+        }
+    }
+}
+
+fn installed(path: &str, name: &str) -> bool {
+    let ok = Path::new(path).exists();
+    if !ok {
+        eprintln!("note: {name} is not installed ({path} missing): skipping spawn/{name}");
+    }
+    ok
+}
+
+fn spawn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn");
+    configure(&mut group, 50, 3);
+
+    group.bench_function("std_command", |b| b.iter(|| command(&mut Command::new(TRUE))));
+
+    let floor = floor::Floor::new();
+    group.bench_function("floor_raw_clone", |b| b.iter(|| floor.spawn_and_wait()));
+    drop(floor);
+
+    group.bench_function("nscell_user", |b| b.iter(|| nscell(Namespaces::USER)));
+    group.bench_function("nscell_default", |b| b.iter(|| nscell(Namespaces::DEFAULT)));
+    group.bench_function("nscell_all", |b| b.iter(|| nscell(Namespaces::all())));
+
+    if installed(BWRAP, "bwrap") {
+        let mut cmd = Command::new(BWRAP);
+        cmd.args(["--unshare-user", "--unshare-pid", "--unshare-uts", "--unshare-ipc"])
+            .args(["--bind", "/", "/", "--proc", "/proc", TRUE]);
+        group.bench_function("bwrap", |b| b.iter(|| command(&mut cmd)));
+    }
+    if installed(UNSHARE, "unshare") {
+        let mut cmd = Command::new(UNSHARE);
+        cmd.args(["--user", "--map-root-user", "--pid", "--fork", "--mount", "--uts", "--ipc"])
+            .args(["--mount-proc", TRUE]);
+        group.bench_function("unshare", |b| b.iter(|| command(&mut cmd)));
+    }
+    group.finish();
+}
+
+/// An anonymous 2 GiB mapping with every page written, in 4 KiB pages (no transparent huge
+/// pages, so a fork-style spawn has all 524288 page-table entries to copy).
+struct Ballast {
+    ptr: *mut c_void,
+    len: usize,
+}
+
+impl Ballast {
+    fn new(len: usize) -> Ballast {
+        // SAFETY: a fresh anonymous mapping that only this struct uses.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED, "mmap 2 GiB");
+        // SAFETY: our own mapping; a failed madvise only leaves huge pages possible.
+        unsafe { libc::madvise(ptr, len, libc::MADV_NOHUGEPAGE) };
+        let bytes = ptr.cast::<u8>();
+        for off in (0..len).step_by(4096) {
+            // SAFETY: inside our own writable mapping.
+            unsafe { bytes.add(off).write_volatile(1) };
+        }
+        Ballast { ptr, len }
+    }
+}
+
+impl Drop for Ballast {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping.
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
+/// `fork` + `execve("/bin/true")` + `waitpid`: the fork-style spawn, for contrast.
+fn fork_exec() {
+    let path = c"/bin/true";
+    let argv = [path.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null::<c_char>()];
+    // SAFETY: the child only calls execve and _exit, both async-signal-safe.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: valid NUL-terminated path and NULL-terminated arrays.
+        unsafe {
+            libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    assert!(pid > 0, "fork: {}", std::io::Error::last_os_error());
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert_eq!(status, 0, "fork_exec child status {status:#x}");
+}
+
+fn large_parent(c: &mut Criterion) {
+    const SIZE: usize = 2 << 30;
+    let mut group = c.benchmark_group("large_parent");
+    configure(&mut group, 30, 3);
+    group.bench_function("small/nscell_default", |b| b.iter(|| nscell(Namespaces::DEFAULT)));
+    group.bench_function("small/fork_exec", |b| b.iter(fork_exec));
+
+    // Allocated only when a 2 GiB case is selected by the filter, and after the small cases.
+    let mut ballast: Option<Ballast> = None;
+    group.bench_function("2GiB/nscell_default", |b| {
+        ballast.get_or_insert_with(|| Ballast::new(SIZE));
+        b.iter(|| nscell(Namespaces::DEFAULT))
+    });
+    group.sample_size(10);
+    group.bench_function("2GiB/fork_exec", |b| {
+        ballast.get_or_insert_with(|| Ballast::new(SIZE));
+        b.iter(fork_exec)
+    });
+    group.finish();
+    drop(ballast);
+}
+
+criterion_group!(benches, spawn, large_parent);
+
+type Spawner<'a> = Box<dyn FnMut() + 'a>;
+
+/// `SPAWN_INTERLEAVE=<rounds>`: instead of criterion, run the ratio cases round-robin (one spawn
+/// of each per round, so a drift of the host hits every case alike), then the large-parent pair
+/// in two phases, and print medians and the target ratios.
+fn interleaved(rounds: usize) {
+    let floor = floor::Floor::new();
+    let mut bwrap = Command::new(BWRAP);
+    bwrap
+        .args(["--unshare-user", "--unshare-pid", "--unshare-uts", "--unshare-ipc"])
+        .args(["--bind", "/", "/", "--proc", "/proc", TRUE]);
+    let mut unshare = Command::new(UNSHARE);
+    unshare
+        .args(["--user", "--map-root-user", "--pid", "--fork", "--mount", "--uts", "--ipc"])
+        .args(["--mount-proc", TRUE]);
+    let mut std_cmd = Command::new(TRUE);
+    let mut cases: Vec<(&str, Spawner<'_>)> = vec![
+        ("std_command", Box::new(|| command(&mut std_cmd))),
+        ("floor_raw_clone", Box::new(|| floor.spawn_and_wait())),
+        ("nscell_default", Box::new(|| nscell(Namespaces::DEFAULT))),
+    ];
+    if installed(BWRAP, "bwrap") {
+        cases.push(("bwrap", Box::new(|| command(&mut bwrap))));
+    }
+    if installed(UNSHARE, "unshare") {
+        cases.push(("unshare", Box::new(|| command(&mut unshare))));
+    }
+    let time_into = |f: &mut dyn FnMut(), n: usize, out: &mut Vec<f64>| {
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            f();
+            out.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    };
+    let mut times = vec![Vec::with_capacity(rounds); cases.len()];
+    for (_, f) in cases.iter_mut() {
+        time_into(f.as_mut(), rounds / 10 + 1, &mut Vec::new());
+    }
+    // A new order every round (xorshift shuffle), so no case always follows the same one: the
+    // namespaces a spawn leaves behind are torn down partly after it returns (RCU, kworkers).
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..rounds {
+        for k in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(k, (seed % (k as u64 + 1)) as usize);
+        }
+        for &i in &order {
+            time_into(cases[i].1.as_mut(), 1, &mut times[i]);
+        }
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut m = std::collections::BTreeMap::new();
+    for (i, (name, _)) in cases.iter().enumerate() {
+        let x = med(&mut times[i]);
+        println!("interleaved/{name:<16} median {x:9.1} µs  ({rounds} rounds)");
+        m.insert(*name, x);
+    }
+    drop(cases);
+
+    // Small and 2 GiB phases alternate twice, so a drift of the host does not favour either.
+    let (mut small, mut large) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        time_into(&mut || nscell(Namespaces::DEFAULT), rounds / 2, &mut small);
+        let ballast = Ballast::new(2 << 30);
+        time_into(&mut || nscell(Namespaces::DEFAULT), rounds / 2, &mut large);
+        drop(ballast);
+    }
+    let (small, large) = (med(&mut small), med(&mut large));
+    println!("interleaved/large_parent small median {small:9.1} µs, 2GiB median {large:9.1} µs");
+
+    let ratio = |a: &str, b: &str, target: &str| {
+        if let (Some(x), Some(y)) = (m.get(a), m.get(b)) {
+            println!("ratio {a} / {b} = {:.3}  (target {target})", x / y);
+        }
+    };
+    ratio("nscell_default", "floor_raw_clone", "<= 1.10");
+    ratio("nscell_default", "bwrap", "<= 0.35");
+    ratio("nscell_default", "unshare", "< 1");
+    println!("ratio large_parent 2GiB / small = {:.3}  (target <= 1.3)", large / small);
+}
+
+fn main() {
+    match std::env::var("SPAWN_INTERLEAVE").ok().and_then(|s| s.parse().ok()) {
+        Some(rounds) => interleaved(rounds),
+        None => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}
