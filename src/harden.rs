@@ -175,7 +175,16 @@ impl HardenConfig {
             return Err(Error::invalid(format!("at most {MAX_FDS} fds can be passed")));
         }
         let (landlock_fd, status) = if self.landlock.is_active() {
-            let (fd, status) = self.landlock.prepare()?;
+            let (mut fd, status) = self.landlock.prepare()?;
+            // Above every target, so putting the passed fds in place cannot overwrite it.
+            let above = fds.iter().map(|&(_, t)| t + 1).max().unwrap_or(3);
+            if let Some(f) = &fd {
+                if std::os::fd::AsRawFd::as_raw_fd(f) < above {
+                    let moved = rustix::io::fcntl_dupfd_cloexec(f, above)
+                        .map_err(|e| Error::setup(Step::Landlock, None, e.raw_os_error(), false))?;
+                    fd = Some(moved);
+                }
+            }
             (fd, Some(status))
         } else {
             (None, None)

@@ -546,3 +546,175 @@ fn the_filter_is_compiled_once_per_sandbox() {
     sb.default_seccomp(false);
     assert!(!try_in(&mut sb).starts_with("errno 1 "));
 }
+
+// The nscell binary's hardening options.
+
+fn nscell_sh(script: &str) -> Output {
+    std::process::Command::new("/bin/sh")
+        .args(["-c", script])
+        .env("NSCELL", env!("CARGO_BIN_EXE_nscell"))
+        .env("TRY", helper())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_cap_drop_and_cap_add_apply_in_order() {
+    let s = text(&nscell_sh("$NSCELL --cap-drop ALL -- cat /proc/self/status"));
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(0));
+    assert_eq!(status_field(&s, "CapBnd"), caps_hex(0));
+    let s = text(&nscell_sh(
+        "$NSCELL --cap-drop ALL --cap-add CAP_SYS_ADMIN --cap-add net_admin -- cat /proc/self/status",
+    ));
+    let want = Capabilities::SYS_ADMIN | Capabilities::NET_ADMIN;
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(want.bits()));
+    let o = nscell_sh("$NSCELL --cap-drop CAP_SYS_ADMIN -- hostname x");
+    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    // A non-root uid inside: added capabilities come through the ambient set.
+    let s = text(&nscell_sh("$NSCELL --uid 1000 --cap-add CAP_NET_RAW -- cat /proc/self/status"));
+    assert_eq!(status_field(&s, "CapAmb"), caps_hex(Capabilities::NET_RAW.bits()));
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(Capabilities::NET_RAW.bits()));
+    let o = nscell_sh("$NSCELL --cap-drop CAP_BOGUS true");
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn cli_seccomp_fd_replaces_and_add_seccomp_fd_stacks() {
+    let dir = scratch("cli-seccomp");
+    let prog = dir.join("prog.bpf");
+    std::fs::write(&prog, getppid_program(libc::EXDEV as u32)).unwrap();
+    let run = |opts: &str, call: &str| {
+        let o = nscell_sh(&format!("$NSCELL {opts} -- $TRY {call} 5<{}", prog.display()));
+        text(&o).trim().to_string()
+    };
+    let exdev = format!("errno {} ", libc::EXDEV);
+    assert!(run("--seccomp 5", "getppid").starts_with(&exdev));
+    // --seccomp is the whole policy: bpf reaches the kernel.
+    assert!(!run("--seccomp 5", "bpf -1 0 0").starts_with("errno 1 "));
+    assert!(run("--add-seccomp-fd 5", "getppid").starts_with(&exdev));
+    assert!(run("--add-seccomp-fd 5", "bpf -1 0 0").starts_with("errno 1 "));
+    assert!(!run("--no-default-seccomp", "bpf -1 0 0").starts_with("errno 1 "));
+    assert!(run("", "bpf -1 0 0").starts_with("errno 1 "));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn cli_disable_userns() {
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        skip!("unshare(1) is not installed (util-linux)");
+    }
+    let o = nscell_sh("$NSCELL --disable-userns -- unshare -U true");
+    assert!(!o.status.success(), "{o:?}");
+    assert_eq!(text(&nscell_sh("$NSCELL -- unshare -U echo ok")), "ok\n");
+}
+
+#[test]
+fn cli_landlock_rlimit_and_keep_fd() {
+    let inside = scratch("cli-ll-in");
+    let outside = scratch("cli-ll-out");
+    let o = nscell_sh(&format!(
+        "$NSCELL --landlock-exec / --landlock-rw {0} -- sh -c 'echo a > {0}/f && echo in; \
+         echo b > {1}/f && echo out'",
+        inside.display(),
+        outside.display()
+    ));
+    if crate::nscell_abi() >= 1 {
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "in\n", "{o:?}");
+        assert!(!outside.join("f").exists());
+    }
+    let s =
+        text(&nscell_sh("$NSCELL --rlimit NOFILE=40:50 --rlimit CORE=0 -- cat /proc/self/limits"));
+    let line = s.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>()[3..5], ["40", "50"], "{line}");
+    assert!(s.lines().any(|l| l.starts_with("Max core file size") && l.contains(" 0 ")), "{s}");
+    let file = inside.join("f");
+    let o = nscell_sh(&format!("$NSCELL --keep-fd 5 -- cat /proc/self/fd/5 5<{}", file.display()));
+    assert_eq!(text(&o), "a\n");
+    let o = nscell_sh(&format!(
+        "$NSCELL -- sh -c 'test -e /proc/self/fd/5 || echo closed' 5<{}",
+        file.display()
+    ));
+    assert_eq!(text(&o), "closed\n");
+    let _ = std::fs::remove_dir_all(inside);
+    let _ = std::fs::remove_dir_all(outside);
+}
+
+#[test]
+fn passed_fds_may_land_on_the_numbers_nscell_uses_for_itself() {
+    // The lowest free numbers are where nscell's own fds (Landlock ruleset, pipes) go at spawn:
+    // map the same file onto all of them.
+    let (fd, dir) = leaky_fd("X");
+    let free: Vec<i32> = (0..12)
+        .map(|_| rustix::io::fcntl_dupfd_cloexec(&fd, 3).unwrap())
+        .collect::<Vec<OwnedFd>>()
+        .iter()
+        .map(|f| f.as_raw_fd())
+        .collect();
+    let mut sb = Sandbox::new("/bin/sh");
+    let script: String = free.iter().map(|t| format!("cat /proc/self/fd/{t}; ")).collect();
+    sb.args(["-c", &script]).landlock_path("/", LandlockAccess::Execute);
+    for &t in &free {
+        sb.map_fd(fd.as_raw_fd(), t);
+    }
+    assert_eq!(text(&out(&mut sb)), "X".repeat(free.len()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn hardening_applies_on_the_handshake_path_too() {
+    // Several id ranges: the parent writes the maps while the child waits (root only, or with
+    // newuidmap and subordinate ids).
+    if !is_root() {
+        skip!("multi-range id maps need root here (or newuidmap with /etc/subuid ranges)");
+    }
+    let (fd, dir) = leaky_fd("H");
+    let free: Vec<i32> = (0..12)
+        .map(|_| rustix::io::fcntl_dupfd_cloexec(&fd, 3).unwrap())
+        .collect::<Vec<OwnedFd>>()
+        .iter()
+        .map(|f| f.as_raw_fd())
+        .collect();
+    let mut sb = sh(&format!(
+        "cat /proc/self/fd/{}; {STATUS}",
+        free.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("; cat /proc/self/fd/")
+    ));
+    sb.uid_map(IdMap::new(0, 0, 1))
+        .uid_map(IdMap::new(1, 200000, 1000))
+        .gid_map(IdMap::new(0, 0, 1))
+        .gid_map(IdMap::new(1, 200000, 1000))
+        .keep_capabilities(Capabilities::CHOWN)
+        .landlock_path("/", LandlockAccess::Execute)
+        .rlimit(Resource::Nofile, 100, 100);
+    for &t in &free {
+        sb.map_fd(fd.as_raw_fd(), t);
+    }
+    let s = text(&out(&mut sb));
+    assert!(s.starts_with(&"H".repeat(free.len())), "{s}");
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(Capabilities::CHOWN.bits()));
+    assert_eq!(status_field(&s, "NoNewPrivs"), "1");
+    assert_eq!(status_field(&s, "Seccomp"), "2");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn hardening_never_changes_the_callers_dumpability() {
+    // The child shares the caller's mm: a credential change that reset dumpability would show
+    // here (capset, landlock_restrict_self and the nested user namespace are credential changes).
+    let dumpable = || rustix::process::dumpable_behavior().unwrap();
+    let before = dumpable();
+    let mut sb = sh("true");
+    sb.drop_capabilities(Capabilities::ALL)
+        .landlock_path("/", LandlockAccess::Execute)
+        .allow_nested_userns(false);
+    assert!(sb.status().unwrap().success());
+    let mut sb = Sandbox::new("/bin/sh");
+    let (euid, egid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    sb.args(["-c", "true"])
+        .uid_map(IdMap::new(1000, euid, 1))
+        .gid_map(IdMap::new(1000, egid, 1))
+        .add_capabilities(Capabilities::NET_ADMIN);
+    assert!(sb.status().unwrap().success());
+    assert_eq!(dumpable(), before);
+}
