@@ -4,7 +4,7 @@
 //! A namespace alone is not a security boundary: root inside a user namespace keeps every
 //! capability over the namespace's resources and the whole kernel API to attack. These layers
 //! are applied by the child just before `execve`, in this order: fds put in place (every other fd
-//! closed), rlimits, the nested user namespace limit, capabilities, no_new_privs, Landlock,
+//! closed), the nested user namespace limit, rlimits, capabilities, no_new_privs, Landlock,
 //! seccomp last. Every step is per task (`prctl`, `capset`, `prlimit` on itself, `seccomp`
 //! without `TSYNC`, `landlock_restrict_self`): nothing changes the memory map the child shares
 //! with the caller.
@@ -466,12 +466,13 @@ pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<(), Failure
 /// Applies everything but the fds, just before `execve`. Runs in the child: raw system calls
 /// only, no allocation.
 pub(crate) fn harden(plan: &HardenPlan) -> Result<(), Failure> {
+    // First, while it may still open files (a low RLIMIT_NOFILE would refuse them).
+    if plan.nested_userns_limit {
+        nested_userns_limit().map_err(fail(Step::NestedUserns))?;
+    }
     for (i, &(resource, limit)) in plan.rlimits.iter().enumerate() {
         rustix::process::setrlimit(resource, limit)
             .map_err(|e| Failure::new(Step::Rlimit, e).at(i))?;
-    }
-    if plan.nested_userns_limit {
-        nested_userns_limit().map_err(fail(Step::NestedUserns))?;
     }
     capabilities(plan).map_err(fail(Step::Capabilities))?;
     if plan.no_new_privs {

@@ -718,3 +718,17 @@ fn hardening_never_changes_the_callers_dumpability() {
     assert!(sb.status().unwrap().success());
     assert_eq!(dumpable(), before);
 }
+
+#[test]
+fn no_setup_fd_reaches_the_program() {
+    // The shell lists its own fds (its glob opens the directory: that one shows too). Landlock's
+    // ruleset and every pipe nscell used are gone: the list is the same with and without them.
+    let list = "echo /proc/self/fd/*";
+    let plain = text(&out(sh(list).default_seccomp(false)));
+    let mut sb = sh(list);
+    sb.landlock_path("/", LandlockAccess::Execute)
+        .seccomp_program(&getppid_program(libc::EXDEV as u32))
+        .drop_capabilities(Capabilities::ALL);
+    assert_eq!(text(&out(&mut sb)), plain);
+    assert_eq!(plain.split_whitespace().count(), 4, "{plain}");
+}
