@@ -331,7 +331,8 @@ impl Sandbox {
     ///
     /// The policy fails with `EPERM`: `kexec_load`, `kexec_file_load`, `init_module`,
     /// `finit_module`, `delete_module`, `bpf`, `perf_event_open`, `userfaultfd`, `keyctl`,
-    /// `add_key`, `request_key`, `ptrace`, `personality` other than `PER_LINUX`, `PER_LINUX32`
+    /// `add_key`, `request_key`, `ptrace` and its memory-access twins `process_vm_readv` and
+    /// `process_vm_writev`, `personality` other than `PER_LINUX`, `PER_LINUX32`
     /// and the query, and `ioctl(TIOCSTI)` / `ioctl(TIOCLINUX)` (terminal input injection,
     /// compared on the low 32 bits, CVE-2019-10063). It kills a process making system calls of
     /// another architecture and, on x86_64, fails x32 calls with `EPERM`. The filter is compiled

@@ -183,6 +183,9 @@ pub const DEFAULT_DENIED: &[&str] = &[
     "add_key",
     "request_key",
     "ptrace",
+    // The same power as ptrace over another process of the same uid: read or write its memory.
+    "process_vm_readv",
+    "process_vm_writev",
 ];
 
 /// `io_uring_*`, denied on request ([`Sandbox::deny_io_uring`](crate::Sandbox::deny_io_uring)).

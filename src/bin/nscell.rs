@@ -66,7 +66,8 @@ The command's surroundings:
 
 Hardening (defaults: no_new_privs; root inside keeps its capabilities over the sandbox's
 namespaces; nscell's seccomp policy denies kexec, kernel modules, bpf, perf_event_open,
-userfaultfd, keyctl/add_key/request_key, ptrace, personality changes, TIOCSTI/TIOCLINUX, x32):
+userfaultfd, keyctl/add_key/request_key, ptrace, process_vm_*, personality changes, TIOCSTI,
+TIOCLINUX, x32 calls):
   --cap-drop CAP          drop capability CAP (CAP_NET_ADMIN, net_admin, or ALL) from every set
   --cap-add CAP           give capability CAP back (or ALL); a non-root --uid keeps it through
                           the ambient set. --cap-drop/--cap-add apply in order from the default
