@@ -440,7 +440,12 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
         Step::UnshareTime if errno == libc::EINVAL => {
             Some("this kernel has no time namespaces (CONFIG_TIME_NS, Linux 5.6+)".to_string())
         }
-        Step::Seccomp | Step::Landlock if errno == libc::EACCES => Some(
+        Step::Seccomp if errno == libc::EACCES => Some(
+            "without no_new_privs, seccomp and Landlock need CAP_SYS_ADMIN in the sandbox's user \
+             namespace: keep it, or leave no_new_privs on"
+                .to_string(),
+        ),
+        Step::Landlock if errno == libc::EPERM => Some(
             "without no_new_privs, seccomp and Landlock need CAP_SYS_ADMIN in the sandbox's user \
              namespace: keep it, or leave no_new_privs on"
                 .to_string(),

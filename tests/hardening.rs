@@ -174,6 +174,18 @@ fn without_no_new_privs_or_cap_sys_admin_seccomp_cannot_be_installed() {
     assert_eq!(e.step(), Some(nscell::Step::Seccomp), "{e}");
     assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
     assert!(e.to_string().contains("no_new_privs"), "{e}");
+    // Landlock comes first and says EPERM.
+    let e = sh("true")
+        .no_new_privs(false)
+        .drop_capabilities(Capabilities::ALL)
+        .landlock_path("/", LandlockAccess::Execute)
+        .spawn()
+        .expect_err("Landlock without no_new_privs nor CAP_SYS_ADMIN");
+    if nscell_abi() >= 1 {
+        assert_eq!(e.step(), Some(nscell::Step::Landlock), "{e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+        assert!(e.to_string().contains("no_new_privs"), "{e}");
+    }
 }
 
 #[test]
