@@ -157,11 +157,20 @@ impl SeccompConfig {
         if self.default_policy {
             rules.extend(default_rules(self.deny_io_uring));
         }
-        Ok(generate(&rules))
+        let program = generate(&rules);
+        if program.len() > MAX_INSNS {
+            return Err(format!(
+                "the seccomp rules compile to {} instructions; the kernel takes at most {MAX_INSNS}",
+                program.len()
+            ));
+        }
+        Ok(program)
     }
 }
 
 const EPERM: i32 = libc::EPERM;
+/// `BPF_MAXINSNS`: the longest program the kernel accepts.
+const MAX_INSNS: usize = 4096;
 const TIOCSTI: u32 = 0x5412;
 const TIOCLINUX: u32 = 0x541C;
 const PER_LINUX: u32 = 0;
@@ -367,9 +376,9 @@ pub(crate) fn parse_program(bytes: &[u8]) -> Result<Vec<SockFilter>, String> {
             bytes.len()
         ));
     }
-    if bytes.len() / 8 > 4096 {
+    if bytes.len() / 8 > MAX_INSNS {
         return Err(format!(
-            "a seccomp program has at most 4096 instructions; got {}",
+            "a seccomp program has at most {MAX_INSNS} instructions; got {}",
             bytes.len() / 8
         ));
     }
@@ -866,6 +875,10 @@ mod tests {
         assert!(c.compile().unwrap_err().contains("nope"));
         assert!(parse_program(&[0; 7]).is_err());
         assert!(parse_program(&[]).is_err());
+        let many =
+            SeccompConfig { rules: vec![SeccompRule::deny("read"); 2100], ..Default::default() };
+        let err = many.compile().err().expect("4200 instructions compiled");
+        assert!(err.contains("at most 4096"), "{err}");
         let p = parse_program(&[6, 0, 0, 0, 0, 0, 0xff, 0x7f]).unwrap();
         assert_eq!(p, [stmt(BPF_RET_K, SECCOMP_RET_ALLOW)]);
     }
