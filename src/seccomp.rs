@@ -877,7 +877,7 @@ mod tests {
         assert!(parse_program(&[]).is_err());
         let many =
             SeccompConfig { rules: vec![SeccompRule::deny("read"); 2100], ..Default::default() };
-        let err = many.compile().err().expect("4200 instructions compiled");
+        let Err(err) = many.compile() else { panic!("4200 instructions compiled") };
         assert!(err.contains("at most 4096"), "{err}");
         let p = parse_program(&[6, 0, 0, 0, 0, 0, 0xff, 0x7f]).unwrap();
         assert_eq!(p, [stmt(BPF_RET_K, SECCOMP_RET_ALLOW)]);
