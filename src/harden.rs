@@ -90,6 +90,8 @@ pub const RLIM_INFINITY: u64 = u64::MAX;
 
 /// At most this many fds may be passed with `keep_fd`/`map_fd`.
 const MAX_FDS: usize = 64;
+/// The highest fd number the kernel can ever hand out (`fs.nr_open` is at most 2^30).
+const MAX_FD_NUMBER: RawFd = 1 << 30;
 
 /// The caller's hardening settings (one field of [`Sandbox`]).
 #[derive(Debug, Clone)]
@@ -300,9 +302,9 @@ impl Sandbox {
 
     /// Passes the caller's fd `fd` to the program as fd `target` (like a shell's `target<&fd`);
     /// the copy is not CLOEXEC. `target` must be 3 or more: use [`stdin`](Sandbox::stdin) and
-    /// friends for 0, 1 and 2.
+    /// friends for 0, 1 and 2. At most 64 fds can be passed.
     pub fn map_fd(&mut self, fd: RawFd, target: RawFd) -> &mut Self {
-        if fd < 0 || target < 3 {
+        if fd < 0 || !(3..=MAX_FD_NUMBER).contains(&target) {
             self.bad(format!(
                 "map_fd({fd}, {target}): the fd must be open and the target 3 or more (use \
                  stdin/stdout/stderr for 0-2)"

@@ -544,6 +544,11 @@ fn mapped_fds_may_swap_places() {
     assert!(e.is_invalid_input(), "{e}");
     let e = sh("true").map_fd(na, 1).spawn().unwrap_err();
     assert!(e.is_invalid_input(), "{e}");
+    let e = sh("true").map_fd(na, i32::MAX).spawn().unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+    // A target above RLIMIT_NOFILE: the child's dup3 fails and says which step.
+    let e = sh("true").map_fd(na, 1 << 29).spawn().unwrap_err();
+    assert_eq!(e.step(), Some(nscell::Step::PassFds), "{e}");
     let _ = std::fs::remove_dir_all(da);
     let _ = std::fs::remove_dir_all(db);
 }
