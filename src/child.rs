@@ -127,17 +127,9 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         r.map_err(|e| Failure::new(Step::Stdio, e).at(slot))?;
     }
 
-    close_fds(plan.exec_fd).map_err(fail(Step::CloseFds))?;
+    // Passed fds into place, every other fd above 2 closed (the exec pipe kept).
+    crate::harden::place_fds(&plan.harden, plan.exec_fd)?;
     Ok(())
-}
-
-/// Closes every fd above 2 except `keep` (the CLOEXEC exec pipe, or -1).
-fn close_fds(keep: c_int) -> Result<(), Errno> {
-    if keep > 3 {
-        sys::close_range(3, keep as u32 - 1)?;
-    }
-    let from = if keep >= 3 { keep as u32 + 1 } else { 3 };
-    sys::close_range(from, u32::MAX)
 }
 
 /// Tries each candidate as `execvp` does: ENOENT and ENOTDIR move on, EACCES is remembered and
@@ -145,6 +137,9 @@ fn close_fds(keep: c_int) -> Result<(), Errno> {
 fn exec(plan: &Plan<'_>) -> Failure {
     if let Err(e) = sys::set_signal_mask(0) {
         return Failure::new(Step::SignalMask, e);
+    }
+    if let Err(f) = crate::harden::harden(&plan.harden) {
+        return f;
     }
     let mut result = Failure::new(Step::Exec, Errno::NOENT);
     for (i, path) in plan.candidates.iter().enumerate() {

@@ -60,11 +60,28 @@ pub enum Step {
     Exec,
     /// Waiting for the child (`waitid`).
     Wait,
+    /// Putting the fds passed with `keep_fd`/`map_fd` in place (`dup3`).
+    PassFds,
+    /// Setting a resource limit (`prlimit`).
+    #[doc(alias = "setrlimit")]
+    Rlimit,
+    /// Limiting nested user namespaces (`user.max_user_namespaces`, `unshare(CLONE_NEWUSER)`).
+    NestedUserns,
+    /// Dropping or keeping capabilities (`capset`, `PR_CAPBSET_DROP`, `PR_CAP_AMBIENT`).
+    #[doc(alias = "capset")]
+    Capabilities,
+    /// Setting no_new_privs (`PR_SET_NO_NEW_PRIVS`).
+    NoNewPrivs,
+    /// Applying the Landlock ruleset (`landlock_restrict_self`).
+    Landlock,
+    /// Installing a seccomp filter (`seccomp(SECCOMP_SET_MODE_FILTER)`).
+    #[doc(alias = "seccomp")]
+    Seccomp,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 22] = [
+    pub(crate) const ALL: [Step; 29] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -87,6 +104,13 @@ impl Step {
         Step::SignalMask,
         Step::Exec,
         Step::Wait,
+        Step::PassFds,
+        Step::Rlimit,
+        Step::NestedUserns,
+        Step::Capabilities,
+        Step::NoNewPrivs,
+        Step::Landlock,
+        Step::Seccomp,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -114,6 +138,13 @@ impl Step {
             20 => SignalMask,
             21 => Exec,
             22 => Wait,
+            23 => PassFds,
+            24 => Rlimit,
+            25 => NestedUserns,
+            26 => Capabilities,
+            27 => NoNewPrivs,
+            28 => Landlock,
+            29 => Seccomp,
             _ => return None,
         })
     }
@@ -143,6 +174,13 @@ impl Step {
             Step::SignalMask => "restore the signal mask",
             Step::Exec => "execute",
             Step::Wait => "wait for the sandbox",
+            Step::PassFds => "pass a file descriptor to the program",
+            Step::Rlimit => "set a resource limit",
+            Step::NestedUserns => "limit nested user namespaces",
+            Step::Capabilities => "set the program's capabilities",
+            Step::NoNewPrivs => "set no_new_privs",
+            Step::Landlock => "apply the Landlock ruleset",
+            Step::Seccomp => "install the seccomp filter",
         }
     }
 }
@@ -402,6 +440,25 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
         Step::UnshareTime if errno == libc::EINVAL => {
             Some("this kernel has no time namespaces (CONFIG_TIME_NS, Linux 5.6+)".to_string())
         }
+        Step::Seccomp if errno == libc::EACCES => Some(
+            "without no_new_privs, seccomp and Landlock need CAP_SYS_ADMIN in the sandbox's user \
+             namespace: keep it, or leave no_new_privs on"
+                .to_string(),
+        ),
+        Step::Landlock if errno == libc::EPERM => Some(
+            "without no_new_privs, seccomp and Landlock need CAP_SYS_ADMIN in the sandbox's user \
+             namespace: keep it, or leave no_new_privs on"
+                .to_string(),
+        ),
+        Step::Rlimit if errno == libc::EPERM => Some(
+            "raising a hard limit above the caller's own needs CAP_SYS_RESOURCE on the host"
+                .to_string(),
+        ),
+        Step::NestedUserns => Some(
+            "allow_nested_userns(false) writes /proc/sys/user/max_user_namespaces inside the \
+             sandbox and needs a /proc and capabilities there"
+                .to_string(),
+        ),
         Step::Chdir if errno == libc::ENOENT => {
             Some("the directory does not exist in the sandbox's view of the filesystem".to_string())
         }

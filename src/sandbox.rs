@@ -57,6 +57,7 @@ pub struct Sandbox {
     domainname: Option<Vec<u8>>,
     mount_proc: Option<bool>,
     bad_input: Option<String>,
+    pub(crate) harden: crate::harden::HardenConfig,
 }
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {
@@ -93,10 +94,11 @@ impl Sandbox {
             domainname: None,
             mount_proc: None,
             bad_input,
+            harden: Default::default(),
         }
     }
 
-    fn bad(&mut self, msg: String) {
+    pub(crate) fn bad(&mut self, msg: String) {
         self.bad_input.get_or_insert(msg);
     }
 
@@ -336,6 +338,7 @@ impl Sandbox {
         let mut envp: Vec<*const std::os::raw::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         envp.push(std::ptr::null());
 
+        let harden = self.harden.prepare(r.namespaces.contains(Namespaces::USER))?;
         let mut plan = Plan {
             namespace_flags: r.namespaces.clone_flags(),
             go_fd: -1,
@@ -355,6 +358,7 @@ impl Sandbox {
             envp,
             _env: env,
             probe_only,
+            harden,
             report: AtomicU64::new(0),
         };
         let userns = r.namespaces.contains(Namespaces::USER);

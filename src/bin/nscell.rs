@@ -5,7 +5,7 @@
 //! own is pass SIGINT, SIGTERM and SIGHUP on to the program.
 #![deny(unsafe_code)]
 
-use nscell::{Error, IdMap, Namespaces, Sandbox};
+use nscell::{Capabilities, Error, IdMap, LandlockAccess, Namespaces, Resource, Sandbox};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -64,6 +64,28 @@ The command's surroundings:
   --no-proc               do not mount a fresh /proc (one is mounted when the PID and mount
                           namespaces are both new)
 
+Hardening (defaults: no_new_privs; root inside keeps its capabilities over the sandbox's
+namespaces; nscell's seccomp policy denies kexec, kernel modules, bpf, perf_event_open,
+userfaultfd, keyctl/add_key/request_key, ptrace, process_vm_*, personality changes, TIOCSTI,
+TIOCLINUX, x32 calls):
+  --cap-drop CAP          drop capability CAP (CAP_NET_ADMIN, net_admin, or ALL) from every set
+  --cap-add CAP           give capability CAP back (or ALL); a non-root --uid keeps it through
+                          the ambient set. --cap-drop/--cap-add apply in order from the default
+  --seccomp FD            read a compiled seccomp program (raw struct sock_filter array, as
+                          bwrap --seccomp) from FD and make it the whole policy
+  --add-seccomp-fd FD     read a compiled seccomp program from FD and stack it on the policy
+  --no-default-seccomp    do not install nscell's default seccomp policy
+  --disable-userns        the command cannot create user namespaces (needs a user namespace;
+                          it also loses its capabilities over the sandbox's namespaces)
+  --landlock-ro PATH      Landlock: allow reading beneath PATH (any --landlock-* option denies
+  --landlock-exec PATH    reading and executing beneath PATH      every other file access)
+  --landlock-rw PATH      every file access beneath PATH
+  --rlimit NAME=SOFT[:HARD]
+                          set a resource limit (AS, CORE, CPU, FSIZE, NOFILE, NPROC, STACK,
+                          MEMLOCK; a number or 'unlimited'; HARD defaults to SOFT)
+  --keep-fd FD            pass file descriptor FD to the command (every other fd above 2 is
+                          closed)
+
 Reporting:
   --json-status-fd FD     write JSON lines to file descriptor FD: {\"child-pid\": N,
                           \"user-namespace\": INODE, ...} (one entry per new namespace) once the
@@ -112,6 +134,8 @@ struct Cli {
     env: Vec<EnvChange>,
     no_proc: bool,
     json_status_fd: Option<i32>,
+    /// Hardening options, in order.
+    harden: Vec<HardenOpt>,
     /// Program and arguments; empty means [`DEFAULT_COMMAND`].
     command: Vec<OsString>,
 }
@@ -167,6 +191,10 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
                 let fd = i32::try_from(fd)
                     .map_err(|_| format!("--json-status-fd: {fd} is not a file descriptor"))?;
                 cli.json_status_fd = Some(fd);
+            }
+            Long(name) if HARDEN_OPTIONS.contains(&name) => {
+                let name = name.to_string();
+                cli.harden.push(harden_option(&name, &mut p)?);
             }
             Value(program) => {
                 cli.command.push(program);
@@ -247,7 +275,111 @@ fn sandbox(cli: &Cli) -> Sandbox {
     if cli.no_proc {
         sb.mount_proc(false);
     }
+    apply_harden(&mut sb, &cli.harden);
     sb
+}
+
+/// The hardening options (issue 7), one entry per option given.
+#[derive(Debug, PartialEq)]
+enum HardenOpt {
+    CapDrop(Capabilities),
+    CapAdd(Capabilities),
+    /// `--seccomp` (true: replaces the default policy) or `--add-seccomp-fd` (false).
+    Seccomp(Vec<u8>, bool),
+    NoDefaultSeccomp,
+    DisableUserns,
+    Landlock(PathBuf, LandlockAccess),
+    Rlimit(Resource, u64, u64),
+    KeepFd(i32),
+}
+
+const HARDEN_OPTIONS: &[&str] = &[
+    "cap-drop",
+    "cap-add",
+    "seccomp",
+    "add-seccomp-fd",
+    "no-default-seccomp",
+    "disable-userns",
+    "landlock-ro",
+    "landlock-rw",
+    "landlock-exec",
+    "rlimit",
+    "keep-fd",
+];
+
+fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String> {
+    let option = format!("--{name}");
+    let capability = |p: &mut lexopt::Parser| -> Result<Capabilities, String> {
+        let v = value(p, &option)?;
+        v.to_str()
+            .and_then(Capabilities::parse)
+            .ok_or_else(|| format!("{option}: {v:?} is not a capability (CAP_NET_ADMIN, ALL, ...)"))
+    };
+    let fd = |p: &mut lexopt::Parser| -> Result<i32, String> {
+        let n = number(p, &option)?;
+        i32::try_from(n).map_err(|_| format!("{option}: {n} is not a file descriptor"))
+    };
+    Ok(match name {
+        "cap-drop" => HardenOpt::CapDrop(capability(p)?),
+        "cap-add" => HardenOpt::CapAdd(capability(p)?),
+        "seccomp" | "add-seccomp-fd" => {
+            let n = fd(p)?;
+            // Through /proc: the fd stays the caller's, and no unsafe ownership is taken.
+            let bytes = std::fs::read(format!("/proc/self/fd/{n}"))
+                .map_err(|e| format!("{option} {n}: cannot read the seccomp program: {e}"))?;
+            HardenOpt::Seccomp(bytes, name == "seccomp")
+        }
+        "no-default-seccomp" => HardenOpt::NoDefaultSeccomp,
+        "disable-userns" => HardenOpt::DisableUserns,
+        "landlock-ro" | "landlock-rw" | "landlock-exec" => {
+            let access = match name {
+                "landlock-ro" => LandlockAccess::ReadOnly,
+                "landlock-rw" => LandlockAccess::ReadWrite,
+                _ => LandlockAccess::Execute,
+            };
+            HardenOpt::Landlock(value(p, &option)?.into(), access)
+        }
+        "rlimit" => {
+            let v = value(p, &option)?;
+            rlimit(v.to_str().unwrap_or("")).ok_or_else(|| {
+                format!("{option}: {v:?} is not NAME=SOFT[:HARD] (NOFILE=1024:4096, CORE=0)")
+            })?
+        }
+        _ => HardenOpt::KeepFd(fd(p)?),
+    })
+}
+
+fn rlimit(v: &str) -> Option<HardenOpt> {
+    let (name, values) = v.split_once('=')?;
+    let limit = |s: &str| match s {
+        "unlimited" | "infinity" => Some(nscell::RLIM_INFINITY),
+        _ => s.parse().ok(),
+    };
+    let (soft, hard) = match values.split_once(':') {
+        Some((s, h)) => (limit(s)?, limit(h)?),
+        None => (limit(values)?, limit(values)?),
+    };
+    Some(HardenOpt::Rlimit(Resource::parse(name)?, soft, hard))
+}
+
+fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt]) {
+    for opt in opts {
+        match opt {
+            HardenOpt::CapDrop(c) => sb.drop_capabilities(*c),
+            HardenOpt::CapAdd(c) => sb.add_capabilities(*c),
+            HardenOpt::Seccomp(bytes, replace) => {
+                if *replace {
+                    sb.default_seccomp(false);
+                }
+                sb.seccomp_program(bytes)
+            }
+            HardenOpt::NoDefaultSeccomp => sb.default_seccomp(false),
+            HardenOpt::DisableUserns => sb.allow_nested_userns(false),
+            HardenOpt::Landlock(path, access) => sb.landlock_path(path, *access),
+            HardenOpt::Rlimit(r, soft, hard) => sb.rlimit(*r, *soft, *hard),
+            HardenOpt::KeepFd(fd) => sb.keep_fd(*fd),
+        };
+    }
 }
 
 /// nscell's exit status for a sandbox that could not run the program.
@@ -608,5 +740,75 @@ mod tests {
         assert_eq!(exit_status(ExitStatus::from_raw(42 << 8)), 42);
         assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGTERM)), 143);
         assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGSEGV | 0x80)), 128 + 11);
+    }
+}
+
+/// Tests of the hardening options, apart from `tests` so the two grow without touching.
+#[cfg(test)]
+mod harden_tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    fn cli(list: &[&str]) -> Cli {
+        match parse(args(list)) {
+            Ok(Action::Run(cli)) => *cli,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hardening_options_parse_in_order() {
+        let c = cli(&[
+            "--cap-drop",
+            "ALL",
+            "--cap-add=net_admin",
+            "--no-default-seccomp",
+            "--disable-userns",
+            "--landlock-ro",
+            "/usr",
+            "--landlock-rw",
+            "/tmp",
+            "--landlock-exec",
+            "/bin",
+            "--rlimit",
+            "NOFILE=64:128",
+            "--rlimit",
+            "core=0",
+            "--rlimit",
+            "AS=unlimited",
+            "--keep-fd",
+            "5",
+            "true",
+        ]);
+        assert_eq!(
+            c.harden,
+            [
+                HardenOpt::CapDrop(Capabilities::ALL),
+                HardenOpt::CapAdd(Capabilities::NET_ADMIN),
+                HardenOpt::NoDefaultSeccomp,
+                HardenOpt::DisableUserns,
+                HardenOpt::Landlock("/usr".into(), LandlockAccess::ReadOnly),
+                HardenOpt::Landlock("/tmp".into(), LandlockAccess::ReadWrite),
+                HardenOpt::Landlock("/bin".into(), LandlockAccess::Execute),
+                HardenOpt::Rlimit(Resource::Nofile, 64, 128),
+                HardenOpt::Rlimit(Resource::Core, 0, 0),
+                HardenOpt::Rlimit(Resource::As, u64::MAX, u64::MAX),
+                HardenOpt::KeepFd(5),
+            ]
+        );
+        let err = |list: &[&str]| match parse(args(list)) {
+            Err(e) => e,
+            other => panic!("{list:?} parsed: {other:?}"),
+        };
+        assert!(err(&["--cap-drop", "CAP_NOPE"]).contains("not a capability"));
+        assert!(err(&["--rlimit", "NOFILE"]).contains("NAME=SOFT[:HARD]"));
+        assert!(err(&["--rlimit", "BOGUS=1"]).contains("NAME=SOFT[:HARD]"));
+        assert!(err(&["--seccomp", "999999"]).contains("cannot read the seccomp program"));
+        for option in HARDEN_OPTIONS {
+            assert!(HELP.contains(&format!("--{option}")), "--help does not mention --{option}");
+        }
     }
 }
