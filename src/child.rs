@@ -95,6 +95,9 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         rustix::mount::mount_change(c"/", P::REC | P::PRIVATE)
             .map_err(fail(Step::MakeMountsPrivate))?;
     }
+    if let Some(fs) = &plan.fs {
+        crate::mounts::apply(fs)?;
+    }
     if plan.mount_proc {
         use rustix::mount::MountFlags as M;
         rustix::mount::mount(c"proc", c"/proc", c"proc", M::NOSUID | M::NODEV | M::NOEXEC, None)

@@ -60,11 +60,37 @@ pub enum Step {
     Exec,
     /// Waiting for the child (`waitid`).
     Wait,
+    /// Creating the new root: a tmpfs (or the [`rootfs`](crate::Sandbox::rootfs) bind) attached
+    /// in the child's mount namespace before it becomes `/`.
+    NewRoot,
+    /// A bind mount of a filesystem operation ([`bind`](crate::Sandbox::bind) and friends).
+    BindMount,
+    /// Mounting a tmpfs ([`tmpfs`](crate::Sandbox::tmpfs)).
+    MountTmpfs,
+    /// Mounting a procfs inside the new root ([`proc`](crate::Sandbox::proc)).
+    MountProcAt,
+    /// Building a minimal `/dev` ([`dev`](crate::Sandbox::dev)).
+    MountDev,
+    /// Mounting an mqueue filesystem ([`mqueue`](crate::Sandbox::mqueue)).
+    MountMqueue,
+    /// Creating a directory ([`dir`](crate::Sandbox::dir)).
+    CreateDir,
+    /// Creating a symlink ([`symlink`](crate::Sandbox::symlink)).
+    CreateSymlink,
+    /// Creating a file ([`file`](crate::Sandbox::file)).
+    CreateFile,
+    /// Changing a path's mode ([`chmod`](crate::Sandbox::chmod)).
+    Chmod,
+    /// Making a mount read-only ([`remount_ro`](crate::Sandbox::remount_ro)).
+    RemountReadOnly,
+    /// Switching to the new root (`pivot_root`) and detaching the old one.
+    #[doc(alias = "pivot_root")]
+    PivotRoot,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 22] = [
+    pub(crate) const ALL: [Step; 34] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -87,6 +113,18 @@ impl Step {
         Step::SignalMask,
         Step::Exec,
         Step::Wait,
+        Step::NewRoot,
+        Step::BindMount,
+        Step::MountTmpfs,
+        Step::MountProcAt,
+        Step::MountDev,
+        Step::MountMqueue,
+        Step::CreateDir,
+        Step::CreateSymlink,
+        Step::CreateFile,
+        Step::Chmod,
+        Step::RemountReadOnly,
+        Step::PivotRoot,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -114,6 +152,18 @@ impl Step {
             20 => SignalMask,
             21 => Exec,
             22 => Wait,
+            23 => NewRoot,
+            24 => BindMount,
+            25 => MountTmpfs,
+            26 => MountProcAt,
+            27 => MountDev,
+            28 => MountMqueue,
+            29 => CreateDir,
+            30 => CreateSymlink,
+            31 => CreateFile,
+            32 => Chmod,
+            33 => RemountReadOnly,
+            34 => PivotRoot,
             _ => return None,
         })
     }
@@ -143,6 +193,18 @@ impl Step {
             Step::SignalMask => "restore the signal mask",
             Step::Exec => "execute",
             Step::Wait => "wait for the sandbox",
+            Step::NewRoot => "create the new root at",
+            Step::BindMount => "bind",
+            Step::MountTmpfs => "mount a tmpfs on",
+            Step::MountProcAt => "mount proc on",
+            Step::MountDev => "create a minimal /dev on",
+            Step::MountMqueue => "mount mqueue on",
+            Step::CreateDir => "create the directory",
+            Step::CreateSymlink => "create the symlink",
+            Step::CreateFile => "create the file",
+            Step::Chmod => "change the mode of",
+            Step::RemountReadOnly => "remount read-only",
+            Step::PivotRoot => "switch to the new root (pivot_root)",
         }
     }
 }

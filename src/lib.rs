@@ -57,6 +57,7 @@
 mod child;
 mod error;
 mod idmap;
+mod mounts;
 mod namespaces;
 mod plan;
 mod process;
