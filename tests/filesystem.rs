@@ -572,3 +572,12 @@ fn a_failing_operation_at_any_position_leaves_nothing_behind() {
     assert_eq!(host_mounts(), mounts);
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
 }
+
+#[test]
+fn no_fd_of_the_setup_reaches_the_program() {
+    let _g = shared();
+    // ls opens one fd (3) to read the directory; the mount fds of the setup are all gone.
+    let mut sb = minimal("ls /proc/self/fd; readlink /proc/self/cwd /proc/self/root");
+    sb.bind_try("/etc", "/etc");
+    assert_eq!(ok(&run(&mut sb)), "0\n1\n2\n3\n/\n/\n");
+}
