@@ -581,3 +581,103 @@ fn no_fd_of_the_setup_reaches_the_program() {
     sb.bind_try("/etc", "/etc");
     assert_eq!(ok(&run(&mut sb)), "0\n1\n2\n3\n/\n/\n");
 }
+
+// ---- The nscell binary's filesystem options. ----
+
+const NSCELL: &str = env!("CARGO_BIN_EXE_nscell");
+
+const MINIMAL_ARGS: [&str; 19] = [
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--",
+];
+
+fn nscell(args: &[&str]) -> Output {
+    std::process::Command::new(NSCELL)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run nscell")
+}
+
+#[test]
+fn cli_minimal_root_with_bubblewrap_options() {
+    let _g = shared();
+    let mut args = MINIMAL_ARGS.to_vec();
+    args.extend(["sh", "-c", "ls -A /; touch /usr/x 2>&1; true"]);
+    let out = ok(&nscell(&args));
+    assert_eq!(
+        lines(&out),
+        [
+            "bin",
+            "dev",
+            "lib",
+            "lib64",
+            "proc",
+            "tmp",
+            "usr",
+            "touch: cannot touch '/usr/x': Read-only file system"
+        ]
+    );
+}
+
+#[test]
+fn cli_perms_size_dir_chmod_file_and_remount() {
+    let _g = shared();
+    let dir = TempDir::new("cli");
+    std::fs::write(dir.join("input"), "from fd 3\n").unwrap();
+    // The shell opens fd 3 for nscell, as a caller of bwrap --file does.
+    let script = format!(
+        "exec 3<{} && exec {NSCELL} {} --size 65536 --perms 700 --tmpfs /small --perms 750 \
+         --dir /d --chmod 711 /d --file 3 /f --bind {} /data --remount-ro /data -- sh -c \
+         'stat -c %a /small /d; cat /f; {{ head -c 100000 /dev/zero > /small/x; }} 2>&1; \
+         touch /data/y 2>&1; true'",
+        dir.join("input").display(),
+        MINIMAL_ARGS[..18].join(" "),
+        dir.path().display(),
+    );
+    let out = std::process::Command::new("/bin/sh").args(["-c", &script]).output().unwrap();
+    let out = ok(&out);
+    let out = lines(&out);
+    assert_eq!(out[..3], ["700", "711", "from fd 3"], "{out:?}");
+    assert!(out[3].contains("No space left on device"), "{out:?}");
+    assert!(out[4].contains("Read-only file system"), "{out:?}");
+}
+
+#[test]
+fn cli_errors_name_the_operation_and_path() {
+    let _g = shared();
+    let out = nscell(&["--bind", "/nonexistent-nscell", "/x", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("nscell: cannot bind /nonexistent-nscell to /x: No such file or directory"),
+        "{err}"
+    );
+    assert!(err.contains("filesystem operation 1 of 1"), "{err}");
+
+    let mut args = MINIMAL_ARGS[..18].to_vec();
+    args.extend(["--bind-try", "/nonexistent-nscell", "/x", "sh", "-c", "test -e /x || echo ok"]);
+    assert_eq!(ok(&nscell(&args)), "ok\n");
+
+    let out = nscell(&["--file", "77", "/f", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("nscell: --file 77: "));
+}
