@@ -681,3 +681,69 @@ fn cli_errors_name_the_operation_and_path() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("nscell: --file 77: "));
 }
+
+// ---- Cases ported from bubblewrap's tests/test-run.sh (our own code). ----
+
+#[test]
+fn binding_the_host_root_shows_the_real_tmp() {
+    let _g = shared();
+    let dir = TempDir::new("realtmp");
+    std::fs::write(dir.join("hello"), "hello\n").unwrap();
+    let name = dir.path().file_name().unwrap().to_str().unwrap().to_owned();
+    // The new root is built on the child's /tmp: sources are taken before, so /tmp is real.
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", &format!("cat /tmp/{name}/hello /mnt/{name}/hello")])
+        .ro_bind("/", "/")
+        .proc("/proc")
+        .bind("/tmp", "/mnt");
+    assert_eq!(ok(&run(&mut sb)), "hello\nhello\n");
+}
+
+#[test]
+fn a_destination_over_a_symlink_mounts_on_its_target() {
+    let _g = shared();
+    let mut sb = minimal("ls /tmp/dir | grep -c . ; readlink /tmp/link");
+    sb.dir("/tmp/dir").symlink("dir", "/tmp/link").ro_bind("/usr/bin", "/tmp/link");
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    assert!(out[0].parse::<u32>().unwrap() > 10, "/usr/bin is mounted on /tmp/dir: {out:?}");
+    assert_eq!(out[1], "dir");
+}
+
+#[test]
+fn mount_points_are_created_with_bubblewraps_permissions() {
+    let _g = shared();
+    let dir = TempDir::new("perms");
+    std::fs::create_dir(dir.join("some-dir")).unwrap();
+    std::fs::write(dir.join("some-file"), "").unwrap();
+    let mut sb = minimal("stat -c %a /tmp /p /p/q");
+    sb.bind(dir.path(), "/data")
+        .bind(dir.join("some-dir"), "/data/new/dir-mountpoint")
+        .bind(dir.join("some-file"), "/data/new/file-mountpoint")
+        .tmpfs("/p/q");
+    assert_eq!(ok(&run(&mut sb)), "755\n755\n755\n");
+    let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o7777;
+    let umask = |m: u32| m & !current_umask();
+    assert_eq!(mode("new"), umask(0o755), "a parent directory");
+    assert_eq!(mode("new/dir-mountpoint"), umask(0o755), "a directory mount point");
+    assert_eq!(mode("new/file-mountpoint"), umask(0o444), "a file mount point");
+}
+
+/// This process's umask, as /proc/self/status shows it (reading it does not change it).
+fn current_umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+}
+
+#[test]
+fn working_directory_is_resolved_in_the_new_root() {
+    let _g = shared();
+    let mut sb = minimal("pwd");
+    sb.current_dir("/usr/bin");
+    assert_eq!(ok(&run(&mut sb)), "/usr/bin\n");
+    let mut sb = minimal("true");
+    sb.current_dir("/home");
+    let err = sb.output().expect_err("no /home in the new root");
+    assert_eq!(err.step(), Some(Step::Chdir));
+}
