@@ -747,3 +747,32 @@ fn working_directory_is_resolved_in_the_new_root() {
     let err = sb.output().expect_err("no /home in the new root");
     assert_eq!(err.step(), Some(Step::Chdir));
 }
+
+#[test]
+fn new_root_on_the_handshake_path_and_without_a_user_namespace() {
+    let _g = shared();
+    // Without USER: real root keeps its ids; an unprivileged caller gets an implicit user
+    // namespace. Either way the new root is built.
+    let mut sb = minimal("ls -A / | wc -l; id -u");
+    sb.namespaces(Namespaces::MOUNT | Namespaces::PID);
+    let uid = rustix::process::geteuid().as_raw();
+    assert_eq!(ok(&run(&mut sb)), format!("7\n{uid}\n"));
+
+    // Maps the child cannot write itself: the parent writes them while the child waits.
+    let support = Sandbox::check();
+    if !support.multi_range_maps() {
+        skip!("no subordinate id ranges for this user (or no newuidmap): {support}");
+    }
+    let gid = rustix::process::getegid().as_raw();
+    let (sub_u, sub_g) = if is_root() {
+        ((100_000, 1000), (100_000, 1000))
+    } else {
+        (support.subuid[0], support.subgid[0])
+    };
+    let mut sb = minimal("ls -A / | wc -l; id -u; cut -d' ' -f5 /proc/self/mountinfo | wc -l");
+    sb.uid_map(nscell::IdMap::new(0, uid, 1))
+        .uid_map(nscell::IdMap::new(1, sub_u.0, sub_u.1.min(1000)))
+        .gid_map(nscell::IdMap::new(0, gid, 1))
+        .gid_map(nscell::IdMap::new(1, sub_g.0, sub_g.1.min(1000)));
+    assert_eq!(ok(&run(&mut sb)), "7\n0\n13\n");
+}
