@@ -193,7 +193,7 @@ impl Step {
             Step::SignalMask => "restore the signal mask",
             Step::Exec => "execute",
             Step::Wait => "wait for the sandbox",
-            Step::NewRoot => "create the new root at",
+            Step::NewRoot => "create the new root (a tmpfs attached on /tmp until pivot_root)",
             Step::BindMount => "bind",
             Step::MountTmpfs => "mount a tmpfs on",
             Step::MountProcAt => "mount proc on",
