@@ -112,6 +112,8 @@ impl Op {
 #[derive(Debug, Default)]
 pub(crate) struct FsConfig {
     ops: Vec<Op>,
+    /// Use the fallback for kernels without `mount_setattr` even where it exists (tests).
+    force_remount: bool,
 }
 
 /// # Filesystem
@@ -292,6 +294,15 @@ impl Sandbox {
         self.fs_op(Op::RemountRo { dest: dest.as_ref().into() })
     }
 
+    /// Makes mounts read-only (and binds `nosuid`/`nodev`) by remounting each mount of the tree
+    /// with `mount(MS_REMOUNT | MS_BIND)`, as on kernels before 5.12 (no `mount_setattr`), even
+    /// where `mount_setattr` exists. For testing that fallback.
+    #[doc(hidden)]
+    pub fn remount_fallback(&mut self, yes: bool) -> &mut Self {
+        self.fs.force_remount = yes;
+        self
+    }
+
     /// Uses the existing directory `dir` (an unpacked image, say) read-only as the new root, and
     /// mounts a fresh `/proc` and a minimal `/dev` in it; `dir` must contain `proc` and `dev`
     /// directories. Must come before any other filesystem operation.
@@ -344,6 +355,7 @@ pub(crate) struct FsPlan {
     attach: &'static CStr,
     /// fds the child opens in its first pass (bind sources, device nodes), -1 when none.
     slots: Vec<AtomicI32>,
+    force_remount: bool,
 }
 
 /// The host device nodes of a minimal `/dev`.
@@ -493,6 +505,7 @@ pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, 
         root_bind,
         attach,
         slots: (0..slots).map(|_| AtomicI32::new(-1)).collect(),
+        force_remount: cfg.force_remount,
     }))
 }
 
@@ -664,15 +677,189 @@ fn attach(mnt: &OwnedFd, at: &OwnedFd) -> Result<(), Errno> {
     rustix::mount::move_mount(mnt, c"", at, c"", flags)
 }
 
-/// Sets `attrs` (never clears any) on the mount of `fd` and every mount below it. Without
-/// `mount_setattr` (before Linux 5.12) only a read-only request is an error: nosuid and nodev
-/// are then left as the source has them.
-fn set_attrs(fd: &OwnedFd, attrs: A) -> Result<(), Errno> {
+/// Whether this kernel has `mount_setattr`: 0 not known yet, 1 yes, 2 no. The child shares the
+/// caller's memory, so what one child learns, the next spawn knows.
+static MOUNT_SETATTR: AtomicI32 = AtomicI32::new(0);
+
+/// Sets `attrs` (never clears any) on the mount of `fd` and every mount below it with
+/// `mount_setattr(AT_RECURSIVE)`. `Ok(false)`: the kernel has no `mount_setattr` (or the plan
+/// asks for the fallback), and [`remount_tree`] must do it once the tree is attached.
+fn set_attrs(plan: &FsPlan, fd: &OwnedFd, attrs: A) -> Result<bool, Errno> {
+    if plan.force_remount || MOUNT_SETATTR.load(Ordering::Relaxed) == 2 {
+        return Ok(false);
+    }
     let flags = crate::sys::AT_EMPTY_PATH | crate::sys::AT_RECURSIVE;
     match crate::sys::mount_setattr(fd.as_raw_fd(), c"", flags, u64::from(attrs.bits())) {
-        Err(Errno::NOSYS) if !attrs.contains(A::MOUNT_ATTR_RDONLY) => Ok(()),
-        r => r,
+        Ok(()) => {
+            MOUNT_SETATTR.store(1, Ordering::Relaxed);
+            Ok(true)
+        }
+        Err(Errno::NOSYS) => {
+            MOUNT_SETATTR.store(2, Ordering::Relaxed);
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
+}
+
+/// The most mounts [`remount_tree`] handles below one bind.
+const MAX_TREE: usize = 512;
+
+/// The fallback of [`set_attrs`] for an attached tree: remounts the mount of `top` and every
+/// mount below it with `MS_REMOUNT | MS_BIND`, adding `attrs` to the flags each one has (a
+/// remount in a user namespace must keep the locked ones: nosuid, nodev, noexec, atime).
+/// Mounts are found by id in `/proc/thread-self/mountinfo`, read with a fixed buffer.
+fn remount_tree(top: BorrowedFd<'_>, attrs: A) -> Result<(), Errno> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    use rustix::mount::MountFlags as M;
+    let top_id = rustix::fs::statx(top, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?.stx_mnt_id;
+    let mut ids = [0u64; MAX_TREE];
+    ids[0] = top_id;
+    let mut n = 1;
+    // Children may be listed before their parents: repeat until nothing is added.
+    loop {
+        let before = n;
+        for_each_mount(|id, parent, _, _| {
+            if ids[..n].contains(&parent) && !ids[..n].contains(&id) {
+                if n == MAX_TREE {
+                    return Err(Errno::NOMEM);
+                }
+                ids[n] = id;
+                n += 1;
+            }
+            Ok(())
+        })?;
+        if n == before {
+            break;
+        }
+    }
+    let mut extra = M::BIND;
+    for (attr, flag) in [
+        (A::MOUNT_ATTR_RDONLY, M::RDONLY),
+        (A::MOUNT_ATTR_NOSUID, M::NOSUID),
+        (A::MOUNT_ATTR_NODEV, M::NODEV),
+    ] {
+        if attrs.contains(attr) {
+            extra |= flag;
+        }
+    }
+    for_each_mount(|id, _, path, flags| {
+        if ids[..n].contains(&id) {
+            rustix::mount::mount_remount(path, flags | extra, c"")?;
+        }
+        Ok(())
+    })
+}
+
+/// Calls `f(id, parent id, mount point, flags)` for each line of this task's mountinfo.
+fn for_each_mount(
+    mut f: impl FnMut(u64, u64, &CStr, rustix::mount::MountFlags) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let file = rustix::fs::open(
+        c"/proc/thread-self/mountinfo",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [0u8; 8192];
+    let mut len = 0;
+    let mut eof = false;
+    loop {
+        if !eof && len < buf.len() {
+            match rustix::io::read(&file, &mut buf[len..]) {
+                Ok(0) => eof = true,
+                Ok(k) => len += k,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        match buf[..len].iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                let (id, parent, path, flags) = parse_mountinfo_line(&buf[..end])?;
+                let mut cpath = [0u8; 4097];
+                let cpath = unescape(path, &mut cpath)?;
+                f(id, parent, cpath, flags)?;
+                buf.copy_within(end + 1..len, 0);
+                len -= end + 1;
+            }
+            None if eof => return Ok(()),
+            None if len == buf.len() => return Err(Errno::NAMETOOLONG),
+            None => {}
+        }
+    }
+}
+
+/// `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...`: the ids, the (escaped) mount point and the
+/// per-mount flags as `mount(2)` takes them.
+type MountLine<'l> = (u64, u64, &'l [u8], rustix::mount::MountFlags);
+
+fn parse_mountinfo_line(line: &[u8]) -> Result<MountLine<'_>, Errno> {
+    use rustix::mount::MountFlags as M;
+    let mut fields = line.split(|&b| b == b' ');
+    let mut next = || fields.next().ok_or(Errno::INVAL);
+    let number = |s: &[u8]| -> Result<u64, Errno> {
+        let mut v: u64 = 0;
+        for &b in s {
+            if !b.is_ascii_digit() {
+                return Err(Errno::INVAL);
+            }
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(b - b'0')))
+                .ok_or(Errno::INVAL)?;
+        }
+        Ok(v)
+    };
+    let id = number(next()?)?;
+    let parent = number(next()?)?;
+    let _ = next()?;
+    let _ = next()?;
+    let path = next()?;
+    let mut flags = M::empty();
+    let mut atime = false;
+    for opt in next()?.split(|&b| b == b',') {
+        flags |= match opt {
+            b"ro" => M::RDONLY,
+            b"nosuid" => M::NOSUID,
+            b"nodev" => M::NODEV,
+            b"noexec" => M::NOEXEC,
+            b"nodiratime" => M::NODIRATIME,
+            b"nosymfollow" => M::NOSYMFOLLOW,
+            b"noatime" => {
+                atime = true;
+                M::NOATIME
+            }
+            b"relatime" => {
+                atime = true;
+                M::RELATIME
+            }
+            _ => M::empty(),
+        };
+    }
+    if !atime {
+        flags |= M::STRICTATIME;
+    }
+    Ok((id, parent, path, flags))
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space) into `out`, NUL-terminated.
+fn unescape<'b>(s: &[u8], out: &'b mut [u8; 4097]) -> Result<&'b CStr, Errno> {
+    let octal = |b: u8| (b'0'..=b'7').contains(&b);
+    let (mut i, mut o) = (0, 0);
+    while i < s.len() {
+        if o == out.len() - 1 {
+            return Err(Errno::NAMETOOLONG);
+        }
+        if s[i] == b'\\' && i + 4 <= s.len() && s[i + 1..i + 4].iter().all(|&b| octal(b)) {
+            out[o] = (s[i + 1] - b'0') * 64 + (s[i + 2] - b'0') * 8 + (s[i + 3] - b'0');
+            i += 4;
+        } else {
+            out[o] = s[i];
+            i += 1;
+        }
+        o += 1;
+    }
+    out[o] = 0;
+    CStr::from_bytes_with_nul(&out[..=o]).map_err(|_| Errno::INVAL)
 }
 
 fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
@@ -716,10 +903,11 @@ pub(crate) fn apply(plan: &FsPlan) -> Result<(), Failure> {
 
     // 2. The new root, attached in the (private) host view until pivot_root.
     let mut first = 0;
+    let mut root_attrs = None;
     let root = match plan.root_bind.then(|| take(&plan.slots[0])).flatten() {
         Some(fd) => {
             if let Kind::Bind { attrs, .. } = plan.ops[0].kind {
-                set_attrs(&fd, attrs).map_err(fail(Step::BindMount, 0))?;
+                root_attrs = Some((set_attrs(plan, &fd, attrs), attrs));
             }
             first = 1;
             fd
@@ -736,6 +924,12 @@ pub(crate) fn apply(plan: &FsPlan) -> Result<(), Failure> {
     rustix::mount::move_mount(&root, c"", CWD, plan.attach, flags)
         .map_err(fail(Step::NewRoot, 0))?;
     let r = root.as_fd();
+    if let Some((done, attrs)) = root_attrs {
+        let bind = fail(Step::BindMount, 0);
+        if !done.map_err(&bind)? {
+            remount_tree(r, attrs).map_err(&bind)?;
+        }
+    }
 
     // 3. The operations, in order, every destination resolved inside the new root.
     for (i, op) in plan.ops.iter().enumerate().skip(first) {
@@ -779,11 +973,17 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Er
         Kind::Bind { attrs, .. } => {
             // A missing source of a _try bind left its slot empty: skip it.
             let Some(src) = take(&plan.slots[op.slot]) else { return Ok(()) };
-            set_attrs(&src, *attrs)?;
+            let done = set_attrs(plan, &src, *attrs)?;
             let is_dir =
                 FileType::from_raw_mode(rustix::fs::fstat(&src)?.st_mode) == FileType::Directory;
             let at = mount_point(root, &op.dest, is_dir)?;
-            attach(&src, &at)
+            attach(&src, &at)?;
+            if !done {
+                // The mount point's fd shows what is under the mount: reopen the path.
+                let top = existing(root, &op.dest, OFlags::empty())?;
+                remount_tree(top.as_fd(), *attrs)?;
+            }
+            Ok(())
         }
         Kind::Tmpfs { size, mode } => {
             let mnt = match size {
@@ -860,7 +1060,10 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Er
         }
         Kind::RemountRo => {
             let fd = existing(root, &op.dest, OFlags::empty())?;
-            set_attrs(&fd, A::MOUNT_ATTR_RDONLY)
+            if !set_attrs(plan, &fd, A::MOUNT_ATTR_RDONLY)? {
+                remount_tree(fd.as_fd(), A::MOUNT_ATTR_RDONLY)?;
+            }
+            Ok(())
         }
     }
 }
@@ -905,4 +1108,49 @@ fn make_dev(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Err
     attach(&pts?, &sub(c"pts")?)?;
     let shm = new_fs(c"tmpfs", &[(c"mode", c"1777")], nosuid_nodev)?;
     attach(&shm, &sub(c"shm")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::mount::MountFlags as M;
+
+    #[test]
+    fn destinations_split_into_prefixes_and_names() {
+        let c = components(Path::new("/usr//lib/./x")).unwrap();
+        let got: Vec<(&[u8], &[u8])> =
+            c.iter().map(|c| (c.prefix.to_bytes(), c.name.to_bytes())).collect();
+        assert_eq!(
+            got,
+            [(&b"/usr"[..], &b"usr"[..]), (b"/usr/lib", b"lib"), (b"/usr/lib/x", b"x")]
+        );
+        assert!(components(Path::new("relative/x")).unwrap().len() == 2);
+        assert!(components(Path::new("/")).unwrap().is_empty());
+        assert!(components(Path::new("/a/../b")).is_err());
+    }
+
+    #[test]
+    fn mountinfo_lines_give_ids_path_and_flags() {
+        let line = b"86 93 254:0 /usr /tmp/a\\040b ro,nosuid,nodev,relatime - ext4 /dev/vda rw";
+        let (id, parent, path, flags) = parse_mountinfo_line(line).unwrap();
+        assert_eq!((id, parent), (86, 93));
+        assert_eq!(flags, M::RDONLY | M::NOSUID | M::NODEV | M::RELATIME);
+        let mut buf = [0u8; 4097];
+        assert_eq!(unescape(path, &mut buf).unwrap(), c"/tmp/a b");
+
+        let line = b"1 2 0:6 / /x rw,noexec shared:1 - tmpfs none rw";
+        let (_, _, _, flags) = parse_mountinfo_line(line).unwrap();
+        assert_eq!(flags, M::NOEXEC | M::STRICTATIME, "no atime option means strictatime");
+        assert!(parse_mountinfo_line(b"x 2 0:6 / /x rw").is_err());
+        assert!(parse_mountinfo_line(b"1 2").is_err());
+    }
+
+    #[test]
+    fn unescape_handles_edges() {
+        let mut buf = [0u8; 4097];
+        assert_eq!(unescape(b"a\\134b\\", &mut buf).unwrap(), c"a\\b\\");
+        assert_eq!(unescape(b"\\04", &mut buf).unwrap(), c"\\04");
+        assert_eq!(unescape(b"", &mut buf).unwrap(), c"");
+        assert!(unescape(&[b'a'; 5000], &mut buf).is_err());
+    }
 }

@@ -776,3 +776,44 @@ fn new_root_on_the_handshake_path_and_without_a_user_namespace() {
         .gid_map(nscell::IdMap::new(1, sub_g.0, sub_g.1.min(1000)));
     assert_eq!(ok(&run(&mut sb)), "7\n0\n13\n");
 }
+
+#[test]
+fn read_only_without_mount_setattr_remounts_each_submount() {
+    let _g = shared();
+    // The fallback for kernels before 5.12, forced: every mount of the tree is remounted with
+    // the flags it has (locked ones included) plus ro/nosuid/nodev.
+    let mut sb = minimal(
+        "touch /hostdev/shm/nscell-y 2>&1; touch /usr/nscell-y 2>&1; touch /data/t/y 2>&1; \
+         echo w > /rw/w && echo wrote; grep -c ' ro,' /proc/self/mountinfo; true",
+    );
+    let dir = TempDir::new("fallback");
+    sb.remount_fallback(true)
+        .ro_bind("/dev", "/hostdev")
+        .bind(dir.path(), "/data")
+        .tmpfs("/data/t")
+        .remount_ro("/data")
+        .bind(dir.path(), "/rw");
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    for l in &out[..3] {
+        assert!(l.contains("Read-only file system"), "{out:?}");
+    }
+    assert_eq!(out[3], "wrote");
+    assert!(out[4].parse::<u32>().unwrap() >= 5, "{out:?}");
+    assert!(!Path::new("/dev/shm/nscell-y").exists());
+
+    // And as the rootfs.
+    let image = TempDir::new("fallback-image");
+    for d in ["proc", "dev", "usr"] {
+        std::fs::create_dir(image.join(d)).unwrap();
+    }
+    for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
+        std::os::unix::fs::symlink(target, image.join(link)).unwrap();
+    }
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "touch /x 2>&1; true"])
+        .remount_fallback(true)
+        .rootfs(image.path())
+        .ro_bind("/usr", "/usr");
+    assert!(ok(&run(&mut sb)).contains("Read-only file system"));
+}
