@@ -173,7 +173,8 @@ impl Sandbox {
     }
 
     /// Bind-mounts `src` on `dest` read-only: every mount below it is made read-only too
-    /// (`mount_setattr(2)` with `AT_RECURSIVE`, Linux 5.12+), with `nosuid` and `nodev`.
+    /// (`mount_setattr(2)` with `AT_RECURSIVE`; before Linux 5.12, a remount of each mount that
+    /// keeps its own flags), with `nosuid` and `nodev`.
     #[doc(alias = "--ro-bind")]
     pub fn ro_bind(&mut self, src: impl AsRef<Path>, dest: impl AsRef<Path>) -> &mut Self {
         self.bind_op(src.as_ref(), dest.as_ref(), BindKind::ReadOnly, false)
@@ -543,9 +544,6 @@ pub(crate) fn describe(cfg: &FsConfig, f: &Failure, userns: bool) -> Option<Erro
              earlier operation (dir, tmpfs) or pick a destination that exists"
                 .into(),
         ),
-        (_, libc::ENOSYS) => {
-            Some("read-only mounts need mount_setattr(2), Linux 5.12 or later".into())
-        }
         (Step::MountProcAt, libc::EPERM) => Some(
             "in a user namespace a procfs can be mounted only for a PID namespace the user \
              namespace owns (add Namespaces::PID)"
