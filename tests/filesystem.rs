@@ -817,3 +817,42 @@ fn read_only_without_mount_setattr_remounts_each_submount() {
         .ro_bind("/usr", "/usr");
     assert!(ok(&run(&mut sb)).contains("Read-only file system"));
 }
+
+#[test]
+fn bind_is_nodev_and_dev_bind_is_not() {
+    let _g = shared();
+    let mut sb = minimal("{ echo x > /hostdev/null; } 2>&1; echo x > /devices/null && echo usable");
+    sb.bind("/dev", "/hostdev").dev_bind("/dev", "/devices");
+    let out = ok(&run(&mut sb));
+    assert!(out.contains("Permission denied"), "a plain bind must be nodev: {out}");
+    assert!(out.ends_with("usable\n"), "dev_bind keeps devices usable: {out}");
+}
+
+#[test]
+fn cli_rootfs_dev_bind_and_mqueue() {
+    let _g = shared();
+    let image = TempDir::new("cli-image");
+    for d in ["proc", "dev", "usr", "hostdev"] {
+        std::fs::create_dir(image.join(d)).unwrap();
+    }
+    for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
+        std::os::unix::fs::symlink(target, image.join(link)).unwrap();
+    }
+    let root = image.path().to_str().unwrap();
+    let out = ok(&nscell(&[
+        "--rootfs",
+        root,
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--dev-bind",
+        "/dev",
+        "/hostdev",
+        "--mqueue",
+        "/dev/mqueue",
+        "sh",
+        "-c",
+        "ls /; echo x > /hostdev/null && echo usable; grep -c ' - mqueue ' /proc/self/mountinfo",
+    ]));
+    assert_eq!(out, "bin\ndev\nhostdev\nlib\nlib64\nproc\nusr\nusable\n1\n");
+}
