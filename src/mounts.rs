@@ -272,6 +272,10 @@ impl Sandbox {
     /// Creates the file `dest` with what can be read from `fd` (to its end) at spawn time;
     /// bubblewrap's `--file FD DEST`. The fd is read by the first spawn only; `mode` as for
     /// [`file_with_mode`](Sandbox::file_with_mode), `None` for 0666 less the umask.
+    ///
+    /// The sandbox reads it before [`spawn`](Sandbox::spawn) returns, while the calling thread
+    /// waits: it must reach its end without that thread's help (a file, or a pipe whose write
+    /// end is closed or fed by another thread or process).
     #[doc(alias = "--file")]
     pub fn file_from_fd(
         &mut self,

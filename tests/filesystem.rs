@@ -856,3 +856,17 @@ fn cli_rootfs_dev_bind_and_mqueue() {
     ]));
     assert_eq!(out, "bin\ndev\nhostdev\nlib\nlib64\nproc\nusr\nusable\n1\n");
 }
+
+#[test]
+fn proc_without_a_pid_namespace_explains_itself() {
+    let _g = shared();
+    // A user namespace may mount a procfs only for a PID namespace it owns.
+    let mut sb = minimal("true");
+    sb.namespaces(Namespaces::USER | Namespaces::MOUNT);
+    let err = sb.output().expect_err("no PID namespace of its own");
+    assert_eq!(err.step(), Some(Step::MountProcAt), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    assert_eq!(err.path(), Some(Path::new("/proc")));
+    assert!(err.hint().unwrap().contains("Namespaces::PID"), "{err}");
+    assert!(err.hint().unwrap().contains("operation 5 of 7 (proc)"), "{err}");
+}
