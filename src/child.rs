@@ -21,6 +21,9 @@ use std::sync::atomic::Ordering;
 /// The exit code of a child whose setup failed (the parent reaps it and returns the error).
 const SETUP_FAILED: c_int = 127;
 
+/// `statfs.f_type` of procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
 /// The entry point `clone` runs.
 ///
 /// # Safety
@@ -51,6 +54,10 @@ fn fail(step: Step) -> impl Fn(Errno) -> Failure {
 
 fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), Errno> {
     let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    // Only ever write through a real procfs (never a file some mount put in its place).
+    if rustix::fs::fstatfs(&fd)?.f_type as i64 != PROC_SUPER_MAGIC {
+        return Err(Errno::XDEV);
+    }
     let n = rustix::io::write(&fd, bytes)?;
     if n != bytes.len() { Err(Errno::IO) } else { Ok(()) }
 }
@@ -94,6 +101,9 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         use rustix::mount::MountPropagationFlags as P;
         rustix::mount::mount_change(c"/", P::REC | P::PRIVATE)
             .map_err(fail(Step::MakeMountsPrivate))?;
+    }
+    if let Some(fs) = &plan.fs {
+        crate::mounts::apply(fs)?;
     }
     if plan.mount_proc {
         use rustix::mount::MountFlags as M;

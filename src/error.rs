@@ -77,11 +77,37 @@ pub enum Step {
     /// Installing a seccomp filter (`seccomp(SECCOMP_SET_MODE_FILTER)`).
     #[doc(alias = "seccomp")]
     Seccomp,
+    /// Creating the new root: a tmpfs (or the [`rootfs`](crate::Sandbox::rootfs) bind) attached
+    /// in the child's mount namespace before it becomes `/`.
+    NewRoot,
+    /// A bind mount of a filesystem operation ([`bind`](crate::Sandbox::bind) and friends).
+    BindMount,
+    /// Mounting a tmpfs ([`tmpfs`](crate::Sandbox::tmpfs)).
+    MountTmpfs,
+    /// Mounting a procfs inside the new root ([`proc`](crate::Sandbox::proc)).
+    MountProcAt,
+    /// Building a minimal `/dev` ([`dev`](crate::Sandbox::dev)).
+    MountDev,
+    /// Mounting an mqueue filesystem ([`mqueue`](crate::Sandbox::mqueue)).
+    MountMqueue,
+    /// Creating a directory ([`dir`](crate::Sandbox::dir)).
+    CreateDir,
+    /// Creating a symlink ([`symlink`](crate::Sandbox::symlink)).
+    CreateSymlink,
+    /// Creating a file ([`file`](crate::Sandbox::file)).
+    CreateFile,
+    /// Changing a path's mode ([`chmod`](crate::Sandbox::chmod)).
+    Chmod,
+    /// Making a mount read-only ([`remount_ro`](crate::Sandbox::remount_ro)).
+    RemountReadOnly,
+    /// Switching to the new root (`pivot_root`) and detaching the old one.
+    #[doc(alias = "pivot_root")]
+    PivotRoot,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 29] = [
+    pub(crate) const ALL: [Step; 41] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -111,6 +137,18 @@ impl Step {
         Step::NoNewPrivs,
         Step::Landlock,
         Step::Seccomp,
+        Step::NewRoot,
+        Step::BindMount,
+        Step::MountTmpfs,
+        Step::MountProcAt,
+        Step::MountDev,
+        Step::MountMqueue,
+        Step::CreateDir,
+        Step::CreateSymlink,
+        Step::CreateFile,
+        Step::Chmod,
+        Step::RemountReadOnly,
+        Step::PivotRoot,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -145,6 +183,18 @@ impl Step {
             27 => NoNewPrivs,
             28 => Landlock,
             29 => Seccomp,
+            30 => NewRoot,
+            31 => BindMount,
+            32 => MountTmpfs,
+            33 => MountProcAt,
+            34 => MountDev,
+            35 => MountMqueue,
+            36 => CreateDir,
+            37 => CreateSymlink,
+            38 => CreateFile,
+            39 => Chmod,
+            40 => RemountReadOnly,
+            41 => PivotRoot,
             _ => return None,
         })
     }
@@ -181,6 +231,18 @@ impl Step {
             Step::NoNewPrivs => "set no_new_privs",
             Step::Landlock => "apply the Landlock ruleset",
             Step::Seccomp => "install the seccomp filter",
+            Step::NewRoot => "create the new root (a tmpfs attached on /tmp until pivot_root)",
+            Step::BindMount => "bind",
+            Step::MountTmpfs => "mount a tmpfs on",
+            Step::MountProcAt => "mount proc on",
+            Step::MountDev => "create a minimal /dev on",
+            Step::MountMqueue => "mount mqueue on",
+            Step::CreateDir => "create the directory",
+            Step::CreateSymlink => "create the symlink",
+            Step::CreateFile => "create the file",
+            Step::Chmod => "change the mode of",
+            Step::RemountReadOnly => "remount read-only",
+            Step::PivotRoot => "switch to the new root (pivot_root)",
         }
     }
 }

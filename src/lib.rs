@@ -60,6 +60,7 @@ mod error;
 mod harden;
 mod idmap;
 mod landlock;
+mod mounts;
 mod namespaces;
 mod plan;
 mod process;

@@ -32,6 +32,8 @@ pub(crate) struct Plan<'a> {
     pub domainname: Option<&'a [u8]>,
     pub make_mounts_private: bool,
     pub mount_proc: bool,
+    /// The filesystem operations that build a new root, when there are any.
+    pub fs: Option<crate::mounts::FsPlan>,
     pub loopback_up: bool,
     pub unshare_time: bool,
     pub cwd: Option<&'a CStr>,

@@ -56,6 +56,8 @@ pub struct Sandbox {
     hostname: Option<Vec<u8>>,
     domainname: Option<Vec<u8>>,
     mount_proc: Option<bool>,
+    /// Filesystem operations (see `mounts.rs`).
+    pub(crate) fs: crate::mounts::FsConfig,
     bad_input: Option<String>,
     pub(crate) harden: crate::harden::HardenConfig,
 }
@@ -93,6 +95,7 @@ impl Sandbox {
             hostname: None,
             domainname: None,
             mount_proc: None,
+            fs: Default::default(),
             bad_input,
             harden: Default::default(),
         }
@@ -302,6 +305,7 @@ impl Sandbox {
             return Err(Error::invalid(msg.clone()));
         }
         let r = self.resolve()?;
+        let fs = crate::mounts::prepare(&self.fs, r.namespaces)?;
         let env = self.build_env();
         let candidates = self.candidates(&env)?;
         let env: Vec<CString> = env
@@ -348,7 +352,9 @@ impl Sandbox {
             hostname: self.hostname.as_deref(),
             domainname: self.domainname.as_deref(),
             make_mounts_private: r.namespaces.contains(Namespaces::MOUNT),
-            mount_proc: r.mount_proc,
+            // With a new root, /proc is one of its operations (or absent).
+            mount_proc: r.mount_proc && fs.is_none(),
+            fs,
             loopback_up: r.namespaces.contains(Namespaces::NET),
             unshare_time: r.namespaces.contains(Namespaces::TIME),
             cwd: self.cwd.as_ref().map(|(_, c)| c.as_c_str()),
@@ -379,6 +385,9 @@ impl Sandbox {
 
     /// Turns the child's failure record into an error naming the path involved.
     fn describe(&self, f: Failure, plan: &Plan<'_>, userns: bool) -> Error {
+        if let Some(e) = crate::mounts::describe(&self.fs, &f, userns) {
+            return e;
+        }
         let path = match f.step {
             Step::WriteSetgroups => Some("/proc/self/setgroups".into()),
             Step::WriteUidMap => Some("/proc/self/uid_map".into()),
