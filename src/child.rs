@@ -21,6 +21,9 @@ use std::sync::atomic::Ordering;
 /// The exit code of a child whose setup failed (the parent reaps it and returns the error).
 const SETUP_FAILED: c_int = 127;
 
+/// `statfs.f_type` of procfs.
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
 /// The entry point `clone` runs.
 ///
 /// # Safety
@@ -51,6 +54,10 @@ fn fail(step: Step) -> impl Fn(Errno) -> Failure {
 
 fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), Errno> {
     let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    // Only ever write through a real procfs (never a file some mount put in its place).
+    if rustix::fs::fstatfs(&fd)?.f_type as i64 != PROC_SUPER_MAGIC {
+        return Err(Errno::XDEV);
+    }
     let n = rustix::io::write(&fd, bytes)?;
     if n != bytes.len() { Err(Errno::IO) } else { Ok(()) }
 }
@@ -95,6 +102,9 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         rustix::mount::mount_change(c"/", P::REC | P::PRIVATE)
             .map_err(fail(Step::MakeMountsPrivate))?;
     }
+    if let Some(fs) = &plan.fs {
+        crate::mounts::apply(fs)?;
+    }
     if plan.mount_proc {
         use rustix::mount::MountFlags as M;
         rustix::mount::mount(c"proc", c"/proc", c"proc", M::NOSUID | M::NODEV | M::NOEXEC, None)
@@ -127,17 +137,9 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         r.map_err(|e| Failure::new(Step::Stdio, e).at(slot))?;
     }
 
-    close_fds(plan.exec_fd).map_err(fail(Step::CloseFds))?;
+    // Passed fds into place, every other fd above 2 closed (the exec pipe kept).
+    crate::harden::place_fds(&plan.harden, plan.exec_fd)?;
     Ok(())
-}
-
-/// Closes every fd above 2 except `keep` (the CLOEXEC exec pipe, or -1).
-fn close_fds(keep: c_int) -> Result<(), Errno> {
-    if keep > 3 {
-        sys::close_range(3, keep as u32 - 1)?;
-    }
-    let from = if keep >= 3 { keep as u32 + 1 } else { 3 };
-    sys::close_range(from, u32::MAX)
 }
 
 /// Tries each candidate as `execvp` does: ENOENT and ENOTDIR move on, EACCES is remembered and
@@ -145,6 +147,9 @@ fn close_fds(keep: c_int) -> Result<(), Errno> {
 fn exec(plan: &Plan<'_>) -> Failure {
     if let Err(e) = sys::set_signal_mask(0) {
         return Failure::new(Step::SignalMask, e);
+    }
+    if let Err(f) = crate::harden::harden(&plan.harden) {
+        return f;
     }
     let mut result = Failure::new(Step::Exec, Errno::NOENT);
     for (i, path) in plan.candidates.iter().enumerate() {

@@ -60,11 +60,54 @@ pub enum Step {
     Exec,
     /// Waiting for the child (`waitid`).
     Wait,
+    /// Putting the fds passed with `keep_fd`/`map_fd` in place (`dup3`).
+    PassFds,
+    /// Setting a resource limit (`prlimit`).
+    #[doc(alias = "setrlimit")]
+    Rlimit,
+    /// Limiting nested user namespaces (`user.max_user_namespaces`, `unshare(CLONE_NEWUSER)`).
+    NestedUserns,
+    /// Dropping or keeping capabilities (`capset`, `PR_CAPBSET_DROP`, `PR_CAP_AMBIENT`).
+    #[doc(alias = "capset")]
+    Capabilities,
+    /// Setting no_new_privs (`PR_SET_NO_NEW_PRIVS`).
+    NoNewPrivs,
+    /// Applying the Landlock ruleset (`landlock_restrict_self`).
+    Landlock,
+    /// Installing a seccomp filter (`seccomp(SECCOMP_SET_MODE_FILTER)`).
+    #[doc(alias = "seccomp")]
+    Seccomp,
+    /// Creating the new root: a tmpfs (or the [`rootfs`](crate::Sandbox::rootfs) bind) attached
+    /// in the child's mount namespace before it becomes `/`.
+    NewRoot,
+    /// A bind mount of a filesystem operation ([`bind`](crate::Sandbox::bind) and friends).
+    BindMount,
+    /// Mounting a tmpfs ([`tmpfs`](crate::Sandbox::tmpfs)).
+    MountTmpfs,
+    /// Mounting a procfs inside the new root ([`proc`](crate::Sandbox::proc)).
+    MountProcAt,
+    /// Building a minimal `/dev` ([`dev`](crate::Sandbox::dev)).
+    MountDev,
+    /// Mounting an mqueue filesystem ([`mqueue`](crate::Sandbox::mqueue)).
+    MountMqueue,
+    /// Creating a directory ([`dir`](crate::Sandbox::dir)).
+    CreateDir,
+    /// Creating a symlink ([`symlink`](crate::Sandbox::symlink)).
+    CreateSymlink,
+    /// Creating a file ([`file`](crate::Sandbox::file)).
+    CreateFile,
+    /// Changing a path's mode ([`chmod`](crate::Sandbox::chmod)).
+    Chmod,
+    /// Making a mount read-only ([`remount_ro`](crate::Sandbox::remount_ro)).
+    RemountReadOnly,
+    /// Switching to the new root (`pivot_root`) and detaching the old one.
+    #[doc(alias = "pivot_root")]
+    PivotRoot,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 22] = [
+    pub(crate) const ALL: [Step; 41] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -87,6 +130,25 @@ impl Step {
         Step::SignalMask,
         Step::Exec,
         Step::Wait,
+        Step::PassFds,
+        Step::Rlimit,
+        Step::NestedUserns,
+        Step::Capabilities,
+        Step::NoNewPrivs,
+        Step::Landlock,
+        Step::Seccomp,
+        Step::NewRoot,
+        Step::BindMount,
+        Step::MountTmpfs,
+        Step::MountProcAt,
+        Step::MountDev,
+        Step::MountMqueue,
+        Step::CreateDir,
+        Step::CreateSymlink,
+        Step::CreateFile,
+        Step::Chmod,
+        Step::RemountReadOnly,
+        Step::PivotRoot,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -114,6 +176,25 @@ impl Step {
             20 => SignalMask,
             21 => Exec,
             22 => Wait,
+            23 => PassFds,
+            24 => Rlimit,
+            25 => NestedUserns,
+            26 => Capabilities,
+            27 => NoNewPrivs,
+            28 => Landlock,
+            29 => Seccomp,
+            30 => NewRoot,
+            31 => BindMount,
+            32 => MountTmpfs,
+            33 => MountProcAt,
+            34 => MountDev,
+            35 => MountMqueue,
+            36 => CreateDir,
+            37 => CreateSymlink,
+            38 => CreateFile,
+            39 => Chmod,
+            40 => RemountReadOnly,
+            41 => PivotRoot,
             _ => return None,
         })
     }
@@ -143,6 +224,25 @@ impl Step {
             Step::SignalMask => "restore the signal mask",
             Step::Exec => "execute",
             Step::Wait => "wait for the sandbox",
+            Step::PassFds => "pass a file descriptor to the program",
+            Step::Rlimit => "set a resource limit",
+            Step::NestedUserns => "limit nested user namespaces",
+            Step::Capabilities => "set the program's capabilities",
+            Step::NoNewPrivs => "set no_new_privs",
+            Step::Landlock => "apply the Landlock ruleset",
+            Step::Seccomp => "install the seccomp filter",
+            Step::NewRoot => "create the new root (a tmpfs attached on /tmp until pivot_root)",
+            Step::BindMount => "bind",
+            Step::MountTmpfs => "mount a tmpfs on",
+            Step::MountProcAt => "mount proc on",
+            Step::MountDev => "create a minimal /dev on",
+            Step::MountMqueue => "mount mqueue on",
+            Step::CreateDir => "create the directory",
+            Step::CreateSymlink => "create the symlink",
+            Step::CreateFile => "create the file",
+            Step::Chmod => "change the mode of",
+            Step::RemountReadOnly => "remount read-only",
+            Step::PivotRoot => "switch to the new root (pivot_root)",
         }
     }
 }
@@ -402,6 +502,25 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
         Step::UnshareTime if errno == libc::EINVAL => {
             Some("this kernel has no time namespaces (CONFIG_TIME_NS, Linux 5.6+)".to_string())
         }
+        Step::Seccomp if errno == libc::EACCES => Some(
+            "without no_new_privs, seccomp and Landlock need CAP_SYS_ADMIN in the sandbox's user \
+             namespace: keep it, or leave no_new_privs on"
+                .to_string(),
+        ),
+        Step::Landlock if errno == libc::EPERM => Some(
+            "without no_new_privs, seccomp and Landlock need CAP_SYS_ADMIN in the sandbox's user \
+             namespace: keep it, or leave no_new_privs on"
+                .to_string(),
+        ),
+        Step::Rlimit if errno == libc::EPERM => Some(
+            "raising a hard limit above the caller's own needs CAP_SYS_RESOURCE on the host"
+                .to_string(),
+        ),
+        Step::NestedUserns => Some(
+            "allow_nested_userns(false) writes /proc/sys/user/max_user_namespaces inside the \
+             sandbox and needs a /proc and capabilities there"
+                .to_string(),
+        ),
         Step::Chdir if errno == libc::ENOENT => {
             Some("the directory does not exist in the sandbox's view of the filesystem".to_string())
         }

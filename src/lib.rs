@@ -54,24 +54,33 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod caps;
 mod child;
 mod error;
+mod harden;
 mod idmap;
+mod landlock;
+mod mounts;
 mod namespaces;
 mod plan;
 mod process;
 mod report;
 mod sandbox;
+mod seccomp;
 mod spawn;
 mod stdio;
 mod support;
 mod sys;
 mod userns;
 
+pub use caps::Capabilities;
 pub use error::{Error, Step};
+pub use harden::{RLIM_INFINITY, Resource};
 pub use idmap::IdMap;
+pub use landlock::{LandlockAccess, LandlockEnforcement, LandlockStatus};
 pub use namespaces::Namespaces;
 pub use process::Child;
 pub use sandbox::Sandbox;
+pub use seccomp::{ArgCmp, DEFAULT_DENIED, SeccompAction, SeccompRule, syscall_number};
 pub use stdio::Stdio;
 pub use support::Support;

@@ -32,6 +32,8 @@ pub(crate) struct Plan<'a> {
     pub domainname: Option<&'a [u8]>,
     pub make_mounts_private: bool,
     pub mount_proc: bool,
+    /// The filesystem operations that build a new root, when there are any.
+    pub fs: Option<crate::mounts::FsPlan>,
     pub loopback_up: bool,
     pub unshare_time: bool,
     pub cwd: Option<&'a CStr>,
@@ -46,6 +48,8 @@ pub(crate) struct Plan<'a> {
     pub _env: Vec<CString>,
     /// Stop after setup and `_exit(0)` instead of executing (for [`crate::Sandbox::check`]).
     pub probe_only: bool,
+    /// Hardening applied just before `execve` ([`crate::harden`]).
+    pub harden: crate::harden::HardenPlan,
     /// The child's failure record ([`crate::report::Failure`]), 0 while none.
     pub report: AtomicU64,
 }

@@ -56,7 +56,10 @@ pub struct Sandbox {
     hostname: Option<Vec<u8>>,
     domainname: Option<Vec<u8>>,
     mount_proc: Option<bool>,
+    /// Filesystem operations (see `mounts.rs`).
+    pub(crate) fs: crate::mounts::FsConfig,
     bad_input: Option<String>,
+    pub(crate) harden: crate::harden::HardenConfig,
 }
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {
@@ -92,11 +95,13 @@ impl Sandbox {
             hostname: None,
             domainname: None,
             mount_proc: None,
+            fs: Default::default(),
             bad_input,
+            harden: Default::default(),
         }
     }
 
-    fn bad(&mut self, msg: String) {
+    pub(crate) fn bad(&mut self, msg: String) {
         self.bad_input.get_or_insert(msg);
     }
 
@@ -300,6 +305,7 @@ impl Sandbox {
             return Err(Error::invalid(msg.clone()));
         }
         let r = self.resolve()?;
+        let fs = crate::mounts::prepare(&self.fs, r.namespaces)?;
         let env = self.build_env();
         let candidates = self.candidates(&env)?;
         let env: Vec<CString> = env
@@ -336,6 +342,7 @@ impl Sandbox {
         let mut envp: Vec<*const std::os::raw::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         envp.push(std::ptr::null());
 
+        let harden = self.harden.prepare(r.namespaces.contains(Namespaces::USER))?;
         let mut plan = Plan {
             namespace_flags: r.namespaces.clone_flags(),
             go_fd: -1,
@@ -345,7 +352,9 @@ impl Sandbox {
             hostname: self.hostname.as_deref(),
             domainname: self.domainname.as_deref(),
             make_mounts_private: r.namespaces.contains(Namespaces::MOUNT),
-            mount_proc: r.mount_proc,
+            // With a new root, /proc is one of its operations (or absent).
+            mount_proc: r.mount_proc && fs.is_none(),
+            fs,
             loopback_up: r.namespaces.contains(Namespaces::NET),
             unshare_time: r.namespaces.contains(Namespaces::TIME),
             cwd: self.cwd.as_ref().map(|(_, c)| c.as_c_str()),
@@ -355,6 +364,7 @@ impl Sandbox {
             envp,
             _env: env,
             probe_only,
+            harden,
             report: AtomicU64::new(0),
         };
         let userns = r.namespaces.contains(Namespaces::USER);
@@ -375,6 +385,9 @@ impl Sandbox {
 
     /// Turns the child's failure record into an error naming the path involved.
     fn describe(&self, f: Failure, plan: &Plan<'_>, userns: bool) -> Error {
+        if let Some(e) = crate::mounts::describe(&self.fs, &f, userns) {
+            return e;
+        }
         let path = match f.step {
             Step::WriteSetgroups => Some("/proc/self/setgroups".into()),
             Step::WriteUidMap => Some("/proc/self/uid_map".into()),

@@ -27,6 +27,16 @@ mod nr {
     pub const RT_SIGPROCMASK: usize = 14;
     pub const EXIT_GROUP: usize = 231;
     pub const CLOSE_RANGE: usize = 436;
+    pub const CAPGET: usize = 125;
+    pub const CAPSET: usize = 126;
+    pub const PRCTL: usize = 157;
+    pub const SECCOMP: usize = 317;
+    pub const DUP3: usize = 292;
+    pub const FCNTL: usize = 72;
+    pub const LANDLOCK_CREATE_RULESET: usize = 444;
+    pub const LANDLOCK_RESTRICT_SELF: usize = 446;
+    pub const MOUNT_SETATTR: usize = 442;
+    pub const FCHMODAT2: usize = 452;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -38,6 +48,16 @@ mod nr {
     pub const RT_SIGPROCMASK: usize = 135;
     pub const EXIT_GROUP: usize = 94;
     pub const CLOSE_RANGE: usize = 436;
+    pub const CAPGET: usize = 90;
+    pub const CAPSET: usize = 91;
+    pub const PRCTL: usize = 167;
+    pub const SECCOMP: usize = 277;
+    pub const DUP3: usize = 24;
+    pub const FCNTL: usize = 25;
+    pub const LANDLOCK_CREATE_RULESET: usize = 444;
+    pub const LANDLOCK_RESTRICT_SELF: usize = 446;
+    pub const MOUNT_SETATTR: usize = 442;
+    pub const FCHMODAT2: usize = 452;
 }
 
 /// A raw system call with up to four arguments.
@@ -75,6 +95,47 @@ unsafe fn syscall4(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isi
             in("x1") a2,
             in("x2") a3,
             in("x3") a4,
+            options(nostack)
+        );
+    }
+    ret
+}
+
+/// A raw system call with five arguments (`prctl` checks that unused ones are zero).
+///
+/// # Safety
+///
+/// As [`syscall4`].
+#[inline(always)]
+unsafe fn syscall5(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> isize {
+    let ret: isize;
+    // SAFETY: as syscall4, with the fifth argument in r8.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr as isize => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            in("r8") a5,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack)
+        );
+    }
+    // SAFETY: as syscall4, with the fifth argument in x4.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("x8") nr,
+            inlateout("x0") a1 as isize => ret,
+            in("x1") a2,
+            in("x2") a3,
+            in("x3") a4,
+            in("x4") a5,
             options(nostack)
         );
     }
@@ -183,6 +244,58 @@ pub fn set_signal_mask(mask: u64) -> Result<u64, Errno> {
 pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     // SAFETY: integers only.
     let ret = unsafe { syscall4(nr::CLOSE_RANGE, first as usize, last as usize, 0, 0) };
+    check(ret).map(|_| ())
+}
+
+/// `struct mount_attr` of `mount_setattr(2)`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+pub const AT_EMPTY_PATH: u32 = 0x1000;
+pub const AT_RECURSIVE: u32 = 0x8000;
+
+/// `mount_setattr(dirfd, path, flags, {attr_set}, size)` (Linux 5.12+): sets the `MOUNT_ATTR_*`
+/// bits in `attr_set` and clears none, so flags a user namespace may not clear (locked nosuid,
+/// nodev, noexec, atime) stay as they are.
+pub fn mount_setattr(
+    dirfd: c_int,
+    path: &core::ffi::CStr,
+    flags: u32,
+    attr_set: u64,
+) -> Result<(), Errno> {
+    let attr = MountAttr { attr_set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    // SAFETY: a NUL-terminated path and a pointer to a mount_attr of the size passed.
+    let ret = unsafe {
+        syscall5(
+            nr::MOUNT_SETATTR,
+            dirfd as usize,
+            path.as_ptr() as usize,
+            flags as usize,
+            &attr as *const MountAttr as usize,
+            core::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(ret).map(|_| ())
+}
+
+/// `fchmodat2(dirfd, path, mode, flags)` (Linux 6.6+), which takes `AT_EMPTY_PATH`: changes the
+/// mode of an `O_PATH` fd without reopening it.
+pub fn fchmodat2(dirfd: c_int, path: &core::ffi::CStr, mode: u32, flags: u32) -> Result<(), Errno> {
+    // SAFETY: a NUL-terminated path and integers.
+    let ret = unsafe {
+        syscall4(
+            nr::FCHMODAT2,
+            dirfd as usize,
+            path.as_ptr() as usize,
+            mode as usize,
+            flags as usize,
+        )
+    };
     check(ret).map(|_| ())
 }
 
@@ -299,4 +412,126 @@ pub fn pidfd_send_signal(pidfd: c_int, sig: c_int) -> Result<(), Errno> {
     // SAFETY: integers and a NULL siginfo.
     let ret = unsafe { syscall4(PIDFD_SEND_SIGNAL, pidfd as usize, sig as usize, 0, 0) };
     check(ret).map(|_| ())
+}
+
+/// `prctl(option, a2, a3, 0, 0)`.
+pub fn prctl(option: c_int, a2: usize, a3: usize) -> Result<usize, Errno> {
+    // SAFETY: every prctl option used by nscell takes integers only.
+    check(unsafe { syscall5(nr::PRCTL, option as usize, a2, a3, 0, 0) })
+}
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: c_int,
+}
+
+/// `struct __user_cap_data_struct`, two of them for `_LINUX_CAPABILITY_VERSION_3`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The calling thread's (effective, permitted, inheritable) capability sets (`capget`).
+pub fn capget() -> Result<(u64, u64, u64), Errno> {
+    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: a valid header and room for the two data structs version 3 writes.
+    let ret = unsafe {
+        syscall4(nr::CAPGET, &mut header as *mut _ as usize, data.as_mut_ptr() as usize, 0, 0)
+    };
+    check(ret)?;
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    Ok((
+        join(data[0].effective, data[1].effective),
+        join(data[0].permitted, data[1].permitted),
+        join(data[0].inheritable, data[1].inheritable),
+    ))
+}
+
+/// Sets the calling thread's capability sets (`capset`); per task, no mm-wide effect.
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<(), Errno> {
+    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let split = |e: u64, p: u64, i: u64, shift: u32| CapData {
+        effective: (e >> shift) as u32,
+        permitted: (p >> shift) as u32,
+        inheritable: (i >> shift) as u32,
+    };
+    let data =
+        [split(effective, permitted, inheritable, 0), split(effective, permitted, inheritable, 32)];
+    // SAFETY: a valid header and two data structs, as version 3 reads.
+    let ret = unsafe {
+        syscall4(nr::CAPSET, &mut header as *mut _ as usize, data.as_ptr() as usize, 0, 0)
+    };
+    check(ret).map(|_| ())
+}
+
+/// `struct sock_filter`: one classic BPF instruction.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockFilter {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+/// `struct sock_fprog`.
+#[repr(C)]
+struct SockFprog {
+    len: u16,
+    filter: *const SockFilter,
+}
+
+const SECCOMP_SET_MODE_FILTER: usize = 1;
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, prog)`: installs a filter on the calling thread only
+/// (no `SECCOMP_FILTER_FLAG_TSYNC`). Needs no_new_privs or `CAP_SYS_ADMIN` in the namespace.
+pub fn seccomp_set_filter(program: &[SockFilter]) -> Result<(), Errno> {
+    if program.is_empty() || program.len() > 4096 {
+        return Err(Errno::INVAL);
+    }
+    let prog = SockFprog { len: program.len() as u16, filter: program.as_ptr() };
+    // SAFETY: prog points to `len` instructions that live until the call returns (the kernel
+    // copies them).
+    let ret =
+        unsafe { syscall4(nr::SECCOMP, SECCOMP_SET_MODE_FILTER, 0, &prog as *const _ as usize, 0) };
+    check(ret).map(|_| ())
+}
+
+/// `dup3(old, new, 0)`: `new` becomes a copy of `old` without `O_CLOEXEC`.
+pub fn dup3(old: c_int, new: c_int) -> Result<(), Errno> {
+    // SAFETY: integers only.
+    check(unsafe { syscall4(nr::DUP3, old as usize, new as usize, 0, 0) }).map(|_| ())
+}
+
+const F_DUPFD_CLOEXEC: usize = 1030;
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`: a CLOEXEC copy of `fd` at the lowest free number >= `min`.
+pub fn dupfd_cloexec(fd: c_int, min: c_int) -> Result<c_int, Errno> {
+    // SAFETY: integers only.
+    check(unsafe { syscall4(nr::FCNTL, fd as usize, F_DUPFD_CLOEXEC, min as usize, 0) })
+        .map(|n| n as c_int)
+}
+
+/// `landlock_restrict_self(ruleset_fd, 0)`.
+pub fn landlock_restrict_self(ruleset_fd: c_int) -> Result<(), Errno> {
+    // SAFETY: integers only.
+    check(unsafe { syscall4(nr::LANDLOCK_RESTRICT_SELF, ruleset_fd as usize, 0, 0, 0) }).map(|_| ())
+}
+
+/// The kernel's Landlock ABI version (`landlock_create_ruleset(NULL, 0, VERSION)`), 0 when
+/// the kernel has no Landlock or it is disabled.
+pub fn landlock_abi() -> i32 {
+    const LANDLOCK_CREATE_RULESET_VERSION: usize = 1;
+    // SAFETY: a NULL attribute with size 0 and the VERSION flag only queries the ABI.
+    let ret =
+        unsafe { syscall4(nr::LANDLOCK_CREATE_RULESET, 0, 0, LANDLOCK_CREATE_RULESET_VERSION, 0) };
+    check(ret).map(|v| v as i32).unwrap_or(0)
 }

@@ -5,7 +5,7 @@
 //! own is pass SIGINT, SIGTERM and SIGHUP on to the program.
 #![deny(unsafe_code)]
 
-use nscell::{Error, IdMap, Namespaces, Sandbox};
+use nscell::{Capabilities, Error, IdMap, LandlockAccess, Namespaces, Resource, Sandbox};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -64,6 +64,52 @@ The command's surroundings:
   --no-proc               do not mount a fresh /proc (one is mounted when the PID and mount
                           namespaces are both new)
 
+Filesystem (any of these gives the command a new root: an empty tmpfs that the options fill in
+order and that becomes /, the host's root detached; nothing else is mounted in it, not even
+/proc; they imply --unshare-mount):
+  --bind SRC DEST         bind-mount the host path SRC on DEST, read-write (nosuid, nodev)
+  --bind-try SRC DEST     the same, skipped when SRC does not exist
+  --ro-bind SRC DEST      bind-mount SRC on DEST read-only, every mount below it included
+  --ro-bind-try SRC DEST  the same, skipped when SRC does not exist
+  --dev-bind SRC DEST     bind-mount SRC on DEST read-write with device nodes usable
+  --dev-bind-try SRC DEST the same, skipped when SRC does not exist
+  --remount-ro DEST       make the mount at DEST read-only
+  --tmpfs DEST            mount an empty tmpfs on DEST
+  --proc DEST             mount a fresh procfs on DEST (needs --unshare-pid without root)
+  --dev DEST              a minimal /dev on DEST: null zero full random urandom tty, pts, shm
+  --mqueue DEST           mount a POSIX message queue filesystem on DEST
+  --dir DEST              create the directory DEST
+  --symlink TARGET DEST   create the symlink DEST pointing to TARGET
+  --file FD DEST          create the file DEST with what is read from file descriptor FD
+  --chmod OCTAL PATH      change the mode of PATH
+  --rootfs DIR            use the host directory DIR read-only as the new root, with a fresh
+                          /proc and a minimal /dev in it (DIR needs proc and dev directories)
+  --perms OCTAL           the mode of the next --tmpfs, --dir or --file
+  --size BYTES            the size limit of the next --tmpfs
+Destinations are paths in the new root; symlinks in them resolve inside it, never to the host.
+
+Hardening (defaults: no_new_privs; root inside keeps its capabilities over the sandbox's
+namespaces; nscell's seccomp policy denies kexec, kernel modules, bpf, perf_event_open,
+userfaultfd, keyctl/add_key/request_key, ptrace, process_vm_*, personality changes, TIOCSTI,
+TIOCLINUX, x32 calls):
+  --cap-drop CAP          drop capability CAP (CAP_NET_ADMIN, net_admin, or ALL) from every set
+  --cap-add CAP           give capability CAP back (or ALL); a non-root --uid keeps it through
+                          the ambient set. --cap-drop/--cap-add apply in order from the default
+  --seccomp FD            read a compiled seccomp program (raw struct sock_filter array, as
+                          bwrap --seccomp) from FD and make it the whole policy
+  --add-seccomp-fd FD     read a compiled seccomp program from FD and stack it on the policy
+  --no-default-seccomp    do not install nscell's default seccomp policy
+  --disable-userns        the command cannot create user namespaces (needs a user namespace;
+                          it also loses its capabilities over the sandbox's namespaces)
+  --landlock-ro PATH      Landlock: allow reading beneath PATH (any --landlock-* option denies
+  --landlock-exec PATH    reading and executing beneath PATH      every other file access)
+  --landlock-rw PATH      every file access beneath PATH
+  --rlimit NAME=SOFT[:HARD]
+                          set a resource limit (AS, CORE, CPU, FSIZE, NOFILE, NPROC, STACK,
+                          MEMLOCK; a number or 'unlimited'; HARD defaults to SOFT)
+  --keep-fd FD            pass file descriptor FD to the command (every other fd above 2 is
+                          closed)
+
 Reporting:
   --json-status-fd FD     write JSON lines to file descriptor FD: {\"child-pid\": N,
                           \"user-namespace\": INODE, ...} (one entry per new namespace) once the
@@ -112,8 +158,46 @@ struct Cli {
     env: Vec<EnvChange>,
     no_proc: bool,
     json_status_fd: Option<i32>,
+    /// Hardening options, in order.
+    harden: Vec<HardenOpt>,
+    /// Filesystem operations, in order; any of them means a new root.
+    fs: Vec<FsOp>,
     /// Program and arguments; empty means [`DEFAULT_COMMAND`].
     command: Vec<OsString>,
+}
+
+/// A filesystem option, as given.
+#[derive(Debug, PartialEq)]
+enum FsOp {
+    /// `--bind` and friends: (option name, source, destination).
+    Bind(&'static str, OsString, OsString),
+    RemountRo(OsString),
+    Tmpfs {
+        dest: OsString,
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
+    Proc(OsString),
+    Dev(OsString),
+    Mqueue(OsString),
+    Dir {
+        dest: OsString,
+        mode: Option<u32>,
+    },
+    Symlink {
+        target: OsString,
+        dest: OsString,
+    },
+    File {
+        fd: i32,
+        dest: OsString,
+        mode: Option<u32>,
+    },
+    Chmod {
+        mode: u32,
+        path: OsString,
+    },
+    Rootfs(OsString),
 }
 
 #[derive(Debug, PartialEq)]
@@ -128,6 +212,9 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
     let mut cli = Cli::default();
+    // --perms and --size wait for the option they apply to.
+    let mut perms: Option<u32> = None;
+    let mut size: Option<u64> = None;
     let unshare = |cli: &mut Cli, ns: Namespaces| {
         cli.namespaces = Some(cli.namespaces.unwrap_or(Namespaces::empty()) | ns);
     };
@@ -168,6 +255,60 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
                     .map_err(|_| format!("--json-status-fd: {fd} is not a file descriptor"))?;
                 cli.json_status_fd = Some(fd);
             }
+            Long(name) if HARDEN_OPTIONS.contains(&name) => {
+                let name = name.to_string();
+                cli.harden.push(harden_option(&name, &mut p)?);
+            }
+            Long(
+                name @ ("bind" | "bind-try" | "ro-bind" | "ro-bind-try" | "dev-bind"
+                | "dev-bind-try"),
+            ) => {
+                let name = match name {
+                    "bind" => "--bind",
+                    "bind-try" => "--bind-try",
+                    "ro-bind" => "--ro-bind",
+                    "ro-bind-try" => "--ro-bind-try",
+                    "dev-bind" => "--dev-bind",
+                    _ => "--dev-bind-try",
+                };
+                let (src, dest) = two(&mut p, name, "SRC DEST")?;
+                cli.fs.push(FsOp::Bind(name, src, dest));
+            }
+            Long("remount-ro") => cli.fs.push(FsOp::RemountRo(value(&mut p, "--remount-ro")?)),
+            Long("tmpfs") => {
+                let dest = value(&mut p, "--tmpfs")?;
+                cli.fs.push(FsOp::Tmpfs { dest, size: size.take(), mode: perms.take() });
+            }
+            Long("proc") => cli.fs.push(FsOp::Proc(value(&mut p, "--proc")?)),
+            Long("dev") => cli.fs.push(FsOp::Dev(value(&mut p, "--dev")?)),
+            Long("mqueue") => cli.fs.push(FsOp::Mqueue(value(&mut p, "--mqueue")?)),
+            Long("dir") => {
+                let dest = value(&mut p, "--dir")?;
+                cli.fs.push(FsOp::Dir { dest, mode: perms.take() });
+            }
+            Long("symlink") => {
+                let (target, dest) = two(&mut p, "--symlink", "TARGET DEST")?;
+                cli.fs.push(FsOp::Symlink { target, dest });
+            }
+            Long("file") => {
+                let (fd, dest) = two(&mut p, "--file", "FD DEST")?;
+                let fd = parse_u32(&fd)
+                    .and_then(|fd| i32::try_from(fd).ok())
+                    .ok_or_else(|| format!("--file: {fd:?} is not a file descriptor"))?;
+                cli.fs.push(FsOp::File { fd, dest, mode: perms.take() });
+            }
+            Long("chmod") => {
+                let (mode, path) = two(&mut p, "--chmod", "OCTAL PATH")?;
+                let mode = octal(&mode, "--chmod")?;
+                cli.fs.push(FsOp::Chmod { mode, path });
+            }
+            Long("rootfs") => cli.fs.push(FsOp::Rootfs(value(&mut p, "--rootfs")?)),
+            Long("perms") => perms = Some(octal(&value(&mut p, "--perms")?, "--perms")?),
+            Long("size") => {
+                let v = value(&mut p, "--size")?;
+                let n = v.to_str().and_then(|s| s.parse().ok());
+                size = Some(n.ok_or_else(|| format!("--size: {v:?} is not a number of bytes"))?);
+            }
             Value(program) => {
                 cli.command.push(program);
                 cli.command.extend(p.raw_args().map_err(|e| e.to_string())?);
@@ -176,7 +317,29 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
             _ => return Err(arg.unexpected().to_string()),
         }
     }
+    if perms.is_some() {
+        return Err("--perms must be followed by --tmpfs, --dir or --file".into());
+    }
+    if size.is_some() {
+        return Err("--size must be followed by --tmpfs".into());
+    }
     Ok(Action::Run(Box::new(cli)))
+}
+
+/// The two values of an option like `--bind SRC DEST`.
+fn two(p: &mut lexopt::Parser, option: &str, names: &str) -> Result<(OsString, OsString), String> {
+    let missing = || format!("missing argument for option '{option}' ({option} {names})");
+    let a = p.value().map_err(|_| missing())?;
+    let b = p.value().map_err(|_| missing())?;
+    Ok((a, b))
+}
+
+/// A permission mode in octal, as chmod(1) takes it.
+fn octal(v: &OsStr, option: &str) -> Result<u32, String> {
+    v.to_str()
+        .and_then(|s| u32::from_str_radix(s, 8).ok())
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{option}: {v:?} is not an octal mode from 0 to 7777"))
 }
 
 fn value(p: &mut lexopt::Parser, option: &str) -> Result<OsString, String> {
@@ -247,7 +410,143 @@ fn sandbox(cli: &Cli) -> Sandbox {
     if cli.no_proc {
         sb.mount_proc(false);
     }
+    apply_harden(&mut sb, &cli.harden);
+    if !cli.fs.is_empty() {
+        if let Some(ns) = cli.namespaces {
+            sb.namespaces(ns | Namespaces::MOUNT);
+        }
+    }
+    for op in &cli.fs {
+        match op {
+            FsOp::Bind(name, src, dest) => match *name {
+                "--bind" => sb.bind(src, dest),
+                "--bind-try" => sb.bind_try(src, dest),
+                "--ro-bind" => sb.ro_bind(src, dest),
+                "--ro-bind-try" => sb.ro_bind_try(src, dest),
+                "--dev-bind" => sb.dev_bind(src, dest),
+                _ => sb.dev_bind_try(src, dest),
+            },
+            FsOp::RemountRo(dest) => sb.remount_ro(dest),
+            FsOp::Tmpfs { dest, size, mode } => sb.tmpfs_with(dest, *size, *mode),
+            FsOp::Proc(dest) => sb.proc(dest),
+            FsOp::Dev(dest) => sb.dev(dest),
+            FsOp::Mqueue(dest) => sb.mqueue(dest),
+            FsOp::Dir { dest, mode: Some(mode) } => sb.dir_with_mode(dest, *mode),
+            FsOp::Dir { dest, mode: None } => sb.dir(dest),
+            FsOp::Symlink { target, dest } => sb.symlink(target, dest),
+            // `run` has checked that the fd is open.
+            FsOp::File { fd, dest, mode } => match signals::status_file(*fd) {
+                Ok(file) => sb.file_from_fd(dest, file, *mode),
+                Err(_) => &mut sb,
+            },
+            FsOp::Chmod { mode, path } => sb.chmod(path, *mode),
+            FsOp::Rootfs(dir) => sb.rootfs(dir),
+        };
+    }
     sb
+}
+
+/// The hardening options (issue 7), one entry per option given.
+#[derive(Debug, PartialEq)]
+enum HardenOpt {
+    CapDrop(Capabilities),
+    CapAdd(Capabilities),
+    /// `--seccomp` (true: replaces the default policy) or `--add-seccomp-fd` (false).
+    Seccomp(Vec<u8>, bool),
+    NoDefaultSeccomp,
+    DisableUserns,
+    Landlock(PathBuf, LandlockAccess),
+    Rlimit(Resource, u64, u64),
+    KeepFd(i32),
+}
+
+const HARDEN_OPTIONS: &[&str] = &[
+    "cap-drop",
+    "cap-add",
+    "seccomp",
+    "add-seccomp-fd",
+    "no-default-seccomp",
+    "disable-userns",
+    "landlock-ro",
+    "landlock-rw",
+    "landlock-exec",
+    "rlimit",
+    "keep-fd",
+];
+
+fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String> {
+    let option = format!("--{name}");
+    let capability = |p: &mut lexopt::Parser| -> Result<Capabilities, String> {
+        let v = value(p, &option)?;
+        v.to_str()
+            .and_then(Capabilities::parse)
+            .ok_or_else(|| format!("{option}: {v:?} is not a capability (CAP_NET_ADMIN, ALL, ...)"))
+    };
+    let fd = |p: &mut lexopt::Parser| -> Result<i32, String> {
+        let n = number(p, &option)?;
+        i32::try_from(n).map_err(|_| format!("{option}: {n} is not a file descriptor"))
+    };
+    Ok(match name {
+        "cap-drop" => HardenOpt::CapDrop(capability(p)?),
+        "cap-add" => HardenOpt::CapAdd(capability(p)?),
+        "seccomp" | "add-seccomp-fd" => {
+            let n = fd(p)?;
+            // Through /proc: the fd stays the caller's, and no unsafe ownership is taken.
+            let bytes = std::fs::read(format!("/proc/self/fd/{n}"))
+                .map_err(|e| format!("{option} {n}: cannot read the seccomp program: {e}"))?;
+            HardenOpt::Seccomp(bytes, name == "seccomp")
+        }
+        "no-default-seccomp" => HardenOpt::NoDefaultSeccomp,
+        "disable-userns" => HardenOpt::DisableUserns,
+        "landlock-ro" | "landlock-rw" | "landlock-exec" => {
+            let access = match name {
+                "landlock-ro" => LandlockAccess::ReadOnly,
+                "landlock-rw" => LandlockAccess::ReadWrite,
+                _ => LandlockAccess::Execute,
+            };
+            HardenOpt::Landlock(value(p, &option)?.into(), access)
+        }
+        "rlimit" => {
+            let v = value(p, &option)?;
+            rlimit(v.to_str().unwrap_or("")).ok_or_else(|| {
+                format!("{option}: {v:?} is not NAME=SOFT[:HARD] (NOFILE=1024:4096, CORE=0)")
+            })?
+        }
+        _ => HardenOpt::KeepFd(fd(p)?),
+    })
+}
+
+fn rlimit(v: &str) -> Option<HardenOpt> {
+    let (name, values) = v.split_once('=')?;
+    let limit = |s: &str| match s {
+        "unlimited" | "infinity" => Some(nscell::RLIM_INFINITY),
+        _ => s.parse().ok(),
+    };
+    let (soft, hard) = match values.split_once(':') {
+        Some((s, h)) => (limit(s)?, limit(h)?),
+        None => (limit(values)?, limit(values)?),
+    };
+    Some(HardenOpt::Rlimit(Resource::parse(name)?, soft, hard))
+}
+
+fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt]) {
+    for opt in opts {
+        match opt {
+            HardenOpt::CapDrop(c) => sb.drop_capabilities(*c),
+            HardenOpt::CapAdd(c) => sb.add_capabilities(*c),
+            HardenOpt::Seccomp(bytes, replace) => {
+                if *replace {
+                    sb.default_seccomp(false);
+                }
+                sb.seccomp_program(bytes)
+            }
+            HardenOpt::NoDefaultSeccomp => sb.default_seccomp(false),
+            HardenOpt::DisableUserns => sb.allow_nested_userns(false),
+            HardenOpt::Landlock(path, access) => sb.landlock_path(path, *access),
+            HardenOpt::Rlimit(r, soft, hard) => sb.rlimit(*r, *soft, *hard),
+            HardenOpt::KeepFd(fd) => sb.keep_fd(*fd),
+        };
+    }
 }
 
 /// nscell's exit status for a sandbox that could not run the program.
@@ -321,6 +620,15 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return EXIT_USAGE;
         }
     };
+
+    for op in &cli.fs {
+        if let FsOp::File { fd, .. } = op {
+            if let Err(e) = signals::status_file(*fd) {
+                eprintln!("nscell: --file {fd}: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
 
     // Before the program exists, so a signal that comes early waits for it instead of ending
     // nscell and leaving the program behind.
@@ -608,5 +916,177 @@ mod tests {
         assert_eq!(exit_status(ExitStatus::from_raw(42 << 8)), 42);
         assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGTERM)), 143);
         assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGSEGV | 0x80)), 128 + 11);
+    }
+
+    #[test]
+    fn filesystem_options_in_order_with_perms_and_size() {
+        let c = cli(&[
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--bind-try",
+            "/a",
+            "/b",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--size",
+            "1024",
+            "--perms",
+            "700",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/t2",
+            "--perms",
+            "0755",
+            "--dir",
+            "/d",
+            "--file",
+            "5",
+            "/f",
+            "--chmod",
+            "1777",
+            "/tmp",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--mqueue",
+            "/dev/mqueue",
+            "--remount-ro",
+            "/",
+            "--rootfs",
+            "/img",
+            "sh",
+        ]);
+        let o = |s: &str| OsString::from(s);
+        assert_eq!(
+            c.fs,
+            [
+                FsOp::Bind("--ro-bind", o("/usr"), o("/usr")),
+                FsOp::Bind("--bind-try", o("/a"), o("/b")),
+                FsOp::Symlink { target: o("usr/bin"), dest: o("/bin") },
+                FsOp::Tmpfs { dest: o("/tmp"), size: Some(1024), mode: Some(0o700) },
+                FsOp::Tmpfs { dest: o("/t2"), size: None, mode: None },
+                FsOp::Dir { dest: o("/d"), mode: Some(0o755) },
+                FsOp::File { fd: 5, dest: o("/f"), mode: None },
+                FsOp::Chmod { mode: 0o1777, path: o("/tmp") },
+                FsOp::Proc(o("/proc")),
+                FsOp::Dev(o("/dev")),
+                FsOp::Mqueue(o("/dev/mqueue")),
+                FsOp::RemountRo(o("/")),
+                FsOp::Rootfs(o("/img")),
+            ]
+        );
+        assert_eq!(c.command, [o("sh")]);
+        // Naming namespaces without a mount namespace still gets one for the new root.
+        let c = cli(&["--unshare-pid", "--tmpfs", "/t"]);
+        assert!(sandbox(&c).get_namespaces().contains(Namespaces::MOUNT));
+
+        for (line, msg) in [
+            (&["--bind", "/a"][..], "missing argument for option '--bind' (--bind SRC DEST)"),
+            (&["--perms", "9"], "--perms: \"9\" is not an octal mode"),
+            (&["--perms", "700"], "--perms must be followed by"),
+            (&["--size", "1k", "--tmpfs", "/t"], "--size: \"1k\" is not a number"),
+            (&["--size", "1"], "--size must be followed by --tmpfs"),
+            (&["--file", "x", "/f"], "--file: \"x\" is not a file descriptor"),
+            (&["--chmod", "1", "/a", "--chmod", "77777", "/b"], "not an octal mode"),
+        ] {
+            let err = parse(args(line)).expect_err(msg);
+            assert!(err.contains(msg), "{line:?}: {err}");
+        }
+        for option in [
+            "--bind",
+            "--bind-try",
+            "--ro-bind",
+            "--ro-bind-try",
+            "--dev-bind",
+            "--dev-bind-try",
+            "--remount-ro",
+            "--tmpfs",
+            "--proc",
+            "--dev",
+            "--mqueue",
+            "--dir",
+            "--symlink",
+            "--file",
+            "--chmod",
+            "--rootfs",
+            "--perms",
+            "--size",
+        ] {
+            assert!(HELP.contains(option), "--help does not mention {option}");
+        }
+    }
+}
+
+/// Tests of the hardening options, apart from `tests` so the two grow without touching.
+#[cfg(test)]
+mod harden_tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    fn cli(list: &[&str]) -> Cli {
+        match parse(args(list)) {
+            Ok(Action::Run(cli)) => *cli,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hardening_options_parse_in_order() {
+        let c = cli(&[
+            "--cap-drop",
+            "ALL",
+            "--cap-add=net_admin",
+            "--no-default-seccomp",
+            "--disable-userns",
+            "--landlock-ro",
+            "/usr",
+            "--landlock-rw",
+            "/tmp",
+            "--landlock-exec",
+            "/bin",
+            "--rlimit",
+            "NOFILE=64:128",
+            "--rlimit",
+            "core=0",
+            "--rlimit",
+            "AS=unlimited",
+            "--keep-fd",
+            "5",
+            "true",
+        ]);
+        assert_eq!(
+            c.harden,
+            [
+                HardenOpt::CapDrop(Capabilities::ALL),
+                HardenOpt::CapAdd(Capabilities::NET_ADMIN),
+                HardenOpt::NoDefaultSeccomp,
+                HardenOpt::DisableUserns,
+                HardenOpt::Landlock("/usr".into(), LandlockAccess::ReadOnly),
+                HardenOpt::Landlock("/tmp".into(), LandlockAccess::ReadWrite),
+                HardenOpt::Landlock("/bin".into(), LandlockAccess::Execute),
+                HardenOpt::Rlimit(Resource::Nofile, 64, 128),
+                HardenOpt::Rlimit(Resource::Core, 0, 0),
+                HardenOpt::Rlimit(Resource::As, u64::MAX, u64::MAX),
+                HardenOpt::KeepFd(5),
+            ]
+        );
+        let err = |list: &[&str]| match parse(args(list)) {
+            Err(e) => e,
+            other => panic!("{list:?} parsed: {other:?}"),
+        };
+        assert!(err(&["--cap-drop", "CAP_NOPE"]).contains("not a capability"));
+        assert!(err(&["--rlimit", "NOFILE"]).contains("NAME=SOFT[:HARD]"));
+        assert!(err(&["--rlimit", "BOGUS=1"]).contains("NAME=SOFT[:HARD]"));
+        assert!(err(&["--seccomp", "999999"]).contains("cannot read the seccomp program"));
+        for option in HARDEN_OPTIONS {
+            assert!(HELP.contains(&format!("--{option}")), "--help does not mention --{option}");
+        }
     }
 }

@@ -1,0 +1,148 @@
+//! Landlock: path and TCP port rules, built into a ruleset fd before `clone`.
+//!
+//! See [landlock(7)](https://man7.org/linux/man-pages/man7/landlock.7.html). The parent builds
+//! the ruleset with the [`landlock`] crate (opening each path `O_PATH`), and the child only calls
+//! `landlock_restrict_self` on it just before `execve`, so nothing is allocated after `clone`.
+//! Paths are resolved when the sandbox is spawned, in the caller's view of the filesystem; a rule
+//! names the inode, so it also covers that file or directory wherever a bind mount shows it.
+
+use crate::error::Error;
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
+    PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// The highest Landlock ABI whose filesystem rights nscell asks for (Linux 6.10: `IOCTL_DEV`).
+const FS_ABI: ABI = ABI::V5;
+/// The Landlock ABI that brought TCP port rules (Linux 6.7).
+const NET_ABI: ABI = ABI::V4;
+
+/// What a path rule allows beneath its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LandlockAccess {
+    /// Read files and list directories.
+    ReadOnly,
+    /// Read, list and execute.
+    Execute,
+    /// Everything: read, write, create, remove, rename, truncate, execute, device ioctls.
+    ReadWrite,
+}
+
+impl LandlockAccess {
+    fn rights(self) -> BitFlags<AccessFs> {
+        match self {
+            LandlockAccess::ReadOnly => AccessFs::ReadFile | AccessFs::ReadDir,
+            LandlockAccess::Execute => AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute,
+            LandlockAccess::ReadWrite => AccessFs::from_all(FS_ABI),
+        }
+    }
+}
+
+/// How much of the requested Landlock policy the running kernel enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LandlockEnforcement {
+    /// Every requested right is enforced.
+    Full,
+    /// Landlock is enforced, but this kernel lacks some requested rights (for example TCP port
+    /// rules before Linux 6.7, or truncation before 6.2): those are not restricted.
+    Partial,
+    /// This kernel has no Landlock (or it is disabled at boot): nothing is restricted.
+    None,
+}
+
+/// What Landlock enforces for a sandbox, as [`Sandbox::landlock_status`] reports it.
+///
+/// [`Sandbox::landlock_status`]: crate::Sandbox::landlock_status
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LandlockStatus {
+    /// How much of the policy is enforced.
+    pub enforcement: LandlockEnforcement,
+    /// The running kernel's Landlock ABI version (0: none).
+    pub kernel_abi: i32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LandlockConfig {
+    pub paths: Vec<(PathBuf, LandlockAccess)>,
+    pub bind_ports: Option<Vec<u16>>,
+    pub connect_ports: Option<Vec<u16>>,
+    pub required: bool,
+}
+
+impl LandlockConfig {
+    pub fn is_active(&self) -> bool {
+        !self.paths.is_empty() || self.bind_ports.is_some() || self.connect_ports.is_some()
+    }
+
+    /// Builds the ruleset fd (none when the kernel enforces nothing) and says what it enforces.
+    pub fn prepare(&self) -> Result<(Option<OwnedFd>, LandlockStatus), Error> {
+        let kernel_abi = crate::sys::landlock_abi();
+        // First as a hard requirement: success means everything is enforced.
+        match self.build(CompatLevel::HardRequirement) {
+            Ok(fd) => {
+                return Ok((
+                    fd,
+                    LandlockStatus { enforcement: LandlockEnforcement::Full, kernel_abi },
+                ));
+            }
+            Err(e) if self.required => {
+                return Err(Error::Unsupported {
+                    feature: "the requested Landlock policy",
+                    reason: format!(
+                        "{e} (kernel Landlock ABI {kernel_abi}; TCP rules need Linux 6.7, all \
+                         filesystem rights 6.10, and Landlock enabled in the lsm= boot option)"
+                    ),
+                });
+            }
+            Err(_) => {}
+        }
+        let fd = self
+            .build(CompatLevel::BestEffort)
+            .map_err(|e| Error::Unsupported { feature: "Landlock", reason: e })?;
+        let enforcement =
+            if fd.is_some() { LandlockEnforcement::Partial } else { LandlockEnforcement::None };
+        Ok((fd, LandlockStatus { enforcement, kernel_abi }))
+    }
+
+    fn build(&self, level: CompatLevel) -> Result<Option<OwnedFd>, String> {
+        let err = |e: landlock::RulesetError| e.to_string();
+        let mut ruleset = Ruleset::default().set_compatibility(level);
+        if !self.paths.is_empty() {
+            ruleset = ruleset.handle_access(AccessFs::from_all(FS_ABI)).map_err(err)?;
+        }
+        if self.bind_ports.is_some() {
+            ruleset = ruleset.handle_access(AccessNet::BindTcp).map_err(err)?;
+        }
+        if self.connect_ports.is_some() {
+            ruleset = ruleset.handle_access(AccessNet::ConnectTcp).map_err(err)?;
+        }
+        let _ = NET_ABI;
+        let mut created = ruleset.create().map_err(err)?;
+        for (path, access) in &self.paths {
+            let fd = PathFd::new(path)
+                .map_err(|e| format!("cannot open {} for a Landlock rule: {e}", path.display()))?;
+            let mut rights = access.rights();
+            if !path.is_dir() {
+                // Directory rights on a file are refused by the kernel.
+                rights &= AccessFs::ReadFile
+                    | AccessFs::WriteFile
+                    | AccessFs::Execute
+                    | AccessFs::Truncate
+                    | AccessFs::IoctlDev;
+            }
+            created = created.add_rule(PathBeneath::new(fd, rights)).map_err(err)?;
+        }
+        for (ports, access) in
+            [(&self.bind_ports, AccessNet::BindTcp), (&self.connect_ports, AccessNet::ConnectTcp)]
+        {
+            for &port in ports.iter().flatten() {
+                created = created.add_rule(NetPort::new(port, access)).map_err(err)?;
+            }
+        }
+        Ok(created.into())
+    }
+}

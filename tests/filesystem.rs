@@ -1,0 +1,872 @@
+//! Filesystem isolation against the real kernel: a new root built from an ordered list of
+//! operations. Runs as root and as an unprivileged user (CI runs it both ways).
+
+mod common;
+
+use common::{children, fd_count, is_root, zombie_children};
+use nscell::{Error, Namespaces, Sandbox, Step};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The hygiene test counts fds and children of this process: it runs alone, the others beside
+/// one another.
+static LOCK: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    LOCK.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    LOCK.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A directory of this test's own under the host's /tmp, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("nscell-fs-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir(&p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(p)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The minimal root of bubblewrap's examples: `/usr` read-only, the usual symlinks into it, a
+/// fresh `/proc`, a minimal `/dev`, a private `/tmp`.
+fn minimal(script: &str) -> Sandbox {
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", script])
+        .env("LC_ALL", "C")
+        .ro_bind("/usr", "/usr")
+        .symlink("usr/bin", "/bin")
+        .symlink("usr/lib", "/lib")
+        .symlink("usr/lib64", "/lib64")
+        .proc("/proc")
+        .dev("/dev")
+        .tmpfs("/tmp");
+    sb
+}
+
+fn run(sb: &mut Sandbox) -> Output {
+    sb.output().expect("spawn")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "status {}; stdout: {}; stderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn lines(s: &str) -> Vec<&str> {
+    s.lines().collect()
+}
+
+#[test]
+fn minimal_root_shows_exactly_its_entries() {
+    let _g = shared();
+    // A file in the host's /tmp must not be visible in the private one.
+    let marker = TempDir::new("marker");
+    let name = marker.path().file_name().unwrap().to_str().unwrap().to_owned();
+    let script = format!(
+        "ls -A /; test -e /home && echo home; test -e /etc && echo etc; \
+         test -e /tmp/{name} && echo host-tmp; ls -A /tmp | wc -l; echo $$; id -u"
+    );
+    let out = ok(&run(&mut minimal(&script)));
+    assert_eq!(
+        lines(&out),
+        ["bin", "dev", "lib", "lib64", "proc", "tmp", "usr", "0", "1", "0"],
+        "the root must hold exactly what the operations made"
+    );
+}
+
+#[test]
+fn default_without_operations_is_the_host_view() {
+    let _g = shared();
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "test -d /home && test -d /etc && echo host"]);
+    assert_eq!(ok(&run(&mut sb)), "host\n");
+}
+
+#[test]
+fn read_only_bind_refuses_writes_and_read_write_bind_writes_through() {
+    let _g = shared();
+    let dir = TempDir::new("rw");
+    std::fs::write(dir.join("existing"), "old").unwrap();
+    let mut sb = minimal(
+        "touch /ro/new 2>&1; echo changed 2>&1 > /ro/existing; \
+         echo inside > /rw/new && echo wrote; cat /ro/existing",
+    );
+    sb.ro_bind(dir.path(), "/ro").bind(dir.path(), "/rw");
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    assert!(out[0].contains("Read-only file system"), "{out:?}");
+    assert!(out[1].contains("Read-only file system"), "{out:?}");
+    assert_eq!(&out[2..], ["wrote", "old"]);
+    assert_eq!(std::fs::read_to_string(dir.join("new")).unwrap(), "inside\n");
+    assert_eq!(std::fs::read_to_string(dir.join("existing")).unwrap(), "old");
+}
+
+#[test]
+fn read_only_bind_is_read_only_in_submounts_too() {
+    let _g = shared();
+    // The host's /dev/shm is a world-writable tmpfs mounted below /dev: a read-only bind of /dev
+    // must make it read-only too (a non-recursive remount would leave it writable).
+    let shm_is_mount = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some("/dev/shm"));
+    if !shm_is_mount {
+        skip!("the host's /dev/shm is not a mount of its own");
+    }
+    let mut sb = minimal(
+        "touch /hostdev/shm/nscell-x 2>&1; test -e /hostdev/shm/nscell-x && echo there; true",
+    );
+    sb.ro_bind("/dev", "/hostdev");
+    let out = ok(&run(&mut sb));
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!out.contains("there"), "{out}");
+    assert!(!Path::new("/dev/shm/nscell-x").exists());
+}
+
+#[test]
+fn read_only_bind_covers_a_submount_made_by_root() {
+    let _g = shared();
+    if !is_root() {
+        skip!("making a submount on the host needs root (the /dev/shm case covers this rootless)");
+    }
+    let dir = TempDir::new("sub");
+    let sub = dir.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    rustix::mount::mount("tmpfs", &sub, "tmpfs", rustix::mount::MountFlags::empty(), None).unwrap();
+    let mut sb = minimal("touch /data/sub/x 2>&1; echo y > /rw/sub/y && echo wrote");
+    sb.ro_bind(dir.path(), "/data").bind(dir.path(), "/rw");
+    let out = run(&mut sb);
+    let wrote = std::fs::read_to_string(sub.join("y"));
+    rustix::mount::unmount(&sub, rustix::mount::UnmountFlags::DETACH).unwrap();
+    let out = ok(&out);
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("wrote"), "a read-write bind keeps its submounts writable: {out}");
+    assert_eq!(wrote.unwrap(), "y\n");
+}
+
+#[test]
+fn tmpfs_size_and_mode_are_enforced() {
+    let _g = shared();
+    let mut sb = minimal(
+        "stat -c %a /small; head -c 16384 /dev/zero > /small/a && echo fits; \
+         { head -c 1048576 /dev/zero > /small/b; } 2>&1; echo $?",
+    );
+    sb.tmpfs_with("/small", Some(64 * 1024), Some(0o700));
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    assert_eq!(out[0], "700");
+    assert_eq!(out[1], "fits");
+    assert!(out[2].contains("No space left on device"), "{out:?}");
+    assert_eq!(out[3], "1");
+}
+
+#[test]
+fn dev_has_the_minimal_set_and_they_work() {
+    let _g = shared();
+    let out = ok(&run(&mut minimal(
+        "ls -A /dev; echo x > /dev/null && echo null-ok; head -c 5 /dev/urandom | wc -c; \
+         head -c 3 /dev/zero | od -An -tx1; echo y > /dev/shm/f && cat /dev/shm/f; \
+         readlink /dev/stdout; test -c /dev/pts/ptmx && echo ptmx",
+    )));
+    assert_eq!(
+        lines(&out),
+        [
+            "fd",
+            "full",
+            "null",
+            "ptmx",
+            "pts",
+            "random",
+            "shm",
+            "stderr",
+            "stdin",
+            "stdout",
+            "tty",
+            "urandom",
+            "zero",
+            "null-ok",
+            "5",
+            " 00 00 00",
+            "y",
+            "/proc/self/fd/1",
+            "ptmx"
+        ]
+    );
+}
+
+#[test]
+fn old_root_is_unreachable() {
+    let _g = shared();
+    let out = ok(&run(&mut minimal(
+        "ls -A /proc/1/root/..; echo --; cd /..; ls -A; echo --; ls -A /proc/self/cwd/../..; \
+         echo --; cut -d' ' -f5 /proc/self/mountinfo",
+    )));
+    let root = "bin\ndev\nlib\nlib64\nproc\ntmp\nusr\n";
+    let parts: Vec<&str> = out.split("--\n").collect();
+    assert_eq!(parts[..3], [root, root, root], "{out}");
+    let mut points = lines(parts[3]);
+    points.sort();
+    assert_eq!(
+        points,
+        [
+            "/",
+            "/dev",
+            "/dev/full",
+            "/dev/null",
+            "/dev/pts",
+            "/dev/random",
+            "/dev/shm",
+            "/dev/tty",
+            "/dev/urandom",
+            "/dev/zero",
+            "/proc",
+            "/tmp",
+            "/usr"
+        ],
+        "only the sandbox's mounts are in its namespace"
+    );
+}
+
+#[test]
+fn a_planted_symlink_cannot_redirect_a_later_operation_to_the_host() {
+    let _g = shared();
+    let top = TempDir::new("attack");
+    let src = top.join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::create_dir(top.join("other")).unwrap();
+    std::fs::write(top.join("other/marker"), "other\n").unwrap();
+    // Links a hostile program (or image) could have left in a directory that is bound in.
+    std::os::unix::fs::symlink("..", src.join("up")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", src.join("far")).unwrap();
+    std::os::unix::fs::symlink(top.path(), src.join("abs")).unwrap();
+    std::os::unix::fs::symlink("/etc", src.join("etc")).unwrap();
+    let unique = format!("nscell-escape-{}", std::process::id());
+
+    let mut sb = minimal(&format!(
+        "cat /escaped; cat /far-escaped; cat /target/marker; ls -A /etc; cat /etc/{unique}"
+    ));
+    sb.bind(&src, "/data")
+        // Through "..": on the host this is top/escaped; inside the new root, "/escaped".
+        .file("/data/up/escaped", "in-root\n")
+        .file("/data/far/far-escaped", "in-root-too\n")
+        // A bind mount through ".." lands in the new root, not on the host's top/target.
+        .bind(top.join("other"), "/data/up/target")
+        // Through an absolute link to /etc: the new root's /etc.
+        .dir("/etc")
+        .tmpfs("/data/etc")
+        .file(format!("/data/etc/{unique}"), "fake\n");
+    let out = ok(&run(&mut sb));
+    assert_eq!(lines(&out), ["in-root", "in-root-too", "other", unique.as_str(), "fake"]);
+    assert!(!top.join("escaped").exists(), "a file was written through .. to the host");
+    assert!(!top.join("target").exists(), "a mount point was made through .. on the host");
+    assert!(!Path::new("/far-escaped").exists());
+    let host_etc = Path::new("/etc").join(&unique);
+    let escaped = host_etc.exists();
+    let _ = std::fs::remove_file(&host_etc);
+    assert!(!escaped, "a file was written through a symlink into the host's /etc");
+
+    // An absolute link to a host directory resolves inside the new root, where it does not
+    // exist: an error, and nothing on the host.
+    let mut sb = minimal("true");
+    sb.bind(&src, "/data").file("/data/abs/escaped2", "x");
+    let err = sb.output().expect_err("the link's target does not exist in the new root");
+    assert_eq!(err.step(), Some(Step::CreateFile), "{err}");
+    assert!(!top.join("escaped2").exists(), "a file was written through an absolute link");
+}
+
+#[test]
+fn operations_apply_in_order() {
+    let _g = shared();
+    // A tmpfs after a file hides it; a file after a tmpfs is inside it.
+    let mut sb = minimal("ls -A /a; echo --; ls -A /b; echo --; cat /c/f");
+    sb.dir("/a")
+        .file("/a/before", "")
+        .tmpfs("/a")
+        .file("/a/after", "")
+        .tmpfs("/b")
+        .file("/b/one", "")
+        .file("/c/f", "first\n")
+        .file("/c/f", "second\n");
+    assert_eq!(ok(&run(&mut sb)), "after\n--\none\n--\nsecond\n");
+}
+
+#[test]
+fn files_dirs_symlinks_modes_and_mqueue() {
+    let _g = shared();
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    rustix::io::write(&w, b"from an fd\n").unwrap();
+    drop(w);
+    let mut sb = minimal(
+        "stat -c %a /d /d/e /f /g; cat /f /g; readlink /l; cat /l; stat -c %a /usr/bin 2>&1 | head -1; \
+         grep -c ' - mqueue ' /proc/self/mountinfo",
+    );
+    sb.dir_with_mode("/d", 0o700)
+        .dir("/d/e")
+        .chmod("/d/e", 0o711)
+        .file_with_mode("/f", "bytes\n", 0o640)
+        .file_from_fd("/g", r, Some(0o604))
+        .symlink("/f", "/l")
+        .symlink("/f", "/l")
+        .mqueue("/dev/mqueue");
+    let out = ok(&run(&mut sb));
+    assert_eq!(
+        lines(&out),
+        ["700", "711", "640", "604", "bytes", "from an fd", "/f", "bytes", "755", "1"]
+    );
+}
+
+#[test]
+fn remount_ro_makes_a_writable_bind_read_only() {
+    let _g = shared();
+    let dir = TempDir::new("remount");
+    let mut sb =
+        minimal("touch /data/x 2>&1; touch /data/t/y 2>&1 && echo tmpfs-was-writable; true");
+    sb.bind(dir.path(), "/data").tmpfs("/data/t").remount_ro("/data");
+    let out = ok(&run(&mut sb));
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(!out.contains("tmpfs-was-writable"), "remount_ro must cover submounts: {out}");
+    assert!(!dir.join("x").exists());
+}
+
+#[test]
+fn rootfs_uses_a_directory_as_the_new_root() {
+    let _g = shared();
+    let image = TempDir::new("image");
+    for d in ["proc", "dev", "usr", "etc"] {
+        std::fs::create_dir(image.join(d)).unwrap();
+    }
+    std::fs::write(image.join("etc/hostname"), "image\n").unwrap();
+    for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
+        std::os::unix::fs::symlink(target, image.join(link)).unwrap();
+    }
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args([
+        "-c",
+        "cat /etc/hostname; ls /proc/1/status; test -c /dev/null && echo dev; touch /x 2>&1; true",
+    ])
+    .rootfs(image.path())
+    .ro_bind("/usr", "/usr");
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    assert_eq!(out[..3], ["image", "/proc/1/status", "dev"]);
+    assert!(out[3].contains("Read-only file system"), "{out:?}");
+
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "echo w > /written"]).rootfs_rw(image.path()).ro_bind("/usr", "/usr");
+    ok(&run(&mut sb));
+    assert_eq!(std::fs::read_to_string(image.join("written")).unwrap(), "w\n");
+}
+
+#[test]
+fn a_missing_source_is_a_clear_error_and_try_skips_it() {
+    let _g = shared();
+    let mut sb = minimal("true");
+    sb.bind("/nonexistent-nscell", "/x");
+    let err = sb.output().expect_err("missing source");
+    assert_eq!(err.step(), Some(Step::BindMount));
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    assert_eq!(err.path(), Some(Path::new("/nonexistent-nscell to /x")));
+    let text = err.to_string();
+    assert!(
+        text.starts_with("cannot bind /nonexistent-nscell to /x: No such file or directory"),
+        "{text}"
+    );
+    assert!(text.contains("filesystem operation 8 of 8 (bind)"), "{text}");
+
+    let tries: [fn(&mut Sandbox); 3] = [
+        |s| {
+            s.bind_try("/nonexistent-nscell", "/x");
+        },
+        |s| {
+            s.ro_bind_try("/nonexistent-nscell", "/x");
+        },
+        |s| {
+            s.dev_bind_try("/nonexistent-nscell", "/x");
+        },
+    ];
+    for make in tries {
+        let mut sb = minimal("test -e /x || echo skipped");
+        make(&mut sb);
+        assert_eq!(ok(&run(&mut sb)), "skipped\n");
+    }
+}
+
+#[test]
+fn errors_name_the_failing_operation() {
+    let _g = shared();
+    // Creating a mount point under a read-only bind.
+    let mut sb = minimal("true");
+    sb.dir("/usr/nscell-new");
+    let err = sb.output().expect_err("read-only parent");
+    assert_eq!(err.step(), Some(Step::CreateDir));
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS));
+    assert_eq!(err.path(), Some(Path::new("/usr/nscell-new")));
+    assert!(err.to_string().contains("operation 8 of 8 (dir)"), "{err}");
+
+    // A symlink over something else.
+    let mut sb = minimal("true");
+    sb.symlink("elsewhere", "/bin");
+    let err = sb.output().expect_err("existing symlink");
+    assert_eq!(err.step(), Some(Step::CreateSymlink));
+    assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
+    assert_eq!(err.path(), Some(Path::new("/bin -> elsewhere")));
+}
+
+#[test]
+fn bad_configurations_are_refused_before_spawning() {
+    let _g = shared();
+    type Case = (Box<dyn Fn(&mut Sandbox)>, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            Box::new(|s| {
+                s.namespaces(Namespaces::USER | Namespaces::PID).tmpfs("/t");
+            }),
+            "MOUNT",
+        ),
+        (
+            Box::new(|s| {
+                s.tmpfs("/a/../b");
+            }),
+            "'..'",
+        ),
+        (
+            Box::new(|s| {
+                s.dir("/").tmpfs("/");
+            }),
+            "targets / itself",
+        ),
+        (
+            Box::new(|s| {
+                s.dir("/x").bind("/usr", "/");
+            }),
+            "targets / itself",
+        ),
+        (
+            Box::new(|s| {
+                s.dir_with_mode("/x", 0o17777);
+            }),
+            "permission mode",
+        ),
+        (
+            Box::new(|s| {
+                s.bind("/us\0r", "/usr");
+            }),
+            "NUL",
+        ),
+    ];
+    for (make, what) in cases {
+        let mut sb = Sandbox::new("/bin/true");
+        make(&mut sb);
+        let err = sb.spawn().expect_err(what);
+        assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+        assert!(err.to_string().contains(what), "{err}");
+    }
+}
+
+/// Host mount points, to compare before and after.
+fn host_mounts() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap()
+}
+
+#[test]
+fn a_failing_operation_at_any_position_leaves_nothing_behind() {
+    let _g = exclusive();
+    let dir = TempDir::new("leaks");
+    let fds = fd_count();
+    let mounts = host_mounts();
+    // Failing operations of different kinds, each tried at every position of a working list.
+    let failing: [fn(&mut Sandbox); 4] = [
+        |s| {
+            s.bind("/nonexistent-nscell", "/x");
+        },
+        |s| {
+            // Reading a directory fails (EISDIR) in the child.
+            let dir = std::fs::File::open("/").unwrap();
+            s.file_from_fd("/f", dir, None);
+        },
+        |s| {
+            s.remount_ro("/nonexistent-nscell");
+        },
+        |s| {
+            s.chmod("/nonexistent-nscell", 0o700);
+        },
+    ];
+    let working: [fn(&mut Sandbox, &Path); 6] = [
+        |s, _| {
+            s.ro_bind("/usr", "/usr");
+        },
+        |s, _| {
+            s.symlink("usr/bin", "/bin").symlink("usr/lib", "/lib").symlink("usr/lib64", "/lib64");
+        },
+        |s, _| {
+            s.proc("/proc");
+        },
+        |s, _| {
+            s.dev("/dev");
+        },
+        |s, _| {
+            s.tmpfs("/tmp");
+        },
+        |s, d| {
+            s.bind(d, "/data");
+        },
+    ];
+    for fail in failing {
+        for pos in 0..=working.len() {
+            let mut sb = Sandbox::new("/bin/true");
+            for (i, op) in working.iter().enumerate() {
+                if i == pos {
+                    fail(&mut sb);
+                }
+                op(&mut sb, dir.path());
+            }
+            if pos == working.len() {
+                fail(&mut sb);
+            }
+            let err = sb.spawn().expect_err("must fail");
+            drop(sb); // the sandbox owns the fd of file_from_fd
+            assert_eq!(fd_count(), fds, "fd count changed after: {err}");
+            assert_eq!(zombie_children(), Vec::<u32>::new(), "zombies after: {err}");
+            assert_eq!(children(), Vec::<u32>::new(), "children left after: {err}");
+            assert_eq!(host_mounts(), mounts, "host mounts changed after: {err}");
+        }
+    }
+    // And a working sandbox, a hundred times.
+    for _ in 0..100 {
+        let mut sb = Sandbox::new("/bin/true");
+        for op in working {
+            op(&mut sb, dir.path());
+        }
+        assert!(sb.status().unwrap().success());
+    }
+    assert_eq!(fd_count(), fds);
+    assert_eq!(children(), Vec::<u32>::new());
+    assert_eq!(host_mounts(), mounts);
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn no_fd_of_the_setup_reaches_the_program() {
+    let _g = shared();
+    // ls opens one fd (3) to read the directory; the mount fds of the setup are all gone.
+    let mut sb = minimal("ls /proc/self/fd; readlink /proc/self/cwd /proc/self/root");
+    sb.bind_try("/etc", "/etc");
+    assert_eq!(ok(&run(&mut sb)), "0\n1\n2\n3\n/\n/\n");
+}
+
+// ---- The nscell binary's filesystem options. ----
+
+const NSCELL: &str = env!("CARGO_BIN_EXE_nscell");
+
+const MINIMAL_ARGS: [&str; 19] = [
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--",
+];
+
+fn nscell(args: &[&str]) -> Output {
+    std::process::Command::new(NSCELL)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run nscell")
+}
+
+#[test]
+fn cli_minimal_root_with_bubblewrap_options() {
+    let _g = shared();
+    let mut args = MINIMAL_ARGS.to_vec();
+    args.extend(["sh", "-c", "ls -A /; touch /usr/x 2>&1; true"]);
+    let out = ok(&nscell(&args));
+    assert_eq!(
+        lines(&out),
+        [
+            "bin",
+            "dev",
+            "lib",
+            "lib64",
+            "proc",
+            "tmp",
+            "usr",
+            "touch: cannot touch '/usr/x': Read-only file system"
+        ]
+    );
+}
+
+#[test]
+fn cli_perms_size_dir_chmod_file_and_remount() {
+    let _g = shared();
+    let dir = TempDir::new("cli");
+    std::fs::write(dir.join("input"), "from fd 3\n").unwrap();
+    // The shell opens fd 3 for nscell, as a caller of bwrap --file does.
+    let script = format!(
+        "exec 3<{} && exec {NSCELL} {} --size 65536 --perms 700 --tmpfs /small --perms 750 \
+         --dir /d --chmod 711 /d --file 3 /f --bind {} /data --remount-ro /data -- sh -c \
+         'stat -c %a /small /d; cat /f; {{ head -c 100000 /dev/zero > /small/x; }} 2>&1; \
+         touch /data/y 2>&1; true'",
+        dir.join("input").display(),
+        MINIMAL_ARGS[..18].join(" "),
+        dir.path().display(),
+    );
+    let out = std::process::Command::new("/bin/sh").args(["-c", &script]).output().unwrap();
+    let out = ok(&out);
+    let out = lines(&out);
+    assert_eq!(out[..3], ["700", "711", "from fd 3"], "{out:?}");
+    assert!(out[3].contains("No space left on device"), "{out:?}");
+    assert!(out[4].contains("Read-only file system"), "{out:?}");
+}
+
+#[test]
+fn cli_errors_name_the_operation_and_path() {
+    let _g = shared();
+    let out = nscell(&["--bind", "/nonexistent-nscell", "/x", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("nscell: cannot bind /nonexistent-nscell to /x: No such file or directory"),
+        "{err}"
+    );
+    assert!(err.contains("filesystem operation 1 of 1"), "{err}");
+
+    let mut args = MINIMAL_ARGS[..18].to_vec();
+    args.extend(["--bind-try", "/nonexistent-nscell", "/x", "sh", "-c", "test -e /x || echo ok"]);
+    assert_eq!(ok(&nscell(&args)), "ok\n");
+
+    let out = nscell(&["--file", "77", "/f", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("nscell: --file 77: "));
+}
+
+// ---- Cases ported from bubblewrap's tests/test-run.sh (our own code). ----
+
+#[test]
+fn binding_the_host_root_shows_the_real_tmp() {
+    let _g = shared();
+    let dir = TempDir::new("realtmp");
+    std::fs::write(dir.join("hello"), "hello\n").unwrap();
+    let name = dir.path().file_name().unwrap().to_str().unwrap().to_owned();
+    // The new root is built on the child's /tmp: sources are taken before, so /tmp is real.
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", &format!("cat /tmp/{name}/hello /mnt/{name}/hello")])
+        .ro_bind("/", "/")
+        .proc("/proc")
+        .bind("/tmp", "/mnt");
+    assert_eq!(ok(&run(&mut sb)), "hello\nhello\n");
+}
+
+#[test]
+fn a_destination_over_a_symlink_mounts_on_its_target() {
+    let _g = shared();
+    let mut sb = minimal("ls /tmp/dir | grep -c . ; readlink /tmp/link");
+    sb.dir("/tmp/dir").symlink("dir", "/tmp/link").ro_bind("/usr/bin", "/tmp/link");
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    assert!(out[0].parse::<u32>().unwrap() > 10, "/usr/bin is mounted on /tmp/dir: {out:?}");
+    assert_eq!(out[1], "dir");
+}
+
+#[test]
+fn mount_points_are_created_with_bubblewraps_permissions() {
+    let _g = shared();
+    let dir = TempDir::new("perms");
+    std::fs::create_dir(dir.join("some-dir")).unwrap();
+    std::fs::write(dir.join("some-file"), "").unwrap();
+    let mut sb = minimal("stat -c %a /tmp /p /p/q");
+    sb.bind(dir.path(), "/data")
+        .bind(dir.join("some-dir"), "/data/new/dir-mountpoint")
+        .bind(dir.join("some-file"), "/data/new/file-mountpoint")
+        .tmpfs("/p/q");
+    assert_eq!(ok(&run(&mut sb)), "755\n755\n755\n");
+    let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o7777;
+    let umask = |m: u32| m & !current_umask();
+    assert_eq!(mode("new"), umask(0o755), "a parent directory");
+    assert_eq!(mode("new/dir-mountpoint"), umask(0o755), "a directory mount point");
+    assert_eq!(mode("new/file-mountpoint"), umask(0o444), "a file mount point");
+}
+
+/// This process's umask, as /proc/self/status shows it (reading it does not change it).
+fn current_umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.split_whitespace().nth(1).unwrap(), 8).unwrap()
+}
+
+#[test]
+fn working_directory_is_resolved_in_the_new_root() {
+    let _g = shared();
+    let mut sb = minimal("pwd");
+    sb.current_dir("/usr/bin");
+    assert_eq!(ok(&run(&mut sb)), "/usr/bin\n");
+    let mut sb = minimal("true");
+    sb.current_dir("/home");
+    let err = sb.output().expect_err("no /home in the new root");
+    assert_eq!(err.step(), Some(Step::Chdir));
+}
+
+#[test]
+fn new_root_on_the_handshake_path_and_without_a_user_namespace() {
+    let _g = shared();
+    // Without USER: real root keeps its ids; an unprivileged caller gets an implicit user
+    // namespace. Either way the new root is built.
+    let mut sb = minimal("ls -A / | wc -l; id -u");
+    sb.namespaces(Namespaces::MOUNT | Namespaces::PID);
+    let uid = rustix::process::geteuid().as_raw();
+    assert_eq!(ok(&run(&mut sb)), format!("7\n{uid}\n"));
+
+    // Maps the child cannot write itself: the parent writes them while the child waits.
+    let support = Sandbox::check();
+    if !support.multi_range_maps() {
+        skip!("no subordinate id ranges for this user (or no newuidmap): {support}");
+    }
+    let gid = rustix::process::getegid().as_raw();
+    let (sub_u, sub_g) = if is_root() {
+        ((100_000, 1000), (100_000, 1000))
+    } else {
+        (support.subuid[0], support.subgid[0])
+    };
+    let mut sb = minimal("ls -A / | wc -l; id -u; cut -d' ' -f5 /proc/self/mountinfo | wc -l");
+    sb.uid_map(nscell::IdMap::new(0, uid, 1))
+        .uid_map(nscell::IdMap::new(1, sub_u.0, sub_u.1.min(1000)))
+        .gid_map(nscell::IdMap::new(0, gid, 1))
+        .gid_map(nscell::IdMap::new(1, sub_g.0, sub_g.1.min(1000)));
+    assert_eq!(ok(&run(&mut sb)), "7\n0\n13\n");
+}
+
+#[test]
+fn read_only_without_mount_setattr_remounts_each_submount() {
+    let _g = shared();
+    // The fallback for kernels before 5.12, forced: every mount of the tree is remounted with
+    // the flags it has (locked ones included) plus ro/nosuid/nodev.
+    let mut sb = minimal(
+        "touch /hostdev/shm/nscell-y 2>&1; touch /usr/nscell-y 2>&1; touch /data/t/y 2>&1; \
+         echo w > /rw/w && echo wrote; grep -c ' ro,' /proc/self/mountinfo; true",
+    );
+    let dir = TempDir::new("fallback");
+    sb.remount_fallback(true)
+        .ro_bind("/dev", "/hostdev")
+        .bind(dir.path(), "/data")
+        .tmpfs("/data/t")
+        .remount_ro("/data")
+        .bind(dir.path(), "/rw");
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    for l in &out[..3] {
+        assert!(l.contains("Read-only file system"), "{out:?}");
+    }
+    assert_eq!(out[3], "wrote");
+    assert!(out[4].parse::<u32>().unwrap() >= 5, "{out:?}");
+    assert!(!Path::new("/dev/shm/nscell-y").exists());
+
+    // And as the rootfs.
+    let image = TempDir::new("fallback-image");
+    for d in ["proc", "dev", "usr"] {
+        std::fs::create_dir(image.join(d)).unwrap();
+    }
+    for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
+        std::os::unix::fs::symlink(target, image.join(link)).unwrap();
+    }
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "touch /x 2>&1; true"])
+        .remount_fallback(true)
+        .rootfs(image.path())
+        .ro_bind("/usr", "/usr");
+    assert!(ok(&run(&mut sb)).contains("Read-only file system"));
+}
+
+#[test]
+fn bind_is_nodev_and_dev_bind_is_not() {
+    let _g = shared();
+    let mut sb = minimal("{ echo x > /hostdev/null; } 2>&1; echo x > /devices/null && echo usable");
+    sb.bind("/dev", "/hostdev").dev_bind("/dev", "/devices");
+    let out = ok(&run(&mut sb));
+    assert!(out.contains("Permission denied"), "a plain bind must be nodev: {out}");
+    assert!(out.ends_with("usable\n"), "dev_bind keeps devices usable: {out}");
+}
+
+#[test]
+fn cli_rootfs_dev_bind_and_mqueue() {
+    let _g = shared();
+    let image = TempDir::new("cli-image");
+    for d in ["proc", "dev", "usr", "hostdev"] {
+        std::fs::create_dir(image.join(d)).unwrap();
+    }
+    for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
+        std::os::unix::fs::symlink(target, image.join(link)).unwrap();
+    }
+    let root = image.path().to_str().unwrap();
+    let out = ok(&nscell(&[
+        "--rootfs",
+        root,
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--dev-bind",
+        "/dev",
+        "/hostdev",
+        "--mqueue",
+        "/dev/mqueue",
+        "sh",
+        "-c",
+        "ls /; echo x > /hostdev/null && echo usable; grep -c ' - mqueue ' /proc/self/mountinfo",
+    ]));
+    assert_eq!(out, "bin\ndev\nhostdev\nlib\nlib64\nproc\nusr\nusable\n1\n");
+}
+
+#[test]
+fn proc_without_a_pid_namespace_explains_itself() {
+    let _g = shared();
+    // A user namespace may mount a procfs only for a PID namespace it owns.
+    let mut sb = minimal("true");
+    sb.namespaces(Namespaces::USER | Namespaces::MOUNT);
+    let err = sb.output().expect_err("no PID namespace of its own");
+    assert_eq!(err.step(), Some(Step::MountProcAt), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    assert_eq!(err.path(), Some(Path::new("/proc")));
+    assert!(err.hint().unwrap().contains("Namespaces::PID"), "{err}");
+    assert!(err.hint().unwrap().contains("operation 5 of 7 (proc)"), "{err}");
+}

@@ -1,0 +1,751 @@
+//! Hardening: each test is an attempt to get out of, or around, a layer (capabilities,
+//! no_new_privs, seccomp, nested user namespaces, Landlock, rlimits, fd hygiene).
+//! Runs as root and as an unprivileged user.
+
+mod common;
+
+use common::is_root;
+use nscell::{
+    ArgCmp, Capabilities, IdMap, LandlockAccess, LandlockEnforcement, Resource, Sandbox,
+    SeccompAction, SeccompRule, Stdio,
+};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::Output;
+
+/// The try-syscall helper (examples/try_syscall.rs), built by `cargo test` beside the tests.
+fn helper() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let p = exe.parent().unwrap().parent().unwrap().join("examples/try_syscall");
+    assert!(
+        p.exists(),
+        "{} is missing: build it with `cargo test` or `cargo build --examples`",
+        p.display()
+    );
+    p
+}
+
+fn out(sb: &mut Sandbox) -> Output {
+    sb.output().expect("spawn")
+}
+
+fn text(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "status {}; stdout: {}; stderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn sh(script: &str) -> Sandbox {
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", script]);
+    sb
+}
+
+/// `try_syscall ARGS…` in `sb`'s configuration; returns its one line of output.
+fn try_in(sb: &mut Sandbox) -> String {
+    text(&out(sb)).trim().to_string()
+}
+
+fn try_syscall(args: &[&str]) -> Sandbox {
+    let mut sb = Sandbox::new(helper());
+    sb.args(args);
+    sb
+}
+
+/// A field of /proc/self/status as the program sees it, e.g. "CapEff".
+fn status_field(status: &str, field: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+        .trim()
+        .to_string()
+}
+
+fn caps_hex(c: u64) -> String {
+    format!("{c:016x}")
+}
+
+fn full_caps() -> u64 {
+    let last: u32 =
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap().trim().parse().unwrap();
+    (1u64 << (last + 1)) - 1
+}
+
+const STATUS: &str = "cat /proc/self/status";
+
+#[test]
+fn root_inside_has_the_full_namespace_capability_set_by_default() {
+    let s = text(&out(&mut sh(STATUS)));
+    for f in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status_field(&s, f), caps_hex(full_caps()), "{f}");
+    }
+    assert_eq!(status_field(&s, "CapInh"), caps_hex(0));
+    assert_eq!(status_field(&s, "CapAmb"), caps_hex(0));
+    // The seed's promise: a root shell can change its own hostname.
+    let o = out(sh("hostname inside && hostname").hostname("cell"));
+    assert_eq!(text(&o), "inside\n");
+}
+
+#[test]
+fn drop_all_leaves_root_without_capabilities() {
+    let s = text(&out(sh(STATUS).drop_capabilities(Capabilities::ALL)));
+    for f in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
+        assert_eq!(status_field(&s, f), caps_hex(0), "{f}");
+    }
+    // And it shows: no sethostname, no mount.
+    let o = out(sh("hostname x").drop_capabilities(Capabilities::ALL));
+    assert!(!o.status.success(), "hostname worked without CAP_SYS_ADMIN");
+    let o = out(sh("mount -t tmpfs none /mnt").drop_capabilities(Capabilities::ALL));
+    assert!(!o.status.success(), "mount worked without CAP_SYS_ADMIN");
+    // The uid is still 0.
+    assert_eq!(text(&out(sh("id -u").drop_capabilities(Capabilities::ALL))), "0\n");
+}
+
+#[test]
+fn kept_capabilities_are_exactly_the_ones_asked_for() {
+    let kept = Capabilities::SYS_ADMIN | Capabilities::NET_ADMIN;
+    let s = text(&out(sh(STATUS).keep_capabilities(kept)));
+    for f in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status_field(&s, f), caps_hex(kept.bits()), "{f}");
+    }
+    assert_eq!(status_field(&s, "CapInh"), caps_hex(0));
+    // SYS_ADMIN kept: sethostname works. CHOWN dropped: chown of a file fails.
+    let o = out(sh("hostname kept && hostname").keep_capabilities(kept).hostname("a"));
+    assert_eq!(text(&o), "kept\n");
+    // Drop one from the default set.
+    let s = text(&out(sh(STATUS).drop_capabilities(Capabilities::SYS_ADMIN)));
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(full_caps() & !Capabilities::SYS_ADMIN.bits()));
+    let o = out(sh("hostname x").drop_capabilities(Capabilities::SYS_ADMIN));
+    assert!(!o.status.success(), "hostname worked after dropping CAP_SYS_ADMIN");
+}
+
+#[test]
+fn a_non_root_uid_inside_keeps_added_capabilities_through_the_ambient_set() {
+    let euid = rustix::process::geteuid().as_raw();
+    let egid = rustix::process::getegid().as_raw();
+    let base = || {
+        let mut sb = sh("id -u; cat /proc/self/status");
+        sb.uid_map(IdMap::new(1000, euid, 1)).gid_map(IdMap::new(1000, egid, 1));
+        sb
+    };
+    // Without: a non-root uid loses its capabilities at execve.
+    let s = text(&out(&mut base()));
+    assert!(s.starts_with("1000\n"), "{s}");
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(0));
+    // With: exactly the added one, in the ambient set too.
+    let s = text(&out(base().add_capabilities(Capabilities::NET_ADMIN)));
+    for f in ["CapEff", "CapPrm", "CapAmb", "CapInh"] {
+        assert_eq!(status_field(&s, f), caps_hex(Capabilities::NET_ADMIN.bits()), "{f}");
+    }
+    // --cap-drop ALL --cap-add CAP_SYS_ADMIN: sethostname works as uid 1000.
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "hostname u1000 && hostname"])
+        .uid_map(IdMap::new(1000, euid, 1))
+        .gid_map(IdMap::new(1000, egid, 1))
+        .hostname("x")
+        .drop_capabilities(Capabilities::ALL)
+        .add_capabilities(Capabilities::SYS_ADMIN);
+    assert_eq!(text(&out(&mut sb)), "u1000\n");
+}
+
+#[test]
+fn no_new_privs_is_on_by_default_and_can_be_turned_off() {
+    let s = text(&out(&mut sh(STATUS)));
+    assert_eq!(status_field(&s, "NoNewPrivs"), "1");
+    let s = text(&out(sh(STATUS).no_new_privs(false)));
+    assert_eq!(status_field(&s, "NoNewPrivs"), "0");
+    // The default seccomp filter is installed either way (root inside has CAP_SYS_ADMIN).
+    assert_eq!(status_field(&s, "Seccomp"), "2");
+}
+
+#[test]
+fn without_no_new_privs_or_cap_sys_admin_seccomp_cannot_be_installed() {
+    let e = sh("true")
+        .no_new_privs(false)
+        .drop_capabilities(Capabilities::ALL)
+        .spawn()
+        .expect_err("seccomp without no_new_privs nor CAP_SYS_ADMIN");
+    assert_eq!(e.step(), Some(nscell::Step::Seccomp), "{e}");
+    assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
+    assert!(e.to_string().contains("no_new_privs"), "{e}");
+    // Landlock comes first and says EPERM.
+    let e = sh("true")
+        .no_new_privs(false)
+        .drop_capabilities(Capabilities::ALL)
+        .landlock_path("/", LandlockAccess::Execute)
+        .spawn()
+        .expect_err("Landlock without no_new_privs nor CAP_SYS_ADMIN");
+    if nscell_abi() >= 1 {
+        assert_eq!(e.step(), Some(nscell::Step::Landlock), "{e}");
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}");
+        assert!(e.to_string().contains("no_new_privs"), "{e}");
+    }
+}
+
+#[test]
+fn every_call_of_the_default_deny_list_fails_with_eperm() {
+    for name in nscell::DEFAULT_DENIED {
+        let r = try_in(&mut try_syscall(&[name, "-1", "0", "0", "0", "0"]));
+        assert!(r.starts_with("errno 1 "), "{name}: {r}");
+    }
+    // The filter answers, not the kernel's own permission checks: without the filter these
+    // calls fail differently (bad arguments) or not at all.
+    let mut differ = 0;
+    for name in nscell::DEFAULT_DENIED {
+        let r = try_in(try_syscall(&[name, "-1", "0", "0", "0", "0"]).default_seccomp(false));
+        if !r.starts_with("errno 1 ") {
+            differ += 1;
+        }
+    }
+    assert!(differ >= 5, "only {differ} calls answer differently without the filter");
+    let s = text(&out(&mut sh(STATUS)));
+    assert_eq!(status_field(&s, "Seccomp"), "2");
+}
+
+#[test]
+fn ptrace_is_denied_unless_a_caller_rule_allows_it() {
+    // PTRACE_PEEKDATA on a pid that does not exist: ESRCH from the kernel, EPERM from the filter.
+    let args = ["ptrace", "2", "999999", "0", "0"];
+    assert!(try_in(&mut try_syscall(&args)).starts_with("errno 1 "));
+    let r = try_in(try_syscall(&args).seccomp_rule(SeccompRule::allow("ptrace")));
+    assert!(r.starts_with(&format!("errno {} ", libc::ESRCH)), "{r}");
+}
+
+#[test]
+fn caller_rules_deny_by_argument() {
+    // socket(AF_INET=2, …) denied with EXDEV; AF_UNIX (1) still allowed.
+    let rule = SeccompRule::new("socket", SeccompAction::Errno(libc::EXDEV)).when(ArgCmp::Eq(0, 2));
+    let r = try_in(try_syscall(&["socket", "2", "2", "0"]).seccomp_rule(rule.clone()));
+    assert!(r.starts_with(&format!("errno {} ", libc::EXDEV)), "{r}");
+    let r = try_in(try_syscall(&["socket", "1", "1", "0"]).seccomp_rule(rule));
+    assert!(r.starts_with("ok "), "{r}");
+    // Unknown names are refused before anything runs.
+    let e = sh("true").seccomp_rule(SeccompRule::deny("no_such_call")).spawn().unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+}
+
+#[test]
+fn tiocsti_is_blocked_even_with_the_high_bits_set() {
+    for req in ["0x5412", "0x100005412", "0xffffffff00005412", "0x541c"] {
+        // ioctl(0, req, &c) on a /dev/null stdin: ENOTTY from the kernel, EPERM from the filter.
+        let r = try_in(try_syscall(&["ioctl", "0", req, "buf"]).stdin(Stdio::null()));
+        assert!(r.starts_with("errno 1 "), "{req}: {r}");
+        let r = try_in(
+            try_syscall(&["ioctl", "0", req, "buf"]).stdin(Stdio::null()).default_seccomp(false),
+        );
+        assert!(r.starts_with(&format!("errno {} ", libc::ENOTTY)), "{req} unfiltered: {r}");
+    }
+    // Another ioctl on the same fd goes through to the kernel.
+    let r = try_in(try_syscall(&["ioctl", "0", "0x5413", "buf"]).stdin(Stdio::null()));
+    assert!(r.starts_with(&format!("errno {} ", libc::ENOTTY)), "TIOCGWINSZ: {r}");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn x32_system_calls_get_eperm_from_the_filter() {
+    // x32 getpid: the kernel answers ENOSYS (or the pid, where x32 is enabled).
+    let x32_getpid = "0x40000027";
+    let r = try_in(&mut try_syscall(&[x32_getpid]));
+    assert!(r.starts_with("errno 1 "), "{r}");
+    let r = try_in(try_syscall(&[x32_getpid]).default_seccomp(false));
+    assert!(!r.starts_with("errno 1 "), "{r}");
+}
+
+#[test]
+fn io_uring_is_denied_on_request() {
+    let args = ["io_uring_setup", "0", "0"];
+    let r = try_in(&mut try_syscall(&args));
+    assert!(!r.starts_with("errno 1 "), "io_uring denied by default: {r}");
+    let r = try_in(try_syscall(&args).deny_io_uring(true));
+    assert!(r.starts_with("errno 1 "), "{r}");
+}
+
+#[test]
+fn personality_changes_beyond_the_standard_ones_are_denied() {
+    // ADDR_NO_RANDOMIZE, as `setarch -R` asks.
+    let r = try_in(&mut try_syscall(&["personality", "0x0040000"]));
+    assert!(r.starts_with("errno 1 "), "{r}");
+    let r = try_in(&mut try_syscall(&["personality", "0xffffffff"]));
+    assert!(r.starts_with("ok "), "{r}");
+}
+
+/// A program returning `ERRNO(errno)` for `getppid` and allowing everything else, as raw
+/// `struct sock_filter` bytes (what `bwrap --seccomp FD` reads).
+fn getppid_program(errno: u32) -> Vec<u8> {
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| {
+        let mut v = code.to_ne_bytes().to_vec();
+        v.extend([jt, jf]);
+        v.extend(k.to_ne_bytes());
+        v
+    };
+    let mut p = Vec::new();
+    p.extend(ins(0x20, 0, 0, 0)); // ld [nr]
+    p.extend(ins(0x15, 0, 1, libc::SYS_getppid as u32)); // jeq getppid
+    p.extend(ins(0x06, 0, 0, 0x0005_0000 | errno)); // ret ERRNO
+    p.extend(ins(0x06, 0, 0, 0x7fff_0000)); // ret ALLOW
+    p
+}
+
+#[test]
+fn a_caller_supplied_bpf_program_is_applied() {
+    let prog = getppid_program(libc::EXDEV as u32);
+    let r = try_in(try_syscall(&["getppid"]).seccomp_program(&prog));
+    assert!(r.starts_with(&format!("errno {} ", libc::EXDEV)), "{r}");
+    // Stacked on the default policy: both apply.
+    let r = try_in(try_syscall(&["bpf", "-1", "0", "0"]).seccomp_program(&prog));
+    assert!(r.starts_with("errno 1 "), "{r}");
+    // As the whole policy (bwrap --seccomp): bpf reaches the kernel again.
+    let r =
+        try_in(try_syscall(&["bpf", "-1", "0", "0"]).seccomp_program(&prog).default_seccomp(false));
+    assert!(!r.starts_with("errno 1 "), "{r}");
+    let s = text(&out(sh(STATUS).seccomp_program(&prog)));
+    assert_eq!(status_field(&s, "Seccomp_filters"), "2");
+    // A truncated program is refused before anything runs.
+    let e = sh("true").seccomp_program(&prog[..12]).spawn().unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+}
+
+#[test]
+fn nested_user_namespaces_are_refused_on_request() {
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        skip!("unshare(1) is not installed (util-linux)");
+    }
+    // Control: allowed by default.
+    let o = out(&mut sh("unshare -U true && echo nested"));
+    assert_eq!(text(&o), "nested\n");
+    let o = out(sh("unshare -U true && echo nested").allow_nested_userns(false));
+    assert!(!o.status.success(), "nested userns created: {}", String::from_utf8_lossy(&o.stdout));
+    // The program is still uid 0, and raising the limit it can see (its own namespace's) does
+    // not help: the sandbox's namespace, which it has no capability over, holds the limit.
+    let o = out(sh(
+        "id -u; echo 100 > /proc/sys/user/max_user_namespaces; unshare -U true && echo nested",
+    )
+    .allow_nested_userns(false));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "0\n");
+    // The flag needs a user namespace.
+    let e = sh("true")
+        .namespaces(nscell::Namespaces::empty())
+        .allow_nested_userns(false)
+        .spawn()
+        .unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nscell-hardening-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn landlock_blocks_writes_outside_the_allowed_paths() {
+    let inside = scratch("ll-in");
+    let outside = scratch("ll-out");
+    let script = format!(
+        "echo a > {0}/ok && echo written; echo b > {1}/no && echo escaped; cat {0}/ok",
+        inside.display(),
+        outside.display()
+    );
+    let mut sb = sh(&script);
+    sb.landlock_path("/", LandlockAccess::Execute)
+        .landlock_path(&inside, LandlockAccess::ReadWrite);
+    let o = out(&mut sb);
+    let status = sb.landlock_status().expect("a status after spawn");
+    if status.enforcement == LandlockEnforcement::None {
+        skip!("this kernel enforces no Landlock (ABI {})", status.kernel_abi);
+    }
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "written\na\n");
+    assert!(!outside.join("no").exists());
+    assert!(inside.join("ok").exists());
+    assert!(status.kernel_abi >= 1);
+    if status.kernel_abi >= 5 {
+        assert_eq!(status.enforcement, LandlockEnforcement::Full);
+    }
+    // Without Landlock the same write goes through (the test can fail).
+    let o = out(&mut sh(&format!("echo b > {}/no && echo escaped", outside.display())));
+    assert_eq!(text(&o), "escaped\n");
+    let _ = std::fs::remove_dir_all(inside);
+    let _ = std::fs::remove_dir_all(outside);
+}
+
+#[test]
+fn landlock_as_a_hard_requirement() {
+    let mut sb = sh("true");
+    sb.landlock_path("/", LandlockAccess::Execute)
+        .landlock_tcp_connect(&[])
+        .landlock_required(true);
+    let abi = nscell_abi();
+    match sb.status() {
+        Ok(s) => {
+            assert!(s.success());
+            assert_eq!(sb.landlock_status().unwrap().enforcement, LandlockEnforcement::Full);
+            assert!(abi >= 4, "TCP rules reported enforced on ABI {abi}");
+        }
+        Err(e) => {
+            assert!(abi < 5, "required Landlock refused on ABI {abi}: {e}");
+        }
+    }
+}
+
+fn nscell_abi() -> i32 {
+    // SAFETY: a version query.
+    let v = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, 0usize, 0usize, 1u32) };
+    v.max(0) as i32
+}
+
+#[test]
+fn landlock_tcp_connect_rules_are_enforced() {
+    if nscell_abi() < 4 {
+        skip!("TCP rules need Landlock ABI 4 (Linux 6.7)");
+    }
+    // In a new network namespace with lo up: connect to a closed port gives ECONNREFUSED when
+    // allowed, EACCES when Landlock denies it.
+    let script = "exec 3<>/dev/tcp/127.0.0.1/7 ; echo $?";
+    let run = |ports: &[u16]| {
+        let mut sb = Sandbox::new("/bin/bash");
+        sb.args(["-c", script])
+            .namespaces(nscell::Namespaces::DEFAULT | nscell::Namespaces::NET)
+            .landlock_tcp_connect(ports);
+        String::from_utf8_lossy(&out(&mut sb).stderr).into_owned()
+    };
+    if !std::path::Path::new("/bin/bash").exists() {
+        skip!("bash is not installed");
+    }
+    let denied = run(&[]);
+    assert!(denied.contains("Permission denied"), "{denied}");
+    let allowed = run(&[7]);
+    assert!(allowed.contains("Connection refused"), "{allowed}");
+}
+
+fn own_limit(r: libc::__rlimit_resource_t) -> (u64, u64) {
+    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::getrlimit(r, &mut l) };
+    (l.rlim_cur, l.rlim_max)
+}
+
+#[test]
+fn every_rlimit_is_visible_in_proc_self_limits() {
+    // Values at or below the caller's hard limits, so an unprivileged run can set them.
+    let cases: [(Resource, libc::__rlimit_resource_t, &str, u64); 8] = [
+        (Resource::As, libc::RLIMIT_AS, "Max address space", 3 << 30),
+        (Resource::Core, libc::RLIMIT_CORE, "Max core file size", 0),
+        (Resource::Cpu, libc::RLIMIT_CPU, "Max cpu time", 3600),
+        (Resource::Fsize, libc::RLIMIT_FSIZE, "Max file size", 1 << 20),
+        (Resource::Nofile, libc::RLIMIT_NOFILE, "Max open files", 200),
+        (Resource::Nproc, libc::RLIMIT_NPROC, "Max processes", 500),
+        (Resource::Stack, libc::RLIMIT_STACK, "Max stack size", 4 << 20),
+        (Resource::Memlock, libc::RLIMIT_MEMLOCK, "Max locked memory", 1 << 16),
+    ];
+    let mut sb = sh("cat /proc/self/limits");
+    let mut expect = Vec::new();
+    for (r, raw, label, want) in cases {
+        let (_, hard) = own_limit(raw);
+        let hard = hard.min(want.saturating_mul(2).max(want));
+        let soft = want.min(hard);
+        sb.rlimit(r, soft, hard);
+        expect.push((label, soft, hard));
+    }
+    let limits = text(&out(&mut sb));
+    let show = |v: u64| if v == u64::MAX { "unlimited".to_string() } else { v.to_string() };
+    for (label, soft, hard) in expect {
+        let line = limits.lines().find(|l| l.starts_with(label)).unwrap();
+        let fields: Vec<&str> = line[label.len()..].split_whitespace().collect();
+        assert_eq!(fields[0], show(soft), "{line}");
+        assert_eq!(fields[1], show(hard), "{line}");
+    }
+}
+
+#[test]
+fn fsize_nofile_and_as_limits_are_enforced() {
+    let dir = scratch("rlimit");
+    let file = dir.join("big");
+    let o = out(sh(&format!("head -c 100000 /dev/zero > {}", file.display())).rlimit(
+        Resource::Fsize,
+        4096,
+        4096,
+    ));
+    assert!(!o.status.success());
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), 4096);
+    let _ = std::fs::remove_dir_all(dir);
+
+    // dup3(0, 40): EBADF at or above RLIMIT_NOFILE.
+    let r = try_in(try_syscall(&["dup3", "0", "40", "0"]).rlimit(Resource::Nofile, 32, 32));
+    assert!(r.starts_with(&format!("errno {} ", libc::EBADF)), "{r}");
+    let r = try_in(&mut try_syscall(&["dup3", "0", "40", "0"]));
+    assert_eq!(r, "ok 40");
+
+    // 1 GiB of anonymous memory: fine without a limit, ENOMEM under 256 MiB of address space.
+    let mmap = ["mmap", "0", "0x40000000", "3", "0x22", "-1", "0"];
+    let r = try_in(&mut try_syscall(&mmap));
+    assert!(r.starts_with("ok "), "{r}");
+    let r = try_in(try_syscall(&mmap).rlimit(Resource::As, 256 << 20, 256 << 20));
+    assert!(r.starts_with(&format!("errno {} ", libc::ENOMEM)), "{r}");
+}
+
+#[test]
+fn rlimits_cannot_raise_the_hard_limit_without_privilege() {
+    if is_root() {
+        skip!("root may raise hard limits");
+    }
+    let (_, hard) = own_limit(libc::RLIMIT_NOFILE);
+    if hard == u64::MAX {
+        skip!("the caller's NOFILE hard limit is unlimited");
+    }
+    let e = sh("true").rlimit(Resource::Nofile, hard, hard + 1).spawn().unwrap_err();
+    assert_eq!(e.step(), Some(nscell::Step::Rlimit), "{e}");
+}
+
+/// An fd opened without O_CLOEXEC, as a careless caller (or a C library) leaves them.
+fn leaky_fd(content: &str) -> (OwnedFd, PathBuf) {
+    let dir = scratch(&format!("fd-{content}"));
+    let path = dir.join("f");
+    std::fs::write(&path, content).unwrap();
+    let fd =
+        rustix::fs::open(&path, rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty()).unwrap();
+    assert!(!rustix::io::fcntl_getfd(&fd).unwrap().contains(rustix::io::FdFlags::CLOEXEC));
+    (fd, dir)
+}
+
+#[test]
+fn an_inherited_fd_is_closed_unless_kept() {
+    let (fd, dir) = leaky_fd("leak");
+    let n = fd.as_raw_fd();
+    // `test` is a shell builtin: /proc/self is the shell, which execve gave the fds.
+    let check = format!("test -e /proc/self/fd/{n} && cat /proc/self/fd/{n} || echo closed");
+    assert_eq!(text(&out(&mut sh(&check))), "closed\n");
+    assert_eq!(text(&out(sh(&check).keep_fd(n))), "leak");
+    // Mapped: at the target only.
+    let o = out(sh(&format!("cat /proc/self/fd/77; {check}")).map_fd(n, 77));
+    assert_eq!(text(&o), "leakclosed\n");
+    // And not CLOEXEC there: a program exec'd by the shell still has it.
+    let o = out(sh("exec cat /proc/self/fd/77").map_fd(n, 77));
+    assert_eq!(text(&o), "leak");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn mapped_fds_may_swap_places() {
+    let (a, da) = leaky_fd("A");
+    let (b, db) = leaky_fd("B");
+    let (na, nb) = (a.as_raw_fd(), b.as_raw_fd());
+    let o = out(sh(&format!("cat /proc/self/fd/{na} /proc/self/fd/{nb}"))
+        .map_fd(na, nb)
+        .map_fd(nb, na));
+    assert_eq!(text(&o), "BA");
+    let e = sh("true").keep_fd(9999).spawn().unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+    let e = sh("true").map_fd(na, 1).spawn().unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+    let e = sh("true").map_fd(na, i32::MAX).spawn().unwrap_err();
+    assert!(e.is_invalid_input(), "{e}");
+    // A target above RLIMIT_NOFILE: the child's dup3 fails and says which step.
+    let e = sh("true").map_fd(na, 1 << 29).spawn().unwrap_err();
+    assert_eq!(e.step(), Some(nscell::Step::PassFds), "{e}");
+    let _ = std::fs::remove_dir_all(da);
+    let _ = std::fs::remove_dir_all(db);
+}
+
+#[test]
+fn the_filter_is_compiled_once_per_sandbox() {
+    // Reusing a Sandbox: the second spawn gives the same result with the cached filter, and a
+    // changed setting is taken into account.
+    let mut sb = try_syscall(&["bpf", "-1", "0", "0"]);
+    assert!(try_in(&mut sb).starts_with("errno 1 "));
+    assert!(try_in(&mut sb).starts_with("errno 1 "));
+    sb.default_seccomp(false);
+    assert!(!try_in(&mut sb).starts_with("errno 1 "));
+}
+
+// The nscell binary's hardening options.
+
+fn nscell_sh(script: &str) -> Output {
+    std::process::Command::new("/bin/sh")
+        .args(["-c", script])
+        .env("NSCELL", env!("CARGO_BIN_EXE_nscell"))
+        .env("TRY", helper())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_cap_drop_and_cap_add_apply_in_order() {
+    let s = text(&nscell_sh("$NSCELL --cap-drop ALL -- cat /proc/self/status"));
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(0));
+    assert_eq!(status_field(&s, "CapBnd"), caps_hex(0));
+    let s = text(&nscell_sh(
+        "$NSCELL --cap-drop ALL --cap-add CAP_SYS_ADMIN --cap-add net_admin -- cat /proc/self/status",
+    ));
+    let want = Capabilities::SYS_ADMIN | Capabilities::NET_ADMIN;
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(want.bits()));
+    let o = nscell_sh("$NSCELL --cap-drop CAP_SYS_ADMIN -- hostname x");
+    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    // A non-root uid inside: added capabilities come through the ambient set.
+    let s = text(&nscell_sh("$NSCELL --uid 1000 --cap-add CAP_NET_RAW -- cat /proc/self/status"));
+    assert_eq!(status_field(&s, "CapAmb"), caps_hex(Capabilities::NET_RAW.bits()));
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(Capabilities::NET_RAW.bits()));
+    let o = nscell_sh("$NSCELL --cap-drop CAP_BOGUS true");
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn cli_seccomp_fd_replaces_and_add_seccomp_fd_stacks() {
+    let dir = scratch("cli-seccomp");
+    let prog = dir.join("prog.bpf");
+    std::fs::write(&prog, getppid_program(libc::EXDEV as u32)).unwrap();
+    let run = |opts: &str, call: &str| {
+        let o = nscell_sh(&format!("$NSCELL {opts} -- $TRY {call} 5<{}", prog.display()));
+        text(&o).trim().to_string()
+    };
+    let exdev = format!("errno {} ", libc::EXDEV);
+    assert!(run("--seccomp 5", "getppid").starts_with(&exdev));
+    // --seccomp is the whole policy: bpf reaches the kernel.
+    assert!(!run("--seccomp 5", "bpf -1 0 0").starts_with("errno 1 "));
+    assert!(run("--add-seccomp-fd 5", "getppid").starts_with(&exdev));
+    assert!(run("--add-seccomp-fd 5", "bpf -1 0 0").starts_with("errno 1 "));
+    assert!(!run("--no-default-seccomp", "bpf -1 0 0").starts_with("errno 1 "));
+    assert!(run("", "bpf -1 0 0").starts_with("errno 1 "));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn cli_disable_userns() {
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        skip!("unshare(1) is not installed (util-linux)");
+    }
+    let o = nscell_sh("$NSCELL --disable-userns -- unshare -U true");
+    assert!(!o.status.success(), "{o:?}");
+    assert_eq!(text(&nscell_sh("$NSCELL -- unshare -U echo ok")), "ok\n");
+}
+
+#[test]
+fn cli_landlock_rlimit_and_keep_fd() {
+    let inside = scratch("cli-ll-in");
+    let outside = scratch("cli-ll-out");
+    let o = nscell_sh(&format!(
+        "$NSCELL --landlock-exec / --landlock-rw {0} -- sh -c 'echo a > {0}/f && echo in; \
+         echo b > {1}/f && echo out'",
+        inside.display(),
+        outside.display()
+    ));
+    if crate::nscell_abi() >= 1 {
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "in\n", "{o:?}");
+        assert!(!outside.join("f").exists());
+    }
+    let s =
+        text(&nscell_sh("$NSCELL --rlimit NOFILE=40:50 --rlimit CORE=0 -- cat /proc/self/limits"));
+    let line = s.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    assert_eq!(line.split_whitespace().collect::<Vec<_>>()[3..5], ["40", "50"], "{line}");
+    assert!(s.lines().any(|l| l.starts_with("Max core file size") && l.contains(" 0 ")), "{s}");
+    let file = inside.join("f");
+    let o = nscell_sh(&format!("$NSCELL --keep-fd 5 -- cat /proc/self/fd/5 5<{}", file.display()));
+    assert_eq!(text(&o), "a\n");
+    let o = nscell_sh(&format!(
+        "$NSCELL -- sh -c 'test -e /proc/self/fd/5 || echo closed' 5<{}",
+        file.display()
+    ));
+    assert_eq!(text(&o), "closed\n");
+    let _ = std::fs::remove_dir_all(inside);
+    let _ = std::fs::remove_dir_all(outside);
+}
+
+#[test]
+fn passed_fds_may_land_on_the_numbers_nscell_uses_for_itself() {
+    // The lowest free numbers are where nscell's own fds (Landlock ruleset, pipes) go at spawn:
+    // map the same file onto all of them.
+    let (fd, dir) = leaky_fd("X");
+    let free: Vec<i32> = (0..12)
+        .map(|_| rustix::io::fcntl_dupfd_cloexec(&fd, 3).unwrap())
+        .collect::<Vec<OwnedFd>>()
+        .iter()
+        .map(|f| f.as_raw_fd())
+        .collect();
+    let mut sb = Sandbox::new("/bin/sh");
+    let script: String = free.iter().map(|t| format!("cat /proc/self/fd/{t}; ")).collect();
+    sb.args(["-c", &script]).landlock_path("/", LandlockAccess::Execute);
+    for &t in &free {
+        sb.map_fd(fd.as_raw_fd(), t);
+    }
+    assert_eq!(text(&out(&mut sb)), "X".repeat(free.len()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn hardening_applies_on_the_handshake_path_too() {
+    // Several id ranges: the parent writes the maps while the child waits (root only, or with
+    // newuidmap and subordinate ids).
+    if !is_root() {
+        skip!("multi-range id maps need root here (or newuidmap with /etc/subuid ranges)");
+    }
+    let (fd, dir) = leaky_fd("H");
+    let free: Vec<i32> = (0..12)
+        .map(|_| rustix::io::fcntl_dupfd_cloexec(&fd, 3).unwrap())
+        .collect::<Vec<OwnedFd>>()
+        .iter()
+        .map(|f| f.as_raw_fd())
+        .collect();
+    let mut sb = sh(&format!(
+        "cat /proc/self/fd/{}; {STATUS}",
+        free.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("; cat /proc/self/fd/")
+    ));
+    sb.uid_map(IdMap::new(0, 0, 1))
+        .uid_map(IdMap::new(1, 200000, 1000))
+        .gid_map(IdMap::new(0, 0, 1))
+        .gid_map(IdMap::new(1, 200000, 1000))
+        .keep_capabilities(Capabilities::CHOWN)
+        .landlock_path("/", LandlockAccess::Execute)
+        .rlimit(Resource::Nofile, 100, 100);
+    for &t in &free {
+        sb.map_fd(fd.as_raw_fd(), t);
+    }
+    let s = text(&out(&mut sb));
+    assert!(s.starts_with(&"H".repeat(free.len())), "{s}");
+    assert_eq!(status_field(&s, "CapEff"), caps_hex(Capabilities::CHOWN.bits()));
+    assert_eq!(status_field(&s, "NoNewPrivs"), "1");
+    assert_eq!(status_field(&s, "Seccomp"), "2");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn hardening_never_changes_the_callers_dumpability() {
+    // The child shares the caller's mm: a credential change that reset dumpability would show
+    // here (capset, landlock_restrict_self and the nested user namespace are credential changes).
+    let dumpable = || rustix::process::dumpable_behavior().unwrap();
+    let before = dumpable();
+    let mut sb = sh("true");
+    sb.drop_capabilities(Capabilities::ALL)
+        .landlock_path("/", LandlockAccess::Execute)
+        .allow_nested_userns(false);
+    assert!(sb.status().unwrap().success());
+    let mut sb = Sandbox::new("/bin/sh");
+    let (euid, egid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    sb.args(["-c", "true"])
+        .uid_map(IdMap::new(1000, euid, 1))
+        .gid_map(IdMap::new(1000, egid, 1))
+        .add_capabilities(Capabilities::NET_ADMIN);
+    assert!(sb.status().unwrap().success());
+    assert_eq!(dumpable(), before);
+}
+
+#[test]
+fn no_setup_fd_reaches_the_program() {
+    // The shell lists its own fds (its glob opens the directory: that one shows too). Landlock's
+    // ruleset and every pipe nscell used are gone: the list is the same with and without them.
+    let list = "echo /proc/self/fd/*";
+    let plain = text(&out(sh(list).default_seccomp(false)));
+    let mut sb = sh(list);
+    sb.landlock_path("/", LandlockAccess::Execute)
+        .seccomp_program(&getppid_program(libc::EXDEV as u32))
+        .drop_capabilities(Capabilities::ALL);
+    assert_eq!(text(&out(&mut sb)), plain);
+    assert_eq!(plain.split_whitespace().count(), 4, "{plain}");
+}
