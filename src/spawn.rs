@@ -45,13 +45,14 @@ pub(crate) fn spawn(
 ) -> Result<(i32, OwnedFd), SpawnError> {
     let userns = plan.namespace_flags & crate::Namespaces::USER.bits() as i32 != 0;
     let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error(), false);
-    let stack = Stack::new().map_err(|e| parent_err(Step::AllocStack, e))?;
+    let stack = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
 
     let Some(maps) = parent_maps else {
         let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | plan.namespace_flags;
         let (pid, pidfd) = clone_blocked(plan, &stack, flags)
             .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
         // CLONE_VFORK: the child has exec'd or exited, and its record (if any) is written.
+        stack.give_back();
         return finish(plan, pid, pidfd);
     };
 
@@ -81,7 +82,7 @@ pub(crate) fn spawn(
     // Without the byte, EOF tells the child to leave.
     drop(go_w);
     drop(guard);
-    drop(stack);
+    stack.give_back();
     match written {
         Ok(()) => finish(plan, pid, pidfd),
         Err(e) => {

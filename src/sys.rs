@@ -331,8 +331,35 @@ pub struct Stack {
 const STACK_SIZE: usize = 256 * 1024;
 const GUARD: usize = 4096;
 
+// SAFETY: a Stack is an anonymous mapping owned by exactly one value; it has no tie to the thread
+// that mapped it, so it may be handed to another thread (through the spare pool).
+unsafe impl Send for Stack {}
+
+/// Stacks kept between spawns. Mapping a fresh stack and unmapping it after every spawn costs an
+/// mmap, an mprotect and an munmap, and the munmap interrupts every other CPU that ran the caller
+/// to flush its TLB: about 3% of a whole sandbox spawn here (BENCHMARKS.md).
+static SPARE: std::sync::Mutex<Vec<Stack>> = std::sync::Mutex::new(Vec::new());
+/// As many as threads are likely to spawn at the same moment; more are unmapped.
+const MAX_SPARE: usize = 4;
+
 impl Stack {
-    pub fn new() -> Result<Self, Errno> {
+    /// A spare stack, or a new one.
+    pub fn take() -> Result<Self, Errno> {
+        let spare = SPARE.lock().ok().and_then(|mut spare| spare.pop());
+        spare.map_or_else(Stack::new, Ok)
+    }
+
+    /// Keeps the stack for the next spawn. Only once no child runs on it any more: it has
+    /// exec'd or exited.
+    pub fn give_back(self) {
+        if let Ok(mut spare) = SPARE.lock() {
+            if spare.len() < MAX_SPARE {
+                spare.push(self);
+            }
+        }
+    }
+
+    fn new() -> Result<Self, Errno> {
         use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
         // SAFETY: a fresh anonymous mapping; nothing else refers to it.
         let base = unsafe {
