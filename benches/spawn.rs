@@ -32,8 +32,21 @@ fn configure(group: &mut BenchmarkGroup<'_, WallTime>, samples: usize, secs: u64
     group.measurement_time(Duration::from_secs(secs));
 }
 
+/// A fresh `Sandbox` every time: includes building the configuration and compiling the default
+/// seccomp filter (once per `Sandbox`).
 fn nscell(namespaces: Namespaces) {
-    let status = Sandbox::new(TRUE).namespaces(namespaces).status().expect("nscell spawn");
+    run(Sandbox::new(TRUE).namespaces(namespaces));
+}
+
+/// A `Sandbox` built once and spawned many times, as a test runner or build tool would.
+fn reused(namespaces: Namespaces) -> Sandbox {
+    let mut sb = Sandbox::new(TRUE);
+    sb.namespaces(namespaces);
+    sb
+}
+
+fn run(sb: &mut Sandbox) {
+    let status = sb.status().expect("nscell spawn");
     assert!(status.success(), "nscell: /bin/true exited with {status}");
 }
 
@@ -216,9 +229,22 @@ fn spawn(c: &mut Criterion) {
     group.bench_function("floor_raw_clone", |b| b.iter(|| floor.spawn_and_wait()));
     drop(floor);
 
-    group.bench_function("nscell_user", |b| b.iter(|| nscell(Namespaces::USER)));
-    group.bench_function("nscell_default", |b| b.iter(|| nscell(Namespaces::DEFAULT)));
-    group.bench_function("nscell_all", |b| b.iter(|| nscell(Namespaces::all())));
+    let mut user = reused(Namespaces::USER);
+    group.bench_function("nscell_user", |b| b.iter(|| run(&mut user)));
+    let mut default = reused(Namespaces::DEFAULT);
+    group.bench_function("nscell_default", |b| b.iter(|| run(&mut default)));
+    // The cost of the default hardening: the same without the seccomp filter, and without it and
+    // no_new_privs (the closest to what floor_raw_clone does).
+    let mut no_seccomp = reused(Namespaces::DEFAULT);
+    no_seccomp.default_seccomp(false);
+    group.bench_function("nscell_default_no_seccomp", |b| b.iter(|| run(&mut no_seccomp)));
+    let mut bare = reused(Namespaces::DEFAULT);
+    bare.default_seccomp(false).no_new_privs(false);
+    group.bench_function("nscell_default_bare", |b| b.iter(|| run(&mut bare)));
+    // A new Sandbox per spawn: also builds the configuration and compiles the seccomp filter.
+    group.bench_function("nscell_default_fresh", |b| b.iter(|| nscell(Namespaces::DEFAULT)));
+    let mut all = reused(Namespaces::all());
+    group.bench_function("nscell_all", |b| b.iter(|| run(&mut all)));
 
     if installed(BWRAP, "bwrap") {
         let mut cmd = Command::new(BWRAP);
@@ -335,10 +361,14 @@ fn interleaved(rounds: usize) {
         .args(["--user", "--map-root-user", "--pid", "--fork", "--mount", "--uts", "--ipc"])
         .args(["--mount-proc", TRUE]);
     let mut std_cmd = Command::new(TRUE);
+    let mut default = reused(Namespaces::DEFAULT);
+    let mut no_seccomp = reused(Namespaces::DEFAULT);
+    no_seccomp.default_seccomp(false);
     let mut cases: Vec<(&str, Spawner<'_>)> = vec![
         ("std_command", Box::new(|| command(&mut std_cmd))),
         ("floor_raw_clone", Box::new(|| floor.spawn_and_wait())),
-        ("nscell_default", Box::new(|| nscell(Namespaces::DEFAULT))),
+        ("nscell_default", Box::new(move || run(&mut default))),
+        ("nscell_default_no_seccomp", Box::new(move || run(&mut no_seccomp))),
     ];
     if installed(BWRAP, "bwrap") {
         cases.push(("bwrap", Box::new(|| command(&mut bwrap))));
@@ -401,6 +431,7 @@ fn interleaved(rounds: usize) {
         }
     };
     ratio("nscell_default", "floor_raw_clone", "<= 1.10");
+    ratio("nscell_default_no_seccomp", "floor_raw_clone", "<= 1.10");
     ratio("nscell_default", "bwrap", "<= 0.35");
     ratio("nscell_default", "unshare", "< 1");
     println!("ratio large_parent 2GiB / small = {:.3}  (target <= 1.3)", large / small);
