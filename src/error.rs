@@ -60,11 +60,25 @@ pub enum Step {
     Exec,
     /// Waiting for the child (`waitid`).
     Wait,
+    /// Starting a new session (`setsid`).
+    #[doc(alias = "setsid")]
+    NewSession,
+    /// Making the pseudo-terminal the controlling terminal (`TIOCSCTTY`).
+    #[doc(alias = "TIOCSCTTY")]
+    ControllingTerminal,
+    /// Arranging for the sandbox to die with its spawner (`PR_SET_PDEATHSIG`, `pidfd_open`).
+    #[doc(alias = "PR_SET_PDEATHSIG")]
+    ParentDeathSignal,
+    /// Starting the program from the init (`clone`).
+    StartProgram,
+    /// Allocating a pseudo-terminal (`/dev/ptmx`).
+    #[doc(alias = "openpty")]
+    OpenPty,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 22] = [
+    pub(crate) const ALL: [Step; 27] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -87,6 +101,11 @@ impl Step {
         Step::SignalMask,
         Step::Exec,
         Step::Wait,
+        Step::NewSession,
+        Step::ControllingTerminal,
+        Step::ParentDeathSignal,
+        Step::StartProgram,
+        Step::OpenPty,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -114,6 +133,11 @@ impl Step {
             20 => SignalMask,
             21 => Exec,
             22 => Wait,
+            23 => NewSession,
+            24 => ControllingTerminal,
+            25 => ParentDeathSignal,
+            26 => StartProgram,
+            27 => OpenPty,
             _ => return None,
         })
     }
@@ -143,6 +167,11 @@ impl Step {
             Step::SignalMask => "restore the signal mask",
             Step::Exec => "execute",
             Step::Wait => "wait for the sandbox",
+            Step::NewSession => "start a new session (setsid)",
+            Step::ControllingTerminal => "make the pseudo-terminal the controlling terminal",
+            Step::ParentDeathSignal => "tie the sandbox's life to its spawner (PR_SET_PDEATHSIG)",
+            Step::StartProgram => "start the program from the init",
+            Step::OpenPty => "allocate a pseudo-terminal",
         }
     }
 }

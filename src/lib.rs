@@ -57,9 +57,12 @@
 mod child;
 mod error;
 mod idmap;
+mod init;
+mod lifecycle;
 mod namespaces;
 mod plan;
 mod process;
+pub mod pty;
 mod report;
 mod sandbox;
 mod spawn;
@@ -70,6 +73,7 @@ mod userns;
 
 pub use error::{Error, Step};
 pub use idmap::IdMap;
+pub use lifecycle::{ResourceUsage, WaitInfo};
 pub use namespaces::Namespaces;
 pub use process::Child;
 pub use sandbox::Sandbox;

@@ -46,6 +46,8 @@ pub(crate) struct Plan<'a> {
     pub _env: Vec<CString>,
     /// Stop after setup and `_exit(0)` instead of executing (for [`crate::Sandbox::check`]).
     pub probe_only: bool,
+    /// Session, terminal, parent death, init ([`crate::lifecycle`]).
+    pub lifecycle: crate::lifecycle::LifecyclePlan,
     /// The child's failure record ([`crate::report::Failure`]), 0 while none.
     pub report: AtomicU64,
 }

@@ -57,6 +57,7 @@ pub struct Sandbox {
     domainname: Option<Vec<u8>>,
     mount_proc: Option<bool>,
     bad_input: Option<String>,
+    pub(crate) lifecycle: crate::lifecycle::Lifecycle,
 }
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {
@@ -93,6 +94,7 @@ impl Sandbox {
             domainname: None,
             mount_proc: None,
             bad_input,
+            lifecycle: Default::default(),
         }
     }
 
@@ -300,6 +302,7 @@ impl Sandbox {
             return Err(Error::invalid(msg.clone()));
         }
         let r = self.resolve()?;
+        let mut life = self.lifecycle.arm(r.namespaces)?;
         let env = self.build_env();
         let candidates = self.candidates(&env)?;
         let env: Vec<CString> = env
@@ -318,6 +321,11 @@ impl Sandbox {
             let default;
             let kind = match cfg {
                 Some(s) => &s.0,
+                None if life.terminal().is_some() => {
+                    let tty = life.terminal();
+                    prepared.push(Prepared { child_end: None, borrowed: tty, parent_end: None });
+                    continue;
+                }
                 None => {
                     default = defaults[i]();
                     &default.0
@@ -355,18 +363,21 @@ impl Sandbox {
             envp,
             _env: env,
             probe_only,
+            lifecycle: life.take_plan(),
             report: AtomicU64::new(0),
         };
         let userns = r.namespaces.contains(Namespaces::USER);
         match spawn::spawn(&mut plan, r.parent_maps.as_ref()) {
-            Ok((pid, pidfd)) => {
+            Ok(spawned) => {
                 let pipes = prepared.into_iter().map(|p| p.parent_end);
                 let mut pipes = pipes.collect::<Vec<_>>().into_iter();
-                Ok(Child::new(
-                    pid,
-                    pidfd,
+                let mut child = Child::new(
+                    spawned.pid,
+                    spawned.pidfd,
                     [pipes.next().flatten(), pipes.next().flatten(), pipes.next().flatten()],
-                ))
+                );
+                child.life = life.into_child(spawned.init_stack);
+                Ok(child)
             }
             Err(SpawnError::Parent(e)) => Err(e),
             Err(SpawnError::Child(f)) => Err(self.describe(f, &plan, userns)),

@@ -1,0 +1,321 @@
+//! The sandbox's life and death against the real kernel: init as PID 1, signals, timeouts,
+//! resource usage, death with the parent, sessions and terminals. Runs as root and as an
+//! unprivileged user.
+
+mod common;
+
+use common::{stdout, zombie_children};
+use nscell::{Error, Namespaces, Sandbox};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not alive: it has ended and only waits to be reaped.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Outer pids of the children of `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ---- init ----
+
+#[test]
+fn init_reaps_orphans() {
+    // The subshell exits at once, so its `sleep 0.1` is orphaned and re-parented to PID 1.
+    let script = "(sleep 0.1 &); sleep 0.5; ps -e -o stat=,comm=";
+    let out = Sandbox::new("/bin/sh").args(["-c", script]).init(true).output().unwrap();
+    let text = stdout(&out);
+    assert!(!text.lines().any(|l| l.trim_start().starts_with('Z')), "a zombie is left:\n{text}");
+    assert!(!text.contains("sleep"), "the orphan was not reaped:\n{text}");
+}
+
+#[test]
+fn orphans_stay_zombies_without_init_and_are_reaped_with_it() {
+    // PID 1 (or the init's program) becomes `sleep`, which reaps nothing; the orphan ends after
+    // 0.1 s. Seen from outside, through /proc.
+    fn is_zombie(pid: u32) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    }
+    for init in [false, true] {
+        let mut child = Sandbox::new("/bin/sh")
+            .args(["-c", "(sleep 0.1 &); exec sleep 1"])
+            .init(init)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let pid = child.id();
+        let mut all = children_of(pid);
+        all.extend(all.clone().iter().flat_map(|&p| children_of(p)));
+        let zombies = all.iter().filter(|&&p| is_zombie(p)).count();
+        if init {
+            assert_eq!(zombies, 0, "with init: {all:?}");
+        } else {
+            assert_eq!(zombies, 1, "control without init: the orphan should be a zombie");
+        }
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn with_init_the_program_is_pid_2_and_init_is_pid_1() {
+    let out = Sandbox::new("/bin/sh")
+        .args(["-c", "echo $$; ps -o pid= -p 1 | tr -d ' '"])
+        .init(true)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "2\n1\n");
+}
+
+#[test]
+fn init_forwards_sigterm_to_a_program_without_handlers() {
+    // Control: sleep as PID 1 ignores SIGTERM (a kernel rule for PID 1).
+    let mut child = Sandbox::new("/bin/sleep").arg("100").spawn().unwrap();
+    child.signal(libc::SIGTERM).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(child.try_wait().unwrap(), None, "control: PID 1 without handler ended on SIGTERM");
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    // A signal this process ignores is ignored by the program too (dispositions set to SIG_IGN
+    // are inherited, as with std::process::Command): a background job of a non-interactive shell
+    // ignores SIGINT and SIGQUIT.
+    let ignored = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:").map(|m| u64::from_str_radix(m.trim(), 16).unwrap()))
+        .unwrap();
+    let signals = [
+        (libc::SIGTERM, "TERM"),
+        (libc::SIGINT, "INT"),
+        (libc::SIGHUP, "HUP"),
+        (libc::SIGQUIT, "QUIT"),
+        (libc::SIGUSR1, "USR1"),
+        (libc::SIGUSR2, "USR2"),
+    ];
+    for (sig, name) in signals {
+        if ignored & (1 << (sig - 1)) != 0 {
+            eprintln!("note: SIG{name} is ignored by this test process; not checked");
+            continue;
+        }
+        let mut child = Sandbox::new("/bin/sleep").arg("100").init(true).spawn().unwrap();
+        child.signal(sig).unwrap();
+        let start = Instant::now();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + sig), "SIG{name}: {status}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn init_passes_the_programs_exit_status_on() {
+    for code in [0, 1, 42, 255] {
+        let out = Sandbox::new("/bin/sh")
+            .args(["-c", &format!("exit {code}")])
+            .init(true)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code));
+    }
+    // The program is not PID 1, so it can die of its own signal; the init reports 128+N.
+    let out = Sandbox::new("/bin/sh").args(["-c", "kill -SEGV $$"]).init(true).output().unwrap();
+    assert_eq!(out.status.code(), Some(128 + libc::SIGSEGV));
+}
+
+#[test]
+fn init_kills_what_is_left_when_the_program_ends() {
+    // The background sleep holds stdout open: output() returns only when it is gone too.
+    let start = Instant::now();
+    let out = Sandbox::new("/bin/sh")
+        .args(["-c", "sleep 100 & echo started"])
+        .init(true)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "started\n");
+    assert!(start.elapsed() < Duration::from_secs(10), "the background sleep was not killed");
+}
+
+#[test]
+fn init_reports_a_missing_program_as_an_error() {
+    let err = Sandbox::new("/nonexistent/program").init(true).spawn().unwrap_err();
+    assert!(matches!(err, Error::Exec { .. }), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    let err = Sandbox::new("/etc/passwd").init(true).spawn().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
+    assert!(zombie_children().is_empty(), "a failed spawn left a zombie");
+}
+
+#[test]
+fn init_needs_a_pid_namespace() {
+    let err =
+        Sandbox::new("/bin/true").namespaces(Namespaces::USER).init(true).spawn().unwrap_err();
+    assert!(err.is_invalid_input(), "{err}");
+}
+
+#[test]
+fn init_works_from_many_threads_and_leaves_nothing() {
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                for _ in 0..5 {
+                    let out = Sandbox::new("/bin/sh")
+                        .args(["-c", &format!("echo {i}")])
+                        .init(true)
+                        .output()
+                        .unwrap();
+                    assert_eq!(stdout(&out), format!("{i}\n"));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(zombie_children().is_empty());
+}
+
+// ---- timeout, kill, resource usage ----
+
+#[test]
+fn timeout_kills_a_program_that_ignores_sigterm_and_its_children() {
+    for init in [false, true] {
+        let timeout = Duration::from_millis(300);
+        let mut child = Sandbox::new("/bin/sh")
+            .args(["-c", "trap '' TERM; sleep 100 & sleep 100"])
+            .init(init)
+            .timeout(timeout)
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        let pid = child.id();
+        let mut descendants = Vec::new();
+        wait_until("the sleeps have started", Duration::from_secs(5), || {
+            descendants = children_of(pid);
+            descendants.extend(descendants.clone().iter().flat_map(|&p| children_of(p)));
+            descendants.len() >= if init { 3 } else { 2 }
+        });
+        let info = child.wait_info().unwrap();
+        let late = start.elapsed().saturating_sub(timeout);
+        assert!(info.timed_out, "init {init}: {info:?}");
+        assert_eq!(info.status.signal(), Some(libc::SIGKILL));
+        assert!(start.elapsed() >= timeout - Duration::from_millis(20));
+        assert!(late < Duration::from_millis(100), "init {init}: killed {late:?} late");
+        for p in descendants {
+            assert!(!alive(p), "init {init}: process {p} survived the timeout");
+        }
+    }
+}
+
+#[test]
+fn a_program_that_ends_in_time_is_not_timed_out() {
+    let mut child = Sandbox::new("/bin/true").timeout(Duration::from_secs(10)).spawn().unwrap();
+    let info = child.wait_info().unwrap();
+    assert!(!info.timed_out);
+    assert!(info.status.success());
+}
+
+#[test]
+fn timeout_applies_to_output_and_try_wait() {
+    let start = Instant::now();
+    let out = Sandbox::new("/bin/sh")
+        .args(["-c", "echo before; sleep 100"])
+        .timeout(Duration::from_millis(200))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL));
+    assert_eq!(out.stdout, b"before\n");
+    assert!(start.elapsed() < Duration::from_millis(300 + 200), "{:?}", start.elapsed());
+
+    let mut child =
+        Sandbox::new("/bin/sleep").arg("100").timeout(Duration::from_millis(100)).spawn().unwrap();
+    assert_eq!(child.try_wait().unwrap(), None);
+    std::thread::sleep(Duration::from_millis(150));
+    let status = child.try_wait().unwrap().expect("try_wait after the deadline");
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(child.wait_info().unwrap().timed_out);
+}
+
+#[test]
+fn resource_usage_counts_the_sandbox() {
+    // CPU burnt in a grandchild that the shell waits for, and one that only the init reaps.
+    let burn = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done";
+    for init in [false, true] {
+        let mut child = Sandbox::new("/bin/sh")
+            .args(["-c", &format!("sh -c '{burn}'")])
+            .init(init)
+            .stdout(nscell::Stdio::null())
+            .spawn()
+            .unwrap();
+        let info = child.wait_info().unwrap();
+        assert!(info.status.success());
+        let cpu = info.usage.user_time + info.usage.system_time;
+        assert!(cpu >= Duration::from_millis(20), "init {init}: {:?}", info.usage);
+        assert!(info.usage.max_rss_kib > 100, "{:?}", info.usage);
+    }
+}
+
+#[test]
+fn kill_ends_every_process_of_the_sandbox() {
+    let mut child = Sandbox::new("/bin/sh")
+        .args(["-c", "sleep 100 & sleep 100 & wait"])
+        .init(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut all = Vec::new();
+    wait_until("the sleeps have started", Duration::from_secs(5), || {
+        all = children_of(pid);
+        all.extend(all.clone().iter().flat_map(|&p| children_of(p)));
+        all.len() >= 3
+    });
+    child.kill().unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    for p in all {
+        assert!(!alive(p), "{p} survived");
+    }
+    assert!(!Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn init_with_maps_written_by_the_parent() {
+    // The handshake path with the go pipe and the init together.
+    let support = Sandbox::check();
+    if !support.multi_range_maps() {
+        skip!("no subordinate id ranges for this user (or no newuidmap): {support}");
+    }
+    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    let (sub_u, sub_g) = if common::is_root() {
+        ((100_000, 1000), (100_000, 1000))
+    } else {
+        (support.subuid[0], support.subgid[0])
+    };
+    let out = Sandbox::new("/bin/sh")
+        .args(["-c", "cat /proc/self/uid_map | wc -l; echo $$"])
+        .uid_map(nscell::IdMap::new(0, uid, 1))
+        .uid_map(nscell::IdMap::new(1, sub_u.0, sub_u.1.min(1000)))
+        .gid_map(nscell::IdMap::new(0, gid, 1))
+        .gid_map(nscell::IdMap::new(1, sub_g.0, sub_g.1.min(1000)))
+        .init(true)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "2\n2\n");
+}
