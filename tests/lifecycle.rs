@@ -319,3 +319,167 @@ fn init_with_maps_written_by_the_parent() {
         .unwrap();
     assert_eq!(stdout(&out), "2\n2\n");
 }
+
+// ---- death with the parent ----
+
+/// A pidfd of `pid`, polled until it is readable (the process has ended) or `limit` passes.
+fn ends_within(pidfd: &std::os::fd::OwnedFd, limit: Duration) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+    let t = Timespec { tv_sec: limit.as_secs() as i64, tv_nsec: limit.subsec_nanos() as i64 };
+    poll(&mut fds, Some(&t)).unwrap() == 1
+}
+
+/// Runs `nscell OPTIONS -- sleep 100` as a helper, SIGKILLs the helper once the sandbox is up,
+/// and says whether the sandbox ended too.
+fn sandbox_dies_with_killed_spawner(options: &[&str]) -> bool {
+    use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+    let mut helper = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+        .args(options)
+        .args(["--no-pty", "--", "/bin/sleep", "100"])
+        .spawn()
+        .unwrap();
+    let mut sandbox = Vec::new();
+    wait_until("the sandbox has started", Duration::from_secs(5), || {
+        sandbox = children_of(helper.id());
+        !sandbox.is_empty()
+    });
+    let pid = Pid::from_raw(sandbox[0] as i32).unwrap();
+    let pidfd = pidfd_open(pid, PidfdFlags::empty()).unwrap();
+    // It must really be running sleep (not still setting up) before the helper dies; with
+    // --init, sleep is the child of the sandbox's PID 1.
+    wait_until("sleep runs", Duration::from_secs(5), || {
+        let mut pids = vec![sandbox[0]];
+        pids.extend(children_of(sandbox[0]));
+        pids.iter().any(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "sleep\n")
+        })
+    });
+    helper.kill().unwrap();
+    helper.wait().unwrap();
+    let died = ends_within(&pidfd, Duration::from_secs(2));
+    if !died {
+        let _ = pidfd_send_signal(&pidfd, Signal::KILL);
+    }
+    died
+}
+
+#[test]
+fn die_with_parent_kills_the_sandbox_when_the_spawner_is_killed() {
+    // With a PID namespace (the default) and without one.
+    assert!(sandbox_dies_with_killed_spawner(&["--die-with-parent"]), "with a PID namespace");
+    assert!(
+        sandbox_dies_with_killed_spawner(&["--die-with-parent", "--unshare-user"]),
+        "without a PID namespace"
+    );
+    assert!(sandbox_dies_with_killed_spawner(&["--die-with-parent", "--init"]), "with an init");
+    // Control: without the option the sandbox outlives its spawner.
+    assert!(!sandbox_dies_with_killed_spawner(&[]), "control: the sandbox died without the option");
+}
+
+#[test]
+fn die_with_parent_follows_the_spawning_thread() {
+    let child = std::thread::spawn(|| {
+        Sandbox::new("/bin/sleep").arg("100").die_with_parent(true).spawn().unwrap()
+    })
+    .join()
+    .unwrap();
+    let mut child = child;
+    let start = Instant::now();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+
+    // Control: without it, the sandbox outlives the thread.
+    let mut child = std::thread::spawn(|| Sandbox::new("/bin/sleep").arg("100").spawn().unwrap())
+        .join()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(child.try_wait().unwrap(), None);
+}
+
+// ---- sessions and terminals ----
+
+/// A new pty pair (master, slave).
+fn pty_pair() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave =
+        rustix::fs::open(&name, OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+            .unwrap();
+    (master, slave)
+}
+
+/// Everything readable from a pty master, until the slave side is closed by all (EIO).
+fn read_master(master: &std::os::fd::OwnedFd) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match rustix::io::read(master, &mut buf) {
+            Ok(0) | Err(rustix::io::Errno::IO) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => panic!("read pty master: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs `nscell OPTIONS -- perl (TIOCSTI on stdin)` with a pty as nscell's controlling terminal
+/// (setsid -c), and returns what the terminal showed.
+fn tiocsti_from_sandbox(options: &[&str]) -> String {
+    let (master, slave) = pty_pair();
+    let stdio = |fd: &std::os::fd::OwnedFd| std::process::Stdio::from(fd.try_clone().unwrap());
+    // TIOCSTI is 0x5412 on x86_64 and aarch64.
+    let script = r#"my $c = "x"; if (ioctl(STDIN, 0x5412, $c)) { print "TIOCSTI worked\n" } else { print "TIOCSTI failed: $!\n" }"#;
+    let mut helper = std::process::Command::new("setsid")
+        .arg("-c")
+        .arg(env!("CARGO_BIN_EXE_nscell"))
+        .args(options)
+        .args(["--no-pty", "--", "/usr/bin/perl", "-e", script])
+        .stdin(stdio(&slave))
+        .stdout(stdio(&slave))
+        .stderr(stdio(&slave))
+        .spawn()
+        .unwrap();
+    drop(slave);
+    let status = helper.wait().unwrap();
+    let text = read_master(&master);
+    assert!(status.success(), "{status}: {text}");
+    text
+}
+
+#[test]
+fn new_session_stops_tiocsti_on_the_callers_terminal() {
+    if std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti").is_ok_and(|v| v.trim() == "0") {
+        skip!("TIOCSTI is disabled for everyone here (dev.tty.legacy_tiocsti=0)");
+    }
+    if !Path::new("/usr/bin/perl").exists() || !Path::new("/usr/bin/setsid").exists() {
+        skip!("needs /usr/bin/perl and /usr/bin/setsid (util-linux)");
+    }
+    // Control: sharing the terminal, the sandbox can type into it.
+    let shared = tiocsti_from_sandbox(&["--share-terminal"]);
+    assert!(shared.contains("TIOCSTI worked"), "control: {shared}");
+    // The default, and --new-session: it cannot.
+    for options in [&[][..], &["--new-session"], &["--new-session", "--init"]] {
+        let text = tiocsti_from_sandbox(options);
+        assert!(text.contains("TIOCSTI failed: Operation not permitted"), "{options:?}: {text}");
+    }
+}
+
+#[test]
+fn new_session_is_the_default_and_can_be_turned_off() {
+    // Field 6 of /proc/self/stat is the session id; inside a PID namespace a session led from
+    // outside shows as 0, and the program's own session (it is PID 1, the leader) as 1.
+    let session = |sb: &mut Sandbox| {
+        let out = sb.args(["-c", "cut -d' ' -f6 /proc/self/stat"]).output().unwrap();
+        stdout(&out).trim().to_string()
+    };
+    assert_eq!(session(&mut Sandbox::new("/bin/sh")), "1");
+    assert_eq!(session(Sandbox::new("/bin/sh").new_session(true)), "1");
+    assert_eq!(session(Sandbox::new("/bin/sh").new_session(false)), "0");
+}

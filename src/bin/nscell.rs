@@ -23,6 +23,8 @@ const EXIT_CANNOT_EXECUTE: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
 /// Exit status for a bad command line.
 const EXIT_USAGE: i32 = 2;
+/// Exit status when --timeout ended the command (as timeout(1)).
+const EXIT_TIMEOUT: i32 = 124;
 
 const HELP: &str = "\
 Usage: nscell [OPTIONS] [--] [COMMAND [ARG...]]
@@ -64,6 +66,22 @@ The command's surroundings:
   --no-proc               do not mount a fresh /proc (one is mounted when the PID and mount
                           namespaces are both new)
 
+Life and death:
+  --init                  run a tiny init as PID 1 that reaps orphans, passes SIGINT, SIGTERM,
+                          SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH on to the command and
+                          exits with its status (needs the PID namespace; as docker run --init).
+                          Use it for a command that does not handle SIGTERM or starts children
+  --die-with-parent       kill the sandbox when nscell dies (PR_SET_PDEATHSIG)
+  --new-session           start the command in a new session (setsid), so it cannot push input
+                          into this terminal (TIOCSTI). The default, unless it gets a pty;
+                          --share-terminal turns it off
+  --share-terminal        let the command use this terminal as its controlling terminal
+  --timeout SECONDS       kill the sandbox after SECONDS (decimals allowed); exit status 124
+  --pty                   give the command a new pseudo-terminal, relayed to this terminal in
+                          raw mode, with window size changes passed on (default when stdin is a
+                          terminal)
+  --no-pty                do not: the command uses nscell's stdin, stdout and stderr as they are
+
 Reporting:
   --json-status-fd FD     write JSON lines to file descriptor FD: {\"child-pid\": N,
                           \"user-namespace\": INODE, ...} (one entry per new namespace) once the
@@ -82,9 +100,8 @@ Signals:
   SIGINT, SIGTERM and SIGHUP sent to nscell are passed on to the command. In a new PID namespace
   the command is PID 1, and the kernel delivers to PID 1 only the signals it has a handler for:
   a program without handlers (sleep, many servers) ignores SIGTERM, SIGINT and Ctrl-C there, and
-  only SIGKILL ends it. Such a program needs an init as PID 1 to forward signals to it; nscell
-  has no --init option yet, so run it without --unshare-pid, or as the child of a program that
-  handles the signals.
+  only SIGKILL ends it. Use --init for such a program: the init is PID 1 and passes the signals
+  on.
 ";
 
 /// What the command line asks for.
@@ -112,6 +129,13 @@ struct Cli {
     env: Vec<EnvChange>,
     no_proc: bool,
     json_status_fd: Option<i32>,
+    init: bool,
+    die_with_parent: bool,
+    /// `--new-session` (true) or `--share-terminal` (false); `None`: the library's default.
+    new_session: Option<bool>,
+    timeout: Option<std::time::Duration>,
+    /// `--pty` / `--no-pty`; `None`: a pty when stdin is a terminal.
+    pty: Option<bool>,
     /// Program and arguments; empty means [`DEFAULT_COMMAND`].
     command: Vec<OsString>,
 }
@@ -162,6 +186,20 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
             Long("unsetenv") => cli.env.push(EnvChange::Unset(value(&mut p, "--unsetenv")?)),
             Long("clearenv") => cli.env.push(EnvChange::Clear),
             Long("no-proc") => cli.no_proc = true,
+            Long("init") => cli.init = true,
+            Long("die-with-parent") => cli.die_with_parent = true,
+            Long("new-session") => cli.new_session = Some(true),
+            Long("share-terminal") => cli.new_session = Some(false),
+            Long("pty") => cli.pty = Some(true),
+            Long("no-pty") => cli.pty = Some(false),
+            Long("timeout") => {
+                let v = value(&mut p, "--timeout")?;
+                let secs = v.to_str().and_then(|s| s.parse::<f64>().ok());
+                match secs.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()) {
+                    Some(d) => cli.timeout = Some(d),
+                    None => return Err(format!("--timeout: {v:?} is not a number of seconds")),
+                }
+            }
             Long("json-status-fd") => {
                 let fd = number(&mut p, "--json-status-fd")?;
                 let fd = i32::try_from(fd)
@@ -246,6 +284,13 @@ fn sandbox(cli: &Cli) -> Sandbox {
     }
     if cli.no_proc {
         sb.mount_proc(false);
+    }
+    sb.init(cli.init).die_with_parent(cli.die_with_parent);
+    if let Some(new_session) = cli.new_session {
+        sb.new_session(new_session);
+    }
+    if let Some(timeout) = cli.timeout {
+        sb.timeout(timeout);
     }
     sb
 }
@@ -339,8 +384,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         // A reader that went away does not stop the program.
         let _ = f.write_all(start_record(child.id()).as_bytes());
     }
-    let code = match child.wait() {
-        Ok(status) => exit_status(status),
+    let code = match child.wait_info() {
+        Ok(info) if info.timed_out => EXIT_TIMEOUT,
+        Ok(info) => exit_status(info.status),
         Err(e) => {
             eprintln!("nscell: {e}");
             EXIT_SETUP
@@ -574,12 +620,34 @@ mod tests {
             "--clearenv",
             "--no-proc",
             "--json-status-fd",
+            "--init",
+            "--die-with-parent",
+            "--new-session",
+            "--share-terminal",
+            "--timeout",
+            "--pty",
+            "--no-pty",
             "--check",
             "--help",
             "--version",
         ] {
             assert!(HELP.contains(option), "--help does not mention {option}");
         }
+    }
+
+    #[test]
+    fn lifecycle_options() {
+        let c = cli(&["--init", "--die-with-parent", "--timeout", "1.5", "--no-pty", "true"]);
+        assert!(c.init && c.die_with_parent);
+        assert_eq!(c.timeout, Some(std::time::Duration::from_millis(1500)));
+        assert_eq!(c.pty, Some(false));
+        assert_eq!(c.new_session, None);
+        assert_eq!(cli(&["--pty"]).pty, Some(true));
+        assert_eq!(cli(&["--new-session"]).new_session, Some(true));
+        assert_eq!(cli(&["--share-terminal"]).new_session, Some(false));
+        let err = parse(args(&["--timeout", "soon"])).unwrap_err();
+        assert!(err.contains("not a number of seconds"), "{err}");
+        assert!(parse(args(&["--timeout", "-1"])).is_err());
     }
 
     #[test]
