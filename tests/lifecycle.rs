@@ -483,3 +483,225 @@ fn new_session_is_the_default_and_can_be_turned_off() {
     assert_eq!(session(Sandbox::new("/bin/sh").new_session(true)), "1");
     assert_eq!(session(Sandbox::new("/bin/sh").new_session(false)), "0");
 }
+
+// ---- interactive, under a real terminal (tmux) ----
+
+/// A private tmux server (its own socket, no configuration) with one window running `command`.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str, width: u16, height: u16) -> Option<Tmux> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let socket = format!("nscell-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        let tmux = Tmux { socket };
+        let ok = tmux
+            .cmd(&["new-session", "-d", "-x", &width.to_string(), "-y", &height.to_string()])
+            .arg(command)
+            .status()
+            .ok()?
+            .success();
+        ok.then_some(tmux)
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
+        c.env_remove("TMUX");
+        c
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status().unwrap().success());
+    }
+
+    fn type_line(&self, line: &str) {
+        self.send(&["-l", line]);
+        self.send(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        let out = self.cmd(&["capture-pane", "-p", "-J"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text` (outside the typed command lines).
+    fn expect(&self, text: &str) {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.lines().any(|l| l.contains(text) && !l.contains("$ ")) {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                panic!("the terminal never showed {text:?}; it shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the last line on the screen is the prompt `prompt` (a command is done).
+    fn expect_prompt(&self, prompt: &str) {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .is_some_and(|l| l.trim() == prompt)
+            {
+                return;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                panic!("the terminal never showed the prompt {prompt:?}; it shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The pid of the program the window started.
+    fn pane_pid(&self) -> u32 {
+        let out = self.cmd(&["display-message", "-p", "#{pane_pid}"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]).status();
+    }
+}
+
+fn tmux_or_skip() -> bool {
+    std::process::Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn interactive_bash_has_job_control_and_the_window_size() {
+    if !tmux_or_skip() {
+        skip!("tmux is not installed (the interactive tests need a real terminal)");
+    }
+    let nscell = env!("CARGO_BIN_EXE_nscell");
+    // The prompt ends in "$ ", which `expect` uses to tell typed lines from output.
+    let command = format!("{nscell} --setenv PS1 'cell$ ' -- /bin/bash --norc --noprofile");
+    let tmux = Tmux::start(&command, 100, 30).expect("tmux new-session");
+    tmux.expect_prompt("cell$");
+
+    tmux.type_line("stty size; echo pid=$$ tty=$(tty | cut -c1-9)");
+    tmux.expect("30 100");
+    tmux.expect("pid=1 tty=/dev/pts/");
+
+    // Job control: a background job, `jobs`, `fg`, Ctrl-Z, Ctrl-C.
+    tmux.type_line("sleep 100 &");
+    tmux.type_line("jobs");
+    tmux.expect("Running");
+    tmux.type_line("fg");
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send(&["C-z"]);
+    tmux.expect("Stopped");
+    tmux.type_line("fg");
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send(&["C-c"]);
+    tmux.type_line("echo status=$?");
+    tmux.expect("status=130");
+
+    // A resize of the host terminal reaches the sandbox's terminal.
+    assert!(tmux.cmd(&["resize-window", "-x", "120", "-y", "40"]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.type_line("stty size");
+    tmux.expect("40 120");
+    tmux.type_line("exit 7");
+}
+
+#[test]
+fn the_host_terminal_mode_is_restored_after_exit_timeout_and_kill() {
+    if !tmux_or_skip() {
+        skip!("tmux is not installed (the interactive tests need a real terminal)");
+    }
+    let nscell = env!("CARGO_BIN_EXE_nscell");
+    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", 100, 30).expect("tmux");
+    tmux.expect_prompt("host$");
+    tmux.type_line("echo mode=$(stty -g | md5sum | cut -c1-12)");
+    tmux.expect("mode=");
+    let screen = tmux.screen();
+    let before = screen.lines().find(|l| l.starts_with("mode=")).unwrap().to_string();
+    let check = |what: &str, n: usize| {
+        tmux.type_line(&format!("echo check{n}=$(stty -g | md5sum | cut -c1-12)"));
+        tmux.expect(&format!("check{n}="));
+        let screen = tmux.screen();
+        let line = screen.lines().find(|l| l.starts_with(&format!("check{n}="))).unwrap();
+        assert_eq!(line.split_once('=').unwrap().1, before.split_once('=').unwrap().1, "{what}");
+    };
+
+    // A normal exit, with the program's status.
+    tmux.type_line(&format!("{nscell} -- /bin/sh -c 'exit 3'; echo rc=$?"));
+    tmux.expect("rc=3");
+    check("after a normal exit", 1);
+
+    // The timeout kills the sandbox: 124.
+    tmux.type_line(&format!("{nscell} --timeout 0.3 -- /bin/sleep 100; echo rc=$?"));
+    tmux.expect("rc=124");
+    check("after the timeout", 2);
+
+    // Killed from outside with SIGKILL: 137.
+    tmux.type_line(&format!("{nscell} -- /bin/sleep 100; echo rc=$?"));
+    let shell = tmux.pane_pid();
+    let mut sandbox = Vec::new();
+    wait_until("the sandbox runs", Duration::from_secs(5), || {
+        sandbox = children_of(shell).into_iter().flat_map(children_of).collect();
+        !sandbox.is_empty()
+    });
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(sandbox[0] as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    tmux.expect("rc=137");
+    check("after the sandbox was killed", 3);
+}
+
+#[test]
+fn pty_gives_the_program_a_controlling_terminal() {
+    for init in [false, true] {
+        let mut child = Sandbox::new("/bin/sh")
+            .args([
+                "-c",
+                "tty; test -t 0 && test -t 1 && test -t 2 && echo all-terminals; ps -o tty= -p $$",
+            ])
+            .pty(true)
+            .init(init)
+            .spawn()
+            .unwrap();
+        let master = child.take_pty().expect("the master side");
+        assert!(child.take_pty().is_none(), "handed out once");
+        let text = read_master(&master);
+        assert!(child.wait().unwrap().success(), "{text}");
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        assert!(lines[0].starts_with("/dev/pts/"), "init {init}: {text}");
+        assert_eq!(lines[1], "all-terminals");
+        // ps names the controlling terminal: the same pty.
+        assert_eq!(format!("/dev/{}", lines[2]), lines[0], "init {init}: {text}");
+    }
+}
+
+#[test]
+fn pty_input_reaches_the_program_and_relay_needs_a_pty() {
+    let mut child = Sandbox::new("/bin/sh")
+        .args(["-c", "read line; echo got:$line"])
+        .pty(true)
+        .spawn()
+        .unwrap();
+    let master = child.take_pty().unwrap();
+    rustix::io::write(&master, b"hello\n").unwrap();
+    let text = read_master(&master);
+    assert!(text.contains("got:hello"), "{text}");
+    assert!(child.wait().unwrap().success());
+
+    let mut child = Sandbox::new("/bin/true").spawn().unwrap();
+    assert!(nscell::pty::relay(&mut child).unwrap_err().is_invalid_input());
+}

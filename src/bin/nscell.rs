@@ -370,7 +370,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     // Before the program exists, so a signal that comes early waits for it instead of ending
     // nscell and leaving the program behind.
     signals::block();
-    let mut child = match sandbox(&cli).spawn() {
+    // A terminal on stdin: the command gets a pty of its own, relayed to it.
+    let pty = cli.pty.unwrap_or_else(|| rustix::termios::isatty(rustix::stdio::stdin()));
+    let mut child = match sandbox(&cli).pty(pty).spawn() {
         Ok(child) => child,
         Err(e) => {
             eprintln!("nscell: {e}");
@@ -384,7 +386,8 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         // A reader that went away does not stop the program.
         let _ = f.write_all(start_record(child.id()).as_bytes());
     }
-    let code = match child.wait_info() {
+    let ended = if pty { nscell::pty::relay(&mut child) } else { child.wait_info() };
+    let code = match ended {
         Ok(info) if info.timed_out => EXIT_TIMEOUT,
         Ok(info) => exit_status(info.status),
         Err(e) => {
