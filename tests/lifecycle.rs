@@ -705,3 +705,78 @@ fn pty_input_reaches_the_program_and_relay_needs_a_pty() {
     let mut child = Sandbox::new("/bin/true").spawn().unwrap();
     assert!(nscell::pty::relay(&mut child).unwrap_err().is_invalid_input());
 }
+
+// ---- the binary ----
+
+#[test]
+fn nscell_passes_sigterm_through_its_init_to_a_program_without_handlers() {
+    use rustix::process::{Pid, Signal, kill_process};
+    for init in [true, false] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"));
+        // So that killing nscell in the control also ends its sandbox.
+        cmd.arg("--die-with-parent");
+        if init {
+            cmd.arg("--init");
+        }
+        let mut nscell = cmd
+            .args(["--no-pty", "--", "/bin/sleep", "100"])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = nscell.id();
+        wait_until("the sandbox runs", Duration::from_secs(5), || {
+            let mut all = children_of(pid);
+            all.extend(all.clone().into_iter().flat_map(children_of));
+            all.iter().any(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "sleep\n")
+            })
+        });
+        kill_process(Pid::from_raw(pid as i32).unwrap(), Signal::TERM).unwrap();
+        if init {
+            let status = nscell.wait().unwrap();
+            assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status}");
+        } else {
+            // Control: sleep as PID 1 does not get SIGTERM.
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(nscell.try_wait().unwrap().is_none(), "control: sleep ended on SIGTERM");
+            nscell.kill().unwrap();
+            let _ = nscell.wait();
+        }
+    }
+}
+
+#[test]
+fn nscell_timeout_exits_124() {
+    let start = Instant::now();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+        .args(["--timeout", "0.2", "--no-pty", "--", "/bin/sleep", "100"])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(124));
+    assert!(start.elapsed() < Duration::from_secs(3));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+        .args(["--timeout", "5", "--no-pty", "--", "/bin/sh", "-c", "exit 9"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(9));
+}
+
+#[test]
+fn ctrl_c_reaches_the_program_without_a_pty_once() {
+    if !tmux_or_skip() {
+        skip!("tmux is not installed (the interactive tests need a real terminal)");
+    }
+    let nscell = env!("CARGO_BIN_EXE_nscell");
+    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", 100, 30).expect("tmux");
+    tmux.expect_prompt("host$");
+    // In its own session the program gets no Ctrl-C from the terminal: nscell passes it on. When
+    // it shares the terminal it gets it directly (and the init does not send a second one).
+    for (n, options) in ["--no-pty --init", "--no-pty --share-terminal --init"].iter().enumerate() {
+        tmux.type_line(&format!("{nscell} {options} -- /bin/sleep 100; echo rc{n}=$?"));
+        std::thread::sleep(Duration::from_millis(500));
+        tmux.send(&["C-c"]);
+        tmux.expect(&format!("rc{n}=130"));
+        tmux.expect_prompt("host$");
+    }
+}

@@ -379,7 +379,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return error_status(&e);
         }
     };
-    if let Err(e) = signals::forward(&child) {
+    // Only a command in nscell's own session gets the terminal's Ctrl-C itself.
+    let shares_terminal = !pty && cli.new_session == Some(false);
+    if let Err(e) = signals::forward(&child, shares_terminal) {
         eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
     }
     if let Some(f) = &mut json {
@@ -437,7 +439,7 @@ mod signals {
     /// Starts a thread that takes each forwarded signal with `sigwaitinfo` and sends it to the
     /// program with `pidfd_send_signal` (on a duplicate of the child's pidfd, which names the
     /// program and no other process even after it has been reaped).
-    pub fn forward(child: &nscell::Child) -> io::Result<()> {
+    pub fn forward(child: &nscell::Child, shares_terminal: bool) -> io::Result<()> {
         let pidfd = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3)?;
         std::thread::Builder::new().name("signals".into()).spawn(move || {
             let set = forwarded_set();
@@ -454,8 +456,12 @@ mod signals {
                     _ => continue, // EINTR
                 };
                 // Ctrl-C on a terminal (si_code SI_KERNEL) already went to the whole foreground
-                // process group, the program included: do not deliver it twice.
-                if sig == rustix::process::Signal::INT && info.si_code == libc::SI_KERNEL {
+                // process group, the program included when it shares nscell's terminal: do not
+                // deliver it twice. (In its own session, or on a pty, it got nothing.)
+                if shares_terminal
+                    && sig == rustix::process::Signal::INT
+                    && info.si_code == libc::SI_KERNEL
+                {
                     continue;
                 }
                 // ESRCH: the program has ended; nscell is about to exit too.
