@@ -31,14 +31,19 @@ pub(crate) fn open_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
 }
 
 use crate::error::{Error, Step};
+use crate::sys;
 use crate::{Child, WaitInfo};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::termios::{OptionalActions, Termios, Winsize};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-/// How often [`relay`] looks at the caller's window size when nothing else wakes it.
+/// How often [`relay`] looks at the caller's window size when nothing else wakes it: without
+/// `SIGWINCH` blocked, and with it (a safety net, should another thread have taken the signal).
 const WINDOW_SIZE_CHECK: Duration = Duration::from_millis(100);
+const WINDOW_SIZE_CHECK_WITH_SIGNALFD: Duration = Duration::from_secs(1);
+/// `SIGWINCH` in a signal mask.
+const SIGWINCH_BIT: u64 = 1 << (28 - 1);
 
 /// Connects the caller's terminal to the sandbox's pseudo-terminal until the program ends, and
 /// returns how it ended (as [`Child::wait_info`]). The sandbox must have been spawned with
@@ -62,8 +67,11 @@ const WINDOW_SIZE_CHECK: Duration = Duration::from_millis(100);
 ///   not a terminal), the pty gets an end-of-file character (Ctrl-D).
 /// - Window size: the caller's size is given to the pty at the start and whenever it changes
 ///   (`TIOCSWINSZ`, which sends `SIGWINCH` to the program). The relay installs no signal handler
-///   and leaves the signal mask alone: it compares the size each time it wakes up, and at least
-///   every 100 ms, so a resize reaches the program within that time.
+///   and never changes the signal mask. If the calling thread has `SIGWINCH` blocked (block it
+///   in every thread, as the `nscell` binary does in `main` before starting any), the relay
+///   reads it from a `signalfd` and passes a resize on at once; otherwise it compares the size
+///   each time it wakes up, and at least every 100 ms, so a resize reaches the program within
+///   that time.
 /// - It returns once the sandbox's PID 1 has ended and the output it left in the pty has been
 ///   written. With a PID namespace nothing else is left inside; without one, a background
 ///   process that still holds the terminal is not waited for. The
@@ -87,20 +95,30 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
     // Typed input the pty could not take yet (the program is not reading).
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = [0u8; 16 * 1024];
+    let winch = sys::blocked_signals()
+        .is_ok_and(|mask| mask & SIGWINCH_BIT != 0)
+        .then(|| sys::signalfd(SIGWINCH_BIT).ok())
+        .flatten();
+    let size_check =
+        if winch.is_some() { WINDOW_SIZE_CHECK_WITH_SIGNALFD } else { WINDOW_SIZE_CHECK };
     loop {
         if let Some(fd) = size_source {
             sync_window_size(fd, &master, &mut size);
         }
         let deadline_left =
             child.life.deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let wait = deadline_left.map_or(WINDOW_SIZE_CHECK, |d| d.min(WINDOW_SIZE_CHECK));
+        let wait = deadline_left.map_or(size_check, |d| d.min(size_check));
         let master_events =
             if pending.is_empty() { PollFlags::IN } else { PollFlags::IN | PollFlags::OUT };
         let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&master, master_events)];
+        if let Some(fd) = &winch {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+        }
+        let stdin_at = fds.len();
         if input_open && pending.is_empty() {
             fds.push(PollFd::new(&stdin, PollFlags::IN));
         }
-        let ts = Timespec { tv_sec: 0, tv_nsec: wait.subsec_nanos().into() };
+        let ts = Timespec { tv_sec: wait.as_secs() as i64, tv_nsec: wait.subsec_nanos().into() };
         match poll(&mut fds, Some(&ts)) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(io_err(e)),
@@ -125,9 +143,15 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
                 Err(e) => return Err(io_err(e)),
             }
         }
-        if ready.get(2).is_some_and(|r| !r.is_empty()) {
+        if let Some(fd) = &winch {
+            if !ready[2].is_empty() {
+                // Take the signals; the size is compared at the top of the loop.
+                while rustix::io::read(fd, &mut buf).is_ok_and(|n| n > 0) {}
+            }
+        }
+        if ready.get(stdin_at).is_some_and(|r| !r.is_empty()) {
             match rustix::io::read(stdin, &mut buf) {
-                Ok(0) | Err(Errno::IO) => {
+                Ok(0) | Err(Errno::IO) | Err(Errno::BADF) => {
                     input_open = false;
                     pending.push(0x04); // VEOF, Ctrl-D
                 }

@@ -32,6 +32,7 @@ mod nr {
     pub const WAIT4: usize = 61;
     pub const KILL: usize = 62;
     pub const RT_SIGTIMEDWAIT: usize = 128;
+    pub const SIGNALFD4: usize = 289;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -47,6 +48,7 @@ mod nr {
     pub const WAIT4: usize = 260;
     pub const KILL: usize = 129;
     pub const RT_SIGTIMEDWAIT: usize = 137;
+    pub const SIGNALFD4: usize = 74;
 }
 
 /// A raw system call with up to four arguments.
@@ -474,4 +476,35 @@ pub fn waitid_pidfd(
         };
         return Ok(Some((raw, usage)));
     }
+}
+
+const SIG_BLOCK: usize = 0;
+
+/// The calling thread's signal mask, unchanged.
+pub fn blocked_signals() -> Result<u64, Errno> {
+    let mut old: u64 = 0;
+    // SAFETY: SIG_BLOCK with a NULL set changes nothing; a pointer to an 8-byte mask, size 8.
+    let ret =
+        unsafe { syscall4(nr::RT_SIGPROCMASK, SIG_BLOCK, 0, &mut old as *mut u64 as usize, 8) };
+    check(ret).map(|_| old)
+}
+
+/// `signalfd4(-1, &mask, 8, SFD_CLOEXEC | SFD_NONBLOCK)`: an fd that reads the (blocked)
+/// signals of `mask` pending for the calling thread or its process.
+pub fn signalfd(mask: u64) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    const SFD_NONBLOCK: usize = 0o4000;
+    const SFD_CLOEXEC: usize = 0o2000000;
+    // SAFETY: a pointer to an 8-byte mask, size 8, flags.
+    let ret = unsafe {
+        syscall4(
+            nr::SIGNALFD4,
+            usize::MAX, // -1: a new fd
+            &mask as *const u64 as usize,
+            8,
+            SFD_NONBLOCK | SFD_CLOEXEC,
+        )
+    };
+    // SAFETY: a new fd that nothing else owns.
+    check(ret).map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as c_int) })
 }

@@ -431,7 +431,11 @@ mod signals {
     /// forwarding thread takes them. The program starts with an empty mask: the library
     /// clears it before `execve`.
     pub fn block() {
-        let set = forwarded_set();
+        let mut set = forwarded_set();
+        // SIGWINCH too: the pty relay then reads it from a signalfd instead of polling the
+        // window size. (Not forwarded: the relay passes the size on, which signals the command.)
+        // SAFETY: an initialised set and a valid signal number.
+        unsafe { libc::sigaddset(&mut set, libc::SIGWINCH) };
         // SAFETY: a valid, initialised set; the old mask is not wanted (null).
         unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     }
