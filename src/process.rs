@@ -63,8 +63,10 @@ impl Child {
         self.pidfd.as_fd()
     }
 
-    /// Sends `SIGKILL`. With a PID namespace this ends every process in it.
+    /// Sends `SIGKILL`. With a PID namespace this ends every process in it (it kills its PID
+    /// 1); without one, only the program: its children live on.
     /// Does nothing if the program has already been waited for, like std.
+    #[doc(alias = "kill_tree")]
     pub fn kill(&mut self) -> Result<(), Error> {
         self.signal(libc_sig::SIGKILL)
     }
@@ -100,7 +102,7 @@ impl Child {
     pub fn wait_info(&mut self) -> Result<crate::WaitInfo, Error> {
         drop(self.stdin.take());
         loop {
-            if let Some(info) = self.reap(false)? {
+            if let Some(info) = self.reap()? {
                 return Ok(info);
             }
             let timeout = self.life.deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -112,17 +114,14 @@ impl Child {
     /// Returns the status if the program has exited, `None` if it is still running (after the
     /// [`timeout`](crate::Sandbox::timeout), it is killed and waited for).
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        Ok(self.reap(false)?.map(|i| i.status))
+        Ok(self.reap()?.map(|i| i.status))
     }
 
-    /// The status and usage once the sandbox has been reaped; `None` while it runs. Kills it
-    /// first when its deadline has passed. `block`: wait for it.
-    fn reap(&mut self, block: bool) -> Result<Option<crate::WaitInfo>, Error> {
+    /// The status and usage once the sandbox has been reaped; `None` while it runs. When its
+    /// deadline has passed, kills it and waits for it.
+    fn reap(&mut self) -> Result<Option<crate::WaitInfo>, Error> {
         if self.status.is_none() {
-            let mut options = WaitIdOptions::EXITED;
-            if !block {
-                options |= WaitIdOptions::NOHANG;
-            }
+            let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
             let mut reaped = crate::sys::waitid_pidfd(self.pidfd.as_fd(), options)
                 .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
             if reaped.is_none() && self.life.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -148,7 +147,7 @@ impl Child {
         drop(self.stdin.take());
         let deadline = self.life.deadline;
         let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take(), deadline, || {
-            let _ = self.reap(false);
+            let _ = self.reap();
         })
         .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
         let status = self.wait()?;
@@ -241,7 +240,7 @@ fn read_both(
                 continue;
             }
             Some(d) => {
-                let t = d - Instant::now();
+                let t = d.saturating_duration_since(Instant::now());
                 Some(Timespec { tv_sec: t.as_secs() as i64, tv_nsec: i64::from(t.subsec_nanos()) })
             }
             None => None,
