@@ -431,6 +431,11 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
         Step::UnshareTime if errno == libc::EINVAL => {
             Some("this kernel has no time namespaces (CONFIG_TIME_NS, Linux 5.6+)".to_string())
         }
+        Step::OpenPty => Some(
+            "a pseudo-terminal needs /dev/ptmx and a devpts filesystem on /dev/pts (in a \
+             container, mount devpts with ptmxmode=0666); or run without a pty (--no-pty)"
+                .to_string(),
+        ),
         Step::Chdir if errno == libc::ENOENT => {
             Some("the directory does not exist in the sandbox's view of the filesystem".to_string())
         }

@@ -780,3 +780,31 @@ fn ctrl_c_reaches_the_program_without_a_pty_once() {
         tmux.expect_prompt("host$");
     }
 }
+
+#[test]
+fn the_bash_shell_example_follows_window_size_changes() {
+    if !tmux_or_skip() {
+        skip!("tmux is not installed (the interactive tests need a real terminal)");
+    }
+    // cargo test builds the examples next to the test binaries' directory.
+    let exe = std::env::current_exe().unwrap();
+    let example = exe.parent().unwrap().parent().unwrap().join("examples/bash_shell");
+    if !example.exists() {
+        skip!("{} is not built (run the tests with cargo test)", example.display());
+    }
+    // It does not block SIGWINCH, so the relay re-reads the size instead of using a signalfd.
+    let command = format!("PS1='cell$ ' {} ", example.display());
+    let tmux = Tmux::start(&command, 90, 25).expect("tmux");
+    tmux.expect("nscell: try");
+    tmux.type_line("export PS1='cell$ '; stty size; echo host=$(hostname)");
+    tmux.expect("25 90");
+    tmux.expect("host=nscell");
+    assert!(tmux.cmd(&["resize-window", "-x", "70", "-y", "20"]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.type_line("stty size");
+    tmux.expect("20 70");
+    tmux.type_line("sleep 100 &");
+    tmux.type_line("jobs");
+    tmux.expect("Running");
+    tmux.type_line("exit");
+}
