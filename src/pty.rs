@@ -187,18 +187,35 @@ fn sync_window_size(from: BorrowedFd<'_>, master: &OwnedFd, last: &mut Option<Wi
     }
 }
 
-/// Writes what is left in the pty (the program's last output) to `out`.
+/// Writes what is left in the pty (the program's last output) to `out`: until `EIO`, which the
+/// kernel returns once every process has closed the slave and its buffered output has been read.
+/// Bounded in time: without a PID namespace, a process left behind may hold the slave open.
 fn drain(master: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) {
-    // Bounded: a process outside a PID namespace could keep writing for ever.
-    for _ in 0..1024 {
+    const QUIET: Duration = Duration::from_millis(200);
+    const AT_MOST: Duration = Duration::from_secs(2);
+    let start = Instant::now();
+    let mut last_data = start;
+    loop {
         match rustix::io::read(master, &mut *buf) {
-            Ok(n) if n > 0 => {
+            Ok(0) | Err(Errno::IO) => return,
+            Ok(n) => {
                 if write_all(out, &buf[..n]).is_err() {
                     return;
                 }
+                last_data = Instant::now();
             }
             Err(Errno::INTR) => {}
-            _ => return,
+            Err(Errno::AGAIN) => {
+                let now = Instant::now();
+                if now - last_data >= QUIET || now - start >= AT_MOST {
+                    return;
+                }
+                let wait = QUIET - (now - last_data);
+                let ts = Timespec { tv_sec: 0, tv_nsec: wait.subsec_nanos().into() };
+                let mut fds = [PollFd::new(master, PollFlags::IN)];
+                let _ = poll(&mut fds, Some(&ts));
+            }
+            Err(_) => return,
         }
     }
 }
