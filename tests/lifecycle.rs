@@ -808,3 +808,30 @@ fn the_bash_shell_example_follows_window_size_changes() {
     tmux.expect("Running");
     tmux.type_line("exit");
 }
+
+#[test]
+fn relay_with_pipes_passes_input_end_and_all_output() {
+    use std::io::Write;
+    // Input from a pipe reaches the program, its end becomes Ctrl-D (cat ends), and all the
+    // output comes back, the last line included.
+    let mut nscell = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+        .args(["--pty", "--", "/bin/sh", "-c", "cat >/dev/null; seq 1 50000"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    nscell.stdin.take().unwrap().write_all(b"some input\n").unwrap();
+    let out = nscell.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.starts_with("some input\n1\n"), "{:?}", &text[..text.len().min(100)]);
+    assert!(text.ends_with("\n50000\n"), "{:?}", &text[text.len().saturating_sub(100)..]);
+    for _ in 0..20 {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+            .args(["--pty", "--", "/bin/echo", "last"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"last\r\n");
+    }
+}
