@@ -835,3 +835,50 @@ fn relay_with_pipes_passes_input_end_and_all_output() {
         assert_eq!(out.stdout, b"last\r\n");
     }
 }
+
+#[test]
+fn die_with_parent_has_no_window_when_the_spawner_dies_early() {
+    // SIGKILL nscell at random moments from the start of its setup on: no sandbox may survive,
+    // whether it had set PR_SET_PDEATHSIG yet or not.
+    let marker = format!("{}.{}", 900 + std::process::id() % 90, std::process::id());
+    let survivors = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == marker.as_bytes()))
+            })
+            .filter(|&pid| alive(pid))
+            .collect()
+    };
+    for i in 0..40u64 {
+        for extra in [&[][..], &["--init"]] {
+            let mut nscell = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+                .arg("--die-with-parent")
+                .args(extra)
+                .args(["--no-pty", "--", "/bin/sleep", &marker])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_micros((i * 137) % 3000));
+            nscell.kill().unwrap();
+            nscell.wait().unwrap();
+        }
+    }
+    let start = Instant::now();
+    while !survivors().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = survivors();
+    for &pid in &left {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        );
+    }
+    assert!(left.is_empty(), "sandboxes outlived their killed nscell: {left:?}");
+}
