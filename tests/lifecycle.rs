@@ -882,3 +882,33 @@ fn die_with_parent_has_no_window_when_the_spawner_dies_early() {
     }
     assert!(left.is_empty(), "sandboxes outlived their killed nscell: {left:?}");
 }
+
+#[test]
+fn ctrl_z_under_init_never_wedges_the_sandbox() {
+    if !tmux_or_skip() {
+        skip!("tmux is not installed (the interactive tests need a real terminal)");
+    }
+    let nscell = env!("CARGO_BIN_EXE_nscell");
+    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", 100, 30).expect("tmux");
+    tmux.expect_prompt("host$");
+    // On its pty, the init and the program form an orphaned process group (the init's parent is
+    // in another session), so the kernel discards Ctrl-Z's SIGTSTP: a later Ctrl-C still ends
+    // the program.
+    tmux.type_line(&format!("{nscell} --init -- /bin/sleep 100; echo rc1=$?"));
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.send(&["C-z"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send(&["C-c"]);
+    tmux.expect("rc1=130");
+    tmux.expect_prompt("host$");
+    // Sharing the host's terminal, Ctrl-Z stops nscell and the program together, as a job of
+    // the host's shell, and `fg` resumes them.
+    tmux.type_line(&format!("{nscell} --init --no-pty --share-terminal -- /bin/sleep 100"));
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.send(&["C-z"]);
+    tmux.expect("Stopped");
+    tmux.type_line("fg; echo rc2=$?");
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.send(&["C-c"]);
+    tmux.expect("rc2=130");
+}
