@@ -1,9 +1,15 @@
 //! Pseudo-terminals: the pair a sandbox gets with [`Sandbox::pty`](crate::Sandbox::pty), and
 //! [`relay`], which connects its master to the caller's own terminal.
 
+use crate::error::{Error, Step};
+use crate::sys;
+use crate::{Child, WaitInfo};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use std::os::fd::OwnedFd;
+use rustix::termios::{OptionalActions, Termios, Winsize};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 /// Opens a new pty pair (master, slave), both CLOEXEC and above stdio. When the caller's stdin
 /// is a terminal, its mode and window size are copied to the new one.
@@ -29,14 +35,6 @@ pub(crate) fn open_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
     }
     Ok((master, slave))
 }
-
-use crate::error::{Error, Step};
-use crate::sys;
-use crate::{Child, WaitInfo};
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::termios::{OptionalActions, Termios, Winsize};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Duration, Instant};
 
 /// How often [`relay`] looks at the caller's window size when nothing else wakes it: without
 /// `SIGWINCH` blocked, and with it (a safety net, should another thread have taken the signal).
