@@ -12,6 +12,9 @@ fn main() {
         "nscell: try `whoami`, `id`, `ps`, `hostname x` (only this sandbox changes); `exit` leaves"
     );
 
+    // On a terminal, bash gets a pseudo-terminal of its own (job control, window size), relayed
+    // to this one in raw mode; it cannot push keystrokes into this terminal (TIOCSTI).
+    let pty = rustix::termios::isatty(rustix::stdio::stdin());
     let status = Sandbox::new("/bin/bash")
         // The seed's set, spelled out (it is also the default, Namespaces::DEFAULT). The caller's
         // uid and gid are mapped to 0, so bash runs as root inside, and it is PID 1 with a fresh
@@ -24,8 +27,10 @@ fn main() {
                 | Namespaces::IPC,
         )
         .hostname("nscell")
-        // stdin, stdout and stderr are inherited: bash gets this terminal.
-        .status();
+        .pty(pty)
+        .spawn()
+        .and_then(|mut child| if pty { nscell::pty::relay(&mut child) } else { child.wait_info() })
+        .map(|info| info.status);
 
     match status {
         // Leave with bash's own status, as a shell would.

@@ -19,7 +19,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 
 /// The exit code of a child whose setup failed (the parent reaps it and returns the error).
-const SETUP_FAILED: c_int = 127;
+pub(crate) const SETUP_FAILED: c_int = 127;
 
 /// `statfs.f_type` of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -35,7 +35,8 @@ pub(crate) unsafe extern "C" fn entry(arg: *mut c_void) -> c_int {
     let plan = unsafe { &*(arg as *const Plan<'_>) };
     let failure = match setup(plan) {
         Ok(()) if plan.probe_only => sys::exit(0),
-        Ok(()) => exec(plan),
+        Ok(()) if plan.lifecycle.init => crate::init::run(plan),
+        Ok(()) => exec_program(plan),
         Err(f) => f,
     };
     plan.report.store(failure.encode(), Ordering::Release);
@@ -123,6 +124,21 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         rustix::process::chdir(dir).map_err(fail(Step::Chdir))?;
     }
 
+    crate::init::setup(plan)?;
+    Ok(())
+}
+
+/// The end of every path to the program (the direct one, and the init's child): stdio in
+/// place, every other fd closed, then `execve`. Returns only on failure.
+pub(crate) fn exec_program(plan: &Plan<'_>) -> Failure {
+    match before_exec(plan) {
+        Ok(()) => exec(plan),
+        Err(f) => f,
+    }
+}
+
+/// The program's last steps before `execve`, in the task that execs.
+fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
     for (slot, &fd) in plan.stdio.iter().enumerate() {
         if fd < 0 {
             continue;

@@ -103,11 +103,25 @@ pub enum Step {
     /// Switching to the new root (`pivot_root`) and detaching the old one.
     #[doc(alias = "pivot_root")]
     PivotRoot,
+    /// Starting a new session (`setsid`).
+    #[doc(alias = "setsid")]
+    NewSession,
+    /// Making the pseudo-terminal the controlling terminal (`TIOCSCTTY`).
+    #[doc(alias = "TIOCSCTTY")]
+    ControllingTerminal,
+    /// Arranging for the sandbox to die with its spawner (`PR_SET_PDEATHSIG`, `pidfd_open`).
+    #[doc(alias = "PR_SET_PDEATHSIG")]
+    ParentDeathSignal,
+    /// Starting the program from the init (`clone`).
+    StartProgram,
+    /// Allocating a pseudo-terminal (`/dev/ptmx`).
+    #[doc(alias = "openpty")]
+    OpenPty,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 41] = [
+    pub(crate) const ALL: [Step; 46] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -149,6 +163,11 @@ impl Step {
         Step::Chmod,
         Step::RemountReadOnly,
         Step::PivotRoot,
+        Step::NewSession,
+        Step::ControllingTerminal,
+        Step::ParentDeathSignal,
+        Step::StartProgram,
+        Step::OpenPty,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -195,6 +214,11 @@ impl Step {
             39 => Chmod,
             40 => RemountReadOnly,
             41 => PivotRoot,
+            42 => NewSession,
+            43 => ControllingTerminal,
+            44 => ParentDeathSignal,
+            45 => StartProgram,
+            46 => OpenPty,
             _ => return None,
         })
     }
@@ -243,6 +267,11 @@ impl Step {
             Step::Chmod => "change the mode of",
             Step::RemountReadOnly => "remount read-only",
             Step::PivotRoot => "switch to the new root (pivot_root)",
+            Step::NewSession => "start a new session (setsid)",
+            Step::ControllingTerminal => "make the pseudo-terminal the controlling terminal",
+            Step::ParentDeathSignal => "tie the sandbox's life to its spawner (PR_SET_PDEATHSIG)",
+            Step::StartProgram => "start the program from the init",
+            Step::OpenPty => "allocate a pseudo-terminal",
         }
     }
 }
@@ -519,6 +548,11 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
         Step::NestedUserns => Some(
             "allow_nested_userns(false) writes /proc/sys/user/max_user_namespaces inside the \
              sandbox and needs a /proc and capabilities there"
+                .to_string(),
+        ),
+        Step::OpenPty => Some(
+            "a pseudo-terminal needs /dev/ptmx and a devpts filesystem on /dev/pts (in a \
+             container, mount devpts with ptmxmode=0666); or run without a pty (--no-pty)"
                 .to_string(),
         ),
         Step::Chdir if errno == libc::ENOENT => {

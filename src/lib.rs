@@ -42,7 +42,9 @@
 //!
 //! - As PID 1 of a new PID namespace, the program receives only the signals it has handlers for
 //!   (plus `SIGKILL` and `SIGSTOP` from outside): `Child::signal(SIGTERM)` does nothing to a
-//!   shell. Use [`Child::kill`]. PID 1 also inherits every orphan in the namespace.
+//!   shell. Use [`Child::kill`], or [`Sandbox::init`]: an init as PID 1 passes signals on and
+//!   reaps the orphans that PID 1 inherits. See also [`Sandbox::new_session`] (on by default),
+//!   [`Sandbox::pty`] and [`pty::relay`], [`Sandbox::die_with_parent`], [`Sandbox::timeout`].
 //! - `/proc` must be remounted to show a new PID namespace; nscell does it when `PID` and `MOUNT`
 //!   are both new ([`Sandbox::mount_proc`]).
 //! - Root inside a user namespace has every capability *over that namespace's resources* (its
@@ -59,11 +61,14 @@ mod child;
 mod error;
 mod harden;
 mod idmap;
+mod init;
 mod landlock;
+mod lifecycle;
 mod mounts;
 mod namespaces;
 mod plan;
 mod process;
+pub mod pty;
 mod report;
 mod sandbox;
 mod seccomp;
@@ -78,6 +83,7 @@ pub use error::{Error, Step};
 pub use harden::{RLIM_INFINITY, Resource};
 pub use idmap::IdMap;
 pub use landlock::{LandlockAccess, LandlockEnforcement, LandlockStatus};
+pub use lifecycle::{ResourceUsage, WaitInfo};
 pub use namespaces::Namespaces;
 pub use process::Child;
 pub use sandbox::Sandbox;

@@ -50,6 +50,8 @@ pub(crate) struct Plan<'a> {
     pub probe_only: bool,
     /// Hardening applied just before `execve` ([`crate::harden`]).
     pub harden: crate::harden::HardenPlan,
+    /// Session, terminal, parent death, init ([`crate::lifecycle`]).
+    pub lifecycle: crate::lifecycle::LifecyclePlan,
     /// The child's failure record ([`crate::report::Failure`]), 0 while none.
     pub report: AtomicU64,
 }

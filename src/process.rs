@@ -4,10 +4,10 @@ use crate::Error;
 use crate::error::Step;
 use rustix::io::Errno;
 use rustix::process::{WaitId, WaitIdOptions, WaitIdStatus};
-use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
+use std::time::{Duration, Instant};
 
 /// A program running in a sandbox, as [`std::process::Child`], but held through a pidfd.
 ///
@@ -35,6 +35,8 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The caller's end of the program's stderr, when it is piped.
     pub stderr: Option<ChildStderr>,
+    /// Timeout, terminal, init stack, resource usage ([`crate::lifecycle`]).
+    pub(crate) life: crate::lifecycle::ChildLife,
 }
 
 impl Child {
@@ -47,6 +49,7 @@ impl Child {
             stdin: i.map(ChildStdin::from),
             stdout: o.map(ChildStdout::from),
             stderr: e.map(ChildStderr::from),
+            life: Default::default(),
         }
     }
 
@@ -60,8 +63,10 @@ impl Child {
         self.pidfd.as_fd()
     }
 
-    /// Sends `SIGKILL`. With a PID namespace this ends every process in it.
+    /// Sends `SIGKILL`. With a PID namespace this ends every process in it (it kills its PID
+    /// 1); without one, only the program: its children live on.
     /// Does nothing if the program has already been waited for, like std.
+    #[doc(alias = "kill_tree")]
     pub fn kill(&mut self) -> Result<(), Error> {
         self.signal(libc_sig::SIGKILL)
     }
@@ -86,33 +91,65 @@ impl Child {
     }
 
     /// Waits for the program to exit and returns its status. Closes `stdin` first, so a program
-    /// reading it sees EOF instead of waiting forever.
+    /// reading it sees EOF instead of waiting forever. Enforces the
+    /// [`timeout`](crate::Sandbox::timeout), if one is set.
     pub fn wait(&mut self) -> Result<ExitStatus, Error> {
-        drop(self.stdin.take());
-        if let Some(s) = self.status {
-            return Ok(s);
-        }
-        let status = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED)?
-            .ok_or_else(|| Error::setup(Step::Wait, None, Errno::CHILD.raw_os_error(), false))?;
-        self.status = Some(status);
-        Ok(status)
+        self.wait_info().map(|i| i.status)
     }
 
-    /// Returns the status if the program has exited, `None` if it is still running.
-    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
-        if let Some(s) = self.status {
-            return Ok(Some(s));
+    /// Waits like [`wait`](Child::wait), and says more: whether the
+    /// [`timeout`](crate::Sandbox::timeout) ended the sandbox, and its resource usage.
+    pub fn wait_info(&mut self) -> Result<crate::WaitInfo, Error> {
+        drop(self.stdin.take());
+        loop {
+            if let Some(info) = self.reap()? {
+                return Ok(info);
+            }
+            let timeout = self.life.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            wait_readable(self.pidfd.as_fd(), timeout)
+                .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
         }
-        let status = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED | WaitIdOptions::NOHANG)?;
-        self.status = status;
-        Ok(status)
+    }
+
+    /// Returns the status if the program has exited, `None` if it is still running (after the
+    /// [`timeout`](crate::Sandbox::timeout), it is killed and waited for).
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>, Error> {
+        Ok(self.reap()?.map(|i| i.status))
+    }
+
+    /// The status and usage once the sandbox has been reaped; `None` while it runs. When its
+    /// deadline has passed, kills it and waits for it.
+    fn reap(&mut self) -> Result<Option<crate::WaitInfo>, Error> {
+        if self.status.is_none() {
+            let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+            let mut reaped = crate::sys::waitid_pidfd(self.pidfd.as_fd(), options)
+                .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
+            if reaped.is_none() && self.life.deadline.is_some_and(|d| Instant::now() >= d) {
+                self.life.timed_out = true;
+                let _ = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc_sig::SIGKILL);
+                reaped = crate::sys::waitid_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED)
+                    .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
+            }
+            let Some((raw, usage)) = reaped else { return Ok(None) };
+            self.status = Some(ExitStatus::from_raw(raw));
+            self.life.usage = Some(crate::ResourceUsage::from_raw(&usage));
+            self.life.reaped();
+        }
+        Ok(self.status.map(|status| crate::WaitInfo {
+            status,
+            timed_out: self.life.timed_out,
+            usage: self.life.usage.unwrap_or_default(),
+        }))
     }
 
     /// Waits for the program, collecting all of its piped stdout and stderr.
     pub fn wait_with_output(mut self) -> Result<Output, Error> {
         drop(self.stdin.take());
-        let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take())
-            .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
+        let deadline = self.life.deadline;
+        let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take(), deadline, || {
+            let _ = self.reap();
+        })
+        .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
         let status = self.wait()?;
         Ok(Output { status, stdout, stderr })
     }
@@ -128,7 +165,9 @@ impl Drop for Child {
     fn drop(&mut self) {
         if self.status.is_none() {
             let _ = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc_sig::SIGKILL);
-            let _ = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED);
+            if wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED).is_ok() {
+                self.life.reaped();
+            }
         }
     }
 }
@@ -162,59 +201,74 @@ fn to_exit_status(s: &WaitIdStatus) -> ExitStatus {
     ExitStatus::from_raw(raw)
 }
 
-/// Reads two pipes to EOF at the same time, so neither can fill up and stall the program.
+/// Polls `fd` until it is readable or `timeout` (None: no limit) has passed.
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, Errno> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let ts = timeout.map(|t| Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+    match poll(&mut fds, ts.as_ref()) {
+        Ok(n) => Ok(n > 0),
+        Err(Errno::INTR) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads two pipes to EOF at the same time, so neither can fill up and stall the program. Once
+/// `deadline` has passed, calls `expired` (which kills the sandbox) and reads on without one.
 fn read_both(
     out: Option<ChildStdout>,
     err: Option<ChildStderr>,
+    mut deadline: Option<Instant>,
+    mut expired: impl FnMut(),
 ) -> Result<(Vec<u8>, Vec<u8>), Errno> {
-    use rustix::event::{PollFd, PollFlags, poll};
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let (mut out_buf, mut err_buf) = (Vec::new(), Vec::new());
-    match (out, err) {
-        (None, None) => {}
-        (Some(mut o), None) => {
-            o.read_to_end(&mut out_buf).map_err(io_errno)?;
+    let mut streams: [(Option<OwnedFd>, &mut Vec<u8>); 2] =
+        [(out.map(OwnedFd::from), &mut out_buf), (err.map(OwnedFd::from), &mut err_buf)];
+    loop {
+        let open: Vec<usize> = (0..2).filter(|&i| streams[i].0.is_some()).collect();
+        if open.is_empty() {
+            break;
         }
-        (None, Some(mut e)) => {
-            e.read_to_end(&mut err_buf).map_err(io_errno)?;
+        let timeout = match deadline {
+            Some(d) if Instant::now() >= d => {
+                expired();
+                deadline = None;
+                continue;
+            }
+            Some(d) => {
+                let t = d.saturating_duration_since(Instant::now());
+                Some(Timespec { tv_sec: t.as_secs() as i64, tv_nsec: i64::from(t.subsec_nanos()) })
+            }
+            None => None,
+        };
+        let mut fds: Vec<PollFd<'_>> = open
+            .iter()
+            .map(|&i| PollFd::new(streams[i].0.as_ref().unwrap(), PollFlags::IN))
+            .collect();
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(_) => {}
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e),
         }
-        (Some(o), Some(e)) => {
-            let mut streams: [(Option<OwnedFd>, &mut Vec<u8>); 2] =
-                [(Some(o.into()), &mut out_buf), (Some(e.into()), &mut err_buf)];
-            loop {
-                let open: Vec<usize> = (0..2).filter(|&i| streams[i].0.is_some()).collect();
-                if open.is_empty() {
-                    break;
-                }
-                let mut fds: Vec<PollFd<'_>> = open
-                    .iter()
-                    .map(|&i| PollFd::new(streams[i].0.as_ref().unwrap(), PollFlags::IN))
-                    .collect();
-                match poll(&mut fds, None) {
-                    Ok(_) => {}
-                    Err(Errno::INTR) => continue,
-                    Err(e) => return Err(e),
-                }
-                let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
-                drop(fds);
-                for (k, &i) in open.iter().enumerate() {
-                    if !ready[k] {
-                        continue;
-                    }
-                    let (fd, buf) = &mut streams[i];
-                    let mut chunk = [0u8; 8192];
-                    match rustix::io::read(fd.as_ref().unwrap(), &mut chunk) {
-                        Ok(0) => *fd = None,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        Err(Errno::INTR) | Err(Errno::AGAIN) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+        let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+        drop(fds);
+        for (k, &i) in open.iter().enumerate() {
+            if !ready[k] {
+                continue;
+            }
+            let (fd, buf) = &mut streams[i];
+            let mut chunk = [0u8; 8192];
+            match rustix::io::read(fd.as_ref().unwrap(), &mut chunk) {
+                Ok(0) => *fd = None,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(Errno::INTR) | Err(Errno::AGAIN) => {}
+                Err(e) => return Err(e),
             }
         }
     }
     Ok((out_buf, err_buf))
-}
-
-fn io_errno(e: std::io::Error) -> Errno {
-    Errno::from_io_error(&e).unwrap_or(Errno::IO)
 }

@@ -60,6 +60,7 @@ pub struct Sandbox {
     pub(crate) fs: crate::mounts::FsConfig,
     bad_input: Option<String>,
     pub(crate) harden: crate::harden::HardenConfig,
+    pub(crate) lifecycle: crate::lifecycle::Lifecycle,
 }
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {
@@ -98,6 +99,7 @@ impl Sandbox {
             fs: Default::default(),
             bad_input,
             harden: Default::default(),
+            lifecycle: Default::default(),
         }
     }
 
@@ -306,6 +308,7 @@ impl Sandbox {
         }
         let r = self.resolve()?;
         let fs = crate::mounts::prepare(&self.fs, r.namespaces)?;
+        let mut life = self.lifecycle.arm(r.namespaces)?;
         let env = self.build_env();
         let candidates = self.candidates(&env)?;
         let env: Vec<CString> = env
@@ -324,6 +327,11 @@ impl Sandbox {
             let default;
             let kind = match cfg {
                 Some(s) => &s.0,
+                None if life.terminal().is_some() => {
+                    let tty = life.terminal();
+                    prepared.push(Prepared { child_end: None, borrowed: tty, parent_end: None });
+                    continue;
+                }
                 None => {
                     default = defaults[i]();
                     &default.0
@@ -365,18 +373,21 @@ impl Sandbox {
             _env: env,
             probe_only,
             harden,
+            lifecycle: life.take_plan(),
             report: AtomicU64::new(0),
         };
         let userns = r.namespaces.contains(Namespaces::USER);
         match spawn::spawn(&mut plan, r.parent_maps.as_ref()) {
-            Ok((pid, pidfd)) => {
+            Ok(spawned) => {
                 let pipes = prepared.into_iter().map(|p| p.parent_end);
                 let mut pipes = pipes.collect::<Vec<_>>().into_iter();
-                Ok(Child::new(
-                    pid,
-                    pidfd,
+                let mut child = Child::new(
+                    spawned.pid,
+                    spawned.pidfd,
                     [pipes.next().flatten(), pipes.next().flatten(), pipes.next().flatten()],
-                ))
+                );
+                child.life = life.into_child(spawned.init_stack);
+                Ok(child)
             }
             Err(SpawnError::Parent(e)) => Err(e),
             Err(SpawnError::Child(f)) => Err(self.describe(f, &plan, userns)),

@@ -38,32 +38,58 @@ impl From<Error> for SpawnError {
     }
 }
 
-/// Clones the child with `plan` and returns its pid and pidfd once it has exec'd.
+/// A child that has exec'd (or, with an init, whose program has).
+pub(crate) struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    /// The stack the init runs on: the `Child` keeps it until the init has been reaped.
+    pub init_stack: Option<Stack>,
+}
+
+/// Clones the child with `plan` and returns it once it has exec'd.
+///
+/// With an init (`plan.lifecycle.init`) the handshake path is taken even without parent maps:
+/// the init never execs, so it cannot run while the caller is suspended by `CLONE_VFORK`.
 pub(crate) fn spawn(
     plan: &mut Plan<'_>,
     parent_maps: Option<&ParentMaps>,
-) -> Result<(i32, OwnedFd), SpawnError> {
+) -> Result<Spawned, SpawnError> {
     let userns = plan.namespace_flags & crate::Namespaces::USER.bits() as i32 != 0;
     let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error(), false);
     let stack = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
 
-    let Some(maps) = parent_maps else {
+    let init = plan.lifecycle.init;
+    if parent_maps.is_none() && !init {
         let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | plan.namespace_flags;
         let (pid, pidfd) = clone_blocked(plan, &stack, flags)
             .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
         // CLONE_VFORK: the child has exec'd or exited, and its record (if any) is written.
         stack.give_back();
-        return finish(plan, pid, pidfd);
+        return finish(plan, pid, pidfd, None);
+    }
+    // The init's program runs on its own stack until it execs.
+    let program_stack = if init {
+        let s = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
+        plan.lifecycle.program_stack = s.top() as usize;
+        Some(s)
+    } else {
+        None
     };
 
     let pipe = || {
         let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
         Ok::<_, Errno>((above_stdio(r)?, above_stdio(w)?))
     };
-    let (go_r, go_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
+    let go = match parent_maps {
+        Some(maps) => {
+            let (go_r, go_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
+            plan.go_fd = go_r.as_raw_fd();
+            plan.go_write_fd = go_w.as_raw_fd();
+            Some((maps, go_r, go_w))
+        }
+        None => None,
+    };
     let (exec_r, exec_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
-    plan.go_fd = go_r.as_raw_fd();
-    plan.go_write_fd = go_w.as_raw_fd();
     plan.exec_fd = exec_w.as_raw_fd();
 
     let flags = sys::CLONE_VM | sys::CLONE_PIDFD | plan.namespace_flags;
@@ -72,19 +98,36 @@ pub(crate) fn spawn(
     // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
     // `ExecGuard` ensures on every path out of this function, unwinding included.
     let guard = ExecGuard(Some(exec_r));
-    drop(go_r);
     drop(exec_w);
 
-    let written = maps.write(pid);
-    if written.is_ok() {
-        let _ = rustix::io::write(&go_w, b"g");
-    }
-    // Without the byte, EOF tells the child to leave.
-    drop(go_w);
+    let written = match go {
+        Some((maps, go_r, go_w)) => {
+            drop(go_r);
+            let written = maps.write(pid);
+            if written.is_ok() {
+                let _ = rustix::io::write(&go_w, b"g");
+            }
+            // Without the byte, EOF tells the child to leave.
+            drop(go_w);
+            written
+        }
+        None => Ok(()),
+    };
+    // EOF: the child has exec'd or exited, or (with an init) its program has exec'd and the
+    // init no longer reads the plan; the program's stack is free, the init's is not.
     drop(guard);
-    stack.give_back();
+    if let Some(s) = program_stack {
+        s.give_back();
+    }
+    // The init runs on `stack` for as long as the sandbox lives: the Child keeps it.
+    let init_stack = if init {
+        Some(stack)
+    } else {
+        stack.give_back();
+        None
+    };
     match written {
-        Ok(()) => finish(plan, pid, pidfd),
+        Ok(()) => finish(plan, pid, pidfd, init_stack),
         Err(e) => {
             // The child may have failed first (and the write failed because it was gone): its
             // own record then says more than ours.
@@ -137,10 +180,16 @@ impl Drop for ExecGuard {
 }
 
 /// After the child has exec'd or exited: its record decides between `Ok` and a reaped `Err`.
-fn finish(plan: &Plan<'_>, pid: i32, pidfd: OwnedFd) -> Result<(i32, OwnedFd), SpawnError> {
+/// `init_stack` is dropped only once the child has been reaped.
+fn finish(
+    plan: &Plan<'_>,
+    pid: i32,
+    pidfd: OwnedFd,
+    init_stack: Option<Stack>,
+) -> Result<Spawned, SpawnError> {
     let word = plan.report.load(Ordering::Acquire);
     match Failure::decode(word) {
-        None => Ok((pid, pidfd)),
+        None => Ok(Spawned { pid, pidfd, init_stack }),
         Some(f) => {
             let _ = crate::process::wait_pidfd(std::os::fd::AsFd::as_fd(&pidfd), waitid_exited());
             Err(SpawnError::Child(f))

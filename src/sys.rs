@@ -6,7 +6,8 @@
 //!   runs on, an anonymous mapping with a guard page.
 //! - a raw `syscall` instruction for the few calls that rustix does not cover and that the child
 //!   makes after `clone`: `execve`, `exit_group`, `rt_sigaction`, `rt_sigprocmask`, `close_range`,
-//!   `socket` and `ioctl`. They are raw (not `libc::syscall`) because a `CLONE_VM` child shares the
+//!   `socket` and `ioctl`; and for the init ([`crate::init`]): `clone` onto a new stack,
+//!   `rt_sigtimedwait`, `wait4` and `kill`. They are raw (not `libc::syscall`) because a `CLONE_VM` child shares the
 //!   caller thread's TLS: a libc wrapper that fails writes `errno` into a live thread of the caller.
 //!
 //! Every function returns the kernel's answer unchanged: a non-negative value or `-errno`.
@@ -37,6 +38,11 @@ mod nr {
     pub const LANDLOCK_RESTRICT_SELF: usize = 446;
     pub const MOUNT_SETATTR: usize = 442;
     pub const FCHMODAT2: usize = 452;
+    pub const CLONE: usize = 56;
+    pub const WAIT4: usize = 61;
+    pub const KILL: usize = 62;
+    pub const RT_SIGTIMEDWAIT: usize = 128;
+    pub const SIGNALFD4: usize = 289;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -58,6 +64,11 @@ mod nr {
     pub const LANDLOCK_RESTRICT_SELF: usize = 446;
     pub const MOUNT_SETATTR: usize = 442;
     pub const FCHMODAT2: usize = 452;
+    pub const CLONE: usize = 220;
+    pub const WAIT4: usize = 260;
+    pub const KILL: usize = 129;
+    pub const RT_SIGTIMEDWAIT: usize = 137;
+    pub const SIGNALFD4: usize = 74;
 }
 
 /// A raw system call with up to four arguments.
@@ -321,6 +332,7 @@ pub fn loopback_up() -> Result<(), Errno> {
 }
 
 /// A child stack: an anonymous private mapping whose lowest page is a guard page.
+#[derive(Debug)]
 pub struct Stack {
     base: *mut c_void,
     len: usize,
@@ -377,11 +389,14 @@ impl Stack {
     }
 
     /// The initial stack pointer (the stack grows down), 16-byte aligned.
-    fn top(&self) -> *mut c_void {
+    pub fn top(&self) -> *mut c_void {
         // SAFETY: one past the end of our own mapping.
         unsafe { self.base.cast::<u8>().add(self.len).cast() }
     }
 }
+
+// SAFETY: a shared Stack only hands out its address.
+unsafe impl Sync for Stack {}
 
 impl Drop for Stack {
     fn drop(&mut self) {
@@ -397,7 +412,8 @@ impl Drop for Stack {
 pub const CLONE_VM: c_int = 0x0000_0100;
 pub const CLONE_VFORK: c_int = 0x0000_4000;
 pub const CLONE_PIDFD: c_int = 0x0000_1000;
-const SIGCHLD: c_int = 17;
+/// `SIGCHLD`, the exit signal of every child nscell creates.
+pub const SIGCHLD: c_int = 17;
 
 /// `clone(entry, stack, flags | SIGCHLD, arg, &pidfd)`.
 ///
@@ -561,4 +577,194 @@ pub fn landlock_abi() -> i32 {
     let ret =
         unsafe { syscall4(nr::LANDLOCK_CREATE_RULESET, 0, 0, LANDLOCK_CREATE_RULESET_VERSION, 0) };
     check(ret).map(|v| v as i32).unwrap_or(0)
+}
+
+// The init's calls (crate::init). Raw for the same reason as the rest: the init shares the
+// caller's memory and thread-local storage.
+
+/// `wait4` option: do not block.
+pub const WNOHANG: c_int = 1;
+/// `wait4` option `__WALL`: children of any kind (clone children included).
+pub const WALL: c_int = 0x4000_0000;
+
+/// `rt_sigtimedwait(set, &info, NULL, 8)`: takes one pending signal of `set` (which must be
+/// blocked) and returns its number and `si_code`, waiting until one comes.
+pub fn wait_signal(set: u64) -> Result<(c_int, c_int), Errno> {
+    // siginfo_t is 128 bytes: si_signo, si_errno, si_code, then the union.
+    let mut info = [0i32; 32];
+    // SAFETY: a pointer to an 8-byte set, room for a siginfo_t, no timeout, set size 8.
+    let ret = unsafe {
+        syscall4(nr::RT_SIGTIMEDWAIT, &set as *const u64 as usize, info.as_mut_ptr() as usize, 0, 8)
+    };
+    check(ret).map(|sig| (sig as c_int, info[2]))
+}
+
+/// `wait4(pid, &status, options, NULL)`: the pid reaped (0 with `WNOHANG` when none has
+/// changed state) and its raw wait status.
+pub fn wait4(pid: c_int, options: c_int) -> Result<(c_int, c_int), Errno> {
+    let mut status: c_int = 0;
+    // SAFETY: a pointer to an int for the status, a NULL rusage.
+    let ret = unsafe {
+        syscall4(nr::WAIT4, pid as usize, &mut status as *mut c_int as usize, options as usize, 0)
+    };
+    check(ret).map(|pid| (pid as c_int, status))
+}
+
+/// `kill(pid, sig)`.
+pub fn kill(pid: c_int, sig: c_int) -> Result<(), Errno> {
+    // SAFETY: integers only.
+    let ret = unsafe { syscall4(nr::KILL, pid as usize, sig as usize, 0, 0) };
+    check(ret).map(|_| ())
+}
+
+/// `clone(flags, stack_top)` as a raw system call: the new task starts on the stack whose top is
+/// `stack_top`, calls `entry(arg)` and exits the whole task (`exit_group`) with its return value.
+/// Returns the new task's pid. Unlike libc's `clone`, nothing touches `errno`.
+///
+/// # Safety
+///
+/// `stack_top` is the 16-byte aligned top of a mapped stack that nothing else uses while the
+/// new task runs on it; `entry` follows the rules of `child.rs` when `flags` has `CLONE_VM`,
+/// and `arg` stays valid for as long as `entry` uses it.
+pub unsafe fn clone_on_stack(
+    flags: c_int,
+    stack_top: usize,
+    entry: extern "C" fn(*mut c_void) -> c_int,
+    arg: *mut c_void,
+) -> Result<c_int, Errno> {
+    let ret: isize;
+    // SAFETY: in the parent the syscall changes rax, rcx and r11 only. In the child (rax 0) the
+    // code runs on the new stack, calls entry (rsp 16-byte aligned at the call) and never comes
+    // back into Rust code of the parent's frame: it leaves through exit_group.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r9",
+            "call r12",
+            "mov edi, eax",
+            "mov eax, {exit}",
+            "syscall",
+            "ud2",
+            "2:",
+            exit = const nr::EXIT_GROUP,
+            inlateout("rax") nr::CLONE as isize => ret,
+            in("rdi") flags as usize,
+            in("rsi") stack_top,
+            in("rdx") 0usize,
+            in("r10") 0usize,
+            in("r8") 0usize,
+            in("r9") arg as usize,
+            in("r12") entry as usize,
+            lateout("rcx") _,
+            lateout("r11") _,
+        );
+    }
+    // SAFETY: as above; `svc 0` changes x0 only in the parent; the child calls entry with x0 =
+    // arg on the new stack and leaves through exit_group.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            "cbnz x0, 2f",
+            "mov x29, xzr",
+            "mov x30, xzr",
+            "mov x0, x10",
+            "blr x11",
+            "mov x8, #{exit}",
+            "svc 0",
+            "brk #0",
+            "2:",
+            exit = const nr::EXIT_GROUP,
+            in("x8") nr::CLONE,
+            inlateout("x0") flags as usize as isize => ret,
+            in("x1") stack_top,
+            in("x2") 0usize,
+            in("x3") 0usize,
+            in("x4") 0usize,
+            in("x10") arg as usize,
+            in("x11") entry as usize,
+        );
+    }
+    check(ret).map(|pid| pid as c_int)
+}
+
+/// `waitid(P_PIDFD, pidfd, &info, options, &rusage)` (rustix has no rusage argument), retried
+/// on `EINTR`: the raw wait status (as `ExitStatus::from_raw` takes it) and the resource usage,
+/// or `None` with `WNOHANG` while the process runs. Parent side only (it reads `errno`).
+pub fn waitid_pidfd(
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    options: rustix::process::WaitIdOptions,
+) -> Result<Option<(c_int, libc::rusage)>, Errno> {
+    use std::os::fd::AsRawFd;
+    const P_PIDFD: libc::c_long = 3;
+    loop {
+        // SAFETY: zeroed siginfo_t and rusage are valid values of these plain C structs.
+        let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+        // SAFETY: as above.
+        let mut usage: libc::rusage = unsafe { core::mem::zeroed() };
+        // SAFETY: valid pointers to a siginfo_t and a rusage that outlive the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_waitid,
+                P_PIDFD,
+                pidfd.as_raw_fd() as libc::c_long,
+                &mut info as *mut libc::siginfo_t,
+                options.bits() as libc::c_long,
+                &mut usage as *mut libc::rusage,
+            )
+        };
+        if ret < 0 {
+            let e = Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL);
+            if e == Errno::INTR {
+                continue;
+            }
+            return Err(e);
+        }
+        // SAFETY: the kernel filled in the SIGCHLD member (or left it zero: no child ready).
+        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        let raw = match info.si_code {
+            libc::CLD_EXITED => (status & 0xff) << 8,
+            libc::CLD_DUMPED => status | 0x80,
+            _ => status,
+        };
+        return Ok(Some((raw, usage)));
+    }
+}
+
+const SIG_BLOCK: usize = 0;
+
+/// The calling thread's signal mask, unchanged.
+pub fn blocked_signals() -> Result<u64, Errno> {
+    let mut old: u64 = 0;
+    // SAFETY: SIG_BLOCK with a NULL set changes nothing; a pointer to an 8-byte mask, size 8.
+    let ret =
+        unsafe { syscall4(nr::RT_SIGPROCMASK, SIG_BLOCK, 0, &mut old as *mut u64 as usize, 8) };
+    check(ret).map(|_| old)
+}
+
+/// `signalfd4(-1, &mask, 8, SFD_CLOEXEC | SFD_NONBLOCK)`: an fd that reads the (blocked)
+/// signals of `mask` pending for the calling thread or its process.
+pub fn signalfd(mask: u64) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    const SFD_NONBLOCK: usize = 0o4000;
+    const SFD_CLOEXEC: usize = 0o2000000;
+    // SAFETY: a pointer to an 8-byte mask, size 8, flags.
+    let ret = unsafe {
+        syscall4(
+            nr::SIGNALFD4,
+            usize::MAX, // -1: a new fd
+            &mask as *const u64 as usize,
+            8,
+            SFD_NONBLOCK | SFD_CLOEXEC,
+        )
+    };
+    // SAFETY: a new fd that nothing else owns.
+    check(ret).map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as c_int) })
 }

@@ -89,4 +89,35 @@ fn no_fd_zombie_or_child_is_left_behind() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n1\n2\n3\n");
     drop(held);
     assert_clean("at the end", fds);
+
+    lifecycle(fds);
+}
+
+/// The init (its stacks), pty pairs, parent pidfds and timeouts leave nothing behind either.
+fn lifecycle(fds: usize) {
+    use std::time::Duration;
+    let maps = || std::fs::read_to_string("/proc/self/maps").unwrap().lines().count();
+    let maps_before = maps();
+    for i in 0..100 {
+        let mut sb = Sandbox::new("/bin/true");
+        sb.init(true).die_with_parent(true).pty(i % 2 == 0).timeout(Duration::from_secs(30));
+        let mut child = sb.spawn().unwrap();
+        let info = child.wait_info().unwrap();
+        assert!(info.status.success() && !info.timed_out, "spawn {i}: {info:?}");
+        drop(child);
+        let err = Sandbox::new("/nonexistent").init(true).pty(true).spawn().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        drop(Sandbox::new("/bin/sleep").arg("10").init(true).spawn().unwrap());
+        let mut child = Sandbox::new("/bin/sleep")
+            .arg("10")
+            .init(true)
+            .timeout(Duration::from_millis(1))
+            .spawn()
+            .unwrap();
+        assert!(child.wait_info().unwrap().timed_out);
+    }
+    assert_clean("after init, pty, die_with_parent and timeout spawns", fds);
+    // 400 spawns with an init: each had two stacks mapped while it ran.
+    let grown = maps().saturating_sub(maps_before);
+    assert!(grown < 20, "{grown} more mappings: the init's stacks are not unmapped");
 }

@@ -23,6 +23,8 @@ const EXIT_CANNOT_EXECUTE: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
 /// Exit status for a bad command line.
 const EXIT_USAGE: i32 = 2;
+/// Exit status when --timeout ended the command (as timeout(1)).
+const EXIT_TIMEOUT: i32 = 124;
 
 const HELP: &str = "\
 Usage: nscell [OPTIONS] [--] [COMMAND [ARG...]]
@@ -110,6 +112,22 @@ TIOCLINUX, x32 calls):
   --keep-fd FD            pass file descriptor FD to the command (every other fd above 2 is
                           closed)
 
+Life and death:
+  --init                  run a tiny init as PID 1 that reaps orphans, passes SIGINT, SIGTERM,
+                          SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH on to the command and
+                          exits with its status (needs the PID namespace; as docker run --init).
+                          Use it for a command that does not handle SIGTERM or starts children
+  --die-with-parent       kill the sandbox when nscell dies (PR_SET_PDEATHSIG)
+  --new-session           start the command in a new session (setsid), so it cannot push input
+                          into this terminal (TIOCSTI). The default, unless it gets a pty;
+                          --share-terminal turns it off
+  --share-terminal        let the command use this terminal as its controlling terminal
+  --timeout SECONDS       kill the sandbox after SECONDS (decimals allowed); exit status 124
+  --pty                   give the command a new pseudo-terminal, relayed to this terminal in
+                          raw mode, with window size changes passed on (default when stdin is a
+                          terminal)
+  --no-pty                do not: the command uses nscell's stdin, stdout and stderr as they are
+
 Reporting:
   --json-status-fd FD     write JSON lines to file descriptor FD: {\"child-pid\": N,
                           \"user-namespace\": INODE, ...} (one entry per new namespace) once the
@@ -128,9 +146,8 @@ Signals:
   SIGINT, SIGTERM and SIGHUP sent to nscell are passed on to the command. In a new PID namespace
   the command is PID 1, and the kernel delivers to PID 1 only the signals it has a handler for:
   a program without handlers (sleep, many servers) ignores SIGTERM, SIGINT and Ctrl-C there, and
-  only SIGKILL ends it. Such a program needs an init as PID 1 to forward signals to it; nscell
-  has no --init option yet, so run it without --unshare-pid, or as the child of a program that
-  handles the signals.
+  only SIGKILL ends it. Use --init for such a program: the init is PID 1 and passes the signals
+  on.
 ";
 
 /// What the command line asks for.
@@ -162,6 +179,13 @@ struct Cli {
     harden: Vec<HardenOpt>,
     /// Filesystem operations, in order; any of them means a new root.
     fs: Vec<FsOp>,
+    init: bool,
+    die_with_parent: bool,
+    /// `--new-session` (true) or `--share-terminal` (false); `None`: the library's default.
+    new_session: Option<bool>,
+    timeout: Option<std::time::Duration>,
+    /// `--pty` / `--no-pty`; `None`: a pty when stdin is a terminal.
+    pty: Option<bool>,
     /// Program and arguments; empty means [`DEFAULT_COMMAND`].
     command: Vec<OsString>,
 }
@@ -249,6 +273,20 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
             Long("unsetenv") => cli.env.push(EnvChange::Unset(value(&mut p, "--unsetenv")?)),
             Long("clearenv") => cli.env.push(EnvChange::Clear),
             Long("no-proc") => cli.no_proc = true,
+            Long("init") => cli.init = true,
+            Long("die-with-parent") => cli.die_with_parent = true,
+            Long("new-session") => cli.new_session = Some(true),
+            Long("share-terminal") => cli.new_session = Some(false),
+            Long("pty") => cli.pty = Some(true),
+            Long("no-pty") => cli.pty = Some(false),
+            Long("timeout") => {
+                let v = value(&mut p, "--timeout")?;
+                let secs = v.to_str().and_then(|s| s.parse::<f64>().ok());
+                match secs.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()) {
+                    Some(d) => cli.timeout = Some(d),
+                    None => return Err(format!("--timeout: {v:?} is not a number of seconds")),
+                }
+            }
             Long("json-status-fd") => {
                 let fd = number(&mut p, "--json-status-fd")?;
                 let fd = i32::try_from(fd)
@@ -443,6 +481,13 @@ fn sandbox(cli: &Cli) -> Sandbox {
             FsOp::Rootfs(dir) => sb.rootfs(dir),
         };
     }
+    sb.init(cli.init).die_with_parent(cli.die_with_parent);
+    if let Some(new_session) = cli.new_session {
+        sb.new_session(new_session);
+    }
+    if let Some(timeout) = cli.timeout {
+        sb.timeout(timeout);
+    }
     sb
 }
 
@@ -633,22 +678,28 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     // Before the program exists, so a signal that comes early waits for it instead of ending
     // nscell and leaving the program behind.
     signals::block();
-    let mut child = match sandbox(&cli).spawn() {
+    // A terminal on stdin: the command gets a pty of its own, relayed to it.
+    let pty = cli.pty.unwrap_or_else(|| rustix::termios::isatty(rustix::stdio::stdin()));
+    let mut child = match sandbox(&cli).pty(pty).spawn() {
         Ok(child) => child,
         Err(e) => {
             eprintln!("nscell: {e}");
             return error_status(&e);
         }
     };
-    if let Err(e) = signals::forward(&child) {
+    // Only a command in nscell's own session gets the terminal's Ctrl-C itself.
+    let shares_terminal = !pty && cli.new_session == Some(false);
+    if let Err(e) = signals::forward(&child, shares_terminal) {
         eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
     }
     if let Some(f) = &mut json {
         // A reader that went away does not stop the program.
         let _ = f.write_all(start_record(child.id()).as_bytes());
     }
-    let code = match child.wait() {
-        Ok(status) => exit_status(status),
+    let ended = if pty { nscell::pty::relay(&mut child) } else { child.wait_info() };
+    let code = match ended {
+        Ok(info) if info.timed_out => EXIT_TIMEOUT,
+        Ok(info) => exit_status(info.status),
         Err(e) => {
             eprintln!("nscell: {e}");
             EXIT_SETUP
@@ -688,7 +739,11 @@ mod signals {
     /// forwarding thread takes them. The program starts with an empty mask: the library
     /// clears it before `execve`.
     pub fn block() {
-        let set = forwarded_set();
+        let mut set = forwarded_set();
+        // SIGWINCH too: the pty relay then reads it from a signalfd instead of polling the
+        // window size. (Not forwarded: the relay passes the size on, which signals the command.)
+        // SAFETY: an initialised set and a valid signal number.
+        unsafe { libc::sigaddset(&mut set, libc::SIGWINCH) };
         // SAFETY: a valid, initialised set; the old mask is not wanted (null).
         unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     }
@@ -696,7 +751,7 @@ mod signals {
     /// Starts a thread that takes each forwarded signal with `sigwaitinfo` and sends it to the
     /// program with `pidfd_send_signal` (on a duplicate of the child's pidfd, which names the
     /// program and no other process even after it has been reaped).
-    pub fn forward(child: &nscell::Child) -> io::Result<()> {
+    pub fn forward(child: &nscell::Child, shares_terminal: bool) -> io::Result<()> {
         let pidfd = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3)?;
         std::thread::Builder::new().name("signals".into()).spawn(move || {
             let set = forwarded_set();
@@ -713,8 +768,12 @@ mod signals {
                     _ => continue, // EINTR
                 };
                 // Ctrl-C on a terminal (si_code SI_KERNEL) already went to the whole foreground
-                // process group, the program included: do not deliver it twice.
-                if sig == rustix::process::Signal::INT && info.si_code == libc::SI_KERNEL {
+                // process group, the program included when it shares nscell's terminal: do not
+                // deliver it twice. (In its own session, or on a pty, it got nothing.)
+                if shares_terminal
+                    && sig == rustix::process::Signal::INT
+                    && info.si_code == libc::SI_KERNEL
+                {
                     continue;
                 }
                 // ESRCH: the program has ended; nscell is about to exit too.
@@ -882,6 +941,13 @@ mod tests {
             "--clearenv",
             "--no-proc",
             "--json-status-fd",
+            "--init",
+            "--die-with-parent",
+            "--new-session",
+            "--share-terminal",
+            "--timeout",
+            "--pty",
+            "--no-pty",
             "--check",
             "--help",
             "--version",
@@ -908,6 +974,21 @@ mod tests {
             hint: None,
         };
         assert_eq!(error_status(&setup), 125);
+    }
+
+    #[test]
+    fn lifecycle_options() {
+        let c = cli(&["--init", "--die-with-parent", "--timeout", "1.5", "--no-pty", "true"]);
+        assert!(c.init && c.die_with_parent);
+        assert_eq!(c.timeout, Some(std::time::Duration::from_millis(1500)));
+        assert_eq!(c.pty, Some(false));
+        assert_eq!(c.new_session, None);
+        assert_eq!(cli(&["--pty"]).pty, Some(true));
+        assert_eq!(cli(&["--new-session"]).new_session, Some(true));
+        assert_eq!(cli(&["--share-terminal"]).new_session, Some(false));
+        let err = parse(args(&["--timeout", "soon"])).unwrap_err();
+        assert!(err.contains("not a number of seconds"), "{err}");
+        assert!(parse(args(&["--timeout", "-1"])).is_err());
     }
 
     #[test]

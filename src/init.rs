@@ -1,0 +1,177 @@
+//! The child side of the lifecycle: session, controlling terminal, parent death signal, and the
+//! init that runs as PID 1 with the program as its child.
+//!
+//! Everything here runs after `clone` under the rules of [`crate::child`]: raw system calls
+//! only, no allocation, no `errno`, no panics.
+//!
+//! # The init
+//!
+//! The sandbox's first task is created on the handshake path (`CLONE_VM` without
+//! `CLONE_VFORK`), so it can live on after the caller's `spawn` has returned. After the common
+//! setup it starts the program with `clone(CLONE_VM | CLONE_VFORK)` on a second stack: the
+//! program's task runs [`crate::child::exec_program`] and execs, and the init resumes once it
+//! has (nothing of the caller's memory is copied). A failed exec leaves its record in
+//! `plan.report`; the init then exits before closing the exec pipe, so the parent's `spawn`
+//! returns the error.
+//!
+//! Then the init closes every fd (the exec pipe among them: EOF tells the parent that setup is
+//! over and that the plan is no longer read) and loops on `rt_sigtimedwait`. All signals are
+//! blocked in it (they were blocked around `clone`), and a blocked signal is queued even for
+//! PID 1, so it needs no handler: `SIGCHLD` → reap everything with `wait4(-1, WNOHANG)` (it is
+//! PID 1 of its own namespace: these are sandbox processes only); a forwarded signal → `kill`
+//! the program. When the program has ended, it kills the rest (`kill(-1, SIGKILL)`), reaps them,
+//! and exits with the program's status (128+N for signal N).
+#![allow(unsafe_code)]
+
+use crate::child::{SETUP_FAILED, exec_program};
+use crate::error::Step;
+use crate::plan::Plan;
+use crate::report::Failure;
+use crate::sys;
+use core::ffi::{c_int, c_void};
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::Ordering;
+
+/// `setsid`, `TIOCSCTTY` and `PR_SET_PDEATHSIG`, in that order, after `chdir` and before stdio.
+pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
+    let life = &plan.lifecycle;
+    if life.new_session || life.terminal >= 0 {
+        rustix::process::setsid().map_err(|e| Failure::new(Step::NewSession, e))?;
+    }
+    if life.terminal >= 0 {
+        // SAFETY: the parent keeps the pty slave open until the child has exec'd.
+        let tty = unsafe { BorrowedFd::borrow_raw(life.terminal) };
+        rustix::process::ioctl_tiocsctty(tty)
+            .map_err(|e| Failure::new(Step::ControllingTerminal, e))?;
+    }
+    if life.parent_pidfd >= 0 {
+        // No credential change follows (a CLONE_VM child makes none), so nothing clears it.
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+            .map_err(|e| Failure::new(Step::ParentDeathSignal, e))?;
+        // The spawner may have ended before the prctl, and then no signal comes. Its pidfd,
+        // opened before clone, polls readable once it has ended: leave as the signal would.
+        // SAFETY: the parent keeps the pidfd open until the child has exec'd (and if the
+        // parent is gone, our copy in the fd table still keeps it valid).
+        let pidfd = unsafe { BorrowedFd::borrow_raw(life.parent_pidfd) };
+        let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+        let now = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+        match rustix::event::poll(&mut fds, Some(&now)) {
+            Ok(0) => {}
+            Ok(_) => sys::exit(128 + sys::SIGKILL),
+            Err(e) => return Err(Failure::new(Step::ParentDeathSignal, e)),
+        }
+    }
+    Ok(())
+}
+
+/// The signals the init passes on to the program.
+const FORWARDED: [c_int; 7] = [
+    1,  // SIGHUP
+    2,  // SIGINT
+    3,  // SIGQUIT
+    10, // SIGUSR1
+    12, // SIGUSR2
+    15, // SIGTERM
+    28, // SIGWINCH
+];
+const SIGHUP: c_int = 1;
+/// `si_code` of a signal the kernel sent itself: for these, one a terminal sent to its
+/// foreground process group (or a hang-up to the session leader).
+const SI_KERNEL: c_int = 0x80;
+
+const fn bit(sig: c_int) -> u64 {
+    1 << (sig - 1)
+}
+
+/// Runs as PID 1: starts the program, then supervises it. Returns only when the program cannot
+/// be started (its failure, if it has one, is already in `plan.report`).
+pub(crate) fn run(plan: &Plan<'_>) -> Failure {
+    let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::SIGCHLD;
+    // SAFETY: program_stack is the top of a stack the parent allocated for this and keeps until
+    // the exec pipe closes; program_entry follows child.rs's rules; with CLONE_VFORK this task
+    // waits (and so keeps `plan` in use) until the program has exec'd or exited.
+    let cloned = unsafe {
+        sys::clone_on_stack(
+            flags,
+            plan.lifecycle.program_stack,
+            program_entry,
+            plan as *const Plan<'_> as *mut c_void,
+        )
+    };
+    let program = match cloned {
+        Ok(pid) => pid,
+        Err(e) => return Failure::new(Step::StartProgram, e),
+    };
+    if plan.report.load(Ordering::Acquire) != 0 {
+        // The program's exec failed and its record says why: reap it and leave it at that.
+        let _ = sys::wait4(program, sys::WALL);
+        sys::exit(SETUP_FAILED);
+    }
+    supervise(program)
+}
+
+/// The program's task: the end of the normal path, from the init.
+extern "C" fn program_entry(arg: *mut c_void) -> c_int {
+    // SAFETY: `run` passes its live plan and is suspended (CLONE_VFORK) until we exec or exit.
+    let plan = unsafe { &*(arg as *const Plan<'_>) };
+    let failure = exec_program(plan);
+    plan.report.store(failure.encode(), Ordering::Release);
+    sys::exit(SETUP_FAILED)
+}
+
+/// The init's loop. Uses nothing of the plan: once it has closed the exec pipe, the caller may
+/// free it.
+fn supervise(program: c_int) -> ! {
+    // The exec pipe (EOF: the parent's spawn returns) and the program's stdio (pipes see EOF
+    // when the program and its children are done with them).
+    let _ = sys::close_range(0, u32::MAX);
+    // Everything is blocked already (since clone); make sure of it.
+    let _ = sys::set_signal_mask(!0);
+    let set = FORWARDED.iter().fold(bit(sys::SIGCHLD), |set, &sig| set | bit(sig));
+    let status = loop {
+        match sys::wait_signal(set) {
+            Ok((sig, code)) if sig != sys::SIGCHLD && (code != SI_KERNEL || sig == SIGHUP) => {
+                let _ = sys::kill(program, sig);
+            }
+            _ => {}
+        }
+        if let Some(status) = reap(program) {
+            break status;
+        }
+    };
+    let _ = sys::kill(-1, sys::SIGKILL);
+    // Until ECHILD: nothing is left.
+    while let Ok(_) | Err(rustix::io::Errno::INTR) = sys::wait4(-1, sys::WALL) {}
+    sys::exit(exit_code(status))
+}
+
+/// Reaps every ended process; returns the program's wait status if it was among them.
+fn reap(program: c_int) -> Option<c_int> {
+    let mut found = None;
+    loop {
+        match sys::wait4(-1, sys::WNOHANG | sys::WALL) {
+            Ok((0, _)) | Err(_) => return found,
+            Ok((pid, status)) if pid == program => found = Some(status),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// A wait status as a shell shows it: the exit code, or 128+N for signal N.
+fn exit_code(status: c_int) -> c_int {
+    let sig = status & 0x7f;
+    if sig == 0 { (status >> 8) & 0xff } else { 128 + sig }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_like_a_shell() {
+        assert_eq!(exit_code(0), 0);
+        assert_eq!(exit_code(42 << 8), 42);
+        assert_eq!(exit_code(15), 143);
+        assert_eq!(exit_code(11 | 0x80), 139);
+    }
+}

@@ -1,0 +1,287 @@
+//! The sandbox's life and death: an init as PID 1, a new session, a pseudo-terminal, death with
+//! the parent, a wall-clock timeout, and what [`Child::wait_info`](crate::Child::wait_info)
+//! reports (status, timeout, resource usage).
+//!
+//! The setters live here as a second `impl Sandbox` block; the child side is in
+//! [`crate::init`], the terminal in [`crate::pty`].
+
+use crate::error::{Error, Step};
+use crate::sys::Stack;
+use crate::{Namespaces, Sandbox};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
+
+/// What the caller asked for (one field of [`Sandbox`]).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Lifecycle {
+    init: bool,
+    die_with_parent: bool,
+    new_session: Option<bool>,
+    pty: bool,
+    timeout: Option<Duration>,
+}
+
+/// The child's part of the plan (one field of [`crate::plan::Plan`]).
+#[derive(Debug, Default)]
+pub(crate) struct LifecyclePlan {
+    /// Run [`crate::init`] as PID 1 and the program as its child.
+    pub init: bool,
+    /// `setsid()` before exec (always with a terminal).
+    pub new_session: bool,
+    /// The pty slave to make the controlling terminal (`TIOCSCTTY`), or -1.
+    pub terminal: RawFd,
+    /// A pidfd of the spawning thread (or process) when the sandbox dies with it, or -1.
+    pub parent_pidfd: RawFd,
+    /// The top of the stack the init's program child runs on until it execs (0 without init).
+    pub program_stack: usize,
+}
+
+impl Sandbox {
+    /// Runs a tiny init as PID 1 of the sandbox, with the program as its child (as
+    /// `docker run --init`). Default: off, the program itself is PID 1. Needs
+    /// [`Namespaces::PID`].
+    ///
+    /// As PID 1 of a PID namespace, a program receives only the signals it has handlers for
+    /// (`SIGTERM` does nothing to `sleep`), and it inherits every orphan in the namespace, which
+    /// stays a zombie unless it is reaped. The init fixes both: it reaps every process that ends
+    /// in the sandbox, forwards `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT`, `SIGUSR1`, `SIGUSR2`
+    /// and `SIGWINCH` to the program (except those a terminal sent to the whole foreground
+    /// process group, which the program got already; a hang-up `SIGHUP` is always passed on),
+    /// and when the program ends it kills what is left and exits with the program's status:
+    /// its exit code, or 128+N after signal N. Use it for any non-interactive program that does
+    /// not handle `SIGTERM` or that starts children.
+    ///
+    /// The init does no allocation and runs no program of its own: it is nscell's code, running
+    /// on a stack the returned [`Child`](crate::Child) owns until it has been waited for. With
+    /// it, [`Child::wait_info`](crate::Child::wait_info) reports the resource usage of the whole
+    /// sandbox. [`Child::id`](crate::Child::id) is the init's pid; spawning takes the
+    /// handshake path instead of the vfork fast path (the init never execs).
+    #[doc(alias = "tini")]
+    pub fn init(&mut self, init: bool) -> &mut Self {
+        self.lifecycle.init = init;
+        self
+    }
+
+    /// Kills the sandbox (`SIGKILL`) when the thread that spawned it ends, with
+    /// [`PR_SET_PDEATHSIG`](https://man7.org/linux/man-pages/man2/PR_SET_PDEATHSIG.2const.html).
+    /// Default: off.
+    ///
+    /// It follows the spawning *thread*, not the process: spawn from a thread that lives as
+    /// long as the sandbox should (the kernel's rule). The race where the spawner dies before
+    /// the child has set the signal is closed: the child checks a pidfd of the spawning thread,
+    /// opened before `clone`, and leaves if it has already ended. With a PID namespace the
+    /// signal ends PID 1 and so every process inside; without one, only the program, not its
+    /// children. Executing a set-user-ID or file-capability program inside clears the setting.
+    #[doc(alias = "PR_SET_PDEATHSIG")]
+    pub fn die_with_parent(&mut self, die: bool) -> &mut Self {
+        self.lifecycle.die_with_parent = die;
+        self
+    }
+
+    /// Starts the program in a new session
+    /// ([`setsid`](https://man7.org/linux/man-pages/man2/setsid.2.html)), so the caller's
+    /// terminal is no longer its controlling terminal: it cannot push input into it with
+    /// `TIOCSTI` (CVE-2017-5226), nor get `SIGINT` from its Ctrl-C. Default: on, unless a
+    /// [`pty`](Sandbox::pty) is used (the program then gets a session of its own anyway).
+    /// `new_session(false)` shares the caller's terminal: an interactive program inherited on
+    /// a terminal needs that for job control when it has no pty.
+    #[doc(alias = "setsid")]
+    pub fn new_session(&mut self, new_session: bool) -> &mut Self {
+        self.lifecycle.new_session = Some(new_session);
+        self
+    }
+
+    /// Gives the program a new pseudo-terminal as its controlling terminal, and as its stdin,
+    /// stdout and stderr where those are not configured. Default: off.
+    ///
+    /// The pair is allocated in the caller (`/dev/ptmx`); the program gets the slave in a new
+    /// session (`setsid` + `TIOCSCTTY`), the caller gets the master from
+    /// [`Child::take_pty`](crate::Child::take_pty), or lets [`crate::pty::relay`] connect it to
+    /// its own terminal. When the caller's stdin is a terminal, its mode and window size are
+    /// copied to the new one.
+    #[doc(alias = "openpty")]
+    pub fn pty(&mut self, pty: bool) -> &mut Self {
+        self.lifecycle.pty = pty;
+        self
+    }
+
+    /// Kills the sandbox when it runs longer than `timeout` (wall clock, from `spawn`).
+    ///
+    /// The deadline is enforced while the caller waits ([`Child::wait`](crate::Child::wait),
+    /// [`wait_info`](crate::Child::wait_info), [`try_wait`](crate::Child::try_wait),
+    /// [`wait_with_output`](crate::Child::wait_with_output), [`output`](Sandbox::output),
+    /// [`status`](Sandbox::status), [`crate::pty::relay`]): nscell polls the pidfd with a
+    /// timeout; it installs no signal handler and uses no `SIGALRM`. When it passes, PID 1 of
+    /// the sandbox gets `SIGKILL`, which with a PID namespace ends every process inside
+    /// (without one, only the program itself), and [`WaitInfo::timed_out`] says so.
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.lifecycle.timeout = Some(timeout);
+        self
+    }
+}
+
+/// The fds and settings of one spawn, kept until the child exists.
+pub(crate) struct Armed {
+    plan: LifecyclePlan,
+    master: Option<OwnedFd>,
+    slave: Option<OwnedFd>,
+    _parent_pidfd: Option<OwnedFd>,
+    timeout: Option<Duration>,
+    started: Instant,
+}
+
+/// `PIDFD_THREAD` (Linux 6.9): a pidfd of one thread, which polls readable when it ends.
+const PIDFD_THREAD: u32 = 0o200;
+
+impl Lifecycle {
+    /// Checks the settings against the namespaces and opens what the child needs.
+    pub(crate) fn arm(&self, namespaces: Namespaces) -> Result<Armed, Error> {
+        let started = Instant::now();
+        if self.init && !namespaces.contains(Namespaces::PID) {
+            return Err(Error::invalid(
+                "init(true) needs Namespaces::PID (the init reaps and kills what is in its PID \
+                 namespace; without one it would reach the host's processes)",
+            ));
+        }
+        let mut plan = LifecyclePlan {
+            init: self.init,
+            new_session: self.new_session.unwrap_or(true),
+            terminal: -1,
+            parent_pidfd: -1,
+            program_stack: 0,
+        };
+        let parent_pidfd = if self.die_with_parent {
+            use rustix::process::{PidfdFlags, pidfd_open};
+            let tid = rustix::thread::gettid();
+            let fd = pidfd_open(tid, PidfdFlags::from_bits_retain(PIDFD_THREAD))
+                .or_else(|_| pidfd_open(rustix::process::getpid(), PidfdFlags::empty()))
+                .and_then(crate::stdio::above_stdio)
+                .map_err(|e| {
+                    Error::setup(Step::ParentDeathSignal, None, e.raw_os_error(), false)
+                })?;
+            plan.parent_pidfd = fd.as_raw_fd();
+            Some(fd)
+        } else {
+            None
+        };
+        let (master, slave) = if self.pty {
+            let (m, s) = crate::pty::open_pair()
+                .map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error(), false))?;
+            plan.terminal = s.as_raw_fd();
+            plan.new_session = true;
+            (Some(m), Some(s))
+        } else {
+            (None, None)
+        };
+        Ok(Armed {
+            plan,
+            master,
+            slave,
+            _parent_pidfd: parent_pidfd,
+            timeout: self.timeout,
+            started,
+        })
+    }
+}
+
+impl Armed {
+    /// The pty slave, for the stdio slots the caller did not configure.
+    pub(crate) fn terminal(&self) -> Option<RawFd> {
+        self.slave.as_ref().map(|s| s.as_raw_fd())
+    }
+
+    /// The child's part, for the plan.
+    pub(crate) fn take_plan(&mut self) -> LifecyclePlan {
+        std::mem::take(&mut self.plan)
+    }
+
+    /// What the [`Child`](crate::Child) keeps.
+    pub(crate) fn into_child(mut self, init_stack: Option<Stack>) -> ChildLife {
+        ChildLife {
+            deadline: self.timeout.map(|t| self.started + t),
+            timed_out: false,
+            pty: self.master.take(),
+            init_stack,
+            usage: None,
+        }
+    }
+}
+
+/// The lifecycle state of a [`Child`](crate::Child).
+#[derive(Debug, Default)]
+pub(crate) struct ChildLife {
+    pub deadline: Option<Instant>,
+    pub timed_out: bool,
+    pub pty: Option<OwnedFd>,
+    /// The init runs on this stack, in the caller's memory, until it has been reaped.
+    init_stack: Option<Stack>,
+    pub usage: Option<ResourceUsage>,
+}
+
+impl ChildLife {
+    /// The sandbox has been reaped: nothing runs on the init's stack any more.
+    pub(crate) fn reaped(&mut self) {
+        self.init_stack = None;
+    }
+}
+
+impl Drop for ChildLife {
+    fn drop(&mut self) {
+        // Not known to be reaped (a failed wait): the init may still run on its stack. Leaking
+        // the mapping is the safe choice; unmapping it could let the init write into memory
+        // the caller maps there later.
+        if let Some(stack) = self.init_stack.take() {
+            std::mem::forget(stack);
+        }
+    }
+}
+
+impl crate::Child {
+    /// The master side of the sandbox's pseudo-terminal ([`Sandbox::pty`]), the first time it
+    /// is asked for. Reading it gives what the program writes to its terminal; writing it is
+    /// typing. [`crate::pty::relay`] does both with the caller's terminal.
+    pub fn take_pty(&mut self) -> Option<OwnedFd> {
+        self.life.pty.take()
+    }
+}
+
+/// How the sandbox ended: [`Child::wait_info`](crate::Child::wait_info).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitInfo {
+    /// The exit status of the sandbox's PID 1 (the program, or with
+    /// [`init`](Sandbox::init) the init, which exits with the program's status).
+    pub status: ExitStatus,
+    /// True when the [`timeout`](Sandbox::timeout) passed and nscell killed the sandbox.
+    pub timed_out: bool,
+    /// Resource usage of PID 1 and of every descendant it waited for (with an init: the whole
+    /// sandbox), from `waitid`'s `rusage`.
+    pub usage: ResourceUsage,
+}
+
+/// Resource usage, as `getrusage(2)` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ResourceUsage {
+    /// CPU time spent in user mode.
+    pub user_time: Duration,
+    /// CPU time spent in the kernel.
+    pub system_time: Duration,
+    /// The largest resident set size of a single process, in KiB (`ru_maxrss`).
+    pub max_rss_kib: u64,
+}
+
+impl ResourceUsage {
+    pub(crate) fn from_raw(ru: &libc::rusage) -> ResourceUsage {
+        let time = |tv: libc::timeval| {
+            Duration::from_secs(tv.tv_sec.max(0) as u64)
+                + Duration::from_micros(tv.tv_usec.max(0) as u64)
+        };
+        ResourceUsage {
+            user_time: time(ru.ru_utime),
+            system_time: time(ru.ru_stime),
+            max_rss_kib: ru.ru_maxrss.max(0) as u64,
+        }
+    }
+}

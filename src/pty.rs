@@ -1,0 +1,263 @@
+//! Pseudo-terminals: the pair a sandbox gets with [`Sandbox::pty`](crate::Sandbox::pty), and
+//! [`relay`], which connects its master to the caller's own terminal.
+
+use crate::error::{Error, Step};
+use crate::sys;
+use crate::{Child, WaitInfo};
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::termios::{OptionalActions, Termios, Winsize};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// Opens a new pty pair (master, slave), both CLOEXEC and above stdio. When the caller's stdin
+/// is a terminal, its mode and window size are copied to the new one.
+pub(crate) fn open_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    let master = crate::stdio::above_stdio(master)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname(&master, Vec::new())?;
+    let slave =
+        rustix::fs::open(&name, OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())?;
+    let slave = crate::stdio::above_stdio(slave)?;
+    let stdin = rustix::stdio::stdin();
+    if rustix::termios::isatty(stdin) {
+        if let Ok(mode) = rustix::termios::tcgetattr(stdin) {
+            let _ =
+                rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &mode);
+        }
+        if let Ok(size) = rustix::termios::tcgetwinsize(stdin) {
+            let _ = rustix::termios::tcsetwinsize(&slave, size);
+        }
+    }
+    Ok((master, slave))
+}
+
+/// How often [`relay`] looks at the caller's window size when nothing else wakes it: without
+/// `SIGWINCH` blocked, and with it (a safety net, should another thread have taken the signal).
+const WINDOW_SIZE_CHECK: Duration = Duration::from_millis(100);
+const WINDOW_SIZE_CHECK_WITH_SIGNALFD: Duration = Duration::from_secs(1);
+/// `SIGWINCH` in a signal mask.
+const SIGWINCH_BIT: u64 = 1 << (28 - 1);
+
+/// Connects the caller's terminal to the sandbox's pseudo-terminal until the program ends, and
+/// returns how it ended (as [`Child::wait_info`]). The sandbox must have been spawned with
+/// [`Sandbox::pty`](crate::Sandbox::pty).
+///
+/// ```no_run
+/// use nscell::Sandbox;
+/// let mut child = Sandbox::new("/bin/bash").pty(true).spawn()?;
+/// let info = nscell::pty::relay(&mut child)?;
+/// std::process::exit(info.status.code().unwrap_or(1));
+/// # Ok::<(), nscell::Error>(())
+/// ```
+///
+/// What it does to the calling process, and nothing more:
+///
+/// - When stdin is a terminal, it is put in raw mode (`cfmakeraw`: keys go to the program as
+///   they are typed, Ctrl-C and Ctrl-Z included, and the pty inside does the echoing and line
+///   editing), and its mode is restored on every way out of this function: return, error and
+///   panic. Only a `SIGKILL` of the caller can leave the terminal raw (`stty sane` fixes it).
+/// - Bytes from stdin go to the pty, bytes from the pty go to stdout. When stdin ends (it is
+///   not a terminal), the pty gets an end-of-file character (Ctrl-D).
+/// - Window size: the caller's size is given to the pty at the start and whenever it changes
+///   (`TIOCSWINSZ`, which sends `SIGWINCH` to the program). The relay installs no signal handler
+///   and never changes the signal mask. If the calling thread has `SIGWINCH` blocked (block it
+///   in every thread, as the `nscell` binary does in `main` before starting any), the relay
+///   reads it from a `signalfd` and passes a resize on at once; otherwise it compares the size
+///   each time it wakes up, and at least every 100 ms, so a resize reaches the program within
+///   that time.
+/// - It returns once the sandbox's PID 1 has ended and the output it left in the pty has been
+///   written. With a PID namespace nothing else is left inside; without one, a background
+///   process that still holds the terminal is not waited for. The
+///   [`timeout`](crate::Sandbox::timeout) is enforced as in [`Child::wait`].
+///
+/// Runs on the calling thread and blocks it; signals the caller wants passed on to the program
+/// (as the `nscell` binary does for `SIGINT`, `SIGTERM`, `SIGHUP`) are the caller's business.
+pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
+    let master = child.take_pty().ok_or_else(|| {
+        Error::invalid("relay needs a sandbox spawned with pty(true), whose pty was not taken")
+    })?;
+    let io_err = |e: Errno| Error::setup(Step::Wait, None, e.raw_os_error(), false);
+    let stdin = rustix::stdio::stdin();
+    let stdout = rustix::stdio::stdout();
+    let pidfd = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3).map_err(io_err)?;
+    let _raw = RawMode::enter(stdin).map_err(io_err)?;
+    rustix::fs::fcntl_setfl(&master, OFlags::NONBLOCK | OFlags::RDWR).map_err(io_err)?;
+    let size_source = [stdin, stdout].into_iter().find(|fd| rustix::termios::isatty(fd));
+    let mut size = None;
+    let mut input_open = true;
+    // Typed input the pty could not take yet (the program is not reading).
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let winch = sys::blocked_signals()
+        .is_ok_and(|mask| mask & SIGWINCH_BIT != 0)
+        .then(|| sys::signalfd(SIGWINCH_BIT).ok())
+        .flatten();
+    let size_check =
+        if winch.is_some() { WINDOW_SIZE_CHECK_WITH_SIGNALFD } else { WINDOW_SIZE_CHECK };
+    loop {
+        if let Some(fd) = size_source {
+            sync_window_size(fd, &master, &mut size);
+        }
+        let deadline_left =
+            child.life.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let wait = deadline_left.map_or(size_check, |d| d.min(size_check));
+        let master_events =
+            if pending.is_empty() { PollFlags::IN } else { PollFlags::IN | PollFlags::OUT };
+        let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&master, master_events)];
+        if let Some(fd) = &winch {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+        }
+        let stdin_at = fds.len();
+        if input_open && pending.is_empty() {
+            fds.push(PollFd::new(&stdin, PollFlags::IN));
+        }
+        let ts = Timespec { tv_sec: wait.as_secs() as i64, tv_nsec: wait.subsec_nanos().into() };
+        match poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        let ready: Vec<PollFlags> = fds.iter().map(|f| f.revents()).collect();
+        drop(fds);
+        if deadline_left.is_some_and(|d| d.is_zero()) || !ready[0].is_empty() {
+            // PID 1 ended (or the deadline passed: try_wait kills it then).
+            if child.try_wait()?.is_some() {
+                drain(&master, stdout, &mut buf);
+                break;
+            }
+        }
+        if !ready[1].is_empty() {
+            match rustix::io::read(&master, &mut buf) {
+                Ok(0) | Err(Errno::IO) => {
+                    // Nothing holds the slave any more: the sandbox is gone.
+                    break;
+                }
+                Ok(n) => write_all(stdout, &buf[..n]).map_err(io_err)?,
+                Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        if let Some(fd) = &winch {
+            if !ready[2].is_empty() {
+                // Take the signals; the size is compared at the top of the loop.
+                while rustix::io::read(fd, &mut buf).is_ok_and(|n| n > 0) {}
+            }
+        }
+        if ready.get(stdin_at).is_some_and(|r| !r.is_empty()) {
+            match rustix::io::read(stdin, &mut buf) {
+                Ok(0) | Err(Errno::IO) | Err(Errno::BADF) => {
+                    input_open = false;
+                    pending.push(0x04); // VEOF, Ctrl-D
+                }
+                Ok(n) => pending.extend_from_slice(&buf[..n]),
+                Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        if !pending.is_empty() {
+            match rustix::io::write(&master, &pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                }
+                Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                // The sandbox is going away; its end is noticed above.
+                Err(_) => pending.clear(),
+            }
+        }
+    }
+    child.wait_info()
+}
+
+/// Copies the size of the caller's terminal to the pty when it has changed.
+fn sync_window_size(from: BorrowedFd<'_>, master: &OwnedFd, last: &mut Option<Winsize>) {
+    if let Ok(now) = rustix::termios::tcgetwinsize(from) {
+        let changed = last.is_none_or(|l| {
+            (l.ws_row, l.ws_col, l.ws_xpixel, l.ws_ypixel)
+                != (now.ws_row, now.ws_col, now.ws_xpixel, now.ws_ypixel)
+        });
+        if changed && rustix::termios::tcsetwinsize(master, now).is_ok() {
+            *last = Some(now);
+        }
+    }
+}
+
+/// Writes what is left in the pty (the program's last output) to `out`: until `EIO`, which the
+/// kernel returns once every process has closed the slave and its buffered output has been read.
+/// Bounded in time: without a PID namespace, a process left behind may hold the slave open.
+fn drain(master: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) {
+    const QUIET: Duration = Duration::from_millis(200);
+    const AT_MOST: Duration = Duration::from_secs(2);
+    let start = Instant::now();
+    let mut last_data = start;
+    loop {
+        match rustix::io::read(master, &mut *buf) {
+            Ok(0) | Err(Errno::IO) => return,
+            Ok(n) => {
+                if write_all(out, &buf[..n]).is_err() {
+                    return;
+                }
+                last_data = Instant::now();
+            }
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => {
+                let now = Instant::now();
+                if now - last_data >= QUIET || now - start >= AT_MOST {
+                    return;
+                }
+                let wait = QUIET - (now - last_data);
+                let ts = Timespec { tv_sec: 0, tv_nsec: wait.subsec_nanos().into() };
+                let mut fds = [PollFd::new(master, PollFlags::IN)];
+                let _ = poll(&mut fds, Some(&ts));
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) => return Err(Errno::IO),
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => {
+                let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+                let _ = poll(&mut fds, None);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The caller's terminal in raw mode, restored when dropped (unwinding included).
+struct RawMode<'a> {
+    fd: BorrowedFd<'a>,
+    saved: Option<Termios>,
+}
+
+impl<'a> RawMode<'a> {
+    /// Raw mode when `fd` is a terminal; nothing otherwise.
+    fn enter(fd: BorrowedFd<'a>) -> Result<RawMode<'a>, Errno> {
+        if !rustix::termios::isatty(fd) {
+            return Ok(RawMode { fd, saved: None });
+        }
+        let saved = rustix::termios::tcgetattr(fd)?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        rustix::termios::tcsetattr(fd, OptionalActions::Flush, &raw)?;
+        Ok(RawMode { fd, saved: Some(saved) })
+    }
+}
+
+impl Drop for RawMode<'_> {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            let _ = rustix::termios::tcsetattr(self.fd.as_fd(), OptionalActions::Now, saved);
+        }
+    }
+}
