@@ -39,7 +39,19 @@ pub(crate) unsafe extern "C" fn entry(arg: *mut c_void) -> c_int {
         Ok(()) => exec_program(plan),
         Err(f) => f,
     };
-    plan.report.store(failure.encode(), Ordering::Release);
+    report(plan, failure)
+}
+
+/// Records `failure` for the parent and exits: in the plan's memory (which the parent shares
+/// unless this is a forked init) and, on the handshake path, through the exec pipe as well.
+pub(crate) fn report(plan: &Plan<'_>, failure: Failure) -> ! {
+    let word = failure.encode();
+    plan.report.store(word, Ordering::Release);
+    if plan.exec_fd >= 0 {
+        // SAFETY: the exec pipe's write end stays open in this task until exec or exit.
+        let fd = unsafe { BorrowedFd::borrow_raw(plan.exec_fd) };
+        let _ = rustix::io::write(fd, &word.to_ne_bytes());
+    }
     sys::exit(SETUP_FAILED)
 }
 

@@ -6,13 +6,14 @@
 //!
 //! # The init
 //!
-//! The sandbox's first task is created on the handshake path (`CLONE_VM` without
-//! `CLONE_VFORK`), so it can live on after the caller's `spawn` has returned. After the common
-//! setup it starts the program with `clone(CLONE_VM | CLONE_VFORK)` on a second stack: the
-//! program's task runs [`crate::child::exec_program`] and execs, and the init resumes once it
-//! has (nothing of the caller's memory is copied). A failed exec leaves its record in
-//! `plan.report`; the init then exits before closing the exec pipe, so the parent's `spawn`
-//! returns the error.
+//! The sandbox's first task is created on the handshake path, fork-style (without `CLONE_VM`),
+//! so it can live on after the caller's `spawn` has returned without sharing the caller's
+//! memory: it runs on its own copy, which it makes non-dumpable (`PR_SET_DUMPABLE 0`) so the
+//! program cannot ptrace it or open its `/proc/1/mem`. After the common setup it starts the
+//! program with `clone(CLONE_VM | CLONE_VFORK)` on a second stack (in the init's own memory):
+//! the program's task runs [`crate::child::exec_program`] and execs, and the init resumes once
+//! it has. A failed exec leaves its record in `plan.report`; the init sends it through the exec
+//! pipe (its memory is not the parent's) and exits, so the parent's `spawn` returns the error.
 //!
 //! Then the init closes every fd (the exec pipe among them: EOF tells the parent that setup is
 //! over and that the plan is no longer read) and loops on `rt_sigtimedwait`. All signals are
@@ -75,6 +76,7 @@ const FORWARDED: [c_int; 7] = [
     28, // SIGWINCH
 ];
 const SIGHUP: c_int = 1;
+const PR_SET_DUMPABLE: c_int = 4;
 /// `si_code` of a signal the kernel sent itself: for these, one a terminal sent to its
 /// foreground process group (or a hang-up to the session leader).
 const SI_KERNEL: c_int = 0x80;
@@ -86,6 +88,11 @@ const fn bit(sig: c_int) -> u64 {
 /// Runs as PID 1: starts the program, then supervises it. Returns only when the program cannot
 /// be started (its failure, if it has one, is already in `plan.report`).
 pub(crate) fn run(plan: &Plan<'_>) -> Failure {
+    // The init has its own copy of the caller's memory (spawn clones it without CLONE_VM):
+    // non-dumpable, the program can neither ptrace it nor open its /proc/1/mem to read that copy.
+    if let Err(e) = sys::prctl(PR_SET_DUMPABLE, 0, 0) {
+        return Failure::new(Step::StartProgram, e);
+    }
     let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::SIGCHLD;
     // SAFETY: program_stack is the top of a stack the parent allocated for this and keeps until
     // the exec pipe closes; program_entry follows child.rs's rules; with CLONE_VFORK this task
@@ -102,10 +109,10 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
         Ok(pid) => pid,
         Err(e) => return Failure::new(Step::StartProgram, e),
     };
-    if plan.report.load(Ordering::Acquire) != 0 {
-        // The program's exec failed and its record says why: reap it and leave it at that.
+    if let Some(failure) = Failure::decode(plan.report.load(Ordering::Acquire)) {
+        // The program's exec failed and its record says why: reap it and pass the record on.
         let _ = sys::wait4(program, sys::WALL);
-        sys::exit(SETUP_FAILED);
+        crate::child::report(plan, failure);
     }
     supervise(program)
 }

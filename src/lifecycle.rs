@@ -6,7 +6,6 @@
 //! [`crate::init`], the terminal in [`crate::pty`].
 
 use crate::error::{Error, Step};
-use crate::sys::Stack;
 use crate::{Namespaces, Sandbox};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
@@ -53,10 +52,13 @@ impl Sandbox {
     /// not handle `SIGTERM` or that starts children.
     ///
     /// The init does no allocation and runs no program of its own: it is nscell's code, running
-    /// on a stack the returned [`Child`](crate::Child) owns until it has been waited for. With
-    /// it, [`Child::wait_info`](crate::Child::wait_info) reports the resource usage of the whole
-    /// sandbox. [`Child::id`](crate::Child::id) is the init's pid; spawning takes the
-    /// handshake path instead of the vfork fast path (the init never execs).
+    /// in a copy of the caller's memory (a fork-style `clone`, without `CLONE_VM`) that it makes
+    /// non-dumpable, so the program can neither ptrace it nor read that copy through
+    /// `/proc/1/mem`. Sharing the caller's memory instead, as the other paths do until `execve`,
+    /// would let the program read and write the caller's memory for as long as the sandbox runs.
+    /// The copy costs page-table copies that grow with the caller's size (the other paths do
+    /// not). With it, [`Child::wait_info`](crate::Child::wait_info) reports the resource usage of
+    /// the whole sandbox. [`Child::id`](crate::Child::id) is the init's pid.
     #[doc(alias = "tini")]
     pub fn init(&mut self, init: bool) -> &mut Self {
         self.lifecycle.init = init;
@@ -197,12 +199,11 @@ impl Armed {
     }
 
     /// What the [`Child`](crate::Child) keeps.
-    pub(crate) fn into_child(mut self, init_stack: Option<Stack>) -> ChildLife {
+    pub(crate) fn into_child(mut self) -> ChildLife {
         ChildLife {
             deadline: self.timeout.map(|t| self.started + t),
             timed_out: false,
             pty: self.master.take(),
-            init_stack,
             usage: None,
         }
     }
@@ -214,27 +215,7 @@ pub(crate) struct ChildLife {
     pub deadline: Option<Instant>,
     pub timed_out: bool,
     pub pty: Option<OwnedFd>,
-    /// The init runs on this stack, in the caller's memory, until it has been reaped.
-    init_stack: Option<Stack>,
     pub usage: Option<ResourceUsage>,
-}
-
-impl ChildLife {
-    /// The sandbox has been reaped: nothing runs on the init's stack any more.
-    pub(crate) fn reaped(&mut self) {
-        self.init_stack = None;
-    }
-}
-
-impl Drop for ChildLife {
-    fn drop(&mut self) {
-        // Not known to be reaped (a failed wait): the init may still run on its stack. Leaking
-        // the mapping is the safe choice; unmapping it could let the init write into memory
-        // the caller maps there later.
-        if let Some(stack) = self.init_stack.take() {
-            std::mem::forget(stack);
-        }
-    }
 }
 
 impl crate::Child {

@@ -133,7 +133,6 @@ impl Child {
             let Some((raw, usage)) = reaped else { return Ok(None) };
             self.status = Some(ExitStatus::from_raw(raw));
             self.life.usage = Some(crate::ResourceUsage::from_raw(&usage));
-            self.life.reaped();
         }
         Ok(self.status.map(|status| crate::WaitInfo {
             status,
@@ -165,9 +164,7 @@ impl Drop for Child {
     fn drop(&mut self) {
         if self.status.is_none() {
             let _ = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc_sig::SIGKILL);
-            if wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED).is_ok() {
-                self.life.reaped();
-            }
+            let _ = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED);
         }
     }
 }

@@ -386,7 +386,7 @@ impl Sandbox {
                     spawned.pidfd,
                     [pipes.next().flatten(), pipes.next().flatten(), pipes.next().flatten()],
                 );
-                child.life = life.into_child(spawned.init_stack);
+                child.life = life.into_child();
                 Ok(child)
             }
             Err(SpawnError::Parent(e)) => Err(e),

@@ -42,8 +42,6 @@ impl From<Error> for SpawnError {
 pub(crate) struct Spawned {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// The stack the init runs on: the `Child` keeps it until the init has been reaped.
-    pub init_stack: Option<Stack>,
 }
 
 /// Clones the child with `plan` and returns it once it has exec'd.
@@ -65,7 +63,7 @@ pub(crate) fn spawn(
             .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
         // CLONE_VFORK: the child has exec'd or exited, and its record (if any) is written.
         stack.give_back();
-        return finish(plan, pid, pidfd, None);
+        return finish(plan, pid, pidfd);
     }
     // The init's program runs on its own stack until it execs.
     let program_stack = if init {
@@ -92,12 +90,17 @@ pub(crate) fn spawn(
     let (exec_r, exec_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
     plan.exec_fd = exec_w.as_raw_fd();
 
-    let flags = sys::CLONE_VM | sys::CLONE_PIDFD | plan.namespace_flags;
+    // An init outlives the spawn and runs beside the sandboxed program for as long as the
+    // sandbox lives, so it must not share the caller's memory: through PID 1's /proc/1/mem the
+    // program could read and write the caller (its uid and namespaces allow that). It gets a copy
+    // (fork-style; this costs page-table copies that grow with the caller's size) that it makes
+    // non-dumpable. Without an init, the child shares the caller's memory only until execve.
+    let flags = if init { 0 } else { sys::CLONE_VM } | sys::CLONE_PIDFD | plan.namespace_flags;
     let (pid, pidfd) = clone_blocked(plan, &stack, flags)
         .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
     // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
     // `ExecGuard` ensures on every path out of this function, unwinding included.
-    let guard = ExecGuard(Some(exec_r));
+    let mut guard = ExecGuard(Some(exec_r));
     drop(exec_w);
 
     let written = match go {
@@ -113,21 +116,18 @@ pub(crate) fn spawn(
         }
         None => Ok(()),
     };
-    // EOF: the child has exec'd or exited, or (with an init) its program has exec'd and the
-    // init no longer reads the plan; the program's stack is free, the init's is not.
-    drop(guard);
+    // EOF: the child has exec'd or exited, or (with an init) its program has exec'd. A forked
+    // init's failure record comes through the pipe, since its memory is its own.
+    let word = guard.wait();
+    if word != 0 {
+        plan.report.store(word, Ordering::Release);
+    }
     if let Some(s) = program_stack {
         s.give_back();
     }
-    // The init runs on `stack` for as long as the sandbox lives: the Child keeps it.
-    let init_stack = if init {
-        Some(stack)
-    } else {
-        stack.give_back();
-        None
-    };
+    stack.give_back();
     match written {
-        Ok(()) => finish(plan, pid, pidfd, init_stack),
+        Ok(()) => finish(plan, pid, pidfd),
         Err(e) => {
             // The child may have failed first (and the write failed because it was gone): its
             // own record then says more than ours.
@@ -162,34 +162,42 @@ fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, Own
 
 /// Reads the exec pipe to EOF when dropped: the child has then exec'd or exited, and no longer
 /// uses the stack or the plan.
+/// The child may write its failure record (8 bytes, native order) into the pipe before it exits.
 struct ExecGuard(Option<OwnedFd>);
+
+impl ExecGuard {
+    /// Reads to EOF; returns the failure record the child sent, or 0.
+    fn wait(&mut self) -> u64 {
+        let Some(fd) = self.0.take() else { return 0 };
+        let (mut record, mut got) = ([0u8; 8], 0);
+        loop {
+            let mut buf = [0u8; 8];
+            match rustix::io::read(&fd, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let take = n.min(8 - got);
+                    record[got..got + take].copy_from_slice(&buf[..take]);
+                    got += take;
+                }
+                Err(Errno::INTR) => continue,
+                Err(_) => break,
+            }
+        }
+        if got == 8 { u64::from_ne_bytes(record) } else { 0 }
+    }
+}
 
 impl Drop for ExecGuard {
     fn drop(&mut self) {
-        if let Some(fd) = self.0.take() {
-            let mut buf = [0u8; 8];
-            loop {
-                match rustix::io::read(&fd, &mut buf) {
-                    Ok(0) => break,
-                    Ok(_) | Err(Errno::INTR) => continue,
-                    Err(_) => break,
-                }
-            }
-        }
+        self.wait();
     }
 }
 
 /// After the child has exec'd or exited: its record decides between `Ok` and a reaped `Err`.
-/// `init_stack` is dropped only once the child has been reaped.
-fn finish(
-    plan: &Plan<'_>,
-    pid: i32,
-    pidfd: OwnedFd,
-    init_stack: Option<Stack>,
-) -> Result<Spawned, SpawnError> {
+fn finish(plan: &Plan<'_>, pid: i32, pidfd: OwnedFd) -> Result<Spawned, SpawnError> {
     let word = plan.report.load(Ordering::Acquire);
     match Failure::decode(word) {
-        None => Ok(Spawned { pid, pidfd, init_stack }),
+        None => Ok(Spawned { pid, pidfd }),
         Some(f) => {
             let _ = crate::process::wait_pidfd(std::os::fd::AsFd::as_fd(&pidfd), waitid_exited());
             Err(SpawnError::Child(f))

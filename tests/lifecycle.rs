@@ -488,6 +488,11 @@ fn new_session_is_the_default_and_can_be_turned_off() {
 // ---- interactive, under a real terminal (tmux) ----
 
 /// A private tmux server (its own socket, no configuration) with one window running `command`.
+/// The width of a host shell's window: wide enough that no typed command line wraps. A line
+/// that fills the width exactly is joined with the next by `capture-pane -J`, which would hide
+/// the program's output behind the prompt (it happened with some checkout paths).
+const WIDE: u16 = 250;
+
 struct Tmux {
     socket: String,
 }
@@ -625,7 +630,7 @@ fn the_host_terminal_mode_is_restored_after_exit_timeout_and_kill() {
         skip!("tmux is not installed (the interactive tests need a real terminal)");
     }
     let nscell = env!("CARGO_BIN_EXE_nscell");
-    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", 100, 30).expect("tmux");
+    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");
     tmux.type_line("echo mode=$(stty -g | md5sum | cut -c1-12)");
     tmux.expect("mode=");
@@ -769,7 +774,8 @@ fn ctrl_c_reaches_the_program_without_a_pty_once() {
         skip!("tmux is not installed (the interactive tests need a real terminal)");
     }
     let nscell = env!("CARGO_BIN_EXE_nscell");
-    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", 100, 30).expect("tmux");
+    // Wide enough that no command line wraps (see WIDE).
+    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");
     // In its own session the program gets no Ctrl-C from the terminal: nscell passes it on. When
     // it shares the terminal it gets it directly (and the init does not send a second one).
@@ -890,7 +896,7 @@ fn ctrl_z_under_init_never_wedges_the_sandbox() {
         skip!("tmux is not installed (the interactive tests need a real terminal)");
     }
     let nscell = env!("CARGO_BIN_EXE_nscell");
-    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", 100, 30).expect("tmux");
+    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");
     // On its pty, the init and the program form an orphaned process group (the init's parent is
     // in another session), so the kernel discards Ctrl-Z's SIGTSTP: a later Ctrl-C still ends
@@ -912,4 +918,17 @@ fn ctrl_z_under_init_never_wedges_the_sandbox() {
     std::thread::sleep(Duration::from_millis(300));
     tmux.send(&["C-c"]);
     tmux.expect("rc2=130");
+}
+
+#[test]
+fn the_program_cannot_reach_the_callers_memory_through_the_init() {
+    // With an init, PID 1 is ours and was cloned from the caller: through /proc/1/mem the
+    // program could read and write the caller's memory if PID 1 shared it or were dumpable.
+    let script = "(: </proc/1/mem) 2>/dev/null && echo mem-open || echo mem-denied; \
+                  head -c1 /proc/1/maps >/dev/null 2>&1 && echo maps-open || echo maps-denied";
+    let out = Sandbox::new("/bin/sh").args(["-c", script]).init(true).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mem-denied\nmaps-denied\n");
+    // Control: without an init, PID 1 is the program itself, which may open its own memory.
+    let out = Sandbox::new("/bin/sh").args(["-c", script]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mem-open\nmaps-open\n");
 }
