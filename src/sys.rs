@@ -79,48 +79,24 @@ mod nr {
 /// size and mutability the kernel expects).
 #[inline(always)]
 unsafe fn syscall4(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
-    let ret: isize;
-    // SAFETY: the `syscall` instruction clobbers rcx and r11 (declared) and nothing else; the
-    // caller vouches for the arguments.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            inlateout("rax") nr as isize => ret,
-            in("rdi") a1,
-            in("rsi") a2,
-            in("rdx") a3,
-            in("r10") a4,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack)
-        );
-    }
-    // SAFETY: `svc 0` takes the number in x8 and the arguments in x0..x3, returns in x0.
-    #[cfg(target_arch = "aarch64")]
-    unsafe {
-        core::arch::asm!(
-            "svc 0",
-            in("x8") nr,
-            inlateout("x0") a1 as isize => ret,
-            in("x1") a2,
-            in("x2") a3,
-            in("x3") a4,
-            options(nostack)
-        );
-    }
-    ret
+    // SAFETY: the caller vouches for the arguments; a fifth argument of 0 is ignored by every
+    // call that takes four or fewer.
+    unsafe { syscall5(nr, a1, a2, a3, a4, 0) }
 }
 
-/// A raw system call with five arguments (`prctl` checks that unused ones are zero).
+/// A raw system call with up to five arguments (pass 0 for unused ones: `prctl` checks that
+/// they are zero).
 ///
 /// # Safety
 ///
-/// As [`syscall4`].
+/// The caller must pass arguments that are valid for system call `nr` (pointers to memory of the
+/// size and mutability the kernel expects).
 #[inline(always)]
 unsafe fn syscall5(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> isize {
     let ret: isize;
-    // SAFETY: as syscall4, with the fifth argument in r8.
+    // SAFETY: the `syscall` instruction takes the number in rax and the arguments in rdi, rsi,
+    // rdx, r10 and r8, returns in rax, and clobbers rcx and r11 (declared); the caller vouches
+    // for the arguments.
     #[cfg(target_arch = "x86_64")]
     unsafe {
         core::arch::asm!(
@@ -136,7 +112,7 @@ unsafe fn syscall5(nr: usize, a1: usize, a2: usize, a3: usize, a4: usize, a5: us
             options(nostack)
         );
     }
-    // SAFETY: as syscall4, with the fifth argument in x4.
+    // SAFETY: `svc 0` takes the number in x8 and the arguments in x0..x4, returns in x0.
     #[cfg(target_arch = "aarch64")]
     unsafe {
         core::arch::asm!(
