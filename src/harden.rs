@@ -136,13 +136,16 @@ pub(crate) struct HardenPlan {
     fds: Vec<(RawFd, RawFd)>,
     nested_userns_limit: bool,
     landlock_fd: Option<OwnedFd>,
+    /// Path rules added in the child (with a new root: paths as the sandbox sees them).
+    landlock_rules: Vec<crate::landlock::ChildRule>,
     seccomp: Option<Arc<[SockFilter]>>,
     programs: Vec<Arc<[SockFilter]>>,
 }
 
 impl HardenConfig {
     /// Everything the child needs; compiles the seccomp filter on the first spawn only.
-    pub(crate) fn prepare(&mut self, userns: bool) -> Result<HardenPlan, Error> {
+    /// With `new_root`, Landlock path rules are resolved in the child, inside the new root.
+    pub(crate) fn prepare(&mut self, userns: bool, new_root: bool) -> Result<HardenPlan, Error> {
         if !self.nested_userns && !userns {
             return Err(Error::invalid(
                 "allow_nested_userns(false) needs Namespaces::USER (the limit is set in the \
@@ -176,8 +179,8 @@ impl HardenConfig {
         if fds.len() > MAX_FDS {
             return Err(Error::invalid(format!("at most {MAX_FDS} fds can be passed")));
         }
-        let (landlock_fd, status) = if self.landlock.is_active() {
-            let (mut fd, status) = self.landlock.prepare()?;
+        let (landlock_fd, status, landlock_rules) = if self.landlock.is_active() {
+            let (mut fd, status, rules) = self.landlock.prepare(new_root)?;
             // Above every target, so putting the passed fds in place cannot overwrite it.
             let above = fds.iter().map(|&(_, t)| t + 1).max().unwrap_or(3);
             if let Some(f) = &fd {
@@ -187,9 +190,9 @@ impl HardenConfig {
                     fd = Some(moved);
                 }
             }
-            (fd, Some(status))
+            (fd, Some(status), rules)
         } else {
-            (None, None)
+            (None, None, Vec::new())
         };
         self.landlock_status = status;
         let to_rlimit = |v: u64| if v == RLIM_INFINITY { None } else { Some(v) };
@@ -213,9 +216,15 @@ impl HardenConfig {
             fds,
             nested_userns_limit: !self.nested_userns,
             landlock_fd,
+            landlock_rules,
             seccomp,
             programs: self.seccomp.programs.clone(),
         })
+    }
+
+    /// The path of Landlock path rule `i`, for error messages.
+    pub(crate) fn landlock_path(&self, i: usize) -> Option<&std::path::Path> {
+        self.landlock.paths.get(i).map(|(p, _)| p.as_path())
     }
 
     fn seccomp_changed(&mut self) -> &mut SeccompConfig {
@@ -469,7 +478,14 @@ pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<(), Failure
 /// Applies everything but the fds, just before `execve`. Runs in the child: raw system calls
 /// only, no allocation.
 pub(crate) fn harden(plan: &HardenPlan) -> Result<(), Failure> {
-    // First, while it may still open files (a low RLIMIT_NOFILE would refuse them).
+    // First, while it may still open files (a low RLIMIT_NOFILE would refuse them). The index of
+    // a failed rule is 1-based, so 0 still means the ruleset as a whole.
+    if let Some(ruleset) = &plan.landlock_fd {
+        let ruleset = std::os::fd::AsRawFd::as_raw_fd(ruleset);
+        for (i, rule) in plan.landlock_rules.iter().enumerate() {
+            add_path_rule(ruleset, rule).map_err(|e| Failure::new(Step::Landlock, e).at(i + 1))?;
+        }
+    }
     if plan.nested_userns_limit {
         nested_userns_limit().map_err(fail(Step::NestedUserns))?;
     }
@@ -492,6 +508,18 @@ pub(crate) fn harden(plan: &HardenPlan) -> Result<(), Failure> {
         sys::seccomp_set_filter(program).map_err(|e| Failure::new(Step::Seccomp, e).at(i + 1))?;
     }
     Ok(())
+}
+
+/// Opens `rule.path` (as this task sees it) with `O_PATH` and adds it to the ruleset.
+fn add_path_rule(
+    ruleset: RawFd,
+    rule: &crate::landlock::ChildRule,
+) -> Result<(), rustix::io::Errno> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    let fd = rustix::fs::open(rule.path.as_c_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+    let is_dir = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Directory;
+    let rights = if is_dir { rule.dir_rights } else { rule.file_rights };
+    sys::landlock_add_path_rule(ruleset, std::os::fd::AsRawFd::as_raw_fd(&fd), rights)
 }
 
 const PR_CAPBSET_READ: i32 = 23;

@@ -11,6 +11,7 @@ use landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
     PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
 };
+use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
@@ -65,6 +66,25 @@ pub struct LandlockStatus {
     pub kernel_abi: i32,
 }
 
+/// A path rule added in the child, once a new root is in place, so that the path means what the
+/// sandbox sees (the caller's view may not have it, or have something else there).
+#[derive(Debug)]
+pub(crate) struct ChildRule {
+    pub path: CString,
+    /// The rights for a directory, and for anything else (directory rights on a file are refused).
+    pub dir_rights: u64,
+    pub file_rights: u64,
+}
+
+/// The filesystem rights that apply to a file that is not a directory.
+fn file_rights() -> BitFlags<AccessFs> {
+    AccessFs::ReadFile
+        | AccessFs::WriteFile
+        | AccessFs::Execute
+        | AccessFs::Truncate
+        | AccessFs::IoctlDev
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LandlockConfig {
     pub paths: Vec<(PathBuf, LandlockAccess)>,
@@ -79,10 +99,40 @@ impl LandlockConfig {
     }
 
     /// Builds the ruleset fd (none when the kernel enforces nothing) and says what it enforces.
-    pub fn prepare(&self) -> Result<(Option<OwnedFd>, LandlockStatus), Error> {
+    /// With `paths_in_child` (a new root), the path rules are not opened here but returned, for
+    /// the child to add once the new root is `/`.
+    pub fn prepare(
+        &self,
+        paths_in_child: bool,
+    ) -> Result<(Option<OwnedFd>, LandlockStatus, Vec<ChildRule>), Error> {
+        let (fd, status) = self.prepare_ruleset(paths_in_child)?;
+        if !paths_in_child || fd.is_none() {
+            return Ok((fd, status, Vec::new()));
+        }
+        // The rights the ruleset handles: what nscell asks for, as far as this kernel has them.
+        let handled = AccessFs::from_all(FS_ABI) & AccessFs::from_all(ABI::from(status.kernel_abi));
+        let mut rules = Vec::new();
+        for (path, access) in &self.paths {
+            let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| {
+                Error::invalid(format!("Landlock path {} contains a NUL byte", path.display()))
+            })?;
+            let rights = access.rights() & handled;
+            rules.push(ChildRule {
+                path: c,
+                dir_rights: rights.bits(),
+                file_rights: (rights & file_rights()).bits(),
+            });
+        }
+        Ok((fd, status, rules))
+    }
+
+    fn prepare_ruleset(
+        &self,
+        paths_in_child: bool,
+    ) -> Result<(Option<OwnedFd>, LandlockStatus), Error> {
         let kernel_abi = crate::sys::landlock_abi();
         // First as a hard requirement: success means everything is enforced.
-        match self.build(CompatLevel::HardRequirement) {
+        match self.build(CompatLevel::HardRequirement, paths_in_child) {
             Ok(fd) => {
                 return Ok((
                     fd,
@@ -101,14 +151,14 @@ impl LandlockConfig {
             Err(_) => {}
         }
         let fd = self
-            .build(CompatLevel::BestEffort)
+            .build(CompatLevel::BestEffort, paths_in_child)
             .map_err(|e| Error::Unsupported { feature: "Landlock", reason: e })?;
         let enforcement =
             if fd.is_some() { LandlockEnforcement::Partial } else { LandlockEnforcement::None };
         Ok((fd, LandlockStatus { enforcement, kernel_abi }))
     }
 
-    fn build(&self, level: CompatLevel) -> Result<Option<OwnedFd>, String> {
+    fn build(&self, level: CompatLevel, paths_in_child: bool) -> Result<Option<OwnedFd>, String> {
         let err = |e: landlock::RulesetError| e.to_string();
         let mut ruleset = Ruleset::default().set_compatibility(level);
         if !self.paths.is_empty() {
@@ -122,17 +172,13 @@ impl LandlockConfig {
         }
         let _ = NET_ABI;
         let mut created = ruleset.create().map_err(err)?;
-        for (path, access) in &self.paths {
+        for (path, access) in self.paths.iter().filter(|_| !paths_in_child) {
             let fd = PathFd::new(path)
                 .map_err(|e| format!("cannot open {} for a Landlock rule: {e}", path.display()))?;
             let mut rights = access.rights();
             if !path.is_dir() {
                 // Directory rights on a file are refused by the kernel.
-                rights &= AccessFs::ReadFile
-                    | AccessFs::WriteFile
-                    | AccessFs::Execute
-                    | AccessFs::Truncate
-                    | AccessFs::IoctlDev;
+                rights &= file_rights();
             }
             created = created.add_rule(PathBeneath::new(fd, rights)).map_err(err)?;
         }

@@ -350,7 +350,7 @@ impl Sandbox {
         let mut envp: Vec<*const std::os::raw::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         envp.push(std::ptr::null());
 
-        let harden = self.harden.prepare(r.namespaces.contains(Namespaces::USER))?;
+        let harden = self.harden.prepare(r.namespaces.contains(Namespaces::USER), fs.is_some())?;
         let mut plan = Plan {
             namespace_flags: r.namespaces.clone_flags(),
             go_fd: -1,
@@ -406,6 +406,11 @@ impl Sandbox {
             Step::MountProc => Some("/proc".into()),
             Step::Chdir => self.cwd.as_ref().map(|(p, _)| p.clone()),
             Step::Stdio => Some(["stdin", "stdout", "stderr"][usize::from(f.index).min(2)].into()),
+            // 1-based: the path rule that failed (0: the ruleset as a whole).
+            Step::Landlock => usize::from(f.index)
+                .checked_sub(1)
+                .and_then(|i| self.harden.landlock_path(i))
+                .map(Path::to_path_buf),
             Step::Exec => {
                 // Not found anywhere: name the program as given. Otherwise the path that failed.
                 // A `PATH` search that met only unsearchable directories (EACCES) found nothing:

@@ -749,3 +749,35 @@ fn no_setup_fd_reaches_the_program() {
     assert_eq!(text(&out(&mut sb)), plain);
     assert_eq!(plain.split_whitespace().count(), 4, "{plain}");
 }
+
+#[test]
+fn landlock_paths_mean_what_the_sandbox_sees_in_a_new_root() {
+    if nscell_abi() < 1 {
+        skip!("this kernel has no Landlock");
+    }
+    // /scratch exists only inside the new root, and the root itself is a tmpfs the caller never
+    // sees: the rules must be resolved there, not in the caller's view.
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "echo a > /scratch/ok && echo written; echo b > /tmp/no && echo escaped"])
+        .ro_bind("/usr", "/usr")
+        .symlink("usr/bin", "/bin")
+        .symlink("usr/lib", "/lib")
+        .symlink("usr/lib64", "/lib64")
+        .tmpfs("/scratch")
+        .tmpfs("/tmp")
+        .landlock_path("/", LandlockAccess::Execute)
+        .landlock_path("/scratch", LandlockAccess::ReadWrite);
+    let o = out(&mut sb);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "written\n", "{}", text_err(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Permission denied"), "{}", text_err(&o));
+    // A rule on a path missing inside names it.
+    let mut sb = Sandbox::new("/bin/true");
+    sb.ro_bind("/usr", "/usr").landlock_path("/nonexistent-inside", LandlockAccess::ReadOnly);
+    let err = sb.spawn().unwrap_err();
+    assert_eq!(err.step(), Some(nscell::Step::Landlock), "{err}");
+    assert_eq!(err.path(), Some(std::path::Path::new("/nonexistent-inside")), "{err}");
+}
+
+fn text_err(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
