@@ -658,17 +658,22 @@ fn cli_landlock_rlimit_and_keep_fd() {
     let _ = std::fs::remove_dir_all(outside);
 }
 
+/// The `n` lowest fd numbers that are free now (found by dup'ing `fd` onto them, then closing).
+fn lowest_free_numbers(fd: &OwnedFd, n: usize) -> Vec<i32> {
+    (0..n)
+        .map(|_| rustix::io::fcntl_dupfd_cloexec(fd, 3).unwrap())
+        .collect::<Vec<OwnedFd>>()
+        .iter()
+        .map(|f| f.as_raw_fd())
+        .collect()
+}
+
 #[test]
 fn passed_fds_may_land_on_the_numbers_nscell_uses_for_itself() {
     // The lowest free numbers are where nscell's own fds (Landlock ruleset, pipes) go at spawn:
     // map the same file onto all of them.
     let (fd, dir) = leaky_fd("X");
-    let free: Vec<i32> = (0..12)
-        .map(|_| rustix::io::fcntl_dupfd_cloexec(&fd, 3).unwrap())
-        .collect::<Vec<OwnedFd>>()
-        .iter()
-        .map(|f| f.as_raw_fd())
-        .collect();
+    let free = lowest_free_numbers(&fd, 12);
     let mut sb = Sandbox::new("/bin/sh");
     let script: String = free.iter().map(|t| format!("cat /proc/self/fd/{t}; ")).collect();
     sb.args(["-c", &script]).landlock_path("/", LandlockAccess::Execute);
@@ -687,12 +692,7 @@ fn hardening_applies_on_the_handshake_path_too() {
         skip!("multi-range id maps need root here (or newuidmap with /etc/subuid ranges)");
     }
     let (fd, dir) = leaky_fd("H");
-    let free: Vec<i32> = (0..12)
-        .map(|_| rustix::io::fcntl_dupfd_cloexec(&fd, 3).unwrap())
-        .collect::<Vec<OwnedFd>>()
-        .iter()
-        .map(|f| f.as_raw_fd())
-        .collect();
+    let free = lowest_free_numbers(&fd, 12);
     let mut sb = sh(&format!(
         "cat /proc/self/fd/{}; {STATUS}",
         free.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("; cat /proc/self/fd/")

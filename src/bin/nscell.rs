@@ -864,11 +864,11 @@ mod signals {
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<OsString> {
+    pub(super) fn args(list: &[&str]) -> Vec<OsString> {
         list.iter().map(OsString::from).collect()
     }
 
-    fn cli(list: &[&str]) -> Cli {
+    pub(super) fn cli(list: &[&str]) -> Cli {
         match parse(args(list)) {
             Ok(Action::Run(cli)) => *cli,
             other => panic!("{list:?} parsed to {other:?}"),
@@ -1169,18 +1169,8 @@ mod tests {
 /// Tests of the hardening options, apart from `tests` so the two grow without touching.
 #[cfg(test)]
 mod harden_tests {
+    use super::tests::{args, cli};
     use super::*;
-
-    fn args(list: &[&str]) -> Vec<OsString> {
-        list.iter().map(OsString::from).collect()
-    }
-
-    fn cli(list: &[&str]) -> Cli {
-        match parse(args(list)) {
-            Ok(Action::Run(cli)) => *cli,
-            other => panic!("{list:?}: {other:?}"),
-        }
-    }
 
     #[test]
     fn hardening_options_parse_in_order() {
