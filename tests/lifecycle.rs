@@ -515,7 +515,9 @@ impl Tmux {
     fn cmd(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new("tmux");
         c.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
-        c.env_remove("TMUX");
+        // tmux runs the window's command with $SHELL, or else the user's login shell, which for
+        // nobody is /usr/sbin/nologin: name a real shell so the test does not depend on either.
+        c.env_remove("TMUX").env("SHELL", "/bin/sh");
         c
     }
 
