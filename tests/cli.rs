@@ -2,6 +2,9 @@
 //! `--json-status-fd`, signal forwarding, help and errors. Runs as root and as an unprivileged
 //! user (uid 65534, no HOME, read-only cwd).
 
+mod common;
+
+use common::nscell_bin;
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -9,10 +12,8 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const NSCELL: &str = env!("CARGO_BIN_EXE_nscell");
-
 fn nscell<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
-    output(Command::new(NSCELL).args(args))
+    output(Command::new(nscell_bin()).args(args))
 }
 
 /// Like `Command::output` (stdin is /dev/null), but fails the test instead of hanging when the
@@ -132,7 +133,7 @@ fn hostname_changes_inside_only() {
 #[test]
 fn without_a_command_it_runs_bash() {
     let mut child =
-        Command::new(NSCELL).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        Command::new(nscell_bin()).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"echo \"$0 $$ $(id -u)\"\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", out.status);
@@ -178,7 +179,7 @@ fn program_not_found_is_127() {
     // Looked up in PATH, as a shell does. (A PATH with a directory this user cannot search
     // makes the library report EACCES, as execvp does; this PATH has none.)
     let out = output(
-        Command::new(NSCELL).arg("no-such-program-nscell-test").env("PATH", "/usr/bin:/bin"),
+        Command::new(nscell_bin()).arg("no-such-program-nscell-test").env("PATH", "/usr/bin:/bin"),
     );
     assert_eq!(out.status.code(), Some(127));
     assert!(text(&out.stderr).contains("no-such-program-nscell-test"), "{}", text(&out.stderr));
@@ -407,8 +408,9 @@ fn chdir_sets_the_working_directory() {
 #[test]
 fn setenv_unsetenv_and_clearenv() {
     let run = |args: &[&str]| {
-        let out =
-            output(Command::new(NSCELL).args(args).env("NSCELL_TEST_OUTSIDE", "from outside"));
+        let out = output(
+            Command::new(nscell_bin()).args(args).env("NSCELL_TEST_OUTSIDE", "from outside"),
+        );
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout)
     };
@@ -442,7 +444,7 @@ fn no_proc_keeps_the_hosts_proc() {
 fn json_status_fd_reports_pid_namespaces_and_exit_code() {
     // The status goes to stdout (fd 1); the program reports its own view on stderr and waits
     // for a line on stdin, so the first record is read while it certainly runs.
-    let mut child = Command::new(NSCELL)
+    let mut child = Command::new(nscell_bin())
         .args([
             "--json-status-fd",
             "1",
@@ -493,7 +495,7 @@ fn json_status_fd_on_another_fd() {
     let out = output(Command::new("sh").args([
         "-c",
         "exec \"$0\" --json-status-fd 3 --unshare-user -- sh -c 'echo noise; kill -TERM $$' 3>&1 >/dev/null",
-        NSCELL,
+        nscell_bin(),
     ]));
     assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -518,7 +520,7 @@ fn json_status_fd_that_is_not_open_is_a_usage_error() {
 /// Starts nscell running `script`, waits for it to print "ready", sends `sig` to nscell, and
 /// returns the exit status and the rest of the output.
 fn signal_nscell(args: &[&str], sig: rustix::process::Signal) -> (ExitStatus, String) {
-    let mut child = Command::new(NSCELL)
+    let mut child = Command::new(nscell_bin())
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{children, fd_count, is_root, zombie_children};
+use common::{children, fd_count, is_root, nscell_bin, zombie_children};
 use nscell::{Error, Namespaces, Sandbox, Step};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -584,8 +584,6 @@ fn no_fd_of_the_setup_reaches_the_program() {
 
 // ---- The nscell binary's filesystem options. ----
 
-const NSCELL: &str = env!("CARGO_BIN_EXE_nscell");
-
 const MINIMAL_ARGS: [&str; 19] = [
     "--ro-bind",
     "/usr",
@@ -609,7 +607,7 @@ const MINIMAL_ARGS: [&str; 19] = [
 ];
 
 fn nscell(args: &[&str]) -> Output {
-    std::process::Command::new(NSCELL)
+    std::process::Command::new(nscell_bin())
         .args(args)
         .env("LC_ALL", "C")
         .stdin(std::process::Stdio::null())
@@ -645,11 +643,12 @@ fn cli_perms_size_dir_chmod_file_and_remount() {
     std::fs::write(dir.join("input"), "from fd 3\n").unwrap();
     // The shell opens fd 3 for nscell, as a caller of bwrap --file does.
     let script = format!(
-        "exec 3<{} && exec {NSCELL} {} --size 65536 --perms 700 --tmpfs /small --perms 750 \
+        "exec 3<{} && exec {} {} --size 65536 --perms 700 --tmpfs /small --perms 750 \
          --dir /d --chmod 711 /d --file 3 /f --bind {} /data --remount-ro /data -- sh -c \
          'stat -c %a /small /d; cat /f; {{ head -c 100000 /dev/zero > /small/x; }} 2>&1; \
          touch /data/y 2>&1; true'",
         dir.join("input").display(),
+        nscell_bin(),
         MINIMAL_ARGS[..18].join(" "),
         dir.path().display(),
     );

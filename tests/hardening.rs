@@ -569,7 +569,7 @@ fn the_filter_is_compiled_once_per_sandbox() {
 fn nscell_sh(script: &str) -> Output {
     std::process::Command::new("/bin/sh")
         .args(["-c", script])
-        .env("NSCELL", env!("CARGO_BIN_EXE_nscell"))
+        .env("NSCELL", common::nscell_bin())
         .env("TRY", helper())
         .stdin(std::process::Stdio::null())
         .output()

@@ -334,7 +334,7 @@ fn ends_within(pidfd: &std::os::fd::OwnedFd, limit: Duration) -> bool {
 /// and says whether the sandbox ended too.
 fn sandbox_dies_with_killed_spawner(options: &[&str]) -> bool {
     use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
-    let mut helper = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+    let mut helper = std::process::Command::new(common::nscell_bin())
         .args(options)
         .args(["--no-pty", "--", "/bin/sleep", "100"])
         .spawn()
@@ -438,7 +438,7 @@ fn tiocsti_from_sandbox(options: &[&str]) -> String {
     let script = r#"my $c = "x"; if (ioctl(STDIN, 0x5412, $c)) { print "TIOCSTI worked\n" } else { print "TIOCSTI failed: $!\n" }"#;
     let mut helper = std::process::Command::new("setsid")
         .arg("-c")
-        .arg(env!("CARGO_BIN_EXE_nscell"))
+        .arg(common::nscell_bin())
         .args(options)
         // The default seccomp filter refuses TIOCSTI by itself; this tests the session alone.
         .args(["--no-default-seccomp", "--no-pty", "--", "/usr/bin/perl", "-e", script])
@@ -594,7 +594,7 @@ fn interactive_bash_has_job_control_and_the_window_size() {
     if !tmux_or_skip() {
         skip!("tmux is not installed (the interactive tests need a real terminal)");
     }
-    let nscell = env!("CARGO_BIN_EXE_nscell");
+    let nscell = common::nscell_bin();
     // The prompt ends in "$ ", which `expect` uses to tell typed lines from output.
     let command = format!("{nscell} --setenv PS1 'cell$ ' -- /bin/bash --norc --noprofile");
     let tmux = Tmux::start(&command, 100, 30).expect("tmux new-session");
@@ -631,7 +631,7 @@ fn the_host_terminal_mode_is_restored_after_exit_timeout_and_kill() {
     if !tmux_or_skip() {
         skip!("tmux is not installed (the interactive tests need a real terminal)");
     }
-    let nscell = env!("CARGO_BIN_EXE_nscell");
+    let nscell = common::nscell_bin();
     let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");
     tmux.type_line("echo mode=$(stty -g | md5sum | cut -c1-12)");
@@ -720,7 +720,7 @@ fn pty_input_reaches_the_program_and_relay_needs_a_pty() {
 fn nscell_passes_sigterm_through_its_init_to_a_program_without_handlers() {
     use rustix::process::{Pid, Signal, kill_process};
     for init in [true, false] {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"));
+        let mut cmd = std::process::Command::new(common::nscell_bin());
         // So that killing nscell in the control also ends its sandbox.
         cmd.arg("--die-with-parent");
         if init {
@@ -756,14 +756,14 @@ fn nscell_passes_sigterm_through_its_init_to_a_program_without_handlers() {
 #[test]
 fn nscell_timeout_exits_124() {
     let start = Instant::now();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+    let status = std::process::Command::new(common::nscell_bin())
         .args(["--timeout", "0.2", "--no-pty", "--", "/bin/sleep", "100"])
         .stdin(std::process::Stdio::null())
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(124));
     assert!(start.elapsed() < Duration::from_secs(3));
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+    let status = std::process::Command::new(common::nscell_bin())
         .args(["--timeout", "5", "--no-pty", "--", "/bin/sh", "-c", "exit 9"])
         .status()
         .unwrap();
@@ -775,7 +775,7 @@ fn ctrl_c_reaches_the_program_without_a_pty_once() {
     if !tmux_or_skip() {
         skip!("tmux is not installed (the interactive tests need a real terminal)");
     }
-    let nscell = env!("CARGO_BIN_EXE_nscell");
+    let nscell = common::nscell_bin();
     // Wide enough that no command line wraps (see WIDE).
     let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");
@@ -823,7 +823,7 @@ fn relay_with_pipes_passes_input_end_and_all_output() {
     use std::io::Write;
     // Input from a pipe reaches the program, its end becomes Ctrl-D (cat ends), and all the
     // output comes back, the last line included.
-    let mut nscell = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+    let mut nscell = std::process::Command::new(common::nscell_bin())
         .args(["--pty", "--", "/bin/sh", "-c", "cat >/dev/null; seq 1 50000"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -836,7 +836,7 @@ fn relay_with_pipes_passes_input_end_and_all_output() {
     assert!(text.starts_with("some input\n1\n"), "{:?}", &text[..text.len().min(100)]);
     assert!(text.ends_with("\n50000\n"), "{:?}", &text[text.len().saturating_sub(100)..]);
     for _ in 0..20 {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+        let out = std::process::Command::new(common::nscell_bin())
             .args(["--pty", "--", "/bin/echo", "last"])
             .stdin(std::process::Stdio::null())
             .output()
@@ -864,7 +864,7 @@ fn die_with_parent_has_no_window_when_the_spawner_dies_early() {
     };
     for i in 0..40u64 {
         for extra in [&[][..], &["--init"]] {
-            let mut nscell = std::process::Command::new(env!("CARGO_BIN_EXE_nscell"))
+            let mut nscell = std::process::Command::new(common::nscell_bin())
                 .arg("--die-with-parent")
                 .args(extra)
                 .args(["--no-pty", "--", "/bin/sleep", &marker])
@@ -897,7 +897,7 @@ fn ctrl_z_under_init_never_wedges_the_sandbox() {
     if !tmux_or_skip() {
         skip!("tmux is not installed (the interactive tests need a real terminal)");
     }
-    let nscell = env!("CARGO_BIN_EXE_nscell");
+    let nscell = common::nscell_bin();
     let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");
     // On its pty, the init and the program form an orphaned process group (the init's parent is

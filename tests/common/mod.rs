@@ -15,6 +15,16 @@ macro_rules! skip {
     }};
 }
 
+/// The `nscell` binary under test: cargo's build of it, or the one `NSCELL_BIN` names. CI points
+/// `NSCELL_BIN` at the statically linked release build (`cargo static-bin`), so the binary as
+/// packagers ship it is tested too.
+pub fn nscell_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("NSCELL_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nscell").to_string())
+    })
+}
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
