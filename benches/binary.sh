@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The nscell binary as a whole process, next to bwrap and unshare(1) with the same isolation, in
+# one hyperfine run; then each one's peak RSS (/usr/bin/time, median of 21 runs).
+# Usage: benches/binary.sh [RUNS]   (needs hyperfine and GNU time; builds both nscell binaries)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-500}
+cargo build -q --release --bin nscell
+cargo -q static-bin
+dynamic=target/release/nscell
+static=target/$(rustc -vV | sed -n 's/^host: //p')/release/nscell
+bwrap="bwrap --unshare-user --unshare-pid --unshare-uts --unshare-ipc --bind / / --proc /proc /bin/true"
+unshare="unshare --user --map-root-user --pid --fork --mount --uts --ipc --mount-proc /bin/true"
+
+cases=("$dynamic -- /bin/true" "$static -- /bin/true")
+command -v bwrap >/dev/null && cases+=("$bwrap") || echo "bwrap is not installed: skipped" >&2
+command -v unshare >/dev/null && cases+=("$unshare") || echo "unshare is not installed: skipped" >&2
+cases+=("/bin/true")
+hyperfine -N --warmup 50 --runs "$runs" --export-json /tmp/nscell-binary.json "${cases[@]}"
+
+echo
+echo "median wall time, ms (ratios to bwrap from this run):"
+python3 - <<'PY'
+import json
+r = json.load(open("/tmp/nscell-binary.json"))["results"]
+bw = next((x["median"] for x in r if x["command"].startswith("bwrap")), None)
+for x in r:
+    ratio = f'{x["median"] / bw:.3f}' if bw else "-"
+    print(f'{x["median"] * 1e3:7.3f}  {ratio:>6}  {x["command"]}')
+PY
+
+echo
+echo "peak RSS, KB (median of 21):"
+for c in "${cases[@]}"; do
+  m=$(for _ in $(seq 21); do /usr/bin/time -f %M $c 2>&1 >/dev/null | tail -1; done | sort -n | sed -n 11p)
+  printf '%7s  %s\n' "$m" "$c"
+done
