@@ -80,7 +80,9 @@ pub(crate) fn spawn(
     };
     let go = match parent_maps {
         Some(maps) => {
-            let (go_r, go_w) = pipe().map_err(|e| parent_err(Step::Pipe, e))?;
+            // A socket, not a pipe, so the "go" byte can be sent with MSG_NOSIGNAL: a child that
+            // died in the meantime must not raise SIGPIPE in a caller that has not ignored it.
+            let (go_r, go_w) = go_channel().map_err(|e| parent_err(Step::Pipe, e))?;
             plan.go_fd = go_r.as_raw_fd();
             plan.go_write_fd = go_w.as_raw_fd();
             Some((maps, go_r, go_w))
@@ -108,7 +110,7 @@ pub(crate) fn spawn(
             drop(go_r);
             let written = maps.write(pid);
             if written.is_ok() {
-                let _ = rustix::io::write(&go_w, b"g");
+                let _ = rustix::net::send(&go_w, b"g", rustix::net::SendFlags::NOSIGNAL);
             }
             // Without the byte, EOF tells the child to leave.
             drop(go_w);
@@ -136,6 +138,18 @@ pub(crate) fn spawn(
             Err(first.map_or(SpawnError::Parent(e), SpawnError::Child))
         }
     }
+}
+
+/// The handshake's "go" channel: the child's end, then the parent's.
+fn go_channel() -> Result<(OwnedFd, OwnedFd), Errno> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let (r, w) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok((above_stdio(r)?, above_stdio(w)?))
 }
 
 fn waitid_exited() -> rustix::process::WaitIdOptions {
