@@ -249,7 +249,9 @@ impl<'a> RawMode<'a> {
         let saved = rustix::termios::tcgetattr(fd)?;
         let mut raw = saved.clone();
         raw.make_raw();
-        rustix::termios::tcsetattr(fd, OptionalActions::Flush, &raw)?;
+        // TCSADRAIN, not TCSAFLUSH: what the user typed ahead, before the program started, is
+        // still to be read and relayed to it (ssh and script(1) do the same).
+        rustix::termios::tcsetattr(fd, OptionalActions::Drain, &raw)?;
         Ok(RawMode { fd, saved: Some(saved) })
     }
 }

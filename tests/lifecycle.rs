@@ -627,6 +627,22 @@ fn interactive_bash_has_job_control_and_the_window_size() {
 }
 
 #[test]
+fn a_line_typed_before_the_sandbox_starts_reaches_it() {
+    // Type-ahead: a line typed while nscell is still starting waits in the terminal's input
+    // queue, and switching the terminal to raw mode must not throw it away.
+    if !tmux_or_skip() {
+        skip!("tmux is not installed (the interactive tests need a real terminal)");
+    }
+    let nscell = common::nscell_bin();
+    let command =
+        format!("sleep 1; exec {nscell} --setenv PS1 'cell$ ' -- /bin/bash --norc --noprofile");
+    let tmux = Tmux::start(&command, WIDE, 30).expect("tmux new-session");
+    // Typed during the `sleep`; only bash's output has the sum in it.
+    tmux.type_line("echo typed-ahead-$((6*7))");
+    tmux.expect("typed-ahead-42");
+}
+
+#[test]
 fn the_host_terminal_mode_is_restored_after_exit_timeout_and_kill() {
     if !tmux_or_skip() {
         skip!("tmux is not installed (the interactive tests need a real terminal)");
