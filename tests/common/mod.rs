@@ -78,6 +78,20 @@ pub fn zombie_children() -> Vec<u32> {
     out
 }
 
+/// Zombie children that stay zombies: in a test binary whose other tests spawn at the same time,
+/// one of their children may be a zombie for the moment between its exit and its reaping. A
+/// zombie nobody will reap is still there two seconds later.
+pub fn lasting_zombie_children() -> Vec<u32> {
+    let mut seen = zombie_children();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !seen.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = zombie_children();
+        seen.retain(|pid| now.contains(pid));
+    }
+    seen
+}
+
 /// All children of this process, zombie or not.
 pub fn children() -> Vec<u32> {
     let mut out = Vec::new();
