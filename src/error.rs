@@ -347,9 +347,10 @@ pub enum Error {
 }
 
 fn subject(step: Step, path: Option<&Path>) -> String {
-    match path {
-        Some(p) => format!("{step} {}", p.display()),
-        None => step.to_string(),
+    match (step, path) {
+        (Step::Landlock, Some(p)) => format!("add a Landlock rule for {}", p.display()),
+        (_, Some(p)) => format!("{step} {}", p.display()),
+        (_, None) => step.to_string(),
     }
 }
 

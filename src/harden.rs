@@ -144,8 +144,13 @@ pub(crate) struct HardenPlan {
 
 impl HardenConfig {
     /// Everything the child needs; compiles the seccomp filter on the first spawn only.
-    /// With `new_root`, Landlock path rules are resolved in the child, inside the new root.
-    pub(crate) fn prepare(&mut self, userns: bool, new_root: bool) -> Result<HardenPlan, Error> {
+    /// With `paths_in_child`, Landlock path rules are opened in the child, in its own view of the
+    /// filesystem (a new root, a fresh /proc).
+    pub(crate) fn prepare(
+        &mut self,
+        userns: bool,
+        paths_in_child: bool,
+    ) -> Result<HardenPlan, Error> {
         if !self.nested_userns && !userns {
             return Err(Error::invalid(
                 "allow_nested_userns(false) needs Namespaces::USER (the limit is set in the \
@@ -180,7 +185,7 @@ impl HardenConfig {
             return Err(Error::invalid(format!("at most {MAX_FDS} fds can be passed")));
         }
         let (landlock_fd, status, landlock_rules) = if self.landlock.is_active() {
-            let (mut fd, status, rules) = self.landlock.prepare(new_root)?;
+            let (mut fd, status, rules) = self.landlock.prepare(paths_in_child)?;
             // Above every target, so putting the passed fds in place cannot overwrite it.
             let above = fds.iter().map(|&(_, t)| t + 1).max().unwrap_or(3);
             if let Some(f) = &fd {
@@ -381,8 +386,9 @@ impl Sandbox {
     }
 
     /// Allows `access` beneath `path` under Landlock. As soon as one Landlock rule is given,
-    /// every filesystem access outside the rules is denied (see [`landlock(7)`]). Paths are
-    /// opened when the sandbox is spawned, in the caller's view.
+    /// every filesystem access outside the rules is denied (see [`landlock(7)`]). Paths are as
+    /// the sandbox sees them: when it mounts anything (a new root, a fresh `/proc`), the child
+    /// opens them once its filesystem is in place; otherwise its view is the caller's.
     ///
     /// [`landlock(7)`]: https://man7.org/linux/man-pages/man7/landlock.7.html
     pub fn landlock_path(&mut self, path: impl AsRef<Path>, access: LandlockAccess) -> &mut Self {

@@ -3,14 +3,17 @@
 //! See [landlock(7)](https://man7.org/linux/man-pages/man7/landlock.7.html). The parent builds
 //! the ruleset with the [`landlock`] crate (opening each path `O_PATH`), and the child only calls
 //! `landlock_restrict_self` on it just before `execve`, so nothing is allocated after `clone`.
-//! Paths are resolved when the sandbox is spawned, in the caller's view of the filesystem; a rule
-//! names the inode, so it also covers that file or directory wherever a bind mount shows it.
+//! Paths mean what the program sees: when the child mounts a new root or a fresh /proc, it opens
+//! them itself (raw `open` and `landlock_add_rule`, after its mounts); otherwise the parent opens
+//! them. A rule names the inode, so it also covers that file or directory wherever a bind mount
+//! shows it.
 
 use crate::error::Error;
 use landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
-    PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    Ruleset, RulesetAttr, RulesetCreatedAttr,
 };
+use rustix::io::Errno;
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -93,14 +96,20 @@ pub(crate) struct LandlockConfig {
     pub required: bool,
 }
 
+/// Why a ruleset could not be built: a path rule's path, or Landlock itself.
+enum BuildError {
+    Open(PathBuf, Errno),
+    Ruleset(String),
+}
+
 impl LandlockConfig {
     pub fn is_active(&self) -> bool {
         !self.paths.is_empty() || self.bind_ports.is_some() || self.connect_ports.is_some()
     }
 
     /// Builds the ruleset fd (none when the kernel enforces nothing) and says what it enforces.
-    /// With `paths_in_child` (a new root), the path rules are not opened here but returned, for
-    /// the child to add once the new root is `/`.
+    /// With `paths_in_child` (the child mounts a new root or a fresh /proc), the path rules are
+    /// not opened here but returned, for the child to add in its own view of the filesystem.
     pub fn prepare(
         &self,
         paths_in_child: bool,
@@ -139,7 +148,16 @@ impl LandlockConfig {
                     LandlockStatus { enforcement: LandlockEnforcement::Full, kernel_abi },
                 ));
             }
-            Err(e) if self.required => {
+            // A path that cannot be opened is the caller's mistake on any kernel.
+            Err(BuildError::Open(path, e)) => {
+                return Err(Error::setup(
+                    crate::error::Step::Landlock,
+                    Some(path),
+                    e.raw_os_error(),
+                    false,
+                ));
+            }
+            Err(BuildError::Ruleset(e)) if self.required => {
                 return Err(Error::Unsupported {
                     feature: "the requested Landlock policy",
                     reason: format!(
@@ -150,16 +168,23 @@ impl LandlockConfig {
             }
             Err(_) => {}
         }
-        let fd = self
-            .build(CompatLevel::BestEffort, paths_in_child)
-            .map_err(|e| Error::Unsupported { feature: "Landlock", reason: e })?;
+        let fd = self.build(CompatLevel::BestEffort, paths_in_child).map_err(|e| match e {
+            BuildError::Open(path, e) => {
+                Error::setup(crate::error::Step::Landlock, Some(path), e.raw_os_error(), false)
+            }
+            BuildError::Ruleset(reason) => Error::Unsupported { feature: "Landlock", reason },
+        })?;
         let enforcement =
             if fd.is_some() { LandlockEnforcement::Partial } else { LandlockEnforcement::None };
         Ok((fd, LandlockStatus { enforcement, kernel_abi }))
     }
 
-    fn build(&self, level: CompatLevel, paths_in_child: bool) -> Result<Option<OwnedFd>, String> {
-        let err = |e: landlock::RulesetError| e.to_string();
+    fn build(
+        &self,
+        level: CompatLevel,
+        paths_in_child: bool,
+    ) -> Result<Option<OwnedFd>, BuildError> {
+        let err = |e: landlock::RulesetError| BuildError::Ruleset(e.to_string());
         let mut ruleset = Ruleset::default().set_compatibility(level);
         if !self.paths.is_empty() {
             ruleset = ruleset.handle_access(AccessFs::from_all(FS_ABI)).map_err(err)?;
@@ -173,10 +198,15 @@ impl LandlockConfig {
         let _ = NET_ABI;
         let mut created = ruleset.create().map_err(err)?;
         for (path, access) in self.paths.iter().filter(|_| !paths_in_child) {
-            let fd = PathFd::new(path)
-                .map_err(|e| format!("cannot open {} for a Landlock rule: {e}", path.display()))?;
+            let open = || {
+                use rustix::fs::{FileType, Mode, OFlags};
+                let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+                let mode = rustix::fs::fstat(&fd)?.st_mode;
+                Ok::<_, Errno>((fd, FileType::from_raw_mode(mode) == FileType::Directory))
+            };
+            let (fd, is_dir) = open().map_err(|e| BuildError::Open(path.clone(), e))?;
             let mut rights = access.rights();
-            if !path.is_dir() {
+            if !is_dir {
                 // Directory rights on a file are refused by the kernel.
                 rights &= file_rights();
             }

@@ -350,7 +350,11 @@ impl Sandbox {
         let mut envp: Vec<*const std::os::raw::c_char> = env.iter().map(|e| e.as_ptr()).collect();
         envp.push(std::ptr::null());
 
-        let harden = self.harden.prepare(r.namespaces.contains(Namespaces::USER), fs.is_some())?;
+        // Landlock paths mean what the program sees: where the child mounts something (a new
+        // root, a fresh /proc), it opens them itself once its filesystem is in place.
+        let paths_in_child = fs.is_some() || r.mount_proc;
+        let harden =
+            self.harden.prepare(r.namespaces.contains(Namespaces::USER), paths_in_child)?;
         let mut plan = Plan {
             namespace_flags: r.namespaces.clone_flags(),
             go_fd: -1,

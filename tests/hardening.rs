@@ -785,6 +785,43 @@ fn landlock_paths_mean_what_the_sandbox_sees_in_a_new_root() {
     assert_eq!(err.path(), Some(std::path::Path::new("/nonexistent-inside")), "{err}");
 }
 
+#[test]
+fn landlock_paths_mean_the_sandboxs_own_proc() {
+    if nscell_abi() < 1 {
+        skip!("this kernel has no Landlock");
+    }
+    // The default sandbox mounts a fresh /proc over the host's: a rule on /proc must cover that
+    // one (it has inodes of its own), and nothing outside the rules is readable.
+    let run = |proc: bool| {
+        let mut sb = Sandbox::new("/usr/bin/head");
+        sb.args(["-n1", "/proc/self/status", "/etc/hostname"])
+            .mount_proc(proc)
+            .landlock_path("/usr", LandlockAccess::Execute)
+            .landlock_path("/proc", LandlockAccess::ReadOnly);
+        out(&mut sb)
+    };
+    for proc in [true, false] {
+        let o = run(proc);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains("Name:\thead"), "fresh /proc {proc}: {stdout}{}", text_err(&o));
+        assert!(
+            text_err(&o).contains("/etc/hostname") && text_err(&o).contains("Permission denied"),
+            "fresh /proc {proc}: {}",
+            text_err(&o)
+        );
+        // A missing path is the same error whichever side opens it: not "unsupported".
+        let err = Sandbox::new("/bin/true")
+            .mount_proc(proc)
+            .landlock_path("/nonexistent-nscell", LandlockAccess::ReadOnly)
+            .spawn()
+            .unwrap_err();
+        assert_eq!(err.step(), Some(nscell::Step::Landlock), "{err}");
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+        assert_eq!(err.path(), Some(std::path::Path::new("/nonexistent-nscell")), "{err}");
+        assert!(err.to_string().contains("Landlock rule for /nonexistent-nscell"), "{err}");
+    }
+}
+
 fn text_err(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
