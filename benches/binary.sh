@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The nscell binary as a whole process, next to bwrap and unshare(1) with the same isolation, in
 # one hyperfine run; then each one's peak RSS (/usr/bin/time, median of 21 runs).
-# Usage: benches/binary.sh [RUNS]   (needs hyperfine and GNU time; builds both nscell binaries)
+# Usage: benches/binary.sh [RUNS]   (needs hyperfine and GNU time). Builds the nscell binary
+# three ways: the default (dynamic glibc), static glibc (`cargo static-bin`), and static musl when
+# rustup has the x86_64-unknown-linux-musl target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-500}
@@ -9,10 +11,19 @@ cargo build -q --release --bin nscell
 cargo -q static-bin
 dynamic=target/release/nscell
 static=target/$(rustc -vV | sed -n 's/^host: //p')/release/nscell
+musl_target=x86_64-unknown-linux-musl
+musl=
+if rustup target list --installed 2>/dev/null | grep -qx "$musl_target"; then
+  cargo build -q --release --bin nscell --target "$musl_target"
+  musl=target/$musl_target/release/nscell
+else
+  echo "the $musl_target target is not installed (rustup target add $musl_target): skipped" >&2
+fi
 bwrap="bwrap --unshare-user --unshare-pid --unshare-uts --unshare-ipc --bind / / --proc /proc /bin/true"
 unshare="unshare --user --map-root-user --pid --fork --mount --uts --ipc --mount-proc /bin/true"
 
 cases=("$dynamic -- /bin/true" "$static -- /bin/true")
+[ -n "$musl" ] && cases+=("$musl -- /bin/true")
 command -v bwrap >/dev/null && cases+=("$bwrap") || echo "bwrap is not installed: skipped" >&2
 command -v unshare >/dev/null && cases+=("$unshare") || echo "unshare is not installed: skipped" >&2
 cases+=("/bin/true")
