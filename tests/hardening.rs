@@ -424,25 +424,24 @@ fn landlock_tcp_connect_rules_are_enforced() {
     assert!(allowed.contains("Connection refused"), "{allowed}");
 }
 
-fn own_limit(r: libc::__rlimit_resource_t) -> (u64, u64) {
-    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: a valid out-pointer.
-    unsafe { libc::getrlimit(r, &mut l) };
-    (l.rlim_cur, l.rlim_max)
+fn own_limit(r: rustix::process::Resource) -> (u64, u64) {
+    let l = rustix::process::getrlimit(r);
+    (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX))
 }
 
 #[test]
 fn every_rlimit_is_visible_in_proc_self_limits() {
+    use rustix::process::Resource as R;
     // Values at or below the caller's hard limits, so an unprivileged run can set them.
-    let cases: [(Resource, libc::__rlimit_resource_t, &str, u64); 8] = [
-        (Resource::As, libc::RLIMIT_AS, "Max address space", 3 << 30),
-        (Resource::Core, libc::RLIMIT_CORE, "Max core file size", 0),
-        (Resource::Cpu, libc::RLIMIT_CPU, "Max cpu time", 3600),
-        (Resource::Fsize, libc::RLIMIT_FSIZE, "Max file size", 1 << 20),
-        (Resource::Nofile, libc::RLIMIT_NOFILE, "Max open files", 200),
-        (Resource::Nproc, libc::RLIMIT_NPROC, "Max processes", 500),
-        (Resource::Stack, libc::RLIMIT_STACK, "Max stack size", 4 << 20),
-        (Resource::Memlock, libc::RLIMIT_MEMLOCK, "Max locked memory", 1 << 16),
+    let cases: [(Resource, R, &str, u64); 8] = [
+        (Resource::As, R::As, "Max address space", 3 << 30),
+        (Resource::Core, R::Core, "Max core file size", 0),
+        (Resource::Cpu, R::Cpu, "Max cpu time", 3600),
+        (Resource::Fsize, R::Fsize, "Max file size", 1 << 20),
+        (Resource::Nofile, R::Nofile, "Max open files", 200),
+        (Resource::Nproc, R::Nproc, "Max processes", 500),
+        (Resource::Stack, R::Stack, "Max stack size", 4 << 20),
+        (Resource::Memlock, R::Memlock, "Max locked memory", 1 << 16),
     ];
     let mut sb = sh("cat /proc/self/limits");
     let mut expect = Vec::new();
@@ -495,7 +494,7 @@ fn rlimits_cannot_raise_the_hard_limit_without_privilege() {
     if is_root() {
         skip!("root may raise hard limits");
     }
-    let (_, hard) = own_limit(libc::RLIMIT_NOFILE);
+    let (_, hard) = own_limit(rustix::process::Resource::Nofile);
     if hard == u64::MAX {
         skip!("the caller's NOFILE hard limit is unlimited");
     }
