@@ -11,7 +11,8 @@
 //!    (a 32-bit `int 0x80` call has other numbers and would go around every rule);
 //! 2. on x86_64, fails every x32 system call (`nr >= 0x40000000`) with `EPERM`;
 //! 3. runs the caller's rules, then the default policy's, in order: the first rule whose system
-//!    call (and argument comparison, if any) matches decides;
+//!    call (and argument comparison, if any) matches decides (the rules are found through a
+//!    binary search on the system call number, see `generate`);
 //! 4. allows everything else.
 
 use crate::sys::SockFilter;
@@ -232,6 +233,8 @@ fn default_rules(deny_io_uring: bool) -> Vec<Rule> {
 const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JGE_K: u16 = 0x05 | 0x30;
+/// `BPF_JMP | BPF_JA`: jump `k` instructions ahead, unconditionally.
+const BPF_JMP_JA: u16 = 0x05;
 const BPF_ALU_AND_K: u16 = 0x04 | 0x50;
 const BPF_RET_K: u16 = 0x06;
 
@@ -275,17 +278,27 @@ fn ret(action: SeccompAction) -> SockFilter {
     )
 }
 
-/// A jump target inside one rule's block, fixed up once the block is complete.
+/// A jump target inside one rule's code, fixed up once the rule's code is complete.
 #[derive(Clone, Copy)]
 enum To {
     Next,
     /// The rule's `ret`.
     Match,
-    /// The end of the block: the next rule.
+    /// The end of the rule's code: the next rule for the same system call.
     Fail,
 }
 
+/// How many system calls a leaf of the dispatch tree tests one after the other.
+const LEAF: usize = 4;
+
 /// Generates the whole program for `rules` (see the module docs for its shape).
+///
+/// Rules are dispatched on the system call number through a binary search tree, not a chain of
+/// comparisons: when a filter is installed, the kernel runs it for every system call number of
+/// every architecture to find those it always allows (its action cache), and with a chain that
+/// costs the length of the chain for each of them. For the default policy, installing a chain
+/// took ~170 µs here and the tree takes ~30 µs; a system call that goes through the filter at
+/// run time makes ~log2(n) comparisons instead of n as well.
 fn generate(rules: &[Rule]) -> Vec<SockFilter> {
     let mut p = vec![
         stmt(BPF_LD_W_ABS, OFF_ARCH),
@@ -298,18 +311,65 @@ fn generate(rules: &[Rule]) -> Vec<SockFilter> {
         p.push(jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1));
         p.push(ret(SeccompAction::Errno(EPERM)));
     }
-    let mut a_is_nr = true;
+    // Rules for different system calls never both match, so grouping them by number, in their
+    // order within a number, keeps "the first rule that matches decides". A rule without an
+    // argument comparison always matches: those after it for the same number never run.
+    let mut by_nr: std::collections::BTreeMap<u32, Vec<Rule>> = Default::default();
     for r in rules {
-        // Each block: [ld nr] jeq nr; [argument checks]; ret action. Conditional jumps are
-        // relative and at most 255 forward; a block is at most a dozen instructions.
-        let mut block: Vec<(u16, u32, To, To)> = Vec::new();
-        if !a_is_nr {
-            block.push((BPF_LD_W_ABS, OFF_NR, To::Next, To::Next));
+        let group = by_nr.entry(r.nr).or_default();
+        if group.last().is_none_or(|last| last.arg.is_some()) {
+            group.push(*r);
         }
-        block.push((BPF_JMP_JEQ_K, r.nr, To::Next, To::Fail));
-        a_is_nr = true;
+    }
+    let groups: Vec<(u32, Vec<Rule>)> = by_nr.into_iter().collect();
+    p.extend(dispatch(&groups));
+    p
+}
+
+/// A search tree over `groups` (sorted by number), with the number in the accumulator. Every
+/// path through it ends in a `ret`.
+fn dispatch(groups: &[(u32, Vec<Rule>)]) -> Vec<SockFilter> {
+    if groups.len() <= LEAF {
+        return match groups.split_first() {
+            None => vec![ret(SeccompAction::Allow)],
+            Some(((nr, rules), rest)) => {
+                branch(BPF_JMP_JEQ_K, *nr, rules_for_one_call(rules), dispatch(rest))
+            }
+        };
+    }
+    let mid = groups.len() / 2;
+    branch(BPF_JMP_JGE_K, groups[mid].0, dispatch(&groups[mid..]), dispatch(&groups[..mid]))
+}
+
+/// `if A <op> k { if_true } else { if_false }`, both ending in a `ret`. A conditional jump
+/// reaches at most 255 instructions ahead; further, it goes through an unconditional jump.
+fn branch(
+    code: u16,
+    k: u32,
+    if_true: Vec<SockFilter>,
+    if_false: Vec<SockFilter>,
+) -> Vec<SockFilter> {
+    let mut out = Vec::with_capacity(if_true.len() + if_false.len() + 2);
+    match u8::try_from(if_false.len()) {
+        Ok(skip) => out.push(jump(code, k, skip, 0)),
+        Err(_) => {
+            out.push(jump(code, k, 0, 1));
+            out.push(stmt(BPF_JMP_JA, if_false.len() as u32));
+        }
+    }
+    out.extend(if_false);
+    out.extend(if_true);
+    out
+}
+
+/// The rules for one system call, in order, then `ret ALLOW` when none matched.
+fn rules_for_one_call(rules: &[Rule]) -> Vec<SockFilter> {
+    let mut p = Vec::new();
+    for r in rules {
+        // Each rule: [argument checks]; ret action. Conditional jumps are relative and at most
+        // 255 forward; a rule is at most a dozen instructions.
+        let mut block: Vec<(u16, u32, To, To)> = Vec::new();
         if let Some(cmp) = r.arg {
-            a_is_nr = false;
             match cmp {
                 ArgCmp::Eq32(i, v) => {
                     block.push((BPF_LD_W_ABS, off_arg_lo(i), To::Next, To::Next));
@@ -781,6 +841,7 @@ mod tests {
                 BPF_ALU_AND_K => a &= ins.k,
                 BPF_JMP_JEQ_K => pc += usize::from(if a == ins.k { ins.jt } else { ins.jf }),
                 BPF_JMP_JGE_K => pc += usize::from(if a >= ins.k { ins.jt } else { ins.jf }),
+                BPF_JMP_JA => pc += ins.k as usize,
                 BPF_RET_K => return ins.k,
                 c => panic!("unexpected opcode {c:#x}"),
             }
@@ -875,12 +936,114 @@ mod tests {
         assert!(c.compile().unwrap_err().contains("nope"));
         assert!(parse_program(&[0; 7]).is_err());
         assert!(parse_program(&[]).is_err());
-        let many =
+        // Rules after one without an argument comparison never run and cost nothing...
+        let dead =
             SeccompConfig { rules: vec![SeccompRule::deny("read"); 2100], ..Default::default() };
-        let Err(err) = many.compile() else { panic!("4200 instructions compiled") };
+        assert!(dead.compile().unwrap().len() < 100);
+        // ...but 2100 live ones are more than the kernel takes.
+        let many = SeccompConfig {
+            rules: (0..2100).map(|i| SeccompRule::deny("read").when(ArgCmp::Eq32(0, i))).collect(),
+            ..Default::default()
+        };
+        let Err(err) = many.compile() else { panic!("6300 instructions compiled") };
         assert!(err.contains("at most 4096"), "{err}");
         let p = parse_program(&[6, 0, 0, 0, 0, 0, 0xff, 0x7f]).unwrap();
         assert_eq!(p, [stmt(BPF_RET_K, SECCOMP_RET_ALLOW)]);
+    }
+
+    /// What the rules decide, the plain way: the first that matches, else allow.
+    fn reference(rules: &[Rule], nr: u32, args: [u64; 6]) -> u32 {
+        let matches = |r: &Rule| {
+            r.nr == nr
+                && match r.arg {
+                    None => true,
+                    Some(ArgCmp::Eq(i, v)) => args[usize::from(i)] == v,
+                    Some(ArgCmp::Ne(i, v)) => args[usize::from(i)] != v,
+                    Some(ArgCmp::MaskedEq(i, v, m)) => args[usize::from(i)] & m == v & m,
+                    Some(ArgCmp::Eq32(i, v)) => args[usize::from(i)] as u32 == v,
+                }
+        };
+        let action = rules.iter().find(|r| matches(r)).map_or(SeccompAction::Allow, |r| r.action);
+        ret(action).k
+    }
+
+    #[test]
+    fn the_search_tree_decides_like_the_rules_in_order() {
+        // Pseudo-random rule sets, small and large (long blocks and far jumps), against the
+        // plain first-match reading of the same rules.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for size in [0usize, 1, 3, 5, 17, 60, 300, 900] {
+            let mut rules = Vec::new();
+            for _ in 0..size {
+                let nr = next(40) as u32 * 7;
+                let action = match next(3) {
+                    0 => SeccompAction::Allow,
+                    1 => SeccompAction::Errno(next(100) as i32 + 1),
+                    _ => SeccompAction::KillProcess,
+                };
+                let (i, v) = (next(6) as u8, next(4));
+                let arg = match next(6) {
+                    0 => None,
+                    1 => Some(ArgCmp::Eq(i, v)),
+                    2 => Some(ArgCmp::Ne(i, v)),
+                    3 => Some(ArgCmp::MaskedEq(i, v, 0x3)),
+                    _ => Some(ArgCmp::Eq32(i, v as u32)),
+                };
+                rules.push(Rule { nr, action, arg });
+            }
+            let p = generate(&rules);
+            if size == 900 {
+                assert!(p.iter().any(|i| i.code == BPF_JMP_JA), "no far jump to test");
+            }
+            for nr in 0..300 {
+                for _ in 0..4 {
+                    let args = [(); 6].map(|_| next(4) | (next(2) << 32));
+                    assert_eq!(
+                        run(&p, nr, AUDIT_ARCH_NATIVE, args),
+                        reference(&rules, nr, args),
+                        "{size} rules, nr {nr}, args {args:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_allowed_system_call_takes_a_few_steps() {
+        // The kernel runs the filter for every number when it is installed (its action cache):
+        // what it costs is the path length, which the search tree keeps short.
+        let p = SeccompConfig { deny_io_uring: true, ..Default::default() }.compile().unwrap();
+        let longest = (0..512)
+            .map(|nr| {
+                let (mut pc, mut steps) = (0usize, 0);
+                let mut a = 0u32;
+                loop {
+                    let ins = p[pc];
+                    pc += 1;
+                    steps += 1;
+                    match ins.code {
+                        BPF_LD_W_ABS => a = if ins.k == OFF_ARCH { AUDIT_ARCH_NATIVE } else { nr },
+                        BPF_JMP_JEQ_K => {
+                            pc += usize::from(if a == ins.k { ins.jt } else { ins.jf })
+                        }
+                        BPF_JMP_JGE_K => {
+                            pc += usize::from(if a >= ins.k { ins.jt } else { ins.jf })
+                        }
+                        BPF_JMP_JA => pc += ins.k as usize,
+                        // Argument checks: the kernel's cache stops there too.
+                        _ => break steps,
+                    }
+                }
+            })
+            .max()
+            .unwrap();
+        assert!(longest <= 16, "{longest} steps for {} instructions", p.len());
     }
 
     #[test]
