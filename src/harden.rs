@@ -145,11 +145,13 @@ pub(crate) struct HardenPlan {
 impl HardenConfig {
     /// Everything the child needs; compiles the seccomp filter on the first spawn only.
     /// With `paths_in_child`, Landlock path rules are opened in the child, in its own view of the
-    /// filesystem (a new root, a fresh /proc).
+    /// filesystem (a new root, a fresh /proc); otherwise here, relative ones from `cwd` (the
+    /// program's working directory, where the child would open them).
     pub(crate) fn prepare(
         &mut self,
         userns: bool,
         paths_in_child: bool,
+        cwd: Option<&std::path::Path>,
     ) -> Result<HardenPlan, Error> {
         if !self.nested_userns && !userns {
             return Err(Error::invalid(
@@ -185,7 +187,7 @@ impl HardenConfig {
             return Err(Error::invalid(format!("at most {MAX_FDS} fds can be passed")));
         }
         let (landlock_fd, status, landlock_rules) = if self.landlock.is_active() {
-            let (mut fd, status, rules) = self.landlock.prepare(paths_in_child)?;
+            let (mut fd, status, rules) = self.landlock.prepare(paths_in_child, cwd)?;
             // Above every target, so putting the passed fds in place cannot overwrite it.
             let above = fds.iter().map(|&(_, t)| t + 1).max().unwrap_or(3);
             if let Some(f) = &fd {
@@ -388,7 +390,9 @@ impl Sandbox {
     /// Allows `access` beneath `path` under Landlock. As soon as one Landlock rule is given,
     /// every filesystem access outside the rules is denied (see [`landlock(7)`]). Paths are as
     /// the sandbox sees them: when it mounts anything (a new root, a fresh `/proc`), the child
-    /// opens them once its filesystem is in place; otherwise its view is the caller's.
+    /// opens them once its filesystem is in place; otherwise its view is the caller's. A
+    /// relative path is relative to the program's working directory
+    /// ([`current_dir`](Sandbox::current_dir), or else the caller's).
     ///
     /// [`landlock(7)`]: https://man7.org/linux/man-pages/man7/landlock.7.html
     pub fn landlock_path(&mut self, path: impl AsRef<Path>, access: LandlockAccess) -> &mut Self {

@@ -113,8 +113,9 @@ impl LandlockConfig {
     pub fn prepare(
         &self,
         paths_in_child: bool,
+        cwd: Option<&std::path::Path>,
     ) -> Result<(Option<OwnedFd>, LandlockStatus, Vec<ChildRule>), Error> {
-        let (fd, status) = self.prepare_ruleset(paths_in_child)?;
+        let (fd, status) = self.prepare_ruleset(paths_in_child, cwd)?;
         if !paths_in_child || fd.is_none() {
             return Ok((fd, status, Vec::new()));
         }
@@ -138,10 +139,11 @@ impl LandlockConfig {
     fn prepare_ruleset(
         &self,
         paths_in_child: bool,
+        cwd: Option<&std::path::Path>,
     ) -> Result<(Option<OwnedFd>, LandlockStatus), Error> {
         let kernel_abi = crate::sys::landlock_abi();
         // First as a hard requirement: success means everything is enforced.
-        match self.build(CompatLevel::HardRequirement, paths_in_child) {
+        match self.build(CompatLevel::HardRequirement, paths_in_child, cwd) {
             Ok(fd) => {
                 return Ok((
                     fd,
@@ -168,7 +170,7 @@ impl LandlockConfig {
             }
             Err(_) => {}
         }
-        let fd = self.build(CompatLevel::BestEffort, paths_in_child).map_err(|e| match e {
+        let fd = self.build(CompatLevel::BestEffort, paths_in_child, cwd).map_err(|e| match e {
             BuildError::Open(path, e) => {
                 Error::setup(crate::error::Step::Landlock, Some(path), e.raw_os_error(), false)
             }
@@ -183,6 +185,7 @@ impl LandlockConfig {
         &self,
         level: CompatLevel,
         paths_in_child: bool,
+        cwd: Option<&std::path::Path>,
     ) -> Result<Option<OwnedFd>, BuildError> {
         let err = |e: landlock::RulesetError| BuildError::Ruleset(e.to_string());
         let mut ruleset = Ruleset::default().set_compatibility(level);
@@ -200,7 +203,9 @@ impl LandlockConfig {
         for (path, access) in self.paths.iter().filter(|_| !paths_in_child) {
             let open = || {
                 use rustix::fs::{FileType, Mode, OFlags};
-                let fd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+                // Where the program will run: a relative path is relative to its directory.
+                let path = cwd.map_or_else(|| path.clone(), |dir| dir.join(path));
+                let fd = rustix::fs::open(&path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
                 let mode = rustix::fs::fstat(&fd)?.st_mode;
                 Ok::<_, Errno>((fd, FileType::from_raw_mode(mode) == FileType::Directory))
             };

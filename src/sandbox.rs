@@ -353,8 +353,9 @@ impl Sandbox {
         // Landlock paths mean what the program sees: where the child mounts something (a new
         // root, a fresh /proc), it opens them itself once its filesystem is in place.
         let paths_in_child = fs.is_some() || r.mount_proc;
+        let cwd = self.cwd.as_ref().map(|(p, _)| p.as_path());
         let harden =
-            self.harden.prepare(r.namespaces.contains(Namespaces::USER), paths_in_child)?;
+            self.harden.prepare(r.namespaces.contains(Namespaces::USER), paths_in_child, cwd)?;
         let mut plan = Plan {
             namespace_flags: r.namespaces.clone_flags(),
             go_fd: -1,

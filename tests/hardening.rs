@@ -821,6 +821,29 @@ fn landlock_paths_mean_the_sandboxs_own_proc() {
     }
 }
 
+#[test]
+fn relative_landlock_paths_are_relative_to_the_programs_directory() {
+    if nscell_abi() < 1 {
+        skip!("this kernel has no Landlock");
+    }
+    let dir = scratch("ll-rel");
+    std::fs::create_dir(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/f"), "inside\n").unwrap();
+    // Opened by the parent (no fresh /proc) and by the child (a fresh /proc): the same answer.
+    for proc in [false, true] {
+        let mut sb = Sandbox::new("/usr/bin/cat");
+        sb.args(["data/f", "/etc/hostname"])
+            .current_dir(&dir)
+            .mount_proc(proc)
+            .landlock_path("/usr", LandlockAccess::Execute)
+            .landlock_path("data", LandlockAccess::ReadOnly);
+        let o = out(&mut sb);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "inside\n", "{proc}: {}", text_err(&o));
+        assert!(text_err(&o).contains("Permission denied"), "{proc}: {}", text_err(&o));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn text_err(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
