@@ -127,7 +127,7 @@ mod floor {
         /// The floor plus what nscell's default hardening asks of the kernel: no_new_privs and
         /// a seccomp filter of the same shape and size as nscell's default policy (an
         /// architecture check, x32 refused, 25 system calls refused with EPERM through a
-        /// binary search on the number, the rest allowed: 71 instructions against nscell's 75).
+        /// binary search on the number, the rest allowed: 71 instructions against nscell's 60).
         pub fn with_seccomp() -> Floor {
             let mut floor = Floor::new();
             floor.filter = default_like_filter();
