@@ -407,3 +407,36 @@ fn check_reports_what_works_here() {
     let text = support.to_string();
     assert!(text.contains("default sandbox"), "{text}");
 }
+
+#[test]
+fn sigpipe_is_reset_and_ignored_signals_stay_ignored() {
+    // The Rust runtime ignores SIGPIPE; the program must get it back at its default (as
+    // std::process::Command does), while a signal the caller ignores on purpose stays ignored.
+    // Ignored dispositions survive execve, so this is what nscell's child leaves behind.
+    let mask = |status: &str, field: &str| {
+        let line = status.lines().find_map(|l| l.strip_prefix(field)).unwrap();
+        u64::from_str_radix(line.trim(), 16).unwrap()
+    };
+    let ours = mask(&std::fs::read_to_string("/proc/self/status").unwrap(), "SigIgn:");
+    let pipe = 1u64 << (libc::SIGPIPE - 1);
+    assert_ne!(ours & pipe, 0, "the test harness no longer ignores SIGPIPE");
+    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    let support = Sandbox::check();
+    let sub = if is_root() { 100_000 } else { support.subuid.first().map_or(0, |r| r.0) };
+    // The fast path, the handshake path (maps written from outside) and the init.
+    let mut fast = Sandbox::new("/bin/cat");
+    let mut handshake = Sandbox::new("/bin/cat");
+    handshake.uid_map(IdMap::new(0, uid, 1)).uid_map(IdMap::new(1, sub, 1));
+    handshake.gid_map(IdMap::new(0, gid, 1));
+    let mut init = Sandbox::new("/bin/cat");
+    init.init(true);
+    for (name, sb) in [("fast", &mut fast), ("handshake", &mut handshake), ("init", &mut init)] {
+        if name == "handshake" && !support.multi_range_maps() {
+            eprintln!("note: no subordinate ids here; the handshake path is not checked");
+            continue;
+        }
+        let out = sb.arg("/proc/self/status").stdout(Stdio::piped()).output().unwrap();
+        let status = stdout(&out);
+        assert_eq!(mask(&status, "SigIgn:"), ours & !pipe, "{name}: {status}");
+    }
+}
