@@ -76,7 +76,12 @@ fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), Errno> {
 }
 
 fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
-    sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))?;
+    // clone3 with CLONE_CLEAR_SIGHAND has reset the handlers already; SIGPIPE is left.
+    if plan.sighand_cleared.load(std::sync::atomic::Ordering::Relaxed) {
+        sys::reset_sigpipe().map_err(fail(Step::ResetSignals))?;
+    } else {
+        sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))?;
+    }
 
     if plan.go_fd >= 0 {
         if plan.go_write_fd >= 0 {

@@ -7,7 +7,7 @@
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 use std::os::raw::c_char;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// Map bytes the child writes itself (a single line mapping the caller's own id).
 pub(crate) struct SelfMaps {
@@ -54,4 +54,7 @@ pub(crate) struct Plan<'a> {
     pub lifecycle: crate::lifecycle::LifecyclePlan,
     /// The child's failure record ([`crate::report::Failure`]), 0 while none.
     pub report: AtomicU64,
+    /// Set by [`crate::sys::clone`] before the child runs: the kernel has already reset the
+    /// caller's signal handlers in it (`CLONE_CLEAR_SIGHAND`).
+    pub sighand_cleared: AtomicBool,
 }

@@ -380,6 +380,7 @@ impl Sandbox {
             harden,
             lifecycle: life.take_plan(),
             report: AtomicU64::new(0),
+            sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
         let userns = r.namespaces.contains(Namespaces::USER);
         match spawn::spawn(&mut plan, r.parent_maps.as_ref()) {

@@ -168,6 +168,7 @@ fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, Own
             stack,
             flags,
             plan as *const Plan<'_> as *mut core::ffi::c_void,
+            &plan.sighand_cleared,
         )
     };
     let _ = sys::set_signal_mask(old);

@@ -278,6 +278,11 @@ fn personality_changes_beyond_the_standard_ones_are_denied() {
 /// A program returning `ERRNO(errno)` for `getppid` and allowing everything else, as raw
 /// `struct sock_filter` bytes (what `bwrap --seccomp FD` reads).
 fn getppid_program(errno: u32) -> Vec<u8> {
+    errno_program(libc::SYS_getppid as u32, errno)
+}
+
+/// The same for system call `nr`.
+fn errno_program(nr: u32, errno: u32) -> Vec<u8> {
     let ins = |code: u16, jt: u8, jf: u8, k: u32| {
         let mut v = code.to_ne_bytes().to_vec();
         v.extend([jt, jf]);
@@ -286,10 +291,26 @@ fn getppid_program(errno: u32) -> Vec<u8> {
     };
     let mut p = Vec::new();
     p.extend(ins(0x20, 0, 0, 0)); // ld [nr]
-    p.extend(ins(0x15, 0, 1, libc::SYS_getppid as u32)); // jeq getppid
+    p.extend(ins(0x15, 0, 1, nr)); // jeq nr
     p.extend(ins(0x06, 0, 0, 0x0005_0000 | errno)); // ret ERRNO
     p.extend(ins(0x06, 0, 0, 0x7fff_0000)); // ret ALLOW
     p
+}
+
+#[test]
+fn spawning_works_where_clone3_is_refused() {
+    // Container runtimes' seccomp profiles fail clone3 with ENOSYS; nscell then falls back to
+    // clone and resets the signal handlers itself. The refusing policy here is a sandbox's own:
+    // the nscell binary runs inside one, and must still start its program, with SIGPIPE (which
+    // nscell itself ignores, as a Rust program) back at its default.
+    let mut sb = Sandbox::new(common::nscell_bin());
+    sb.args(["--", "/bin/cat", "/proc/self/status"])
+        .seccomp_program(&errno_program(libc::SYS_clone3 as u32, libc::ENOSYS as u32));
+    let o = out(&mut sb);
+    assert!(o.status.success(), "{}: {}", o.status, text_err(&o));
+    let ignored = status_field(&text(&o), "SigIgn");
+    let ignored = u64::from_str_radix(&ignored, 16).unwrap();
+    assert_eq!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE still ignored");
 }
 
 #[test]
