@@ -488,9 +488,8 @@ pub unsafe fn clone(
     }
 }
 
-/// `clone3(args)` as a raw system call: the new task starts on `args`' stack, calls
-/// `entry(arg)` and exits the whole task (`exit_group`) with its return value. Returns the new
-/// task's pid. Nothing touches `errno`.
+/// `clone3(args)` as a raw system call, through [`spawn_trampoline`]: the new task starts on
+/// `args`' stack. Returns the new task's pid.
 ///
 /// # Safety
 ///
@@ -500,60 +499,10 @@ unsafe fn clone3_on_stack(
     entry: extern "C" fn(*mut c_void) -> c_int,
     arg: *mut c_void,
 ) -> Result<c_int, Errno> {
-    let ret: isize;
     let size = core::mem::size_of::<CloneArgs>();
-    // SAFETY: in the parent the syscall changes rax, rcx and r11 only. In the child (rax 0) the
-    // kernel has put rsp at the top of the new stack; the code calls entry (rsp 16-byte aligned
-    // at the call) and never comes back into Rust code of the parent's frame: it leaves through
-    // exit_group.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        core::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "xor ebp, ebp",
-            "mov rdi, r9",
-            "call r12",
-            "mov edi, eax",
-            "mov eax, {exit}",
-            "syscall",
-            "ud2",
-            "2:",
-            exit = const nr::EXIT_GROUP,
-            inlateout("rax") nr::CLONE3 as isize => ret,
-            in("rdi") args as *const CloneArgs as usize,
-            in("rsi") size,
-            in("r9") arg as usize,
-            in("r12") entry as usize,
-            lateout("rcx") _,
-            lateout("r11") _,
-        );
-    }
-    // SAFETY: as above; `svc 0` changes x0 only in the parent; the child calls entry with x0 =
-    // arg on the new stack and leaves through exit_group.
-    #[cfg(target_arch = "aarch64")]
-    unsafe {
-        core::arch::asm!(
-            "svc 0",
-            "cbnz x0, 2f",
-            "mov x29, xzr",
-            "mov x30, xzr",
-            "mov x0, x10",
-            "blr x11",
-            "mov x8, #{exit}",
-            "svc 0",
-            "brk #0",
-            "2:",
-            exit = const nr::EXIT_GROUP,
-            in("x8") nr::CLONE3,
-            inlateout("x0") args as *const CloneArgs as usize as isize => ret,
-            in("x1") size,
-            in("x10") arg as usize,
-            in("x11") entry as usize,
-        );
-    }
-    check(ret).map(|pid| pid as c_int)
+    let sys_args = [args as *const CloneArgs as usize, size, 0, 0, 0];
+    // SAFETY: clone3 takes the args struct and its size; the caller vouches for the rest.
+    unsafe { spawn_trampoline(nr::CLONE3, sys_args, entry, arg) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -772,6 +721,26 @@ pub unsafe fn clone_on_stack(
     entry: extern "C" fn(*mut c_void) -> c_int,
     arg: *mut c_void,
 ) -> Result<c_int, Errno> {
+    // SAFETY: clone(flags, stack, parent_tid, child_tid, tls) with no tid or tls pointers; the
+    // caller vouches for the rest.
+    unsafe { spawn_trampoline(nr::CLONE, [flags as usize, stack_top, 0, 0, 0], entry, arg) }
+}
+
+/// Makes system call `number` (`clone` or `clone3`) with `args`. In the parent it returns what the
+/// call returned; the new task (return value 0), already on its own stack, calls `entry(arg)`
+/// and leaves through `exit_group` with its return value, never coming back into Rust code.
+///
+/// # Safety
+///
+/// `number` and `args` create a task on a 16-byte aligned stack that nothing else uses while it runs;
+/// `entry` follows the rules of `child.rs` when the task shares the caller's memory, and `arg`
+/// stays valid for as long as `entry` uses it.
+unsafe fn spawn_trampoline(
+    number: usize,
+    args: [usize; 5],
+    entry: extern "C" fn(*mut c_void) -> c_int,
+    arg: *mut c_void,
+) -> Result<c_int, Errno> {
     let ret: isize;
     // SAFETY: in the parent the syscall changes rax, rcx and r11 only. In the child (rax 0) the
     // code runs on the new stack, calls entry (rsp 16-byte aligned at the call) and never comes
@@ -791,12 +760,12 @@ pub unsafe fn clone_on_stack(
             "ud2",
             "2:",
             exit = const nr::EXIT_GROUP,
-            inlateout("rax") nr::CLONE as isize => ret,
-            in("rdi") flags as usize,
-            in("rsi") stack_top,
-            in("rdx") 0usize,
-            in("r10") 0usize,
-            in("r8") 0usize,
+            inlateout("rax") number as isize => ret,
+            in("rdi") args[0],
+            in("rsi") args[1],
+            in("rdx") args[2],
+            in("r10") args[3],
+            in("r8") args[4],
             in("r9") arg as usize,
             in("r12") entry as usize,
             lateout("rcx") _,
@@ -819,12 +788,12 @@ pub unsafe fn clone_on_stack(
             "brk #0",
             "2:",
             exit = const nr::EXIT_GROUP,
-            in("x8") nr::CLONE,
-            inlateout("x0") flags as usize as isize => ret,
-            in("x1") stack_top,
-            in("x2") 0usize,
-            in("x3") 0usize,
-            in("x4") 0usize,
+            in("x8") number,
+            inlateout("x0") args[0] as isize => ret,
+            in("x1") args[1],
+            in("x2") args[2],
+            in("x3") args[3],
+            in("x4") args[4],
             in("x10") arg as usize,
             in("x11") entry as usize,
         );
