@@ -141,24 +141,13 @@ fn a_non_root_id_inside_by_mapping() {
 
 #[test]
 fn multi_range_maps_are_written_from_outside() {
-    let support = Sandbox::check();
-    if !support.multi_range_maps() {
-        skip!("no subordinate id ranges for this user (or no newuidmap): {support}");
-    }
-    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
-    let (sub_u, sub_g) = if is_root() {
-        ((100_000, 1000), (100_000, 1000))
-    } else {
-        (support.subuid[0], support.subgid[0])
+    let mut sb = Sandbox::new("/bin/sh");
+    let sub_u = match common::multi_range_maps(&mut sb) {
+        Ok(range) => range,
+        Err(why) => skip!("{why}"),
     };
-    let out = Sandbox::new("/bin/sh")
-        .args(["-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"])
-        .uid_map(IdMap::new(0, uid, 1))
-        .uid_map(IdMap::new(1, sub_u.0, sub_u.1.min(1000)))
-        .gid_map(IdMap::new(0, gid, 1))
-        .gid_map(IdMap::new(1, sub_g.0, sub_g.1.min(1000)))
-        .output()
-        .unwrap();
+    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    let out = sb.args(["-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"]).output().unwrap();
     let text = stdout(&out);
     let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(lines.len(), 5, "{text}");
@@ -420,19 +409,15 @@ fn sigpipe_is_reset_and_ignored_signals_stay_ignored() {
     let ours = mask(&std::fs::read_to_string("/proc/self/status").unwrap(), "SigIgn:");
     let pipe = 1u64 << (libc::SIGPIPE - 1);
     assert_ne!(ours & pipe, 0, "the test harness no longer ignores SIGPIPE");
-    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
-    let support = Sandbox::check();
-    let sub = if is_root() { 100_000 } else { support.subuid.first().map_or(0, |r| r.0) };
     // The fast path, the handshake path (maps written from outside) and the init.
     let mut fast = Sandbox::new("/bin/cat");
     let mut handshake = Sandbox::new("/bin/cat");
-    handshake.uid_map(IdMap::new(0, uid, 1)).uid_map(IdMap::new(1, sub, 1));
-    handshake.gid_map(IdMap::new(0, gid, 1));
+    let no_handshake = common::multi_range_maps(&mut handshake).err();
     let mut init = Sandbox::new("/bin/cat");
     init.init(true);
     for (name, sb) in [("fast", &mut fast), ("handshake", &mut handshake), ("init", &mut init)] {
-        if name == "handshake" && !support.multi_range_maps() {
-            eprintln!("note: no subordinate ids here; the handshake path is not checked");
+        if let (true, Some(why)) = (name == "handshake", &no_handshake) {
+            eprintln!("note: the handshake path is not checked: {why}");
             continue;
         }
         let out = sb.arg("/proc/self/status").stdout(Stdio::piped()).output().unwrap();

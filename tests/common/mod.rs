@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use nscell::{Namespaces, Sandbox};
+use nscell::{IdMap, Namespaces, Sandbox};
 use std::process::Output;
 
 /// Prints why a test cannot run here and returns from it. A skip is always visible on stderr.
@@ -27,6 +27,29 @@ pub fn nscell_bin() -> &'static str {
 
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
+}
+
+/// Gives `sb` two-line id maps, which the parent writes while the child waits (the handshake
+/// path): the caller's own uid and gid as 0, and up to 1000 subordinate ids from 1 (root picks
+/// them itself; anyone else has them from /etc/subuid and /etc/subgid, through newuidmap).
+/// Returns the subordinate uids mapped (start, count), or why this user has none.
+pub fn multi_range_maps(sb: &mut Sandbox) -> Result<(u32, u32), String> {
+    let support = Sandbox::check();
+    if !support.multi_range_maps() {
+        return Err(format!("no subordinate id ranges for this user (or no newuidmap): {support}"));
+    }
+    let (sub_u, sub_g) = if is_root() {
+        ((100_000, 1000), (100_000, 1000))
+    } else {
+        (support.subuid[0], support.subgid[0])
+    };
+    let (sub_u, sub_g) = ((sub_u.0, sub_u.1.min(1000)), (sub_g.0, sub_g.1.min(1000)));
+    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    sb.uid_map(IdMap::new(0, uid, 1))
+        .uid_map(IdMap::new(1, sub_u.0, sub_u.1))
+        .gid_map(IdMap::new(0, gid, 1))
+        .gid_map(IdMap::new(1, sub_g.0, sub_g.1));
+    Ok(sub_u)
 }
 
 /// Runs `script` with /bin/sh in a default sandbox and returns its output.
