@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{children, fd_count, is_root, nscell_bin, zombie_children};
+use common::{children, fd_count, is_root, nscell_bin, stdout as ok, zombie_children};
 use nscell::{Error, Namespaces, Sandbox, Step};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -67,17 +67,6 @@ fn minimal(script: &str) -> Sandbox {
 
 fn run(sb: &mut Sandbox) -> Output {
     sb.output().expect("spawn")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "status {}; stdout: {}; stderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn lines(s: &str) -> Vec<&str> {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::is_root;
+use common::{is_root, stdout as text};
 use nscell::{
     ArgCmp, Capabilities, IdMap, LandlockAccess, LandlockEnforcement, Resource, Sandbox,
     SeccompAction, SeccompRule, Stdio,
@@ -27,17 +27,6 @@ fn helper() -> PathBuf {
 
 fn out(sb: &mut Sandbox) -> Output {
     sb.output().expect("spawn")
-}
-
-fn text(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "status {}; stdout: {}; stderr: {}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn sh(script: &str) -> Sandbox {

@@ -61,11 +61,14 @@ pub fn sh_in(ns: Namespaces, script: &str) -> Output {
     Sandbox::new("/bin/sh").args(["-c", script]).namespaces(ns).output().expect("spawn")
 }
 
+/// The program's stdout, once it has exited with 0 (otherwise the test fails, showing both
+/// streams).
 pub fn stdout(out: &Output) -> String {
     assert!(
         out.status.success(),
-        "status {}; stderr: {}",
+        "status {}; stdout: {}; stderr: {}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
