@@ -548,6 +548,11 @@ pub(crate) fn describe(cfg: &FsConfig, f: &Failure, userns: bool) -> Option<Erro
              earlier operation (dir, tmpfs) or pick a destination that exists"
                 .into(),
         ),
+        (Step::CreateFile, libc::EINVAL | libc::ELOOP) => Some(
+            "the destination exists and is not a regular file (a FIFO, a device, a socket or a \
+             symlink): files are written only into regular files"
+                .into(),
+        ),
         (Step::MountProcAt, libc::EPERM) => Some(
             "in a user namespace a procfs can be mounted only for a PID namespace the user \
              namespace owns (add Namespaces::PID)"
@@ -1028,8 +1033,21 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Er
         Kind::File { bytes, fd, mode } => {
             let Some((last, parents)) = op.dest.split_last() else { return Err(Errno::ISDIR) };
             ensure_dirs(root, parents)?;
-            let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC;
+            // Only ever a regular file: a FIFO would block the setup, a device would take the
+            // bytes elsewhere. What is there is looked at first without opening it (an open
+            // can have effects of its own), then checked again once open.
+            match path_in(root, &last.prefix, OFlags::NOFOLLOW) {
+                Ok(there) => regular(&there)?,
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(e),
+            }
+            let flags = OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::TRUNC
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK;
             let file = open_in(root, &last.prefix, flags)?;
+            regular(&file)?;
             if let Some(mode) = mode {
                 rustix::fs::fchmod(&file, Mode::from_raw_mode(*mode))?;
             }
@@ -1067,6 +1085,17 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Er
             }
             Ok(())
         }
+    }
+}
+
+/// `Ok` for a regular file; `EISDIR` for a directory, `ELOOP` for a symlink, `EINVAL` for
+/// anything else (a FIFO, a device, a socket).
+fn regular(fd: &OwnedFd) -> Result<(), Errno> {
+    match FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode) {
+        FileType::RegularFile => Ok(()),
+        FileType::Directory => Err(Errno::ISDIR),
+        FileType::Symlink => Err(Errno::LOOP),
+        _ => Err(Errno::INVAL),
     }
 }
 
