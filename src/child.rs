@@ -83,6 +83,8 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))?;
     }
 
+    crate::init::tie_to_spawner(plan)?;
+
     if plan.go_fd >= 0 {
         if plan.go_write_fd >= 0 {
             let w = plan.go_write_fd as u32;
@@ -128,6 +130,11 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         rustix::mount::mount(c"proc", c"/proc", c"proc", M::NOSUID | M::NODEV | M::NOEXEC, None)
             .map_err(fail(Step::MountProc))?;
     }
+    if plan.lock_mounts {
+        // Every mount is in place: lock them all against the program (see mount_lock.rs).
+        let restore_cwd = plan.fs.is_none() && plan.cwd.is_none();
+        crate::mount_lock::lock(restore_cwd).map_err(fail(Step::LockMounts))?;
+    }
     if plan.loopback_up {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
     }
@@ -137,12 +144,33 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
             .map_err(fail(Step::UnshareTime))?;
     }
-    if let Some(dir) = plan.cwd {
-        rustix::process::chdir(dir).map_err(fail(Step::Chdir))?;
-    }
-
     crate::init::setup(plan)?;
     Ok(())
+}
+
+/// The most fds [`close_unplanned_fds`] keeps: stdio, the passed fds' sources, and a few of
+/// the plan's own.
+const MAX_PLANNED_FDS: usize = 80;
+
+/// Closes every fd above 2 that the plan does not name (the init does this before it starts
+/// the program, whose task starts with a copy of the init's fds): no fd of the caller's is left
+/// for a magic link such as `/proc/1/fd/N` to reach.
+pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
+    let mut keep = [-1; MAX_PLANNED_FDS];
+    let mut n = 0;
+    let mut add = |fd: i32| {
+        if let Some(slot) = keep.get_mut(n).filter(|_| fd >= 3) {
+            *slot = fd;
+            n += 1;
+        }
+    };
+    plan.stdio.iter().for_each(|&fd| add(fd));
+    add(plan.exec_fd);
+    add(plan.lifecycle.parent_pidfd);
+    add(plan.lifecycle.terminal);
+    plan.harden.for_each_fd(&mut add);
+    let keep = keep.get_mut(..n).unwrap_or_default();
+    crate::harden::close_all_except(keep).map_err(fail(Step::CloseFds))
 }
 
 /// The end of every path to the program (the direct one, and the init's child): stdio in
@@ -156,6 +184,7 @@ pub(crate) fn exec_program(plan: &Plan<'_>) -> Failure {
 
 /// The program's last steps before `execve`, in the task that execs.
 fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
+    crate::init::end_setup_tie(plan)?;
     for (slot, &fd) in plan.stdio.iter().enumerate() {
         if fd < 0 {
             continue;
@@ -172,7 +201,30 @@ fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
 
     // Passed fds into place, every other fd above 2 closed (the exec pipe kept).
     crate::harden::place_fds(&plan.harden, plan.exec_fd)?;
+    // Only now, with no fd left that the program is not meant to have: a magic link
+    // (/proc/self/fd/N) could otherwise lead the working directory out of the new root.
+    if let Some(dir) = plan.cwd {
+        enter_dir(dir).map_err(fail(Step::Chdir))?;
+    }
     Ok(())
+}
+
+/// Makes `dir` the working directory: resolved without magic links, and refused when the
+/// result is not beneath the root (the raw `getcwd` then names it `(unreachable)...`).
+fn enter_dir(dir: &CStr) -> Result<(), Errno> {
+    use rustix::fs::{CWD, ResolveFlags};
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat2(CWD, dir, flags, Mode::empty(), ResolveFlags::NO_MAGICLINKS)?;
+    rustix::process::fchdir(&fd)?;
+    let mut buf = [0u8; 4096];
+    match sys::getcwd(&mut buf) {
+        Ok(_) if buf.first() == Some(&b'/') => Ok(()),
+        // "(unreachable)/...": outside the root.
+        Ok(_) => Err(Errno::XDEV),
+        // A path longer than the buffer: not an escape (those have no path at all).
+        Err(Errno::RANGE) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Tries each candidate as `execvp` does: ENOENT and ENOTDIR move on, EACCES is remembered and

@@ -117,11 +117,15 @@ pub enum Step {
     /// Allocating a pseudo-terminal (`/dev/ptmx`).
     #[doc(alias = "openpty")]
     OpenPty,
+    /// Locking every mount of the sandbox against the program: a copy of its mount namespace
+    /// through a throwaway user namespace (`clone(CLONE_NEWUSER | CLONE_NEWNS)`, `setns`,
+    /// `unshare(CLONE_NEWNS)`); see the README's security model.
+    LockMounts,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 46] = [
+    pub(crate) const ALL: [Step; 47] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -168,6 +172,7 @@ impl Step {
         Step::ParentDeathSignal,
         Step::StartProgram,
         Step::OpenPty,
+        Step::LockMounts,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -219,6 +224,7 @@ impl Step {
             44 => ParentDeathSignal,
             45 => StartProgram,
             46 => OpenPty,
+            47 => LockMounts,
             _ => return None,
         })
     }
@@ -272,6 +278,7 @@ impl Step {
             Step::ParentDeathSignal => "tie the sandbox's life to its spawner (PR_SET_PDEATHSIG)",
             Step::StartProgram => "start the program from the init",
             Step::OpenPty => "allocate a pseudo-terminal",
+            Step::LockMounts => "lock the sandbox's mounts against the program",
         }
     }
 }
@@ -331,6 +338,11 @@ pub enum Error {
         /// What usually causes this, and what to do.
         hint: Option<String>,
     },
+
+    /// The fd given to [`abort_setup_on`](crate::Sandbox::abort_setup_on) became readable while
+    /// the sandbox was being set up: the child was killed and reaped; nothing ran.
+    #[error("setting the sandbox up was interrupted")]
+    SetupInterrupted,
 
     /// `newuidmap` or `newgidmap` ran but refused the mapping.
     #[error("{} refused the mapping ({status}): {}{}", helper.display(), stderr.trim(), hint_suffix(hint))]
@@ -442,6 +454,7 @@ impl From<Error> for io::Error {
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             Error::Setup { source, .. } | Error::Exec { source, .. } => source.kind(),
             Error::IdMapHelper { .. } => io::ErrorKind::PermissionDenied,
+            Error::SetupInterrupted => io::ErrorKind::Interrupted,
         };
         io::Error::new(kind, e)
     }
@@ -555,6 +568,20 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
             "a pseudo-terminal needs /dev/ptmx and a devpts filesystem on /dev/pts (in a \
              container, mount devpts with ptmxmode=0666); or run without a pty (--no-pty)"
                 .to_string(),
+        ),
+        Step::LockMounts => Some(format!(
+            "the mounts are locked through a second, throwaway user namespace: a limit on user \
+             namespaces (user.max_user_namespaces, or one set inside the sandbox) or a seccomp \
+             policy that refuses CLONE_NEWUSER forbids it; {SEE}"
+        )),
+        Step::Chdir if errno == libc::ELOOP => Some(
+            "the working directory is resolved without following magic links such as \
+             /proc/self/fd/N, which could lead out of the sandbox's root; name the directory by \
+             its path inside the sandbox"
+                .to_string(),
+        ),
+        Step::Chdir if errno == libc::EXDEV => Some(
+            "the directory is outside the sandbox's root; name a directory inside it".to_string(),
         ),
         Step::Chdir if errno == libc::ENOENT => {
             Some("the directory does not exist in the sandbox's view of the filesystem".to_string())

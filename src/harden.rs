@@ -135,6 +135,9 @@ pub(crate) struct HardenPlan {
     /// (source, target), sorted by target, targets unique.
     fds: Vec<(RawFd, RawFd)>,
     nested_userns_limit: bool,
+    /// With the nested user namespace, a new mount namespace too: the sandbox's mounts, copied
+    /// into a namespace the nested user namespace owns, and so locked ([`crate::mount_lock`]).
+    nested_mount_ns: bool,
     landlock_fd: Option<OwnedFd>,
     /// Path rules added in the child (with a new root: paths as the sandbox sees them).
     landlock_rules: Vec<crate::landlock::ChildRule>,
@@ -150,6 +153,7 @@ impl HardenConfig {
     pub(crate) fn prepare(
         &mut self,
         userns: bool,
+        mount_ns: bool,
         paths_in_child: bool,
         cwd: Option<&std::path::Path>,
     ) -> Result<HardenPlan, Error> {
@@ -222,11 +226,17 @@ impl HardenConfig {
                 .collect(),
             fds,
             nested_userns_limit: !self.nested_userns,
+            nested_mount_ns: !self.nested_userns && mount_ns,
             landlock_fd,
             landlock_rules,
             seccomp,
             programs: self.seccomp.programs.clone(),
         })
+    }
+
+    /// Whether the program may create user namespaces ([`Sandbox::allow_nested_userns`]).
+    pub(crate) fn nested_userns_allowed(&self) -> bool {
+        self.nested_userns
     }
 
     /// The path of Landlock path rule `i`, for error messages.
@@ -472,17 +482,35 @@ pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<(), Failure
             n += 1;
         }
     }
-    let keep = &mut keep[..n];
+    close_all_except(&mut keep[..n]).map_err(fail(Step::CloseFds))
+}
+
+/// Closes every fd above 2 but those in `keep` (which it sorts; numbers below 3 are ignored).
+/// Runs in the child: no allocation.
+pub(crate) fn close_all_except(keep: &mut [RawFd]) -> Result<(), Errno> {
     keep.sort_unstable();
     let mut from: u32 = 3;
     for &k in keep.iter() {
-        let k = k as u32;
+        let Ok(k) = u32::try_from(k) else { continue };
         if k > from {
-            sys::close_range(from, k - 1).map_err(fail(Step::CloseFds))?;
+            sys::close_range(from, k - 1)?;
         }
-        from = from.max(k + 1);
+        from = from.max(k.saturating_add(1));
     }
-    sys::close_range(from, u32::MAX).map_err(fail(Step::CloseFds))
+    sys::close_range(from, u32::MAX)
+}
+
+impl HardenPlan {
+    /// Calls `f` with every fd of the caller's that this plan keeps open until `execve`: the
+    /// sources of the passed fds and the Landlock ruleset.
+    pub(crate) fn for_each_fd(&self, mut f: impl FnMut(RawFd)) {
+        for &(source, _) in &self.fds {
+            f(source);
+        }
+        if let Some(fd) = &self.landlock_fd {
+            f(std::os::fd::AsRawFd::as_raw_fd(fd));
+        }
+    }
 }
 
 /// Applies everything but the fds, just before `execve`. Runs in the child: raw system calls
@@ -497,7 +525,7 @@ pub(crate) fn harden(plan: &HardenPlan) -> Result<(), Failure> {
         }
     }
     if plan.nested_userns_limit {
-        nested_userns_limit().map_err(fail(Step::NestedUserns))?;
+        nested_userns_limit(plan.nested_mount_ns).map_err(fail(Step::NestedUserns))?;
     }
     for (i, &(resource, limit)) in plan.rlimits.iter().enumerate() {
         rustix::process::setrlimit(resource, limit)
@@ -525,8 +553,12 @@ fn add_path_rule(
     ruleset: RawFd,
     rule: &crate::landlock::ChildRule,
 ) -> Result<(), rustix::io::Errno> {
-    use rustix::fs::{FileType, Mode, OFlags};
-    let fd = rustix::fs::open(rule.path.as_c_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+    use rustix::fs::{CWD, FileType, Mode, OFlags, ResolveFlags};
+    // No magic links (/proc/self/fd/N): a rule follows the path as the sandbox names it, never
+    // an fd that would lead out of its root.
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    let path = rule.path.as_c_str();
+    let fd = rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_MAGICLINKS)?;
     let is_dir = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Directory;
     let rights = if is_dir { rule.dir_rights } else { rule.file_rights };
     sys::landlock_add_path_rule(ruleset, std::os::fd::AsRawFd::as_raw_fd(&fd), rights)
@@ -580,12 +612,20 @@ fn capabilities(plan: &HardenPlan) -> Result<(), Errno> {
 
 /// bubblewrap's `--disable-userns`: limit the sandbox's user namespace to one child, then move
 /// into that child, mapping the same ids.
-fn nested_userns_limit() -> Result<(), Errno> {
+/// With `mount_ns`, a new mount namespace comes with the nested user namespace: a copy of the
+/// sandbox's that the nested one owns, in which every mount is locked (this is how the mounts
+/// are locked then: the throwaway user namespace of [`crate::mount_lock`] would still count
+/// against the limit of 1 for a while after it is gone, as the kernel frees it later).
+fn nested_userns_limit(mount_ns: bool) -> Result<(), Errno> {
+    use rustix::thread::UnshareFlags;
     let uid = rustix::process::getuid().as_raw();
     let gid = rustix::process::getgid().as_raw();
     write_file(c"/proc/sys/user/max_user_namespaces", b"1")?;
-    // SAFETY: a new user namespace for this task only; it changes no memory.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWUSER) }?;
+    let flags =
+        if mount_ns { UnshareFlags::NEWUSER | UnshareFlags::NEWNS } else { UnshareFlags::NEWUSER };
+    // SAFETY: new user and mount namespaces for this task only; it changes no memory and
+    // shares no fd table.
+    unsafe { rustix::thread::unshare_unsafe(flags) }?;
     write_file(c"/proc/self/setgroups", b"deny")?;
     let mut buf = [0u8; 40];
     write_file(c"/proc/self/uid_map", id_line(&mut buf, uid))?;

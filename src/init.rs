@@ -33,7 +33,7 @@ use core::ffi::{c_int, c_void};
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 
-/// `setsid`, `TIOCSCTTY` and `PR_SET_PDEATHSIG`, in that order, after `chdir` and before stdio.
+/// `setsid` and `TIOCSCTTY`, in that order, after the mounts and before stdio.
 pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     let life = &plan.lifecycle;
     if life.new_session || life.terminal >= 0 {
@@ -45,24 +45,57 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         rustix::process::ioctl_tiocsctty(tty)
             .map_err(|e| Failure::new(Step::ControllingTerminal, e))?;
     }
-    if life.parent_pidfd >= 0 {
-        // No credential change follows (a CLONE_VM child makes none), so nothing clears it.
-        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-            .map_err(|e| Failure::new(Step::ParentDeathSignal, e))?;
-        // The spawner may have ended before the prctl, and then no signal comes. Its pidfd,
-        // opened before clone, polls readable once it has ended: leave as the signal would.
-        // SAFETY: the parent keeps the pidfd open until the child has exec'd (and if the
-        // parent is gone, our copy in the fd table still keeps it valid).
-        let pidfd = unsafe { BorrowedFd::borrow_raw(life.parent_pidfd) };
-        let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
-        let now = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
-        match rustix::event::poll(&mut fds, Some(&now)) {
-            Ok(0) => {}
-            Ok(_) => sys::exit(128 + sys::SIGKILL),
-            Err(e) => return Err(Failure::new(Step::ParentDeathSignal, e)),
-        }
-    }
     Ok(())
+}
+
+/// Ties the setup to the spawner, first thing after `clone`: `PR_SET_PDEATHSIG` for the whole
+/// setup, whether or not the sandbox dies with its spawner later, so a setup child whose
+/// spawner is gone (a setup step may block for long) does not go on to run the program
+/// unsupervised. Nothing clears it before [`end_setup_tie`]: the child changes no uid or gid,
+/// and its capability changes only ever narrow.
+pub(crate) fn tie_to_spawner(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.lifecycle.parent_pidfd < 0 {
+        return Ok(());
+    }
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| Failure::new(Step::ParentDeathSignal, e))?;
+    // The spawner may have ended before the prctl, and then no signal comes.
+    leave_if_spawner_gone(plan)
+}
+
+/// Exits (as `PR_SET_PDEATHSIG` would kill) when the spawner has ended. Its pidfd, opened
+/// before clone, polls readable once it has.
+pub(crate) fn leave_if_spawner_gone(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.lifecycle.parent_pidfd < 0 {
+        return Ok(());
+    }
+    // SAFETY: the parent keeps the pidfd open until the child has exec'd (and if the parent is
+    // gone, our copy in the fd table still keeps it valid); it is closed with the other fds,
+    // after the last call of this function.
+    let pidfd = unsafe { BorrowedFd::borrow_raw(plan.lifecycle.parent_pidfd) };
+    let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
+    let now = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+    match rustix::event::poll(&mut fds, Some(&now)) {
+        Ok(0) => Ok(()),
+        Ok(_) => sys::exit(128 + sys::SIGKILL),
+        Err(e) => Err(Failure::new(Step::ParentDeathSignal, e)),
+    }
+}
+
+/// The end of the setup's tie to the spawner, in the task that becomes the program (or the
+/// init, once its program runs): the death signal is cleared unless the sandbox is to die with
+/// its spawner, then the spawner is checked one last time. What remains is the window between
+/// that check and `execve` (a few system calls: fds, hardening), in which a spawner that dies
+/// leaves a program that runs unsupervised; [`crate::Sandbox::die_with_parent`] closes it.
+pub(crate) fn end_setup_tie(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.lifecycle.parent_pidfd < 0 {
+        return Ok(());
+    }
+    if !plan.lifecycle.die_with_parent {
+        rustix::process::set_parent_process_death_signal(None)
+            .map_err(|e| Failure::new(Step::ParentDeathSignal, e))?;
+    }
+    leave_if_spawner_gone(plan)
 }
 
 /// The signals the init passes on to the program.
@@ -93,6 +126,10 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
     if let Err(e) = sys::prctl(PR_SET_DUMPABLE, 0, 0) {
         return Failure::new(Step::StartProgram, e);
     }
+    // The program's task starts with a copy of this fd table: only what the plan names.
+    if let Err(f) = crate::child::close_unplanned_fds(plan) {
+        return f;
+    }
     let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::SIGCHLD;
     // SAFETY: program_stack is the top of a stack the parent allocated for this and keeps until
     // the exec pipe closes; program_entry follows child.rs's rules; with CLONE_VFORK this task
@@ -113,6 +150,12 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
         // The program's exec failed and its record says why: reap it and pass the record on.
         let _ = sys::wait4(program, sys::WALL);
         crate::child::report(plan, failure);
+    }
+    // The program runs: from here on the init outlives its spawner unless told otherwise.
+    if let Err(f) = end_setup_tie(plan) {
+        let _ = sys::kill(program, sys::SIGKILL);
+        let _ = sys::wait4(program, sys::WALL);
+        crate::child::report(plan, f);
     }
     supervise(program)
 }

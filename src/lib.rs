@@ -64,6 +64,7 @@ mod idmap;
 mod init;
 mod landlock;
 mod lifecycle;
+mod mount_lock;
 mod mounts;
 mod namespaces;
 mod plan;

@@ -19,6 +19,8 @@ pub(crate) struct Lifecycle {
     new_session: Option<bool>,
     pty: bool,
     timeout: Option<Duration>,
+    /// Polled while the sandbox is set up; readable: the setup is abandoned.
+    abort: Option<std::sync::Arc<OwnedFd>>,
 }
 
 /// The child's part of the plan (one field of [`crate::plan::Plan`]).
@@ -30,8 +32,12 @@ pub(crate) struct LifecyclePlan {
     pub new_session: bool,
     /// The pty slave to make the controlling terminal (`TIOCSCTTY`), or -1.
     pub terminal: RawFd,
-    /// A pidfd of the spawning thread (or process) when the sandbox dies with it, or -1.
+    /// A pidfd of the spawning thread (or process), or -1. The child's setup ends when the
+    /// spawner does (`PR_SET_PDEATHSIG` until just before `execve`), whether or not the sandbox
+    /// dies with it afterwards.
     pub parent_pidfd: RawFd,
+    /// Keep `PR_SET_PDEATHSIG` through `execve` ([`Sandbox::die_with_parent`]).
+    pub die_with_parent: bool,
     /// The top of the stack the init's program child runs on until it execs (0 without init).
     pub program_stack: usize,
 }
@@ -121,6 +127,22 @@ impl Sandbox {
         self.lifecycle.timeout = Some(timeout);
         self
     }
+
+    /// Abandons the setup of a sandbox when `fd` polls readable before the program has been
+    /// executed: [`spawn`](Sandbox::spawn) then kills and reaps the half-built sandbox and
+    /// returns [`Error::SetupInterrupted`]. Nothing is read from `fd`. Default: none.
+    ///
+    /// A setup step can block: [`file_from_fd`](Sandbox::file_from_fd) reads its source to the
+    /// end, and a pipe's writer may never close it. [`timeout`](Sandbox::timeout) bounds the
+    /// whole spawn; this lets the caller end it on an event of its own. A program that blocks
+    /// `SIGINT` and `SIGTERM` and waits for them with a `signalfd` (as the `nscell` binary does)
+    /// passes a duplicate of that signalfd, so a Ctrl-C during setup ends the setup. With either
+    /// set, the child is spawned on the path where the caller's thread waits in user space
+    /// (`clone` without `CLONE_VFORK`), a few microseconds dearer than the default.
+    pub fn abort_setup_on(&mut self, fd: impl Into<OwnedFd>) -> &mut Self {
+        self.lifecycle.abort = Some(std::sync::Arc::new(fd.into()));
+        self
+    }
 }
 
 /// The fds and settings of one spawn, kept until the child exists.
@@ -130,6 +152,7 @@ pub(crate) struct Armed {
     slave: Option<OwnedFd>,
     _parent_pidfd: Option<OwnedFd>,
     timeout: Option<Duration>,
+    abort: Option<std::sync::Arc<OwnedFd>>,
     started: Instant,
 }
 
@@ -151,9 +174,12 @@ impl Lifecycle {
             new_session: self.new_session.unwrap_or(true),
             terminal: -1,
             parent_pidfd: -1,
+            die_with_parent: self.die_with_parent,
             program_stack: 0,
         };
-        let parent_pidfd = if self.die_with_parent {
+        // Always: a setup child whose spawner has died must not go on to run the program
+        // unsupervised.
+        let parent_pidfd = {
             use rustix::process::{PidfdFlags, pidfd_open};
             let tid = rustix::thread::gettid();
             let fd = pidfd_open(tid, PidfdFlags::from_bits_retain(PIDFD_THREAD))
@@ -164,8 +190,6 @@ impl Lifecycle {
                 })?;
             plan.parent_pidfd = fd.as_raw_fd();
             Some(fd)
-        } else {
-            None
         };
         let (master, slave) = if self.pty {
             let (m, s) = crate::pty::open_pair()
@@ -182,6 +206,7 @@ impl Lifecycle {
             slave,
             _parent_pidfd: parent_pidfd,
             timeout: self.timeout,
+            abort: self.abort.clone(),
             started,
         })
     }
@@ -191,6 +216,16 @@ impl Armed {
     /// The pty slave, for the stdio slots the caller did not configure.
     pub(crate) fn terminal(&self) -> Option<RawFd> {
         self.slave.as_ref().map(|s| s.as_raw_fd())
+    }
+
+    /// What bounds the setup: the deadline (unless it lies beyond what an `Instant` can
+    /// hold, which is no deadline) and the abort fd.
+    pub(crate) fn setup_bound(&self) -> crate::spawn::SetupBound<'_> {
+        use std::os::fd::AsFd;
+        crate::spawn::SetupBound {
+            deadline: self.timeout.and_then(|t| self.started.checked_add(t)),
+            abort: self.abort.as_deref().map(|fd| fd.as_fd()),
+        }
     }
 
     /// The child's part, for the plan.
@@ -203,6 +238,7 @@ impl Armed {
         ChildLife {
             deadline: self.timeout.map(|t| self.started + t),
             timed_out: false,
+            timed_out_in_setup: false,
             pty: self.master.take(),
             usage: None,
         }
@@ -214,6 +250,7 @@ impl Armed {
 pub(crate) struct ChildLife {
     pub deadline: Option<Instant>,
     pub timed_out: bool,
+    pub timed_out_in_setup: bool,
     pub pty: Option<OwnedFd>,
     pub usage: Option<ResourceUsage>,
 }
@@ -236,6 +273,9 @@ pub struct WaitInfo {
     pub status: ExitStatus,
     /// True when the [`timeout`](Sandbox::timeout) passed and nscell killed the sandbox.
     pub timed_out: bool,
+    /// True when the timeout passed before the program was even executed: a setup step blocked
+    /// (a [`file_from_fd`](Sandbox::file_from_fd) source whose writer never closes it, say).
+    pub timed_out_in_setup: bool,
     /// Resource usage of PID 1 and of every descendant it waited for (with an init: the whole
     /// sandbox), from `waitid`'s `rusage`.
     pub usage: ResourceUsage,

@@ -137,6 +137,7 @@ impl Child {
         Ok(self.status.map(|status| crate::WaitInfo {
             status,
             timed_out: self.life.timed_out,
+            timed_out_in_setup: self.life.timed_out_in_setup,
             usage: self.life.usage.unwrap_or_default(),
         }))
     }

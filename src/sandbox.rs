@@ -354,8 +354,13 @@ impl Sandbox {
         // root, a fresh /proc), it opens them itself once its filesystem is in place.
         let paths_in_child = fs.is_some() || r.mount_proc;
         let cwd = self.cwd.as_ref().map(|(p, _)| p.as_path());
-        let harden =
-            self.harden.prepare(r.namespaces.contains(Namespaces::USER), paths_in_child, cwd)?;
+        let ns = r.namespaces;
+        let harden = self.harden.prepare(
+            ns.contains(Namespaces::USER),
+            ns.contains(Namespaces::MOUNT),
+            paths_in_child,
+            cwd,
+        )?;
         let mut plan = Plan {
             namespace_flags: r.namespaces.clone_flags(),
             go_fd: -1,
@@ -368,6 +373,12 @@ impl Sandbox {
             // With a new root, /proc is one of its operations (or absent).
             mount_proc: r.mount_proc && fs.is_none(),
             fs,
+            // Locking needs a user namespace of the sandbox's own: without one the program is
+            // host root, and no mount flag is a boundary against it. A nested user namespace
+            // (allow_nested_userns(false)) brings a locked copy of its own.
+            lock_mounts: ns.contains(Namespaces::USER | Namespaces::MOUNT)
+                && paths_in_child
+                && self.harden.nested_userns_allowed(),
             loopback_up: r.namespaces.contains(Namespaces::NET),
             unshare_time: r.namespaces.contains(Namespaces::TIME),
             cwd: self.cwd.as_ref().map(|(_, c)| c.as_c_str()),
@@ -383,7 +394,8 @@ impl Sandbox {
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
         let userns = r.namespaces.contains(Namespaces::USER);
-        match spawn::spawn(&mut plan, r.parent_maps.as_ref()) {
+        let spawned = spawn::spawn(&mut plan, r.parent_maps.as_ref(), &life.setup_bound());
+        match spawned {
             Ok(spawned) => {
                 let pipes = prepared.into_iter().map(|p| p.parent_end);
                 let mut pipes = pipes.collect::<Vec<_>>().into_iter();
@@ -393,6 +405,10 @@ impl Sandbox {
                     [pipes.next().flatten(), pipes.next().flatten(), pipes.next().flatten()],
                 );
                 child.life = life.into_child();
+                if spawned.setup_timed_out {
+                    child.life.timed_out = true;
+                    child.life.timed_out_in_setup = true;
+                }
                 Ok(child)
             }
             Err(SpawnError::Parent(e)) => Err(e),

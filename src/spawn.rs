@@ -21,8 +21,9 @@ use crate::stdio::above_stdio;
 use crate::sys::{self, Stack};
 use crate::userns::ParentMaps;
 use rustix::io::Errno;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// Why a spawn failed: a step of the child (reported by record; the caller knows the plan's
 /// paths to describe it), or a step of the parent.
@@ -38,26 +39,52 @@ impl From<Error> for SpawnError {
     }
 }
 
+/// What ends a setup that has not reached `execve`: the sandbox's timeout, counted from
+/// `spawn`, and an fd that polls readable ([`crate::Sandbox::abort_setup_on`]).
+#[derive(Default)]
+pub(crate) struct SetupBound<'a> {
+    pub deadline: Option<Instant>,
+    pub abort: Option<std::os::fd::BorrowedFd<'a>>,
+}
+
+impl SetupBound<'_> {
+    fn is_set(&self) -> bool {
+        self.deadline.is_some() || self.abort.is_some()
+    }
+}
+
+/// Why a bounded setup was cut short.
+enum Cut {
+    TimedOut,
+    Interrupted,
+}
+
 /// A child that has exec'd (or, with an init, whose program has).
 pub(crate) struct Spawned {
     pub pid: i32,
     pub pidfd: OwnedFd,
+    /// The timeout passed before the program was executed: the child has been killed.
+    pub setup_timed_out: bool,
 }
 
 /// Clones the child with `plan` and returns it once it has exec'd.
 ///
 /// With an init (`plan.lifecycle.init`) the handshake path is taken even without parent maps:
 /// the init never execs, so it cannot run while the caller is suspended by `CLONE_VFORK`.
+///
+/// With a [`SetupBound`] the handshake path is taken too: on the fast path the caller's thread is
+/// suspended in the kernel until `execve`, and could not notice a setup step that blocks.
 pub(crate) fn spawn(
     plan: &mut Plan<'_>,
     parent_maps: Option<&ParentMaps>,
+    bound: &SetupBound<'_>,
 ) -> Result<Spawned, SpawnError> {
     let userns = plan.namespace_flags & crate::Namespaces::USER.bits() as i32 != 0;
     let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error(), false);
     let stack = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
 
     let init = plan.lifecycle.init;
-    if parent_maps.is_none() && !init {
+    if parent_maps.is_none() && !init && !bound.is_set() {
         let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | plan.namespace_flags;
         let (pid, pidfd) = clone_blocked(plan, &stack, flags)
             .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
@@ -120,7 +147,7 @@ pub(crate) fn spawn(
     };
     // EOF: the child has exec'd or exited, or (with an init) its program has exec'd. A forked
     // init's failure record comes through the pipe, since its memory is its own.
-    let word = guard.wait();
+    let (word, cut) = guard.wait_bounded(bound, std::os::fd::AsFd::as_fd(&pidfd));
     if word != 0 {
         plan.report.store(word, Ordering::Release);
     }
@@ -128,6 +155,18 @@ pub(crate) fn spawn(
         s.give_back();
     }
     stack.give_back();
+    match cut {
+        // The timeout counts from spawn and kills the sandbox wherever it is: the caller learns
+        // it from the Child, as when it passes later (the killed child is reaped by its wait).
+        Some(Cut::TimedOut) => {
+            return Ok(Spawned { pid, pidfd, setup_timed_out: true });
+        }
+        Some(Cut::Interrupted) => {
+            let _ = crate::process::wait_pidfd(std::os::fd::AsFd::as_fd(&pidfd), waitid_exited());
+            return Err(SpawnError::Parent(Error::SetupInterrupted));
+        }
+        None => {}
+    }
     match written {
         Ok(()) => finish(plan, pid, pidfd),
         Err(e) => {
@@ -202,6 +241,50 @@ impl ExecGuard {
     }
 }
 
+impl ExecGuard {
+    /// [`wait`](ExecGuard::wait), cut short by `bound`: the child (`pidfd`) is then killed, and
+    /// the pipe read to its EOF all the same (the child no longer runs on the stack after that).
+    fn wait_bounded(
+        &mut self,
+        bound: &SetupBound<'_>,
+        pidfd: BorrowedFd<'_>,
+    ) -> (u64, Option<Cut>) {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        if !bound.is_set() {
+            return (self.wait(), None);
+        }
+        let cut = loop {
+            let Some(fd) = &self.0 else { return (0, None) };
+            let left = bound.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                break Cut::TimedOut;
+            }
+            let ts = left.map(|t| Timespec {
+                tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(t.subsec_nanos()),
+            });
+            let mut fds = [PollFd::new(fd, PollFlags::IN), PollFd::new(fd, PollFlags::empty())];
+            let n = match &bound.abort {
+                Some(abort) => {
+                    fds[1] = PollFd::new(abort, PollFlags::IN);
+                    2
+                }
+                None => 1,
+            };
+            match poll(&mut fds[..n], ts.as_ref()) {
+                Ok(_) if !fds[0].revents().is_empty() => return (self.wait(), None),
+                Ok(_) if n == 2 && !fds[1].revents().is_empty() => break Cut::Interrupted,
+                Ok(_) | Err(Errno::INTR) => {}
+                // Polling failed: wait without a bound rather than abandon a running child.
+                Err(_) => return (self.wait(), None),
+            }
+        };
+        let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), sys::SIGKILL);
+        self.wait();
+        (0, Some(cut))
+    }
+}
+
 impl Drop for ExecGuard {
     fn drop(&mut self) {
         self.wait();
@@ -212,7 +295,7 @@ impl Drop for ExecGuard {
 fn finish(plan: &Plan<'_>, pid: i32, pidfd: OwnedFd) -> Result<Spawned, SpawnError> {
     let word = plan.report.load(Ordering::Acquire);
     match Failure::decode(word) {
-        None => Ok(Spawned { pid, pidfd }),
+        None => Ok(Spawned { pid, pidfd, setup_timed_out: false }),
         Some(f) => {
             let _ = crate::process::wait_pidfd(std::os::fd::AsFd::as_fd(&pidfd), waitid_exited());
             Err(SpawnError::Child(f))

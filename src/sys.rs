@@ -44,6 +44,7 @@ mod nr {
     pub const KILL: usize = 62;
     pub const RT_SIGTIMEDWAIT: usize = 128;
     pub const SIGNALFD4: usize = 289;
+    pub const GETCWD: usize = 79;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -71,6 +72,7 @@ mod nr {
     pub const KILL: usize = 129;
     pub const RT_SIGTIMEDWAIT: usize = 137;
     pub const SIGNALFD4: usize = 74;
+    pub const GETCWD: usize = 17;
 }
 
 /// A raw system call with up to four arguments.
@@ -409,8 +411,10 @@ pub const SIGCHLD: c_int = 17;
 /// has a handler back at `SIG_DFL`; ignored signals stay ignored.
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
-/// `struct clone_args` as Linux 5.3 defines it (`CLONE_ARGS_SIZE_VER0`).
+/// `struct clone_args` as Linux 5.7 defines it (`CLONE_ARGS_SIZE_VER2`, with `set_tid` and
+/// `cgroup`). Older kernels take it too while the fields they do not know are zero.
 #[repr(C)]
+#[derive(Default)]
 pub struct CloneArgs {
     flags: u64,
     pidfd: u64,
@@ -420,6 +424,9 @@ pub struct CloneArgs {
     stack: u64,
     stack_size: u64,
     tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
 }
 
 /// Set once `clone3` was refused here and `clone` then worked: a kernel older than 5.5, or a
@@ -459,7 +466,7 @@ pub unsafe fn clone(
             exit_signal: SIGCHLD as u64,
             stack: stack.base as u64,
             stack_size: stack.len as u64,
-            tls: 0,
+            ..CloneArgs::default()
         };
         // SAFETY: as for this function; the stack is ours and mapped, and the kernel writes the
         // pidfd through `args.pidfd` before returning.
@@ -724,6 +731,72 @@ pub unsafe fn clone_on_stack(
     // SAFETY: clone(flags, stack, parent_tid, child_tid, tls) with no tid or tls pointers; the
     // caller vouches for the rest.
     unsafe { spawn_trampoline(nr::CLONE, [flags as usize, stack_top, 0, 0, 0], entry, arg) }
+}
+
+/// [`clone_on_stack`] with `CLONE_PIDFD` added to `flags`: also returns a pidfd of the new task
+/// (the kernel stores it through the parent-tid pointer, the third argument of `clone` on every
+/// architecture).
+///
+/// # Safety
+///
+/// As [`clone_on_stack`].
+pub unsafe fn clone_on_stack_pidfd(
+    flags: c_int,
+    stack_top: usize,
+    entry: extern "C" fn(*mut c_void) -> c_int,
+    arg: *mut c_void,
+) -> Result<(c_int, std::os::fd::OwnedFd), Errno> {
+    use std::os::fd::FromRawFd;
+    let mut pidfd: c_int = -1;
+    let args = [(flags | CLONE_PIDFD) as usize, stack_top, &mut pidfd as *mut c_int as usize, 0, 0];
+    // SAFETY: the caller vouches for the stack, entry and arg; `pidfd` outlives the call, which
+    // writes it before returning in the parent.
+    let pid = unsafe { spawn_trampoline(nr::CLONE, args, entry, arg) }?;
+    // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
+    Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }))
+}
+
+/// `clone3` with `flags | CLONE_PIDFD` and no exit signal: the new task runs `entry(arg)` on the
+/// stack `[base, base + size)` and, with `tid`, gets that pid in the caller's PID namespace
+/// (`set_tid`, which needs `CAP_SYS_ADMIN` or `CAP_CHECKPOINT_RESTORE` over it). Returns its pid
+/// and a pidfd.
+///
+/// # Safety
+///
+/// As [`clone_on_stack`], for the stack `base`..`base + size` (both 16-byte aligned).
+pub unsafe fn clone3_pidfd(
+    flags: c_int,
+    base: *mut c_void,
+    size: usize,
+    tid: Option<&[libc::pid_t; 1]>,
+    entry: extern "C" fn(*mut c_void) -> c_int,
+    arg: *mut c_void,
+) -> Result<(c_int, std::os::fd::OwnedFd), Errno> {
+    use std::os::fd::FromRawFd;
+    let mut pidfd: c_int = -1;
+    let args = CloneArgs {
+        flags: u64::from((flags | CLONE_PIDFD) as u32),
+        pidfd: &mut pidfd as *mut c_int as u64,
+        stack: base as u64,
+        stack_size: size as u64,
+        set_tid: tid.map_or(0, |t| t.as_ptr() as u64),
+        set_tid_size: u64::from(tid.is_some()),
+        ..CloneArgs::default()
+    };
+    // SAFETY: the caller vouches for the stack, entry and arg; `pidfd` and `tid` outlive the
+    // call, which writes the pidfd before returning in the parent.
+    let pid = unsafe { clone3_on_stack(&args, entry, arg) }?;
+    // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
+    Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }))
+}
+
+/// `getcwd(buf)` as the raw system call: the length of the path written into `buf` (with its
+/// NUL). Unlike glibc's wrapper it shows a working directory outside the root as it is, a path
+/// starting with `(unreachable)`, instead of failing with `ENOENT`.
+pub fn getcwd(buf: &mut [u8]) -> Result<usize, Errno> {
+    // SAFETY: a writable buffer and its length.
+    let ret = unsafe { syscall4(nr::GETCWD, buf.as_mut_ptr() as usize, buf.len(), 0, 0) };
+    check(ret)
 }
 
 /// Makes system call `number` (`clone` or `clone3`) with `args`. In the parent it returns what the

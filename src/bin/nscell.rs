@@ -678,10 +678,23 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     // Before the program exists, so a signal that comes early waits for it instead of ending
     // nscell and leaving the program behind.
     signals::block();
+    // A signal that comes while the sandbox is being set up ends the setup (a step can block:
+    // --file reads its fd to the end); one that comes later is passed on to the program.
+    let abort = signals::signalfd().ok();
     // A terminal on stdin: the command gets a pty of its own, relayed to it.
     let pty = cli.pty.unwrap_or_else(|| rustix::termios::isatty(rustix::stdio::stdin()));
-    let mut child = match sandbox(&cli).pty(pty).spawn() {
+    let mut sb = sandbox(&cli);
+    sb.pty(pty);
+    if let Some(fd) = abort.as_ref().and_then(|fd| fd.try_clone().ok()) {
+        sb.abort_setup_on(fd);
+    }
+    let mut child = match sb.spawn() {
         Ok(child) => child,
+        Err(Error::SetupInterrupted) => {
+            // As if the signal had ended nscell: the program never ran.
+            let sig = abort.as_ref().and_then(signals::take_signal).unwrap_or(libc::SIGTERM);
+            return 128 + sig;
+        }
         Err(e) => {
             eprintln!("nscell: {e}");
             return error_status(&e);
@@ -704,7 +717,15 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         signals::wait_forwarding(&mut child, shares_terminal, deadline)
     };
     let code = match ended {
-        Ok(info) if info.timed_out => EXIT_TIMEOUT,
+        Ok(info) if info.timed_out => {
+            if info.timed_out_in_setup {
+                eprintln!(
+                    "nscell: the sandbox was still being set up when --timeout passed: a setup \
+                     step blocked (a --file whose input never ends, say)"
+                );
+            }
+            EXIT_TIMEOUT
+        }
         Ok(info) => exit_status(info.status),
         Err(e) => {
             eprintln!("nscell: {e}");
@@ -752,6 +773,30 @@ mod signals {
         unsafe { libc::sigaddset(&mut set, libc::SIGWINCH) };
         // SAFETY: a valid, initialised set; the old mask is not wanted (null).
         unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    }
+
+    /// A signalfd of the forwarded signals (blocked by [`block`]), non-blocking: it polls
+    /// readable while one is pending.
+    pub fn signalfd() -> io::Result<OwnedFd> {
+        let set = forwarded_set();
+        // SAFETY: a valid, initialised set; -1 asks for a new fd.
+        let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: signalfd just created this fd and nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    }
+
+    /// Takes the next pending signal from a [`signalfd`]: its number.
+    pub fn take_signal(fd: &OwnedFd) -> Option<libc::c_int> {
+        use std::os::fd::AsFd;
+        // struct signalfd_siginfo: u32 ssi_signo, then more; 128 bytes in all.
+        let mut info = [0u8; 128];
+        match rustix::io::read(fd.as_fd(), &mut info) {
+            Ok(128) => Some(i32::from_ne_bytes([info[0], info[1], info[2], info[3]])),
+            _ => None,
+        }
     }
 
     /// Starts a thread that takes each forwarded signal with `sigwaitinfo` and sends it to the

@@ -4,6 +4,35 @@
 use nscell::{IdMap, Namespaces, Sandbox};
 use std::process::Output;
 
+/// A directory of this test's own under the host's /tmp (mode 0755, so that the sandbox can
+/// reach it as any uid), removed when dropped.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let p = std::env::temp_dir().join(format!("nscell-fs-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir(&p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: &str) -> std::path::PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Prints why a test cannot run here and returns from it. A skip is always visible on stderr.
 #[macro_export]
 macro_rules! skip {
