@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{children, fd_count, is_root, nscell_bin, stdout as ok, zombie_children};
+use common::{TempDir, children, fd_count, is_root, nscell_bin, stdout as ok, zombie_children};
 use nscell::{Error, Namespaces, Sandbox, Step};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -20,33 +20,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
     LOCK.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A directory of this test's own under the host's /tmp, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("nscell-fs-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir(&p).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The minimal root of bubblewrap's examples: `/usr` read-only, the usual symlinks into it, a
