@@ -181,7 +181,7 @@ fn exec(plan: &Plan<'_>) -> Failure {
     if let Err(e) = sys::set_signal_mask(0) {
         return Failure::new(Step::SignalMask, e);
     }
-    if let Err(f) = crate::harden::harden(&plan.harden) {
+    if let Err(f) = crate::harden::harden(&plan.harden, plan.lifecycle.init) {
         return f;
     }
     let mut result = Failure::new(Step::Exec, Errno::NOENT);

@@ -5,7 +5,8 @@
 //! capability over the namespace's resources and the whole kernel API to attack. These layers
 //! are applied by the child just before `execve`, in this order: fds put in place (every other fd
 //! closed), the nested user namespace limit, rlimits, capabilities, no_new_privs, Landlock,
-//! seccomp last. Every step is per task (`prctl`, `capset`, `prlimit` on itself, `seccomp`
+//! seccomp last. With an init, the init sets the nested user namespace limit before it starts
+//! the program (see [`limit_nested_userns`]); the program's task does the rest. Every step is per task (`prctl`, `capset`, `prlimit` on itself, `seccomp`
 //! without `TSYNC`, `landlock_restrict_self`): nothing changes the memory map the child shares
 //! with the caller.
 #![allow(unsafe_code)]
@@ -339,6 +340,11 @@ impl Sandbox {
     /// ids, but its capabilities are over the nested namespace only: it can no longer
     /// `sethostname` or mount in the sandbox's namespaces. Needs [`Namespaces::USER`].
     ///
+    /// With [`init`](Sandbox::init) the init moves into the nested namespace itself, before it
+    /// starts the program, so the program starts there as its child: the init, too, then holds
+    /// capabilities over the nested namespace only (it needs none for its work: it signals and
+    /// reaps processes of that namespace).
+    ///
     /// [`Namespaces::USER`]: crate::Namespaces::USER
     pub fn allow_nested_userns(&mut self, allow: bool) -> &mut Self {
         self.harden.nested_userns = allow;
@@ -486,8 +492,9 @@ pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<(), Failure
 }
 
 /// Applies everything but the fds, just before `execve`. Runs in the child: raw system calls
-/// only, no allocation.
-pub(crate) fn harden(plan: &HardenPlan) -> Result<(), Failure> {
+/// only, no allocation. `in_init`: the program's task was started by the init, which has set the
+/// nested user namespace limit already ([`limit_nested_userns`]).
+pub(crate) fn harden(plan: &HardenPlan, in_init: bool) -> Result<(), Failure> {
     // First, while it may still open files (a low RLIMIT_NOFILE would refuse them). The index of
     // a failed rule is 1-based, so 0 still means the ruleset as a whole.
     if let Some(ruleset) = &plan.landlock_fd {
@@ -496,8 +503,8 @@ pub(crate) fn harden(plan: &HardenPlan) -> Result<(), Failure> {
             add_path_rule(ruleset, rule).map_err(|e| Failure::new(Step::Landlock, e).at(i + 1))?;
         }
     }
-    if plan.nested_userns_limit {
-        nested_userns_limit().map_err(fail(Step::NestedUserns))?;
+    if !in_init {
+        limit_nested_userns(plan)?;
     }
     for (i, &(resource, limit)) in plan.rlimits.iter().enumerate() {
         rustix::process::setrlimit(resource, limit)
@@ -574,6 +581,20 @@ fn capabilities(plan: &HardenPlan) -> Result<(), Errno> {
                 sys::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// `allow_nested_userns(false)`, when asked for: see [`nested_userns_limit`].
+///
+/// Without an init the program's task does it, just before the rlimits. With an init, the init
+/// does it (and the program, cloned from it, starts in the nested namespace) before it makes
+/// itself non-dumpable: the program's task shares the init's memory until `execve`, and while
+/// that memory is non-dumpable the task's `/proc/self/{uid_map,gid_map,setgroups}` belong to
+/// host root, so an unprivileged sandbox could not write its nested namespace's maps.
+pub(crate) fn limit_nested_userns(plan: &HardenPlan) -> Result<(), Failure> {
+    if plan.nested_userns_limit {
+        nested_userns_limit().map_err(fail(Step::NestedUserns))?;
     }
     Ok(())
 }

@@ -847,3 +847,23 @@ fn relative_landlock_paths_are_relative_to_the_programs_directory() {
 fn text_err(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+#[test]
+fn nested_user_namespaces_are_refused_with_an_init_too() {
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        skip!("unshare(1) is not installed (util-linux)");
+    }
+    // The init is non-dumpable; the limit must still be set (the nested namespace's maps are
+    // written through /proc/self) without host root. The program runs, as uid 0, under the
+    // init, and cannot create a user namespace.
+    let script = "unshare -U true; echo $?; id -u; [ $$ != 1 ] && echo under-init";
+    let o = out(sh(script).init(true).allow_nested_userns(false));
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(text(&o), "1\n0\nunder-init\n", "{}", text_err(&o));
+    assert!(text_err(&o).contains("No space left on device"), "{}", text_err(&o));
+    // The same from the command line.
+    let o = nscell_sh("$NSCELL --init --disable-userns -- sh -c 'unshare -U true || echo refused'");
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(text(&o), "refused\n", "{}", text_err(&o));
+    assert!(text_err(&o).contains("No space left on device"), "{}", text_err(&o));
+}
