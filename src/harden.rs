@@ -104,6 +104,7 @@ pub(crate) struct HardenConfig {
     /// (source, target) pairs; a later entry for the same target replaces the earlier.
     fds: Vec<(RawFd, RawFd)>,
     nested_userns: bool,
+    new_session_keyring: bool,
     seccomp: SeccompConfig,
     /// nscell's own compiled filter, cached until a seccomp setting changes.
     compiled: Option<Arc<[SockFilter]>>,
@@ -119,6 +120,7 @@ impl Default for HardenConfig {
             rlimits: Vec::new(),
             fds: Vec::new(),
             nested_userns: true,
+            new_session_keyring: true,
             seccomp: SeccompConfig::default(),
             compiled: None,
             landlock: LandlockConfig::default(),
@@ -136,6 +138,7 @@ pub(crate) struct HardenPlan {
     /// (source, target), sorted by target, targets unique.
     fds: Vec<(RawFd, RawFd)>,
     nested_userns_limit: bool,
+    new_session_keyring: bool,
     landlock_fd: Option<OwnedFd>,
     /// Path rules added in the child (with a new root: paths as the sandbox sees them).
     landlock_rules: Vec<crate::landlock::ChildRule>,
@@ -223,6 +226,7 @@ impl HardenConfig {
                 .collect(),
             fds,
             nested_userns_limit: !self.nested_userns,
+            new_session_keyring: self.new_session_keyring,
             landlock_fd,
             landlock_rules,
             seccomp,
@@ -348,6 +352,32 @@ impl Sandbox {
     /// [`Namespaces::USER`]: crate::Namespaces::USER
     pub fn allow_nested_userns(&mut self, allow: bool) -> &mut Self {
         self.harden.nested_userns = allow;
+        self
+    }
+
+    /// Whether the program gets a new, empty session keyring (default: yes), as runc gives every
+    /// container.
+    ///
+    /// The kernel's keyrings are not namespaced: a process inherits its parent's session
+    /// keyring, and with it every key the caller's session holds (Kerberos tickets, `ecryptfs`
+    /// and `fscrypt` keys, tokens a desktop keeps there), which it can read with `keyctl`
+    /// wherever seccomp allows that (`default_seccomp(false)`). By default the child joins a new
+    /// anonymous one right after the id maps
+    /// ([`KEYCTL_JOIN_SESSION_KEYRING`](https://man7.org/linux/man-pages/man3/keyctl_join_session_keyring.3.html)),
+    /// so the init (with [`init`](Sandbox::init)) and the program hold nothing of the caller's.
+    ///
+    /// Each such keyring counts against the key quota of the caller's uid for as long as the
+    /// sandbox runs (`kernel.keys.maxkeys`: 200 keys for a non-root uid; `kernel.keys.maxbytes`;
+    /// for root `kernel.keys.root_maxkeys`) when the caller has a session keyring of its own (a
+    /// login or desktop session usually does; without one the kernel lets the new keyring
+    /// exceed the quota): with the quota used up, `spawn` fails with `EDQUOT` at
+    /// [`Step::SessionKeyring`]. `false` keeps the caller's session keyring
+    /// (`--keep-session-keyring`). On a kernel without keyrings (`ENOSYS`), or under a seccomp
+    /// filter around nscell that denies `keyctl` (`EPERM`, as Docker's default profile or an
+    /// outer nscell sandbox does: the program is under that filter too), the step is skipped.
+    #[doc(alias = "KEYCTL_JOIN_SESSION_KEYRING")]
+    pub fn new_session_keyring(&mut self, new: bool) -> &mut Self {
+        self.harden.new_session_keyring = new;
         self
     }
 
@@ -583,6 +613,34 @@ fn capabilities(plan: &HardenPlan) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// [`Sandbox::new_session_keyring`], when asked for. Runs in the child right after the id maps:
+/// it is a credential change of this task only (it keeps the ids and capabilities, so it resets
+/// neither the shared memory's dumpability nor the parent death signal), it must come before
+/// seccomp (whose default policy denies `keyctl`) and before the init starts the program (which
+/// inherits it), and there a failure reaches the parent on every spawn path.
+pub(crate) fn join_session_keyring(plan: &HardenPlan) -> Result<(), Failure> {
+    const PR_GET_SECCOMP: i32 = 21;
+    const SECCOMP_MODE_FILTER: usize = 2;
+    if !plan.new_session_keyring {
+        return Ok(());
+    }
+    match sys::join_session_keyring() {
+        Ok(_) => Ok(()),
+        // A kernel without keyrings (CONFIG_KEYS off): there is no keyring to leave behind.
+        Err(Errno::NOSYS) => Ok(()),
+        // The kernel never answers EPERM here; a seccomp filter that this task (and so the
+        // program) is under does, when it denies keyctl as a whole (looking the session keyring
+        // up is refused too): the program cannot reach any keyring either.
+        Err(Errno::PERM)
+            if sys::prctl(PR_GET_SECCOMP, 0, 0) == Ok(SECCOMP_MODE_FILTER)
+                && sys::session_keyring_id() == Err(Errno::PERM) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Failure::new(Step::SessionKeyring, e)),
+    }
 }
 
 /// `allow_nested_userns(false)`, when asked for: see [`nested_userns_limit`].
