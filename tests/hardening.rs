@@ -855,11 +855,13 @@ fn nested_user_namespaces_are_refused_with_an_init_too() {
     }
     // The init is non-dumpable; the limit must still be set (the nested namespace's maps are
     // written through /proc/self) without host root. The program runs, as uid 0, under the
-    // init, and cannot create a user namespace.
-    let script = "unshare -U true; echo $?; id -u; [ $$ != 1 ] && echo under-init";
+    // init, and cannot create a user namespace. The init now shares the program's (nested)
+    // user namespace, where the program holds every capability: its memory stays closed.
+    let script = "unshare -U true; echo $?; id -u; [ $$ != 1 ] && echo under-init; \
+                  (: </proc/1/mem) 2>/dev/null && echo mem-open || echo mem-denied";
     let o = out(sh(script).init(true).allow_nested_userns(false));
     assert!(o.status.success(), "{o:?}");
-    assert_eq!(text(&o), "1\n0\nunder-init\n", "{}", text_err(&o));
+    assert_eq!(text(&o), "1\n0\nunder-init\nmem-denied\n", "{}", text_err(&o));
     assert!(text_err(&o).contains("No space left on device"), "{}", text_err(&o));
     // The same from the command line.
     let o = nscell_sh("$NSCELL --init --disable-userns -- sh -c 'unshare -U true || echo refused'");
