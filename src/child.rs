@@ -107,6 +107,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         write_file(c"/proc/self/uid_map", &maps.uid_map).map_err(fail(Step::WriteUidMap))?;
         write_file(c"/proc/self/gid_map", &maps.gid_map).map_err(fail(Step::WriteGidMap))?;
     }
+    // Before seccomp denies keyctl and before an init starts the program (see harden.rs).
     crate::harden::join_session_keyring(&plan.harden)?;
 
     if let Some(name) = plan.hostname {

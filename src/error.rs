@@ -120,7 +120,7 @@ pub enum Step {
     /// Joining a new, empty session keyring
     /// (`keyctl(KEYCTL_JOIN_SESSION_KEYRING)`, see
     /// [`new_session_keyring`](crate::Sandbox::new_session_keyring)). In the child right after
-    /// the id maps, before everything else.
+    /// the id maps, before the hostname, the mounts and the hardening.
     #[doc(alias = "KEYCTL_JOIN_SESSION_KEYRING")]
     SessionKeyring,
 }
