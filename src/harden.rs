@@ -6,9 +6,11 @@
 //! are applied by the child just before `execve`, in this order: fds put in place (every other fd
 //! closed), the nested user namespace limit, rlimits, capabilities, no_new_privs, Landlock,
 //! seccomp last. With an init, the init sets the nested user namespace limit before it starts
-//! the program (see [`limit_nested_userns`]); the program's task does the rest. Every step is per task (`prctl`, `capset`, `prlimit` on itself, `seccomp`
-//! without `TSYNC`, `landlock_restrict_self`): nothing changes the memory map the child shares
-//! with the caller.
+//! the program (see [`limit_nested_userns`]); the program's task does the rest. The new session
+//! keyring is joined earlier, right after the id maps ([`join_session_keyring`]). Every step is
+//! per task (`prctl`, `capset`, `prlimit` on itself, `seccomp` without `TSYNC`,
+//! `landlock_restrict_self`, `keyctl`): nothing changes the memory map the child shares with the
+//! caller.
 #![allow(unsafe_code)]
 
 use crate::caps::{self, Capabilities};
@@ -370,8 +372,8 @@ impl Sandbox {
     /// container.
     ///
     /// The kernel's keyrings are not namespaced: a process inherits its parent's session
-    /// keyring, and with it every key the caller's session holds (Kerberos tickets, `ecryptfs`
-    /// and `fscrypt` keys, tokens a desktop keeps there), which it can read with `keyctl`
+    /// keyring, and with it every key the caller's session holds (Kerberos tickets, `fscrypt`
+    /// or `ecryptfs` keys, whatever else the session put there), which it can read with `keyctl`
     /// wherever seccomp allows that (`default_seccomp(false)`). By default the child joins a new
     /// anonymous one right after the id maps
     /// ([`KEYCTL_JOIN_SESSION_KEYRING`](https://man7.org/linux/man-pages/man3/keyctl_join_session_keyring.3.html)),
