@@ -109,6 +109,8 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         write_file(c"/proc/self/uid_map", &maps.uid_map).map_err(fail(Step::WriteUidMap))?;
         write_file(c"/proc/self/gid_map", &maps.gid_map).map_err(fail(Step::WriteGidMap))?;
     }
+    // Before seccomp denies keyctl and before an init starts the program (see harden.rs).
+    crate::harden::join_session_keyring(&plan.harden)?;
 
     if let Some(name) = plan.hostname {
         rustix::system::sethostname(name).map_err(fail(Step::SetHostname))?;
@@ -233,7 +235,7 @@ fn exec(plan: &Plan<'_>) -> Failure {
     if let Err(e) = sys::set_signal_mask(0) {
         return Failure::new(Step::SignalMask, e);
     }
-    if let Err(f) = crate::harden::harden(&plan.harden) {
+    if let Err(f) = crate::harden::harden(&plan.harden, plan.lifecycle.init) {
         return f;
     }
     let mut result = Failure::new(Step::Exec, Errno::NOENT);

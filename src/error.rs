@@ -121,11 +121,17 @@ pub enum Step {
     /// through a throwaway user namespace (`clone(CLONE_NEWUSER | CLONE_NEWNS)`, `setns`,
     /// `unshare(CLONE_NEWNS)`); see the README's security model.
     LockMounts,
+    /// Joining a new, empty session keyring
+    /// (`keyctl(KEYCTL_JOIN_SESSION_KEYRING)`, see
+    /// [`new_session_keyring`](crate::Sandbox::new_session_keyring)). In the child right after
+    /// the id maps, before the hostname, the mounts and the hardening.
+    #[doc(alias = "KEYCTL_JOIN_SESSION_KEYRING")]
+    SessionKeyring,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 47] = [
+    pub(crate) const ALL: [Step; 48] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -173,6 +179,7 @@ impl Step {
         Step::StartProgram,
         Step::OpenPty,
         Step::LockMounts,
+        Step::SessionKeyring,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -225,6 +232,7 @@ impl Step {
             45 => StartProgram,
             46 => OpenPty,
             47 => LockMounts,
+            48 => SessionKeyring,
             _ => return None,
         })
     }
@@ -279,6 +287,7 @@ impl Step {
             Step::StartProgram => "start the program from the init",
             Step::OpenPty => "allocate a pseudo-terminal",
             Step::LockMounts => "lock the sandbox's mounts against the program",
+            Step::SessionKeyring => "join a new session keyring",
         }
     }
 }
@@ -583,6 +592,20 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
         Step::Chdir if errno == libc::EXDEV => Some(
             "the directory is outside the sandbox's root; name a directory inside it".to_string(),
         ),
+        Step::SessionKeyring if errno == libc::EDQUOT => Some(
+            "this uid's key quota is used up: every sandbox holds a new session keyring, which \
+             counts against kernel.keys.maxkeys (200 keys for a non-root uid) and \
+             kernel.keys.maxbytes (root: kernel.keys.root_maxkeys) when the caller has a \
+             session keyring of its own; end some sandboxes, raise the sysctl \
+             (`sysctl -w kernel.keys.maxkeys=2000`), or keep the caller's keyring with \
+             new_session_keyring(false) (--keep-session-keyring)"
+                .to_string(),
+        ),
+        Step::SessionKeyring => Some(
+            "keep the caller's session keyring with new_session_keyring(false) \
+             (--keep-session-keyring) if a security module here denies keyrings"
+                .to_string(),
+        ),
         Step::Chdir if errno == libc::ENOENT => {
             Some("the directory does not exist in the sandbox's view of the filesystem".to_string())
         }
@@ -633,6 +656,17 @@ mod tests {
             assert_eq!(Step::from_u8(s as u8), Some(s));
         }
         assert_eq!(Step::from_u8(0), None);
+    }
+
+    #[test]
+    fn key_quota_hint_names_the_sysctl_and_the_opt_out() {
+        let e = Error::setup(Step::SessionKeyring, None, libc::EDQUOT, true);
+        let text = e.to_string();
+        assert!(text.starts_with("cannot join a new session keyring: Disk quota exceeded"), "{e}");
+        for part in ["kernel.keys.maxkeys", "new_session_keyring(false)", "--keep-session-keyring"]
+        {
+            assert!(text.contains(part), "{part}: {e}");
+        }
     }
 
     #[test]

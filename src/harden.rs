@@ -5,9 +5,12 @@
 //! capability over the namespace's resources and the whole kernel API to attack. These layers
 //! are applied by the child just before `execve`, in this order: fds put in place (every other fd
 //! closed), the nested user namespace limit, rlimits, capabilities, no_new_privs, Landlock,
-//! seccomp last. Every step is per task (`prctl`, `capset`, `prlimit` on itself, `seccomp`
-//! without `TSYNC`, `landlock_restrict_self`): nothing changes the memory map the child shares
-//! with the caller.
+//! seccomp last. With an init, the init sets the nested user namespace limit before it starts
+//! the program (see [`limit_nested_userns`]); the program's task does the rest. The new session
+//! keyring is joined earlier, right after the id maps ([`join_session_keyring`]). Every step is
+//! per task (`prctl`, `capset`, `prlimit` on itself, `seccomp` without `TSYNC`,
+//! `landlock_restrict_self`, `keyctl`): nothing changes the memory map the child shares with the
+//! caller.
 #![allow(unsafe_code)]
 
 use crate::caps::{self, Capabilities};
@@ -42,7 +45,18 @@ pub enum Resource {
     /// `RLIMIT_NOFILE`: one more than the highest fd number the process may open.
     #[doc(alias = "RLIMIT_NOFILE")]
     Nofile,
-    /// `RLIMIT_NPROC`: processes of the real uid (not enforced for host root: a kernel rule).
+    /// `RLIMIT_NPROC`: the number of processes, the program included, whose real uid is the
+    /// program's *and that run in the sandbox's user namespace* (or in one nested in it).
+    ///
+    /// The kernel counts this limit per user namespace: the uid's processes on the host, and
+    /// those in other sandboxes, do not count against it (measured on Linux 6.18: with
+    /// `NPROC=25` the program forks 24 children while its uid runs 20 other processes on the
+    /// host). The uid's processes on the host as a whole stay bounded by the limit the caller
+    /// had at spawn time, which the user namespace keeps from its creation. Without
+    /// [`Namespaces::USER`](crate::Namespaces::USER) every process of the real uid on the host
+    /// counts. Not enforced for host uid 0, nor for a task with `CAP_SYS_RESOURCE` or
+    /// `CAP_SYS_ADMIN` in the initial user namespace (a kernel rule): in a sandbox of host root
+    /// it applies only once the program switches to another mapped uid.
     #[doc(alias = "RLIMIT_NPROC")]
     Nproc,
     /// `RLIMIT_STACK`: the size of the main stack, in bytes.
@@ -103,6 +117,7 @@ pub(crate) struct HardenConfig {
     /// (source, target) pairs; a later entry for the same target replaces the earlier.
     fds: Vec<(RawFd, RawFd)>,
     nested_userns: bool,
+    new_session_keyring: bool,
     seccomp: SeccompConfig,
     /// nscell's own compiled filter, cached until a seccomp setting changes.
     compiled: Option<Arc<[SockFilter]>>,
@@ -118,6 +133,7 @@ impl Default for HardenConfig {
             rlimits: Vec::new(),
             fds: Vec::new(),
             nested_userns: true,
+            new_session_keyring: true,
             seccomp: SeccompConfig::default(),
             compiled: None,
             landlock: LandlockConfig::default(),
@@ -138,6 +154,7 @@ pub(crate) struct HardenPlan {
     /// With the nested user namespace, a new mount namespace too: the sandbox's mounts, copied
     /// into a namespace the nested user namespace owns, and so locked ([`crate::mount_lock`]).
     nested_mount_ns: bool,
+    new_session_keyring: bool,
     landlock_fd: Option<OwnedFd>,
     /// Path rules added in the child (with a new root: paths as the sandbox sees them).
     landlock_rules: Vec<crate::landlock::ChildRule>,
@@ -227,6 +244,7 @@ impl HardenConfig {
             fds,
             nested_userns_limit: !self.nested_userns,
             nested_mount_ns: !self.nested_userns && mount_ns,
+            new_session_keyring: self.new_session_keyring,
             landlock_fd,
             landlock_rules,
             seccomp,
@@ -349,9 +367,40 @@ impl Sandbox {
     /// ids, but its capabilities are over the nested namespace only: it can no longer
     /// `sethostname` or mount in the sandbox's namespaces. Needs [`Namespaces::USER`].
     ///
+    /// With [`init`](Sandbox::init) the init moves into the nested namespace itself, before it
+    /// starts the program, so the program starts there as its child: the init, too, then holds
+    /// capabilities over the nested namespace only (it needs none for its work: it signals and
+    /// reaps processes of that namespace).
+    ///
     /// [`Namespaces::USER`]: crate::Namespaces::USER
     pub fn allow_nested_userns(&mut self, allow: bool) -> &mut Self {
         self.harden.nested_userns = allow;
+        self
+    }
+
+    /// Whether the program gets a new, empty session keyring (default: yes), as runc gives every
+    /// container.
+    ///
+    /// The kernel's keyrings are not namespaced: a process inherits its parent's session
+    /// keyring, and with it every key the caller's session holds (Kerberos tickets, `fscrypt`
+    /// or `ecryptfs` keys, whatever else the session put there), which it can read with `keyctl`
+    /// wherever seccomp allows that (`default_seccomp(false)`). By default the child joins a new
+    /// anonymous one right after the id maps
+    /// ([`KEYCTL_JOIN_SESSION_KEYRING`](https://man7.org/linux/man-pages/man3/keyctl_join_session_keyring.3.html)),
+    /// so the init (with [`init`](Sandbox::init)) and the program hold nothing of the caller's.
+    ///
+    /// Each such keyring counts against the key quota of the caller's uid for as long as the
+    /// sandbox runs (`kernel.keys.maxkeys`: 200 keys for a non-root uid; `kernel.keys.maxbytes`;
+    /// for root `kernel.keys.root_maxkeys`) when the caller has a session keyring of its own (a
+    /// login or desktop session usually does; without one the kernel lets the new keyring
+    /// exceed the quota): with the quota used up, `spawn` fails with `EDQUOT` at
+    /// [`Step::SessionKeyring`]. `false` keeps the caller's session keyring
+    /// (`--keep-session-keyring`). On a kernel without keyrings (`ENOSYS`), or under a seccomp
+    /// filter around nscell that denies `keyctl` (`EPERM`, as Docker's default profile or an
+    /// outer nscell sandbox does: the program is under that filter too), the step is skipped.
+    #[doc(alias = "KEYCTL_JOIN_SESSION_KEYRING")]
+    pub fn new_session_keyring(&mut self, new: bool) -> &mut Self {
+        self.harden.new_session_keyring = new;
         self
     }
 
@@ -514,8 +563,9 @@ impl HardenPlan {
 }
 
 /// Applies everything but the fds, just before `execve`. Runs in the child: raw system calls
-/// only, no allocation.
-pub(crate) fn harden(plan: &HardenPlan) -> Result<(), Failure> {
+/// only, no allocation. `in_init`: the program's task was started by the init, which has set the
+/// nested user namespace limit already ([`limit_nested_userns`]).
+pub(crate) fn harden(plan: &HardenPlan, in_init: bool) -> Result<(), Failure> {
     // First, while it may still open files (a low RLIMIT_NOFILE would refuse them). The index of
     // a failed rule is 1-based, so 0 still means the ruleset as a whole.
     if let Some(ruleset) = &plan.landlock_fd {
@@ -524,8 +574,8 @@ pub(crate) fn harden(plan: &HardenPlan) -> Result<(), Failure> {
             add_path_rule(ruleset, rule).map_err(|e| Failure::new(Step::Landlock, e).at(i + 1))?;
         }
     }
-    if plan.nested_userns_limit {
-        nested_userns_limit(plan.nested_mount_ns).map_err(fail(Step::NestedUserns))?;
+    if !in_init {
+        limit_nested_userns(plan)?;
     }
     for (i, &(resource, limit)) in plan.rlimits.iter().enumerate() {
         rustix::process::setrlimit(resource, limit)
@@ -606,6 +656,48 @@ fn capabilities(plan: &HardenPlan) -> Result<(), Errno> {
                 sys::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// [`Sandbox::new_session_keyring`], when asked for. Runs in the child right after the id maps:
+/// it is a credential change of this task only (it keeps the ids and capabilities, so it resets
+/// neither the shared memory's dumpability nor the parent death signal), it must come before
+/// seccomp (whose default policy denies `keyctl`) and before the init starts the program (which
+/// inherits it), and there a failure reaches the parent on every spawn path.
+pub(crate) fn join_session_keyring(plan: &HardenPlan) -> Result<(), Failure> {
+    const PR_GET_SECCOMP: i32 = 21;
+    const SECCOMP_MODE_FILTER: usize = 2;
+    if !plan.new_session_keyring {
+        return Ok(());
+    }
+    match sys::join_session_keyring() {
+        Ok(_) => Ok(()),
+        // A kernel without keyrings (CONFIG_KEYS off): there is no keyring to leave behind.
+        Err(Errno::NOSYS) => Ok(()),
+        // The kernel never answers EPERM here; a seccomp filter that this task (and so the
+        // program) is under does, when it denies keyctl as a whole (looking the session keyring
+        // up is refused too): the program cannot reach any keyring either.
+        Err(Errno::PERM)
+            if sys::prctl(PR_GET_SECCOMP, 0, 0) == Ok(SECCOMP_MODE_FILTER)
+                && sys::session_keyring_id() == Err(Errno::PERM) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Failure::new(Step::SessionKeyring, e)),
+    }
+}
+
+/// `allow_nested_userns(false)`, when asked for: see [`nested_userns_limit`].
+///
+/// Without an init the program's task does it, just before the rlimits. With an init, the init
+/// does it (and the program, cloned from it, starts in the nested namespace) before it makes
+/// itself non-dumpable: the program's task shares the init's memory until `execve`, and while
+/// that memory is non-dumpable the task's `/proc/self/{uid_map,gid_map,setgroups}` belong to
+/// host root, so an unprivileged sandbox could not write its nested namespace's maps.
+pub(crate) fn limit_nested_userns(plan: &HardenPlan) -> Result<(), Failure> {
+    if plan.nested_userns_limit {
+        nested_userns_limit(plan.nested_mount_ns).map_err(fail(Step::NestedUserns))?;
     }
     Ok(())
 }

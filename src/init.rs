@@ -121,6 +121,11 @@ const fn bit(sig: c_int) -> u64 {
 /// Runs as PID 1: starts the program, then supervises it. Returns only when the program cannot
 /// be started (its failure, if it has one, is already in `plan.report`).
 pub(crate) fn run(plan: &Plan<'_>) -> Failure {
+    // While still dumpable: the nested user namespace's maps are written through /proc/self,
+    // which a non-dumpable task cannot do unprivileged (see harden::limit_nested_userns).
+    if let Err(f) = crate::harden::limit_nested_userns(&plan.harden) {
+        return f;
+    }
     // The init has its own copy of the caller's memory (spawn clones it without CLONE_VM):
     // non-dumpable, the program can neither ptrace it nor open its /proc/1/mem to read that copy.
     if let Err(e) = sys::prctl(PR_SET_DUMPABLE, 0, 0) {

@@ -45,6 +45,7 @@ mod nr {
     pub const RT_SIGTIMEDWAIT: usize = 128;
     pub const SIGNALFD4: usize = 289;
     pub const GETCWD: usize = 79;
+    pub const KEYCTL: usize = 250;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -73,6 +74,7 @@ mod nr {
     pub const RT_SIGTIMEDWAIT: usize = 137;
     pub const SIGNALFD4: usize = 74;
     pub const GETCWD: usize = 17;
+    pub const KEYCTL: usize = 219;
 }
 
 /// A raw system call with up to four arguments.
@@ -523,6 +525,26 @@ pub fn pidfd_send_signal(pidfd: c_int, sig: c_int) -> Result<(), Errno> {
     // SAFETY: integers and a NULL siginfo.
     let ret = unsafe { syscall4(PIDFD_SEND_SIGNAL, pidfd as usize, sig as usize, 0, 0) };
     check(ret).map(|_| ())
+}
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`: this task gets a new, empty, anonymous session
+/// keyring in place of the one it inherited; returns its serial number. See
+/// [keyctl_join_session_keyring(3)](https://man7.org/linux/man-pages/man3/keyctl_join_session_keyring.3.html).
+pub fn join_session_keyring() -> Result<usize, Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: usize = 1;
+    // SAFETY: a NULL name asks for an anonymous keyring; no memory is passed.
+    check(unsafe { syscall4(nr::KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0) })
+}
+
+/// `keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0)`: the serial number of this task's
+/// session keyring, creating none.
+pub fn session_keyring_id() -> Result<usize, Errno> {
+    const KEYCTL_GET_KEYRING_ID: usize = 0;
+    const KEY_SPEC_SESSION_KEYRING: isize = -3;
+    // SAFETY: integers only.
+    check(unsafe {
+        syscall4(nr::KEYCTL, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING as usize, 0, 0)
+    })
 }
 
 /// `prctl(option, a2, a3, 0, 0)`.

@@ -604,6 +604,7 @@ fn help_is_the_reference_of_every_option() {
             "128+N",
             "PID 1",
             "--init",
+            "--keep-session-keyring",
         ] {
             assert!(help.contains(option), "--help does not mention {option:?}");
         }

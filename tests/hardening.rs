@@ -847,3 +847,107 @@ fn relative_landlock_paths_are_relative_to_the_programs_directory() {
 fn text_err(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+#[test]
+fn nested_user_namespaces_are_refused_with_an_init_too() {
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        skip!("unshare(1) is not installed (util-linux)");
+    }
+    // The init is non-dumpable; the limit must still be set (the nested namespace's maps are
+    // written through /proc/self) without host root. The program runs, as uid 0, under the
+    // init, and cannot create a user namespace. The init now shares the program's (nested)
+    // user namespace, where the program holds every capability: its memory stays closed.
+    let script = "unshare -U true; echo $?; id -u; [ $$ != 1 ] && echo under-init; \
+                  (: </proc/1/mem) 2>/dev/null && echo mem-open || echo mem-denied";
+    let o = out(sh(script).init(true).allow_nested_userns(false));
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(text(&o), "1\n0\nunder-init\nmem-denied\n", "{}", text_err(&o));
+    assert!(text_err(&o).contains("No space left on device"), "{}", text_err(&o));
+    // The same from the command line.
+    let o = nscell_sh("$NSCELL --init --disable-userns -- sh -c 'unshare -U true || echo refused'");
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(text(&o), "refused\n", "{}", text_err(&o));
+    assert!(text_err(&o).contains("No space left on device"), "{}", text_err(&o));
+}
+
+/// Perl that forks children (each sleeps) until a fork fails or 200 run, prints how many ran,
+/// and ends them.
+const FORK_UNTIL_REFUSED: &str = "my @k; while (@k < 200) { my $p = fork(); last unless \
+    defined $p; if (!$p) { sleep 60; exit 0 } push @k, $p } print scalar(@k), qq(\\n); \
+    kill 9, @k; waitpid($_, 0) for @k;";
+
+#[test]
+fn rlimit_nproc_counts_the_processes_of_the_uid_in_the_sandboxs_user_namespace() {
+    use std::io::Write as _;
+    use std::os::unix::process::CommandExt;
+    const N: u64 = 25;
+    const M: usize = 20;
+    for tool in ["/usr/bin/perl", "/usr/bin/setpriv"] {
+        if !std::path::Path::new(tool).exists() {
+            skip!("{tool} is not installed");
+        }
+    }
+    // Host root (and CAP_SYS_RESOURCE or CAP_SYS_ADMIN in the initial user namespace) is exempt
+    // from RLIMIT_NPROC: a kernel rule. Root checks it, then tests a uid the limit applies to:
+    // a subordinate one its program switches to inside (with setpriv; root inside may).
+    let mut inside = Sandbox::new("/usr/bin/perl");
+    inside.args(["-e", FORK_UNTIL_REFUSED]).rlimit(Resource::Nproc, N, N);
+    let (uid, switch) = if is_root() {
+        let n: u64 = text(&out(&mut inside)).trim().parse().unwrap();
+        assert!(n > N, "host root was limited to {n} processes");
+        // Past the harness's capture: what this run checks is always seen.
+        let _ = writeln!(
+            std::io::stderr(),
+            "host root is exempt from RLIMIT_NPROC (it forked {n} with NPROC={N}); checking a \
+             subordinate uid that the program switches to inside"
+        );
+        let mut sb = Sandbox::new("/usr/bin/setpriv");
+        let (start, count) = match common::multi_range_maps(&mut sb) {
+            Ok(range) => range,
+            Err(why) => skip!("{why}"),
+        };
+        (start + count - 1, Some(count))
+    } else {
+        (rustix::process::getuid().as_raw(), None)
+    };
+    // `perl` in `sb`, as inside uid `id` first when given.
+    let program = |sb: &mut Sandbox, id: Option<u32>| {
+        if let Some(id) = id {
+            let id = id.to_string();
+            sb.args(["--reuid", &id, "--regid", &id, "--clear-groups", "/usr/bin/perl"]);
+        }
+        sb.args(["-e", FORK_UNTIL_REFUSED]).rlimit(Resource::Nproc, N, N);
+        let o = out(sb);
+        text(&o).trim().parse::<u64>().unwrap_or_else(|_| panic!("{o:?}"))
+    };
+    // M other processes of that uid on the host.
+    let mut others: Vec<std::process::Child> = (0..M)
+        .map(|_| {
+            std::process::Command::new("/bin/sleep")
+                .arg("60")
+                .uid(uid)
+                .gid(uid)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // In a sandbox with its own user namespace only its own processes count: the program and
+    // N-1 children, whatever the uid runs on the host (or in other sandboxes).
+    let mut sb = Sandbox::new(if switch.is_some() { "/usr/bin/setpriv" } else { "/usr/bin/perl" });
+    if switch.is_some() {
+        common::multi_range_maps(&mut sb).unwrap();
+    }
+    let in_sandbox = program(&mut sb, switch);
+    // Without a user namespace, every process of the real uid on the host counts.
+    let mut plain =
+        Sandbox::new(if switch.is_some() { "/usr/bin/setpriv" } else { "/usr/bin/perl" });
+    plain.namespaces(nscell::Namespaces::empty());
+    let on_host = program(&mut plain, switch.map(|_| uid));
+    for o in &mut others {
+        let _ = o.kill();
+        let _ = o.wait();
+    }
+    assert_eq!(in_sandbox, N - 1, "uid {uid}, {M} other processes on the host");
+    assert!(on_host < N - M as u64, "uid {uid}: {on_host} forks beside {M} other processes");
+}

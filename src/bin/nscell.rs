@@ -103,6 +103,8 @@ TIOCLINUX, x32 calls):
   --no-default-seccomp    do not install nscell's default seccomp policy
   --disable-userns        the command cannot create user namespaces (needs a user namespace;
                           it also loses its capabilities over the sandbox's namespaces)
+  --keep-session-keyring  let the command keep this process's session keyring and its keys (by
+                          default it gets a new, empty one, counted in kernel.keys.maxkeys)
   --landlock-ro PATH      Landlock: allow reading beneath PATH (any --landlock-* option denies
   --landlock-exec PATH    reading and executing beneath PATH      every other file access)
   --landlock-rw PATH      every file access beneath PATH
@@ -500,6 +502,7 @@ enum HardenOpt {
     Seccomp(Vec<u8>, bool),
     NoDefaultSeccomp,
     DisableUserns,
+    KeepSessionKeyring,
     Landlock(PathBuf, LandlockAccess),
     Rlimit(Resource, u64, u64),
     KeepFd(i32),
@@ -512,6 +515,7 @@ const HARDEN_OPTIONS: &[&str] = &[
     "add-seccomp-fd",
     "no-default-seccomp",
     "disable-userns",
+    "keep-session-keyring",
     "landlock-ro",
     "landlock-rw",
     "landlock-exec",
@@ -543,6 +547,7 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
         }
         "no-default-seccomp" => HardenOpt::NoDefaultSeccomp,
         "disable-userns" => HardenOpt::DisableUserns,
+        "keep-session-keyring" => HardenOpt::KeepSessionKeyring,
         "landlock-ro" | "landlock-rw" | "landlock-exec" => {
             let access = match name {
                 "landlock-ro" => LandlockAccess::ReadOnly,
@@ -587,6 +592,7 @@ fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt]) {
             }
             HardenOpt::NoDefaultSeccomp => sb.default_seccomp(false),
             HardenOpt::DisableUserns => sb.allow_nested_userns(false),
+            HardenOpt::KeepSessionKeyring => sb.new_session_keyring(false),
             HardenOpt::Landlock(path, access) => sb.landlock_path(path, *access),
             HardenOpt::Rlimit(r, soft, hard) => sb.rlimit(*r, *soft, *hard),
             HardenOpt::KeepFd(fd) => sb.keep_fd(*fd),
@@ -1054,6 +1060,7 @@ mod tests {
             "--die-with-parent",
             "--new-session",
             "--share-terminal",
+            "--keep-session-keyring",
             "--timeout",
             "--pty",
             "--no-pty",
@@ -1225,6 +1232,7 @@ mod harden_tests {
             "--cap-add=net_admin",
             "--no-default-seccomp",
             "--disable-userns",
+            "--keep-session-keyring",
             "--landlock-ro",
             "/usr",
             "--landlock-rw",
@@ -1248,6 +1256,7 @@ mod harden_tests {
                 HardenOpt::CapAdd(Capabilities::NET_ADMIN),
                 HardenOpt::NoDefaultSeccomp,
                 HardenOpt::DisableUserns,
+                HardenOpt::KeepSessionKeyring,
                 HardenOpt::Landlock("/usr".into(), LandlockAccess::ReadOnly),
                 HardenOpt::Landlock("/tmp".into(), LandlockAccess::ReadWrite),
                 HardenOpt::Landlock("/bin".into(), LandlockAccess::Execute),
