@@ -119,6 +119,11 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         rustix::system::setdomainname(name).map_err(fail(Step::SetDomainname))?;
     }
 
+    if plan.lock_mounts {
+        // The mount namespace the mounts are built in, owned by a throwaway user namespace.
+        let keep_cwd = plan.fs.is_none() && plan.cwd.is_none();
+        crate::mount_lock::enter(keep_cwd).map_err(fail(Step::LockMounts))?;
+    }
     if plan.make_mounts_private {
         use rustix::mount::MountPropagationFlags as P;
         rustix::mount::mount_change(c"/", P::REC | P::PRIVATE)
@@ -134,8 +139,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     }
     if plan.lock_mounts {
         // Every mount is in place: lock them all against the program (see mount_lock.rs).
-        let restore_cwd = plan.fs.is_none() && plan.cwd.is_none();
-        crate::mount_lock::lock(restore_cwd).map_err(fail(Step::LockMounts))?;
+        crate::mount_lock::lock().map_err(fail(Step::LockMounts))?;
     }
     if plan.loopback_up {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;

@@ -252,6 +252,12 @@ impl HardenConfig {
         })
     }
 
+    /// False when `caps` are sure to be gone from every set the program could have them in,
+    /// the bounding set included (so no `execve` can give them back), whatever its uid inside.
+    pub(crate) fn may_keep(&self, caps: Capabilities) -> bool {
+        self.caps.is_none_or(|(mask, add)| (mask | add) & caps.bits() != 0)
+    }
+
     /// Whether the program may create user namespaces ([`Sandbox::allow_nested_userns`]).
     pub(crate) fn nested_userns_allowed(&self) -> bool {
         self.nested_userns

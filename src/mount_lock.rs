@@ -9,18 +9,18 @@
 //! user namespace (`CL_UNPRIVILEGED` in `copy_mnt_ns`): read-only, `nodev`, `nosuid`, `noexec`
 //! and the atime flags can then no longer be cleared (`MNT_LOCK_*`), and no mount can be
 //! unmounted or moved off what it covers (`MNT_LOCKED`), whatever the capabilities of whoever
-//! tries. So once every mount is in place, the child finishes with such a copy, without leaving
-//! its own user namespace (which keeps its id maps, hostname and capabilities):
+//! tries. So the child builds its mounts in a mount namespace that a throwaway user namespace
+//! owns, and finishes with a copy of it that its own user namespace owns, without ever leaving
+//! that user namespace (which keeps its id maps, hostname and capabilities):
 //!
-//! 1. A helper task is cloned into a new user namespace and a new mount namespace: a locked copy
-//!    of the sandbox's mounts, owned by the helper's (throwaway) user namespace. It shares the
-//!    child's memory and fd table and only sleeps.
-//! 2. The child joins that mount namespace (`setns` on the helper's pidfd: the child's user
-//!    namespace is the parent of the helper's, so it holds every capability there), then
-//!    `unshare(CLONE_NEWNS)`: a copy owned by the child's user namespace again, locked once more
-//!    since the owners differ. The helper is killed and reaped; its namespaces go with it.
-//! 3. `setns` put the child's root and working directory on the namespace's root: the root is
-//!    checked to be the one the mounts built, and the working directory is put back.
+//! 1. [`enter`], right after the id maps: the child is cloned without `CLONE_NEWNS`. It clones a
+//!    helper with `CLONE_VFORK` into a new user namespace and a new mount namespace (a copy of
+//!    the caller's mounts). The helper opens its mount namespace (`/proc/thread-self/ns/mnt`)
+//!    into the fd table it shares with the child, and exits. The child `setns()`es into that
+//!    mount namespace: its user namespace is the parent of the helper's, so it holds every
+//!    capability there, and it can mount as it always did.
+//! 2. [`lock`], once every mount is in place: `unshare(CLONE_NEWNS)`, a copy owned by the
+//!    child's user namespace, and so locked. The throwaway namespaces go with it.
 //!
 //! The program can still mount new filesystems on top of anything (which hides, never reveals),
 //! and unmount what it mounts itself.
@@ -28,93 +28,96 @@
 
 use crate::sys;
 use core::ffi::{c_int, c_void};
-use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, FromRawFd, OwnedFd};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// `CLONE_FILES`, `CLONE_NEWNS`, `CLONE_NEWUSER` as the kernel numbers them.
 const CLONE_FILES: c_int = 0x0000_0400;
 const CLONE_NEWNS: c_int = 0x0002_0000;
 const CLONE_NEWUSER: c_int = 0x1000_0000;
-/// `__WALL`: wait for a child whatever its exit signal (the helper has none).
-const WALL: u32 = 0x4000_0000;
 
-/// The helper's stack, on the child's own: the helper only makes three system calls.
+/// The helper's stack, on the child's own: the helper makes three system calls.
 const HELPER_STACK: usize = 16 * 1024;
 #[repr(C, align(16))]
 struct HelperStack([u8; HELPER_STACK]);
 /// The helper's pid in the sandbox's PID namespace: below the smallest default `pid_max`.
 const HELPER_PID: libc::pid_t = 32767;
 
-/// Locks every mount of the calling task's mount namespace (see the module docs). With
-/// `restore_cwd`, the working directory is put back where it was; otherwise it is left on the
-/// root. Runs in the child: raw system calls only, no allocation.
-pub(crate) fn lock(restore_cwd: bool) -> Result<(), Errno> {
+/// Step 1 (see the module docs): moves the calling task into a new mount namespace, a copy of
+/// its current one that a new, throwaway user namespace owns. With `keep_cwd`, the working
+/// directory stays where it was (`setns` puts it on the namespace's root). Runs in the child:
+/// raw system calls only, no allocation.
+pub(crate) fn enter(keep_cwd: bool) -> Result<(), Errno> {
     let root = rustix::fs::stat(c"/")?;
-    let cwd = if restore_cwd {
-        Some(rustix::fs::open(
+    let mut cwd_path = [0u8; 4096];
+    let cwd = if keep_cwd {
+        let fd = rustix::fs::open(
             c".",
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
-        )?)
+        )?;
+        Some((fd, sys::getcwd(&mut cwd_path).ok()))
     } else {
         None
     };
-    let mut cwd_path = [0u8; 4096];
-    let cwd_len = if restore_cwd { sys::getcwd(&mut cwd_path).ok() } else { None };
 
+    let ns = AtomicI32::new(-1);
     let mut stack = MaybeUninit::<HelperStack>::uninit();
     let base = stack.as_mut_ptr().cast::<c_void>();
-    let me = rustix::process::getpid().as_raw_nonzero().get();
-    // No exit signal: nothing is queued for the program to find after execve.
-    let flags = sys::CLONE_VM | CLONE_FILES | CLONE_NEWUSER | CLONE_NEWNS;
+    // No exit signal: nothing is queued for the program to find after execve. CLONE_VFORK: the
+    // helper has opened its namespace (or failed to) and exited when clone returns.
+    let flags = sys::CLONE_VM | sys::CLONE_VFORK | CLONE_FILES | CLONE_NEWUSER | CLONE_NEWNS;
     // As PID 1 of its own PID namespace, the child gives the helper a pid far from the next
     // one the kernel hands out, so the sandbox's processes still count 2, 3, ... (the cursor
     // moves only for pids the kernel picks itself).
     let tid = [HELPER_PID];
-    let tid = (me == 1).then_some(&tid);
-    let arg = me as usize as *mut c_void;
-    // SAFETY: the helper runs `helper` on `stack`, which lives until it has been reaped below;
-    // `helper` follows child.rs's rules and reads nothing through its argument.
-    let cloned = unsafe { sys::clone3_pidfd(flags, base, HELPER_STACK, tid, helper, arg) };
-    let (_, helper_fd) = match cloned {
-        Ok(c) => c,
+    let tid = (rustix::process::getpid().as_raw_nonzero().get() == 1).then_some(&tid);
+    let arg = &ns as *const AtomicI32 as *mut c_void;
+    // SAFETY: the helper runs `helper` on `stack` and stores into `ns`, both of which live
+    // until it has exited (CLONE_VFORK); `helper` follows child.rs's rules.
+    let cloned = unsafe { sys::clone3(flags, base, HELPER_STACK, tid, helper, arg) };
+    let pid = match cloned {
+        Ok(pid) => pid,
         // No clone3, or no such pid here (a lower pid_max): let the kernel pick one.
         Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::EXIST) => {
             // One past the end of the buffer: 16-byte aligned, as its start and size are.
             let top = base as usize + HELPER_STACK;
             // SAFETY: as above.
-            unsafe { sys::clone_on_stack_pidfd(flags, top, helper, arg) }?
+            unsafe { sys::clone_on_stack(flags, top, helper, arg) }?
         }
         Err(e) => return Err(e),
     };
-    let copied = join_and_copy(&helper_fd);
-    let _ = sys::pidfd_send_signal(helper_fd.as_raw_fd(), sys::SIGKILL);
-    let options = rustix::process::WaitIdOptions::from_bits_retain(
-        rustix::process::WaitIdOptions::EXITED.bits() | WALL,
-    );
-    let reap =
-        || rustix::process::waitid(rustix::process::WaitId::PidFd(helper_fd.as_fd()), options);
-    while let Err(Errno::INTR) = reap() {}
-    copied?;
+    while let Err(Errno::INTR) = sys::wait4(pid, sys::WALL) {}
+    let fd = ns.load(Ordering::Acquire);
+    if fd < 0 {
+        return Err(Errno::from_raw_os_error(fd.saturating_neg()));
+    }
+    // SAFETY: the helper opened this fd in the table we share, and nothing else owns it.
+    let ns = unsafe { OwnedFd::from_raw_fd(fd) };
+    rustix::thread::move_into_link_name_space(
+        ns.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Mount),
+    )?;
 
-    // The namespace's root is the new root (or the host's): nothing else may come of setns.
+    // The namespace's root is the caller's root (a chrooted caller could not have created the
+    // sandbox's user namespace): nothing else may come of setns.
     let now = rustix::fs::stat(c"/")?;
     if (now.st_dev, now.st_ino) != (root.st_dev, root.st_ino) {
         return Err(Errno::XDEV);
     }
-    if let Some(cwd) = cwd {
-        restore(&cwd, cwd_len.and_then(|n| cwd_path.get(..n)))?;
+    if let Some((fd, len)) = cwd {
+        restore(&fd, len.and_then(|n| cwd_path.get(..n)))?;
     }
     Ok(())
 }
 
-fn join_and_copy(helper: &OwnedFd) -> Result<(), Errno> {
-    use rustix::thread::{ThreadNameSpaceType, UnshareFlags};
-    rustix::thread::move_into_thread_name_spaces(helper.as_fd(), ThreadNameSpaceType::MOUNT)?;
+/// Step 2: the copy that locks every mount (see the module docs).
+pub(crate) fn lock() -> Result<(), Errno> {
     // SAFETY: a new mount namespace for this task only; no fd table is unshared.
-    unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) }
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
 }
 
 /// Back to the working directory `cwd` (an `O_PATH` fd from the old namespace): by its path in
@@ -132,16 +135,16 @@ fn restore(cwd: &OwnedFd, path: Option<&[u8]>) -> Result<(), Errno> {
     rustix::process::fchdir(cwd)
 }
 
-/// The helper: holds its namespaces until the child has copied them, then is killed. It dies
-/// with the child too, should the child be killed first.
-extern "C" fn helper(parent: *mut c_void) -> c_int {
-    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    // The child ended before the line above: no signal will come.
-    let ppid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
-    if ppid as usize != parent as usize {
-        return 0;
-    }
-    loop {
-        rustix::event::pause();
-    }
+/// The helper: opens its mount namespace into the shared fd table and stores the fd (or
+/// `-errno`) in `*ns`, then exits.
+extern "C" fn helper(ns: *mut c_void) -> c_int {
+    // SAFETY: `enter` passes a pointer to an AtomicI32 that outlives this task (CLONE_VFORK).
+    let ns = unsafe { &*(ns as *const AtomicI32) };
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+    let value = match rustix::fs::open(c"/proc/thread-self/ns/mnt", flags, Mode::empty()) {
+        Ok(fd) => rustix::fd::IntoRawFd::into_raw_fd(fd),
+        Err(e) => e.raw_os_error().saturating_neg(),
+    };
+    ns.store(value, Ordering::Release);
+    0
 }

@@ -361,8 +361,22 @@ impl Sandbox {
             paths_in_child,
             cwd,
         )?;
+        // Locking needs a user namespace of the sandbox's own: without one the program is host
+        // root, and no mount flag is a boundary against it. A nested user namespace
+        // (allow_nested_userns(false)) brings a locked copy of its own. Without CAP_SYS_ADMIN
+        // (not even in the bounding set) the program can change no mount of this namespace,
+        // and a namespace it makes itself is a locked copy: nothing to undo, nothing to pay.
+        let lock_mounts = ns.contains(Namespaces::USER | Namespaces::MOUNT)
+            && paths_in_child
+            && self.harden.nested_userns_allowed()
+            && self.harden.may_keep(crate::Capabilities::SYS_ADMIN);
         let mut plan = Plan {
-            namespace_flags: r.namespaces.clone_flags(),
+            // With the mounts locked, the child makes its mount namespace itself (mount_lock.rs).
+            namespace_flags: if lock_mounts {
+                (r.namespaces - Namespaces::MOUNT).clone_flags()
+            } else {
+                r.namespaces.clone_flags()
+            },
             go_fd: -1,
             go_write_fd: -1,
             exec_fd: -1,
@@ -373,12 +387,7 @@ impl Sandbox {
             // With a new root, /proc is one of its operations (or absent).
             mount_proc: r.mount_proc && fs.is_none(),
             fs,
-            // Locking needs a user namespace of the sandbox's own: without one the program is
-            // host root, and no mount flag is a boundary against it. A nested user namespace
-            // (allow_nested_userns(false)) brings a locked copy of its own.
-            lock_mounts: ns.contains(Namespaces::USER | Namespaces::MOUNT)
-                && paths_in_child
-                && self.harden.nested_userns_allowed(),
+            lock_mounts,
             loopback_up: r.namespaces.contains(Namespaces::NET),
             unshare_time: r.namespaces.contains(Namespaces::TIME),
             cwd: self.cwd.as_ref().map(|(_, c)| c.as_c_str()),

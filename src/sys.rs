@@ -755,61 +755,31 @@ pub unsafe fn clone_on_stack(
     unsafe { spawn_trampoline(nr::CLONE, [flags as usize, stack_top, 0, 0, 0], entry, arg) }
 }
 
-/// [`clone_on_stack`] with `CLONE_PIDFD` added to `flags`: also returns a pidfd of the new task
-/// (the kernel stores it through the parent-tid pointer, the third argument of `clone` on every
-/// architecture).
-///
-/// # Safety
-///
-/// As [`clone_on_stack`].
-pub unsafe fn clone_on_stack_pidfd(
-    flags: c_int,
-    stack_top: usize,
-    entry: extern "C" fn(*mut c_void) -> c_int,
-    arg: *mut c_void,
-) -> Result<(c_int, std::os::fd::OwnedFd), Errno> {
-    use std::os::fd::FromRawFd;
-    let mut pidfd: c_int = -1;
-    let args = [(flags | CLONE_PIDFD) as usize, stack_top, &mut pidfd as *mut c_int as usize, 0, 0];
-    // SAFETY: the caller vouches for the stack, entry and arg; `pidfd` outlives the call, which
-    // writes it before returning in the parent.
-    let pid = unsafe { spawn_trampoline(nr::CLONE, args, entry, arg) }?;
-    // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
-    Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }))
-}
-
-/// `clone3` with `flags | CLONE_PIDFD` and no exit signal: the new task runs `entry(arg)` on the
-/// stack `[base, base + size)` and, with `tid`, gets that pid in the caller's PID namespace
-/// (`set_tid`, which needs `CAP_SYS_ADMIN` or `CAP_CHECKPOINT_RESTORE` over it). Returns its pid
-/// and a pidfd.
+/// `clone3` with `flags` and no exit signal: the new task runs `entry(arg)` on the stack
+/// `[base, base + size)` and, with `tid`, gets that pid in the caller's PID namespace
+/// (`set_tid`, which needs `CAP_SYS_ADMIN` or `CAP_CHECKPOINT_RESTORE` over it). Returns its pid.
 ///
 /// # Safety
 ///
 /// As [`clone_on_stack`], for the stack `base`..`base + size` (both 16-byte aligned).
-pub unsafe fn clone3_pidfd(
+pub unsafe fn clone3(
     flags: c_int,
     base: *mut c_void,
     size: usize,
     tid: Option<&[libc::pid_t; 1]>,
     entry: extern "C" fn(*mut c_void) -> c_int,
     arg: *mut c_void,
-) -> Result<(c_int, std::os::fd::OwnedFd), Errno> {
-    use std::os::fd::FromRawFd;
-    let mut pidfd: c_int = -1;
+) -> Result<c_int, Errno> {
     let args = CloneArgs {
-        flags: u64::from((flags | CLONE_PIDFD) as u32),
-        pidfd: &mut pidfd as *mut c_int as u64,
+        flags: u64::from(flags as u32),
         stack: base as u64,
         stack_size: size as u64,
         set_tid: tid.map_or(0, |t| t.as_ptr() as u64),
         set_tid_size: u64::from(tid.is_some()),
         ..CloneArgs::default()
     };
-    // SAFETY: the caller vouches for the stack, entry and arg; `pidfd` and `tid` outlive the
-    // call, which writes the pidfd before returning in the parent.
-    let pid = unsafe { clone3_on_stack(&args, entry, arg) }?;
-    // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
-    Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }))
+    // SAFETY: the caller vouches for the stack, entry and arg; `tid` outlives the call.
+    unsafe { clone3_on_stack(&args, entry, arg) }
 }
 
 /// `getcwd(buf)` as the raw system call: the length of the path written into `buf` (with its

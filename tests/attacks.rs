@@ -7,7 +7,7 @@
 mod common;
 
 use common::{TempDir, nscell_bin, stdout as ok};
-use nscell::{LandlockAccess, Sandbox, Step};
+use nscell::{Capabilities, LandlockAccess, Sandbox, Step};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
@@ -48,9 +48,14 @@ fn read_only_and_nodev_are_locked_against_root_inside() {
          mount --move /data /tmp 2>/dev/null && echo MOVED
          {SHOW_FLAGS}"
     );
-    for fallback in [false, true] {
+    // The default capabilities, with the remount fallback too, and CAP_SYS_ADMIN alone (the
+    // lock is skipped only when CAP_SYS_ADMIN is gone).
+    for (fallback, only_sys_admin) in [(false, false), (true, false), (false, true)] {
         let mut sb = minimal(&script);
         sb.remount_fallback(fallback).ro_bind(ro.path(), "/data").bind(rw.path(), "/rw");
+        if only_sys_admin {
+            sb.drop_capabilities(Capabilities::ALL).add_capabilities(Capabilities::SYS_ADMIN);
+        }
         let out = ok(&sb.output().unwrap());
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3, "an attempt worked (mount_setattr fallback: {fallback}): {out}");
@@ -371,4 +376,22 @@ fn a_setup_whose_spawner_dies_never_runs_the_program() {
             assert_eq!(status.signal(), Some(signal));
         }
     }
+}
+
+#[test]
+fn without_cap_sys_admin_no_flag_can_be_undone_either() {
+    // nscell skips the lock then: without CAP_SYS_ADMIN, even in the bounding set, the program
+    // can change no mount of the sandbox's mount namespace (and one it makes in a user
+    // namespace of its own is a copy, locked by the kernel).
+    let ro = TempDir::new("nocap-ro");
+    std::fs::write(ro.join("f"), "orig").unwrap();
+    let mut sb = minimal(
+        "mount -o remount,rw,bind /data 2>/dev/null && echo REMOUNTED-RW
+         echo hacked 2>/dev/null > /data/f && echo WROTE
+         umount /proc 2>/dev/null && echo UNMOUNTED
+         grep CapBnd /proc/self/status",
+    );
+    sb.ro_bind(ro.path(), "/data").drop_capabilities(Capabilities::ALL);
+    assert_eq!(ok(&sb.output().unwrap()), "CapBnd:\t0000000000000000\n");
+    assert_eq!(std::fs::read_to_string(ro.join("f")).unwrap(), "orig");
 }
