@@ -218,6 +218,19 @@ fn sandbox_setup_failure_is_125_and_names_step_errno_and_hint() {
     assert!(text(&out.stderr).contains("the hostname is 65 bytes"), "{}", text(&out.stderr));
 }
 
+#[test]
+fn a_timeout_too_long_for_the_clock_is_no_deadline() {
+    // 1e19 s is a valid Duration but no Instant: it must mean "no deadline", never a panic.
+    for t in ["1e19", "1.8e19", "9223372036854775807.5"] {
+        let out = nscell(["--timeout", t, "--", "sh", "-c", "exit 42"]);
+        assert_eq!(out.status.code(), Some(42), "--timeout {t}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "--timeout {t}");
+    }
+    // Beyond what a Duration holds: a usage error.
+    let out = nscell(["--timeout", "1e20", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
 // --- options ----------------------------------------------------------------------------------
 
 #[test]

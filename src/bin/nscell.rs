@@ -700,7 +700,8 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
         nscell::pty::relay(&mut child)
     } else {
-        let deadline = cli.timeout.map(|t| std::time::Instant::now() + t);
+        // As the library does: a deadline the clock cannot represent is never reached.
+        let deadline = cli.timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         signals::wait_forwarding(&mut child, shares_terminal, deadline)
     };
     let code = match ended {
