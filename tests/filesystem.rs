@@ -470,6 +470,30 @@ fn bad_configurations_are_refused_before_spawning() {
             }),
             "NUL",
         ),
+        (
+            Box::new(|s| {
+                s.tmpfs_with("/t", Some(0), None);
+            }),
+            "the tmpfs on /t has size 0",
+        ),
+        (
+            Box::new(|s| {
+                s.rootfs("/etc/passwd");
+            }),
+            "the new root /etc/passwd is not a directory",
+        ),
+        (
+            Box::new(|s| {
+                s.bind("/etc/passwd", "/").tmpfs("/t");
+            }),
+            "the new root /etc/passwd is not a directory",
+        ),
+        (
+            Box::new(|s| {
+                s.tmpfs("/t").file_from_fd("/t/x", std::fs::File::open("/etc").unwrap(), None);
+            }),
+            "the fd given for the contents of /t/x",
+        ),
     ];
     for (make, what) in cases {
         let mut sb = Sandbox::new("/bin/true");
@@ -497,9 +521,9 @@ fn a_failing_operation_at_any_position_leaves_nothing_behind() {
             s.bind("/nonexistent-nscell", "/x");
         },
         |s| {
-            // Reading a directory fails (EISDIR) in the child.
-            let dir = std::fs::File::open("/").unwrap();
-            s.file_from_fd("/f", dir, None);
+            // Reading an fd open only for writing fails (EBADF) in the child.
+            let w = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+            s.file_from_fd("/f", w, None);
         },
         |s| {
             s.remount_ro("/nonexistent-nscell");
