@@ -345,7 +345,14 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
             Long("size") => {
                 let v = value(&mut p, "--size")?;
                 let n = v.to_str().and_then(|s| s.parse().ok());
-                size = Some(n.ok_or_else(|| format!("--size: {v:?} is not a number of bytes"))?);
+                let n = n.ok_or_else(|| format!("--size: {v:?} is not a number of bytes"))?;
+                if n == 0 {
+                    // The kernel's size=0 is no limit at all; bubblewrap refuses it too.
+                    return Err("--size: 0 is not a size limit (at least 1 byte; leave --size \
+                                out for the default)"
+                        .into());
+                }
+                size = Some(n);
             }
             Value(program) => {
                 cli.command.push(program);
@@ -1136,6 +1143,9 @@ mod tests {
             (&["--perms", "700"], "--perms must be followed by"),
             (&["--size", "1k", "--tmpfs", "/t"], "--size: \"1k\" is not a number"),
             (&["--size", "1"], "--size must be followed by --tmpfs"),
+            (&["--size", "0", "--tmpfs", "/t"], "--size: 0 is not a size limit"),
+            (&["--size", "-1", "--tmpfs", "/t"], "--size: \"-1\" is not a number"),
+            (&["--size", "18446744073709551616", "--tmpfs", "/t"], "is not a number of bytes"),
             (&["--file", "x", "/f"], "--file: \"x\" is not a file descriptor"),
             (&["--chmod", "1", "/a", "--chmod", "77777", "/b"], "not an octal mode"),
         ] {
