@@ -140,7 +140,9 @@ Reporting:
 Exit status:
   the command's own; 128+N when it was killed by signal N; 125 when the sandbox could not be set
   up (the message names the step, the error and a hint); 126 when the command cannot be
-  executed; 127 when it is not found; 2 for a bad command line.
+  executed; 127 when it is not found; 2 for a bad command line, a value included that cannot
+  work (a 65-byte hostname, overlapping id maps, an fd that is not open, --init without
+  --unshare-pid, ...).
 
 Signals:
   SIGINT, SIGTERM and SIGHUP sent to nscell are passed on to the command. In a new PID namespace
@@ -222,6 +224,25 @@ enum FsOp {
         path: OsString,
     },
     Rootfs(OsString),
+}
+
+impl FsOp {
+    /// The option that gave this operation and the path in the new root it acts on.
+    fn destination(&self) -> (&'static str, &OsStr) {
+        match self {
+            FsOp::Bind(name, _, dest) => (name, dest),
+            FsOp::RemountRo(dest) => ("--remount-ro", dest),
+            FsOp::Tmpfs { dest, .. } => ("--tmpfs", dest),
+            FsOp::Proc(dest) => ("--proc", dest),
+            FsOp::Dev(dest) => ("--dev", dest),
+            FsOp::Mqueue(dest) => ("--mqueue", dest),
+            FsOp::Dir { dest, .. } => ("--dir", dest),
+            FsOp::Symlink { dest, .. } => ("--symlink", dest),
+            FsOp::File { dest, .. } => ("--file", dest),
+            FsOp::Chmod { path, .. } => ("--chmod", path),
+            FsOp::Rootfs(_) => ("--rootfs", OsStr::new("/")),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -479,7 +500,7 @@ fn sandbox(cli: &Cli) -> Sandbox {
             FsOp::Dir { dest, mode: Some(mode) } => sb.dir_with_mode(dest, *mode),
             FsOp::Dir { dest, mode: None } => sb.dir(dest),
             FsOp::Symlink { target, dest } => sb.symlink(target, dest),
-            // `run` has checked that the fd is open.
+            // `check_fds` has checked that the fd is open.
             FsOp::File { fd, dest, mode } => match signals::status_file(*fd) {
                 Ok(file) => sb.file_from_fd(dest, file, *mode),
                 Err(_) => &mut sb,
@@ -560,9 +581,19 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
         }
         "rlimit" => {
             let v = value(p, &option)?;
-            rlimit(v.to_str().unwrap_or("")).ok_or_else(|| {
-                format!("{option}: {v:?} is not NAME=SOFT[:HARD] (NOFILE=1024:4096, CORE=0)")
-            })?
+            match rlimit(v.to_str().unwrap_or("")) {
+                Some(HardenOpt::Rlimit(_, soft, hard)) if soft > hard => {
+                    return Err(format!(
+                        "{option}: {v:?}: the soft limit {soft} is above the hard limit {hard}"
+                    ));
+                }
+                Some(opt) => opt,
+                None => {
+                    return Err(format!(
+                        "{option}: {v:?} is not NAME=SOFT[:HARD] (NOFILE=1024:4096, CORE=0)"
+                    ));
+                }
+            }
         }
         _ => HardenOpt::KeepFd(fd(p)?),
     })
@@ -608,6 +639,8 @@ fn error_status(e: &Error) -> i32 {
             EXIT_NOT_FOUND
         }
         Error::Exec { .. } => EXIT_CANNOT_EXECUTE,
+        // A value the library refused before anything was spawned: the command line is wrong.
+        Error::InvalidInput(_) => EXIT_USAGE,
         _ => EXIT_SETUP,
     }
 }
@@ -638,6 +671,83 @@ fn start_record(pid: u32) -> String {
     }
     line.push_str("}\n");
     line
+}
+
+/// The kernel's limit on a hostname or domain name (`__NEW_UTS_LEN`).
+const MAX_UTS_NAME: usize = 64;
+
+/// Checks what the options ask for together, before anything is opened or spawned, so a value
+/// that cannot work is a usage error naming its option (the library would refuse it too, in
+/// its own terms). `root`: nscell runs as host root (no user namespace is added implicitly).
+fn check(cli: &Cli, root: bool) -> Result<(), String> {
+    if cli.command.first().is_some_and(|p| p.is_empty()) {
+        return Err("the command is an empty string (name a program, or none for /bin/bash)".into());
+    }
+    for (option, name) in [("--hostname", &cli.hostname), ("--domainname", &cli.domainname)] {
+        let Some(name) = name else { continue };
+        if name.len() > MAX_UTS_NAME {
+            return Err(format!(
+                "{option}: the name is {} bytes; the kernel takes at most {MAX_UTS_NAME}",
+                name.len()
+            ));
+        }
+    }
+    for op in &cli.fs {
+        let (option, dest) = op.destination();
+        if std::path::Path::new(dest).components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(format!(
+                "{option}: the destination {dest:?} contains '..'; name the place inside the new \
+                 root directly"
+            ));
+        }
+    }
+    // Named namespaces replace the default set: some options need one that was left out.
+    let Some(ns) = cli.namespaces else { return Ok(()) };
+    let user = ns.contains(Namespaces::USER) || !root;
+    let needs = [
+        (cli.hostname.is_some(), "--hostname", Namespaces::UTS, "--unshare-uts"),
+        (cli.domainname.is_some(), "--domainname", Namespaces::UTS, "--unshare-uts"),
+        (cli.init, "--init", Namespaces::PID, "--unshare-pid"),
+    ];
+    for (given, option, needed, unshare) in needs {
+        if given && !ns.contains(needed) {
+            let what = if needed == Namespaces::PID { "PID" } else { "UTS" };
+            return Err(format!("{option} needs a {what} namespace (add {unshare})"));
+        }
+    }
+    let maps = [
+        (cli.uid.is_some(), "--uid"),
+        (cli.gid.is_some(), "--gid"),
+        (!cli.uid_maps.is_empty(), "--map-users"),
+        (!cli.gid_maps.is_empty(), "--map-groups"),
+        (cli.harden.contains(&HardenOpt::DisableUserns), "--disable-userns"),
+    ];
+    if let Some((_, option)) = maps.iter().find(|(given, _)| *given && !user) {
+        return Err(format!("{option} needs a user namespace (add --unshare-user)"));
+    }
+    Ok(())
+}
+
+/// Checks that every fd named on the command line is open, and that an fd to read a file's
+/// contents from is not a directory. `Err` is one line for stderr.
+fn check_fds(cli: &Cli) -> Result<(), String> {
+    let fs = cli.fs.iter().filter_map(|op| match op {
+        FsOp::File { fd, .. } => Some(("--file", *fd)),
+        _ => None,
+    });
+    let keep = cli.harden.iter().filter_map(|h| match h {
+        HardenOpt::KeepFd(fd) => Some(("--keep-fd", *fd)),
+        _ => None,
+    });
+    for (option, fd) in fs.chain(keep) {
+        let file = signals::status_file(fd).map_err(|e| format!("{option} {fd}: {e}"))?;
+        if option == "--file" && file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(format!(
+                "--file {fd}: fd {fd} is a directory (--file reads a file, a pipe or a socket)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn main() {
@@ -673,13 +783,13 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
 
-    for op in &cli.fs {
-        if let FsOp::File { fd, .. } = op {
-            if let Err(e) = signals::status_file(*fd) {
-                eprintln!("nscell: --file {fd}: {e}");
-                return EXIT_USAGE;
-            }
-        }
+    if let Err(msg) = check(&cli, rustix::process::geteuid().is_root()) {
+        eprintln!("nscell: {msg} (see nscell --help)");
+        return EXIT_USAGE;
+    }
+    if let Err(msg) = check_fds(&cli) {
+        eprintln!("nscell: {msg}");
+        return EXIT_USAGE;
     }
 
     // Before the program exists, so a signal that comes early waits for it instead of ending
@@ -689,6 +799,11 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     let pty = cli.pty.unwrap_or_else(|| rustix::termios::isatty(rustix::stdio::stdin()));
     let mut child = match sandbox(&cli).pty(pty).spawn() {
         Ok(child) => child,
+        // Whatever `check` did not catch, the library's sentence names the value.
+        Err(Error::InvalidInput(msg)) => {
+            eprintln!("nscell: {msg} (see nscell --help)");
+            return EXIT_USAGE;
+        }
         Err(e) => {
             eprintln!("nscell: {e}");
             return error_status(&e);
@@ -1038,7 +1153,8 @@ mod tests {
         assert_eq!(error_status(&exec(libc::ENOENT)), 127);
         assert_eq!(error_status(&exec(libc::EACCES)), 126);
         assert_eq!(error_status(&exec(libc::ENOEXEC)), 126);
-        assert_eq!(error_status(&Error::InvalidInput("bad".into())), 125);
+        // A value refused before spawning is a bad command line, not a failed setup.
+        assert_eq!(error_status(&Error::InvalidInput("bad".into())), 2);
         let setup = Error::Setup {
             step: nscell::Step::MountProc,
             path: None,
@@ -1046,6 +1162,41 @@ mod tests {
             hint: None,
         };
         assert_eq!(error_status(&setup), 125);
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_usage_errors_naming_the_option() {
+        let err = |list: &[&str], root: bool| check(&cli(list), root).unwrap_err();
+        let long = "h".repeat(65);
+        for (list, msg) in [
+            (&["--hostname", &long][..], "--hostname: the name is 65 bytes"),
+            (&["--domainname", &long], "--domainname: the name is 65 bytes"),
+            (&["--unshare-user", "--hostname", "h"], "--hostname needs a UTS namespace"),
+            (&["--unshare-pid", "--domainname", "d"], "--domainname needs a UTS namespace"),
+            (&["--unshare-user", "--init"], "--init needs a PID namespace"),
+            (&["--tmpfs", "/a/../b"], "--tmpfs: the destination \"/a/../b\" contains '..'"),
+            (&["--bind", "/x", ".."], "--bind: the destination \"..\""),
+            (&["--chmod", "700", "../x"], "--chmod: the destination"),
+            (&["--symlink", "../ok", "/d/.."], "--symlink: the destination \"/d/..\""),
+            (&["--", ""], "the command is an empty string"),
+        ] {
+            assert!(err(list, false).contains(msg), "{list:?}: {}", err(list, false));
+        }
+        // Root gets no user namespace unless it asks for one.
+        assert!(err(&["--unshare-pid", "--uid", "1"], true).contains("--uid needs a user"));
+        assert!(err(&["--unshare-pid", "--disable-userns"], true).contains("--disable-userns"));
+        assert!(check(&cli(&["--unshare-pid", "--uid", "1"]), false).is_ok());
+        for ok in [
+            &["--hostname", &"h".repeat(64)][..],
+            &["--unshare-uts", "--hostname", "h"],
+            &["--unshare-pid", "--init"],
+            &["--symlink", "../usr/bin", "/bin"],
+            &["--unshare-user", "--unshare-pid", "--uid", "1", "--disable-userns"],
+        ] {
+            assert_eq!(check(&cli(ok), true), Ok(()), "{ok:?}");
+        }
+        let rl = parse(args(&["--rlimit", "NOFILE=10:5"])).unwrap_err();
+        assert!(rl.contains("--rlimit: \"NOFILE=10:5\": the soft limit 10 is above"), "{rl}");
     }
 
     #[test]
