@@ -626,6 +626,87 @@ fn cli_seccomp_fd_replaces_and_add_seccomp_fd_stacks() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `nscell OPTS -- try_syscall getppid` with `stdin` as nscell's fd 0, bounded: at most 10 s
+/// (timeout(1)) and 2 GB of address space, so a read without end fails instead of hanging or
+/// eating the machine's memory.
+fn nscell_try_getppid(opts: &[&str], stdin: std::process::Stdio, piped_out: bool) -> Output {
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", "ulimit -v 2000000; exec timeout -s KILL 10 \"$@\"", "sh"])
+        .arg(common::nscell_bin())
+        .args(opts)
+        .arg("--")
+        .arg(helper())
+        .arg("getppid")
+        .stdin(stdin)
+        .stderr(std::process::Stdio::piped());
+    if piped_out {
+        cmd.stdout(std::process::Stdio::piped());
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn cli_seccomp_fd_is_read_from_the_fd_itself_and_bounded() {
+    use std::io::{Seek, Write};
+    let prog = getppid_program(libc::EXDEV as u32);
+    let exdev = format!("errno {} ", libc::EXDEV);
+    let applied = |o: &Output, what: &str| {
+        assert!(text(o).starts_with(&exdev), "{what}: {o:?}");
+    };
+    // A pipe.
+    let mut child = std::process::Command::new(common::nscell_bin())
+        .args(["--add-seccomp-fd", "0", "--"])
+        .arg(helper())
+        .arg("getppid")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&prog).unwrap();
+    applied(&child.wait_with_output().unwrap(), "a pipe");
+    // A socket (opening /proc/self/fd/N of a socket fails with ENXIO).
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    a.write_all(&prog).unwrap();
+    drop(a);
+    applied(&nscell_try_getppid(&["--seccomp", "0"], OwnedFd::from(b).into(), true), "a socket");
+    // A file, from its current offset: the 3 bytes before it would make the program invalid.
+    let dir = scratch("cli-seccomp-offset");
+    let path = dir.join("prog");
+    std::fs::write(&path, [b"xyz".as_slice(), &prog].concat()).unwrap();
+    let mut f = std::fs::File::open(&path).unwrap();
+    f.seek(std::io::SeekFrom::Start(3)).unwrap();
+    applied(&nscell_try_getppid(&["--add-seccomp-fd", "0"], f.into(), true), "a file at offset 3");
+    // Exactly the kernel's limit of 4096 instructions is read whole.
+    let mut big = prog[..8].repeat(4092); // ld [nr], again and again
+    big.extend_from_slice(&prog); // and the 4 instructions of the program
+    assert_eq!(big.len(), 32768);
+    std::fs::write(&path, &big).unwrap();
+    let f = std::fs::File::open(&path).unwrap();
+    let o = nscell_try_getppid(&["--add-seccomp-fd", "0"], f.into(), true);
+    applied(&o, "4096 instructions");
+    // /dev/zero has no end: past the limit it is a usage error, at once.
+    let start = std::time::Instant::now();
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let o = nscell_try_getppid(&["--seccomp", "0"], zero.into(), true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "/dev/zero: {err}");
+    assert!(err.contains("--seccomp 0: the seccomp program is longer than 32768 bytes"), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    // fd 1, the write end of a pipe (`nscell --seccomp 1 -- true | cat`): refused at once, not a
+    // reader waiting for nscell itself to write.
+    let start = std::time::Instant::now();
+    let o = nscell_try_getppid(&["--seccomp", "1"], std::process::Stdio::null(), true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "--seccomp 1: {err}");
+    assert_eq!(
+        err,
+        "nscell: --seccomp 1: cannot read the seccomp program: fd 1 is not open for reading \
+         (see nscell --help)\n"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn cli_disable_userns() {
     if !std::path::Path::new("/usr/bin/unshare").exists() {

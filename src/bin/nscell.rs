@@ -98,7 +98,9 @@ TIOCLINUX, x32 calls):
   --cap-add CAP           give capability CAP back (or ALL); a non-root --uid keeps it through
                           the ambient set. --cap-drop/--cap-add apply in order from the default
   --seccomp FD            read a compiled seccomp program (raw struct sock_filter array, as
-                          bwrap --seccomp) from FD and make it the whole policy
+                          bwrap --seccomp) from FD and make it the whole policy. FD is read to
+                          its end from its current offset (a file, pipe or socket), at most
+                          32768 bytes (4096 instructions), and stays open
   --add-seccomp-fd FD     read a compiled seccomp program from FD and stack it on the policy
   --no-default-seccomp    do not install nscell's default seccomp policy
   --disable-userns        the command cannot create user namespaces (needs a user namespace;
@@ -564,10 +566,7 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
         "cap-add" => HardenOpt::CapAdd(capability(p)?),
         "seccomp" | "add-seccomp-fd" => {
             let n = fd(p)?;
-            // Through /proc: the fd stays the caller's, and no unsafe ownership is taken.
-            let bytes = std::fs::read(format!("/proc/self/fd/{n}"))
-                .map_err(|e| format!("{option} {n}: cannot read the seccomp program: {e}"))?;
-            HardenOpt::Seccomp(bytes, name == "seccomp")
+            HardenOpt::Seccomp(seccomp_program(&option, n)?, name == "seccomp")
         }
         "no-default-seccomp" => HardenOpt::NoDefaultSeccomp,
         "disable-userns" => HardenOpt::DisableUserns,
@@ -597,6 +596,38 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
         }
         _ => HardenOpt::KeepFd(fd(p)?),
     })
+}
+
+/// The largest seccomp program the kernel takes: `BPF_MAXINSNS` instructions of 8 bytes.
+const MAX_SECCOMP_BYTES: u64 = 4096 * 8;
+
+/// Reads a compiled seccomp program from the caller's fd `fd`, as bubblewrap does: from the fd
+/// itself (a pipe, a socket, a file from its current offset), to its end, and at most
+/// [`MAX_SECCOMP_BYTES`] of it. The fd stays open. (Reopening `/proc/self/fd/N` instead fails
+/// for a socket, ignores a file's offset, and on the write end of a pipe opens a reader that
+/// waits for nscell itself to write.)
+fn seccomp_program(option: &str, fd: i32) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        let why = match e.raw_os_error() {
+            Some(libc::EBADF) if signals::status_file(fd).is_ok() => {
+                format!("fd {fd} is not open for reading")
+            }
+            _ => e.to_string(),
+        };
+        format!("{option} {fd}: cannot read the seccomp program: {why}")
+    };
+    // A duplicate shares the open file (and its offset); dropping it leaves `fd` open.
+    let file = signals::status_file(fd).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SECCOMP_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SECCOMP_BYTES {
+        return Err(format!(
+            "{option} {fd}: the seccomp program is longer than {MAX_SECCOMP_BYTES} bytes (4096 \
+             instructions, the kernel's limit)"
+        ));
+    }
+    Ok(bytes)
 }
 
 fn rlimit(v: &str) -> Option<HardenOpt> {
@@ -970,8 +1001,9 @@ mod signals {
         child.wait_info()
     }
 
-    /// A CLOEXEC duplicate of `fd` to write the JSON status to (the same open file, so its
-    /// offset and append mode are shared). Fails with `EBADF` when `fd` is not open.
+    /// A CLOEXEC duplicate of `fd` (the same open file, so its offset and append mode are
+    /// shared): to write the JSON status to, to read a `--file` or a seccomp program from.
+    /// Dropping it leaves `fd` open. Fails with `EBADF` when `fd` is not open.
     pub fn status_file(fd: RawFd) -> io::Result<File> {
         // SAFETY: F_DUPFD_CLOEXEC reads no memory; it fails for a closed or invalid fd.
         let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
