@@ -708,6 +708,93 @@ fn cli_seccomp_fd_is_read_from_the_fd_itself_and_bounded() {
 }
 
 #[test]
+fn cli_deny_io_uring() {
+    if std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").is_ok_and(|v| v.trim() == "2")
+    {
+        skip!("io_uring is disabled for everyone here (kernel.io_uring_disabled=2)");
+    }
+    for call in ["io_uring_setup 1 buf", "io_uring_enter -1 0 0 0", "io_uring_register -1 0 0 0"] {
+        let denied = text(&nscell_sh(&format!("$NSCELL --deny-io-uring -- $TRY {call}")));
+        assert!(denied.starts_with("errno 1 "), "{call}: {denied}");
+        // Control: the default policy lets it reach the kernel.
+        let allowed = text(&nscell_sh(&format!("$NSCELL -- $TRY {call}")));
+        assert!(!allowed.starts_with("errno 1 "), "{call}: {allowed}");
+    }
+    // Without the default policy there is nothing for it to add to: a usage error, not a no-op.
+    let o = nscell_sh("$NSCELL --no-default-seccomp --deny-io-uring -- true");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}
+
+/// Listens on 127.0.0.1 at each port given, then connects to each: prints `PORT:ok` or
+/// `PORT:ERROR` for each, or dies with `bind PORT: ERROR`.
+const TCP_SCRIPT: &str = r#"use Socket;
+sub l { my $p = shift; socket(my $s, PF_INET, SOCK_STREAM, 0) or die;
+  bind($s, pack_sockaddr_in($p, INADDR_LOOPBACK)) or die "bind $p: $!\n"; listen($s, 5); $s }
+sub c { my $p = shift; socket(my $s, PF_INET, SOCK_STREAM, 0) or die;
+  connect($s, pack_sockaddr_in($p, INADDR_LOOPBACK)) ? "ok" : "$!" }
+my @l = map { l($_) } @ARGV; print join(" ", map { "$_:" . c($_) } @ARGV), "\n";"#;
+
+#[test]
+fn cli_landlock_tcp_bind_and_connect() {
+    if nscell_abi() < 4 {
+        skip!("TCP rules need Landlock ABI 4 (Linux 6.7)");
+    }
+    if !std::path::Path::new("/usr/bin/perl").exists() {
+        skip!("perl is not installed");
+    }
+    // In a new network namespace, where only loopback is up: nothing leaves the machine.
+    let run = |opts: &str, ports: &str| {
+        let o = std::process::Command::new(common::nscell_bin())
+            .args(["--unshare-net"])
+            .args(opts.split_whitespace())
+            .args(["--", "/usr/bin/perl", "-e", TCP_SCRIPT])
+            .args(ports.split_whitespace())
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        (out + &String::from_utf8_lossy(&o.stderr)).trim().to_string()
+    };
+    // Control: no rule, every port.
+    assert_eq!(run("", "7000 7001"), "7000:ok 7001:ok");
+    assert_eq!(run("--landlock-tcp-connect 7000", "7000 7001"), "7000:ok 7001:Permission denied");
+    assert_eq!(
+        run("--landlock-tcp-connect 7000 --landlock-tcp-connect 7001", "7000 7001 7002"),
+        "7000:ok 7001:ok 7002:Permission denied"
+    );
+    assert_eq!(
+        run("--landlock-tcp-connect none", "7000"),
+        "7000:Permission denied",
+        "'none' allows no connect"
+    );
+    assert_eq!(run("--landlock-tcp-bind 7000", "7000"), "7000:ok");
+    assert_eq!(run("--landlock-tcp-bind 7000", "7000 7001"), "bind 7001: Permission denied");
+    assert_eq!(run("--landlock-tcp-bind none", "7000"), "bind 7000: Permission denied");
+    // Port rules restrict no file access.
+    assert_eq!(run("--landlock-tcp-bind 7000 --landlock-required", "7000"), "7000:ok");
+}
+
+#[test]
+fn cli_landlock_required_fails_where_landlock_is_missing() {
+    // nscell inside a sandbox whose seccomp policy makes Landlock look absent (ENOSYS), as on
+    // a kernel without it.
+    let run = |opts: &[&str]| {
+        let mut sb = Sandbox::new(common::nscell_bin());
+        sb.args(opts).args(["--landlock-exec", "/", "--", "/bin/sh", "-c", "exit 42"]);
+        let nr = libc::SYS_landlock_create_ruleset as u32;
+        out(sb.seccomp_program(&errno_program(nr, libc::ENOSYS as u32)))
+    };
+    // Best effort: the program runs unrestricted.
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(42), "{o:?}");
+    let o = run(&["--landlock-required"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(err.starts_with("nscell: ") && err.contains("Landlock"), "{err}");
+}
+
+#[test]
 fn cli_disable_userns() {
     if !std::path::Path::new("/usr/bin/unshare").exists() {
         skip!("unshare(1) is not installed (util-linux)");

@@ -103,11 +103,21 @@ TIOCLINUX, x32 calls):
                           32768 bytes (4096 instructions), and stays open
   --add-seccomp-fd FD     read a compiled seccomp program from FD and stack it on the policy
   --no-default-seccomp    do not install nscell's default seccomp policy
+  --deny-io-uring         the default seccomp policy also denies io_uring_setup,
+                          io_uring_enter and io_uring_register (EPERM)
   --disable-userns        the command cannot create user namespaces (needs a user namespace;
                           it also loses its capabilities over the sandbox's namespaces)
-  --landlock-ro PATH      Landlock: allow reading beneath PATH (any --landlock-* option denies
-  --landlock-exec PATH    reading and executing beneath PATH      every other file access)
-  --landlock-rw PATH      every file access beneath PATH
+  --landlock-ro PATH      Landlock: allow reading beneath PATH (any of these three options
+  --landlock-exec PATH    reading and executing beneath PATH       denies every other file
+  --landlock-rw PATH      every file access beneath PATH           access)
+  --landlock-tcp-bind PORT
+                          Landlock: allow TCP bind on PORT, and no other port (repeatable;
+                          'none': no TCP bind at all; Linux 6.7+)
+  --landlock-tcp-connect PORT
+                          Landlock: allow TCP connect to PORT, on any address, and no other
+                          port (repeatable; 'none': no TCP connect at all; Linux 6.7+)
+  --landlock-required     fail (exit 125) unless the kernel enforces every Landlock rule
+                          given; without it, Landlock is best effort on older kernels
   --rlimit NAME=SOFT[:HARD]
                           set a resource limit (AS, CORE, CPU, FSIZE, NOFILE, NPROC, STACK,
                           MEMLOCK; a number or 'unlimited'; HARD defaults to SOFT)
@@ -529,8 +539,12 @@ enum HardenOpt {
     /// `--seccomp` (true: replaces the default policy) or `--add-seccomp-fd` (false).
     Seccomp(Vec<u8>, bool),
     NoDefaultSeccomp,
+    DenyIoUring,
     DisableUserns,
     Landlock(PathBuf, LandlockAccess),
+    /// `--landlock-tcp-bind` (true) or `--landlock-tcp-connect` (false); `None`: no port.
+    LandlockTcp(bool, Option<u16>),
+    LandlockRequired,
     Rlimit(Resource, u64, u64),
     KeepFd(i32),
 }
@@ -541,10 +555,14 @@ const HARDEN_OPTIONS: &[&str] = &[
     "seccomp",
     "add-seccomp-fd",
     "no-default-seccomp",
+    "deny-io-uring",
     "disable-userns",
     "landlock-ro",
     "landlock-rw",
     "landlock-exec",
+    "landlock-tcp-bind",
+    "landlock-tcp-connect",
+    "landlock-required",
     "rlimit",
     "keep-fd",
 ];
@@ -569,7 +587,19 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
             HardenOpt::Seccomp(seccomp_program(&option, n)?, name == "seccomp")
         }
         "no-default-seccomp" => HardenOpt::NoDefaultSeccomp,
+        "deny-io-uring" => HardenOpt::DenyIoUring,
         "disable-userns" => HardenOpt::DisableUserns,
+        "landlock-tcp-bind" | "landlock-tcp-connect" => {
+            let v = value(p, &option)?;
+            let port = match v.to_str() {
+                Some("none") => None,
+                s => Some(s.and_then(|s| s.parse::<u16>().ok()).ok_or_else(|| {
+                    format!("{option}: {v:?} is not a port from 0 to 65535 (or 'none')")
+                })?),
+            };
+            HardenOpt::LandlockTcp(name == "landlock-tcp-bind", port)
+        }
+        "landlock-required" => HardenOpt::LandlockRequired,
         "landlock-ro" | "landlock-rw" | "landlock-exec" => {
             let access = match name {
                 "landlock-ro" => LandlockAccess::ReadOnly,
@@ -655,8 +685,12 @@ fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt]) {
                 sb.seccomp_program(bytes)
             }
             HardenOpt::NoDefaultSeccomp => sb.default_seccomp(false),
+            HardenOpt::DenyIoUring => sb.deny_io_uring(true),
             HardenOpt::DisableUserns => sb.allow_nested_userns(false),
             HardenOpt::Landlock(path, access) => sb.landlock_path(path, *access),
+            HardenOpt::LandlockTcp(true, port) => sb.landlock_tcp_bind(port.as_slice()),
+            HardenOpt::LandlockTcp(false, port) => sb.landlock_tcp_connect(port.as_slice()),
+            HardenOpt::LandlockRequired => sb.landlock_required(true),
             HardenOpt::Rlimit(r, soft, hard) => sb.rlimit(*r, *soft, *hard),
             HardenOpt::KeepFd(fd) => sb.keep_fd(*fd),
         };
@@ -731,6 +765,14 @@ fn check(cli: &Cli, root: bool) -> Result<(), String> {
                  root directly"
             ));
         }
+    }
+    let no_default =
+        |h: &HardenOpt| matches!(h, HardenOpt::NoDefaultSeccomp | HardenOpt::Seccomp(_, true));
+    if cli.harden.contains(&HardenOpt::DenyIoUring) && cli.harden.iter().any(no_default) {
+        return Err("--deny-io-uring is part of nscell's default seccomp policy, which \
+                    --no-default-seccomp and --seccomp turn off (deny io_uring in your own \
+                    program instead)"
+            .into());
     }
     // Named namespaces replace the default set: some options need one that was left out.
     let Some(ns) = cli.namespaces else { return Ok(()) };
@@ -1388,6 +1430,13 @@ mod harden_tests {
             "AS=unlimited",
             "--keep-fd",
             "5",
+            "--deny-io-uring",
+            "--landlock-tcp-bind",
+            "8080",
+            "--landlock-tcp-connect=443",
+            "--landlock-tcp-connect",
+            "none",
+            "--landlock-required",
             "true",
         ]);
         assert_eq!(
@@ -1404,8 +1453,20 @@ mod harden_tests {
                 HardenOpt::Rlimit(Resource::Core, 0, 0),
                 HardenOpt::Rlimit(Resource::As, u64::MAX, u64::MAX),
                 HardenOpt::KeepFd(5),
+                HardenOpt::DenyIoUring,
+                HardenOpt::LandlockTcp(true, Some(8080)),
+                HardenOpt::LandlockTcp(false, Some(443)),
+                HardenOpt::LandlockTcp(false, None),
+                HardenOpt::LandlockRequired,
             ]
         );
+        for list in [
+            &["--deny-io-uring", "--no-default-seccomp"][..],
+            &["--no-default-seccomp", "--deny-io-uring"],
+        ] {
+            let e = check(&cli(list), false).unwrap_err();
+            assert!(e.starts_with("--deny-io-uring is part of"), "{e}");
+        }
         let err = |list: &[&str]| match parse(args(list)) {
             Err(e) => e,
             other => panic!("{list:?} parsed: {other:?}"),
@@ -1414,6 +1475,11 @@ mod harden_tests {
         assert!(err(&["--rlimit", "NOFILE"]).contains("NAME=SOFT[:HARD]"));
         assert!(err(&["--rlimit", "BOGUS=1"]).contains("NAME=SOFT[:HARD]"));
         assert!(err(&["--seccomp", "999999"]).contains("cannot read the seccomp program"));
+        for bad in ["65536", "-1", "http", ""] {
+            let e = err(&["--landlock-tcp-connect", bad]);
+            assert!(e.contains("is not a port from 0 to 65535"), "{bad}: {e}");
+        }
+        assert!(err(&["--landlock-tcp-bind"]).contains("missing argument"));
         for option in HARDEN_OPTIONS {
             assert!(HELP.contains(&format!("--{option}")), "--help does not mention --{option}");
         }
