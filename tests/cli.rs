@@ -25,15 +25,8 @@ fn output(cmd: &mut Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run nscell");
-    let read = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            r.read_to_end(&mut buf).unwrap();
-            buf
-        })
-    };
-    let stdout = read(Box::new(child.stdout.take().unwrap()));
-    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let stdout = common::read_on_a_thread(child.stdout.take().unwrap());
+    let stderr = common::read_on_a_thread(child.stderr.take().unwrap());
     let status = wait_timeout(&mut child, 60);
     Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }

@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -407,15 +407,8 @@ fn run(args: &[String], stdin: std::fs::File, cwd: &Path) -> (Option<ExitStatus>
         .stderr(Stdio::piped())
         .spawn()
         .expect("run nscell");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let out = common::read_on_a_thread(child.stdout.take().unwrap());
+    let err = common::read_on_a_thread(child.stderr.take().unwrap());
     let deadline = Instant::now() + RUN_LIMIT;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
