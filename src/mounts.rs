@@ -582,13 +582,19 @@ pub(crate) fn describe(cfg: &FsConfig, f: &Failure, userns: bool) -> Option<Erro
     let i = usize::from(f.index);
     let op = cfg.ops.get(i)?;
     let specific = match (f.step, f.errno) {
-        (Step::BindMount, libc::ENOENT) => Some(format!(
-            "{} does not exist on the host (the _try form skips a missing source)",
-            match op {
-                Op::Bind { src, .. } => src.display().to_string(),
-                _ => String::new(),
-            }
-        )),
+        (Step::BindMount, libc::ENOENT) => match op {
+            // The source is there: what is missing is on the way to the destination.
+            Op::Bind { src, dest, .. } if src.metadata().is_ok() => Some(format!(
+                "{} cannot be reached in the new root (a symlink on the way points to a place \
+                 that does not exist there)",
+                dest.display()
+            )),
+            Op::Bind { src, .. } => Some(format!(
+                "{} does not exist on the host (the _try form skips a missing source)",
+                src.display()
+            )),
+            _ => None,
+        },
         (_, libc::EROFS) => Some(
             "a mount point or file must be created under a read-only mount: create it with an \
              earlier operation (dir, tmpfs) or pick a destination that exists"

@@ -427,6 +427,17 @@ fn errors_name_the_failing_operation() {
     assert_eq!(err.step(), Some(Step::CreateSymlink));
     assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
     assert_eq!(err.path(), Some(Path::new("/bin -> elsewhere")));
+
+    // A destination through a symlink to nowhere: the source exists, and the hint says so.
+    let dir = TempDir::new("dangling");
+    std::os::unix::fs::symlink("/nowhere/x", dir.join("link")).unwrap();
+    let mut sb = minimal("true");
+    sb.bind(dir.path(), "/d").ro_bind("/usr", "/d/link");
+    let err = sb.output().expect_err("a destination through a dangling symlink");
+    assert_eq!((err.step(), err.raw_os_error()), (Some(Step::BindMount), Some(libc::ENOENT)));
+    let msg = err.to_string();
+    assert!(!msg.contains("does not exist on the host"), "{msg}");
+    assert!(msg.contains("/d/link cannot be reached in the new root"), "{msg}");
 }
 
 #[test]
