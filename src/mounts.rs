@@ -426,17 +426,23 @@ fn mode_ok(mode: u32) -> Result<u32, Error> {
 /// A directory cannot be the contents of a file: say so about the fd, before the child fails
 /// with `EISDIR` in a way that reads as if the destination were the directory.
 fn contents_fd_readable(fd: &OwnedFd, dest: &Path) -> Result<(), Error> {
-    match rustix::fs::fstat(fd) {
-        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-            Err(Error::invalid(format!(
-                "the fd given for the contents of {} (fd {}) is a directory; it must be open on \
-                 a file, a pipe or a socket",
-                dest.display(),
-                fd.as_raw_fd()
-            )))
-        }
-        _ => Ok(()),
+    let bad = |what: &str| {
+        Err(Error::invalid(format!(
+            "the fd given for the contents of {} (fd {}) {what}; it must be open for reading on \
+             a file, a pipe or a socket",
+            dest.display(),
+            fd.as_raw_fd()
+        )))
+    };
+    if rustix::fs::fstat(fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode).is_dir()) {
+        return bad("is a directory");
     }
+    // Write-only or O_PATH: the child's read would fail with EBADF, as if about the file made.
+    let flags = rustix::fs::fcntl_getfl(fd).unwrap_or(OFlags::RDONLY);
+    if flags & OFlags::RWMODE == OFlags::WRONLY || flags.contains(OFlags::PATH) {
+        return bad("is not open for reading");
+    }
+    Ok(())
 }
 
 /// The source of the new root (a rootfs) must be a directory; a missing one is left to the

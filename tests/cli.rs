@@ -243,6 +243,11 @@ fn values_that_cannot_work_exit_2_with_one_line_naming_the_option() {
         err,
         "nscell: --file 3: fd 3 is a directory (--file reads a file, a pipe or a socket)\n"
     );
+    // `--file 1`: stdout is a pipe's write end.
+    let out = nscell(["--tmpfs", "/t", "--file", "1", "/t/x", "--", "true"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("nscell: --file 1: fd 1 is not open for reading"), "{err}");
 }
 
 #[test]

@@ -503,7 +503,14 @@ fn bad_configurations_are_refused_before_spawning() {
             Box::new(|s| {
                 s.tmpfs("/t").file_from_fd("/t/x", std::fs::File::open("/etc").unwrap(), None);
             }),
-            "the fd given for the contents of /t/x",
+            "the fd given for the contents of /t/x (fd",
+        ),
+        (
+            Box::new(|s| {
+                let w = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+                s.tmpfs("/t").file_from_fd("/t/w", w, None);
+            }),
+            "is not open for reading",
         ),
     ];
     for (make, what) in cases {
@@ -532,9 +539,9 @@ fn a_failing_operation_at_any_position_leaves_nothing_behind() {
             s.bind("/nonexistent-nscell", "/x");
         },
         |s| {
-            // Reading an fd open only for writing fails (EBADF) in the child.
-            let w = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
-            s.file_from_fd("/f", w, None);
+            // Reading an epoll fd fails (EINVAL) in the child.
+            let epoll = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC);
+            s.file_from_fd("/f", epoll.unwrap(), None);
         },
         |s| {
             s.remount_ro("/nonexistent-nscell");

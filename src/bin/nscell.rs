@@ -153,8 +153,8 @@ Exit status:
   the command's own; 128+N when it was killed by signal N; 125 when the sandbox could not be set
   up (the message names the step, the error and a hint); 126 when the command cannot be
   executed; 127 when it is not found; 2 for a bad command line, a value included that cannot
-  work (a 65-byte hostname, overlapping id maps, an fd that is not open, --init without
-  --unshare-pid, ...).
+  work (a 65-byte hostname, overlapping id maps, an fd that is not open, --init without a PID
+  namespace, ...).
 
 Signals:
   SIGINT, SIGTERM and SIGHUP sent to nscell are passed on to the command. In a new PID namespace
@@ -814,11 +814,19 @@ fn check_fds(cli: &Cli) -> Result<(), String> {
     });
     for (option, fd) in fs.chain(keep) {
         let file = signals::status_file(fd).map_err(|e| format!("{option} {fd}: {e}"))?;
-        if option == "--file" && file.metadata().is_ok_and(|m| m.is_dir()) {
-            return Err(format!(
-                "--file {fd}: fd {fd} is a directory (--file reads a file, a pipe or a socket)"
-            ));
+        if option != "--file" {
+            continue;
         }
+        let why = if file.metadata().is_ok_and(|m| m.is_dir()) {
+            "is a directory"
+        } else if !signals::readable(&file) {
+            "is not open for reading"
+        } else {
+            continue;
+        };
+        return Err(format!(
+            "--file {fd}: fd {fd} {why} (--file reads a file, a pipe or a socket)"
+        ));
     }
     Ok(())
 }
@@ -1041,6 +1049,14 @@ mod signals {
             }
         }
         child.wait_info()
+    }
+
+    /// Whether `file` is open for reading (not write-only, not `O_PATH`).
+    pub fn readable(file: &File) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_GETFL reads no memory; the fd is open for as long as `file` lives.
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        flags >= 0 && flags & libc::O_ACCMODE != libc::O_WRONLY && flags & libc::O_PATH == 0
     }
 
     /// A CLOEXEC duplicate of `fd` (the same open file, so its offset and append mode are
