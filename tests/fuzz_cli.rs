@@ -76,6 +76,10 @@ fn option_table() -> Vec<(String, Vec<String>)> {
                 && w.chars().any(|c| c.is_ascii_uppercase())
         };
         let values: Vec<String> = words.take_while(|w| is_value(w)).map(String::from).collect();
+        let well_formed = name.strip_prefix("--").is_some_and(|n| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        });
+        assert!(well_formed, "a line of --help starts like an option but is not one: {line:?}");
         if !NOT_RUNNING.contains(&name.as_str()) {
             table.push((name, values));
         }
