@@ -601,6 +601,12 @@ pub(crate) fn describe(cfg: &FsConfig, f: &Failure, userns: bool) -> Option<Erro
             )),
             _ => None,
         },
+        (_, libc::EOVERFLOW) => Some(
+            "the caller's own uid or gid is not in the sandbox's id maps, so the sandbox runs as \
+             an unmapped id, which cannot own a new file or mount point: map it too \
+             (IdMap::new(0, own id, 1), as --uid 0 and --gid 0 do)"
+                .into(),
+        ),
         (_, libc::EROFS) => Some(
             "a mount point or file must be created under a read-only mount: create it with an \
              earlier operation (dir, tmpfs) or pick a destination that exists"

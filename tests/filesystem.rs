@@ -712,6 +712,22 @@ fn cli_errors_name_the_operation_and_path() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("nscell: --file 77: "));
 }
 
+#[test]
+fn an_unmapped_own_id_is_named_as_the_cause() {
+    let _g = shared();
+    // Only subordinate gids: the caller's own gid, which the sandbox runs as, is left out.
+    let support = Sandbox::check();
+    if !support.multi_range_maps() {
+        skip!("no subordinate id ranges for this user (or no newgidmap): {support}");
+    }
+    let sub = if is_root() { 100_000 } else { support.subgid[0].0 };
+    let out = nscell(&["--map-groups", &format!("1:{sub}:10"), "--tmpfs", "/t", "--", "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("(os error 75)"), "{err}");
+    assert!(err.contains("the caller's own uid or gid is not in the sandbox's id maps"), "{err}");
+}
+
 // ---- Cases ported from bubblewrap's tests/test-run.sh (our own code). ----
 
 #[test]
