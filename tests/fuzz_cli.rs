@@ -310,6 +310,14 @@ impl World {
     }
 }
 
+/// Removed also when a run fails the test (the failing command line says what to rerun).
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.tmp);
+        let _ = remove_tree(&self.canary);
+    }
+}
+
 const LONG_64: &str = "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh";
 const LONG_65_BAD: &str = "!hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh";
 
@@ -554,8 +562,6 @@ fn random_command_lines_never_panic_hang_or_leak() {
         "fuzz_cli: {runs} runs in {:?}, exit statuses {statuses:?}",
         start.elapsed()
     );
-    let _ = remove_tree(&w.tmp);
-    let _ = remove_tree(&w.canary);
     // Every kind of outcome was seen: the command lines reach the program, not only the parser.
     assert!(runs >= 50, "only {runs} runs in {secs} s");
     assert!(statuses.contains_key(&42) && statuses.contains_key(&2), "{statuses:?}");
