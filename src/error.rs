@@ -579,9 +579,20 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
                 .to_string(),
         ),
         Step::LockMounts => Some(format!(
-            "the mounts are locked through a second, throwaway user namespace: a limit on user \
-             namespaces (user.max_user_namespaces, or one set inside the sandbox) or a seccomp \
-             policy that refuses CLONE_NEWUSER forbids it; {SEE}"
+            "nscell locks its mounts through a second, throwaway user namespace, {}; or drop \
+             CAP_SYS_ADMIN (drop_capabilities, --cap-drop ALL): the program then cannot change a \
+             mount, and nothing needs locking; {SEE}",
+            match errno {
+                libc::EPERM => {
+                    "which only a task whose own uid and gid are in the sandbox's id maps may \
+                     create: the caller's own uid or gid is not in the sandbox's id maps (map it, \
+                     as --uid and --gid do), or a seccomp policy refuses CLONE_NEWUSER"
+                }
+                libc::ENOSPC | libc::EUSERS => {
+                    "and the limit on user namespaces is reached (user.max_user_namespaces)"
+                }
+                _ => "which failed here",
+            }
         )),
         Step::Chdir if errno == libc::ELOOP => Some(
             "the working directory is resolved without following magic links such as \

@@ -122,7 +122,8 @@ impl Sandbox {
     /// [`status`](Sandbox::status), [`crate::pty::relay`]): nscell polls the pidfd with a
     /// timeout; it installs no signal handler and uses no `SIGALRM`. When it passes, PID 1 of
     /// the sandbox gets `SIGKILL`, which with a PID namespace ends every process inside
-    /// (without one, only the program itself), and [`WaitInfo::timed_out`] says so.
+    /// (without one, only the program itself), and [`WaitInfo::timed_out`] says so. A timeout
+    /// too long for the clock to represent (`Duration::MAX`) means no deadline.
     pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
         self.lifecycle.timeout = Some(timeout);
         self
@@ -236,7 +237,8 @@ impl Armed {
     /// What the [`Child`](crate::Child) keeps.
     pub(crate) fn into_child(mut self) -> ChildLife {
         ChildLife {
-            deadline: self.timeout.map(|t| self.started + t),
+            // A deadline past what the clock can represent is never reached: no deadline.
+            deadline: self.timeout.and_then(|t| self.started.checked_add(t)),
             timed_out: false,
             timed_out_in_setup: false,
             pty: self.master.take(),

@@ -204,7 +204,9 @@ impl Sandbox {
     }
 
     /// Mounts a tmpfs on `dest` with at most `size` bytes and the root directory's `mode`
-    /// (default 0755); bubblewrap's `--size BYTES --perms OCTAL --tmpfs DEST`.
+    /// (default 0755); bubblewrap's `--size BYTES --perms OCTAL --tmpfs DEST`. A size of 0
+    /// (which the kernel would read as no limit) makes `spawn` fail with
+    /// [`Error::InvalidInput`].
     pub fn tmpfs_with(
         &mut self,
         dest: impl AsRef<Path>,
@@ -421,6 +423,40 @@ fn mode_ok(mode: u32) -> Result<u32, Error> {
     }
 }
 
+/// A directory cannot be the contents of a file: say so about the fd, before the child fails
+/// with `EISDIR` in a way that reads as if the destination were the directory.
+fn contents_fd_readable(fd: &OwnedFd, dest: &Path) -> Result<(), Error> {
+    let bad = |what: &str| {
+        Err(Error::invalid(format!(
+            "the fd given for the contents of {} (fd {}) {what}; it must be open for reading on \
+             a file, a pipe or a socket",
+            dest.display(),
+            fd.as_raw_fd()
+        )))
+    };
+    if rustix::fs::fstat(fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode).is_dir()) {
+        return bad("is a directory");
+    }
+    // Write-only or O_PATH: the child's read would fail with EBADF, as if about the file made.
+    let flags = rustix::fs::fcntl_getfl(fd).unwrap_or(OFlags::RDONLY);
+    if flags & OFlags::RWMODE == OFlags::WRONLY || flags.contains(OFlags::PATH) {
+        return bad("is not open for reading");
+    }
+    Ok(())
+}
+
+/// The source of the new root (a rootfs) must be a directory; a missing one is left to the
+/// child, which names the bind that failed.
+fn new_root_is_a_directory(src: &Path) -> Result<(), Error> {
+    match std::fs::metadata(src) {
+        Ok(m) if !m.is_dir() => Err(Error::invalid(format!(
+            "the new root {} is not a directory (a rootfs is a directory tree)",
+            src.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Turns the operations into a plan for the child: `None` when there are none (the host view).
 pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, Error> {
     if cfg.ops.is_empty() {
@@ -458,6 +494,14 @@ pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, 
                 (Kind::Bind { src, attrs }, dest, *skip_missing, 1)
             }
             Op::Tmpfs { dest, size, mode } => {
+                // The kernel reads size=0 as "no limit": refuse it rather than give that.
+                if *size == Some(0) {
+                    return Err(Error::invalid(format!(
+                        "the tmpfs on {} has size 0; a size limit is at least 1 byte (None \
+                         for the default limit)",
+                        dest.display()
+                    )));
+                }
                 let mode = format!("{:o}", mode_ok(mode.unwrap_or(0o755))?);
                 let kind = Kind::Tmpfs {
                     size: size.map(|s| CString::new(s.to_string()).unwrap_or_default()),
@@ -478,7 +522,10 @@ pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, 
             Op::File { dest, contents, mode } => {
                 let (bytes, fd) = match contents {
                     Contents::Bytes(b) => (b.clone(), -1),
-                    Contents::Fd(fd) => (Vec::new(), fd.as_raw_fd()),
+                    Contents::Fd(fd) => {
+                        contents_fd_readable(fd, dest)?;
+                        (Vec::new(), fd.as_raw_fd())
+                    }
                 };
                 let mode = mode.map(mode_ok).transpose()?;
                 (Kind::File { bytes, fd, mode }, dest, false, 0)
@@ -489,7 +536,12 @@ pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, 
         let comps = components(dest)?;
         if comps.is_empty() {
             match kind {
-                Kind::Bind { .. } if i == 0 => root_bind = true,
+                Kind::Bind { .. } if i == 0 => {
+                    root_bind = true;
+                    if let Op::Bind { src, .. } = op {
+                        new_root_is_a_directory(src)?;
+                    }
+                }
                 Kind::Chmod { .. } | Kind::RemountRo => {}
                 _ => {
                     return Err(Error::invalid(format!(
@@ -536,13 +588,25 @@ pub(crate) fn describe(cfg: &FsConfig, f: &Failure, userns: bool) -> Option<Erro
     let i = usize::from(f.index);
     let op = cfg.ops.get(i)?;
     let specific = match (f.step, f.errno) {
-        (Step::BindMount, libc::ENOENT) => Some(format!(
-            "{} does not exist on the host (the _try form skips a missing source)",
-            match op {
-                Op::Bind { src, .. } => src.display().to_string(),
-                _ => String::new(),
-            }
-        )),
+        (Step::BindMount, libc::ENOENT) => match op {
+            // The source is there: what is missing is on the way to the destination.
+            Op::Bind { src, dest, .. } if src.metadata().is_ok() => Some(format!(
+                "{} cannot be reached in the new root (a symlink on the way points to a place \
+                 that does not exist there)",
+                dest.display()
+            )),
+            Op::Bind { src, .. } => Some(format!(
+                "{} does not exist on the host (the _try form skips a missing source)",
+                src.display()
+            )),
+            _ => None,
+        },
+        (_, libc::EOVERFLOW) => Some(
+            "the caller's own uid or gid is not in the sandbox's id maps, so the sandbox runs as \
+             an unmapped id, which cannot own a new file or mount point: map it too \
+             (IdMap::new(0, own id, 1), as --uid 0 and --gid 0 do)"
+                .into(),
+        ),
         (_, libc::EROFS) => Some(
             "a mount point or file must be created under a read-only mount: create it with an \
              earlier operation (dir, tmpfs) or pick a destination that exists"

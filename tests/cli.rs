@@ -25,15 +25,8 @@ fn output(cmd: &mut Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run nscell");
-    let read = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            r.read_to_end(&mut buf).unwrap();
-            buf
-        })
-    };
-    let stdout = read(Box::new(child.stdout.take().unwrap()));
-    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let stdout = common::read_on_a_thread(child.stdout.take().unwrap());
+    let stderr = common::read_on_a_thread(child.stderr.take().unwrap());
     let status = wait_timeout(&mut child, 60);
     Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
@@ -211,11 +204,63 @@ fn sandbox_setup_failure_is_125_and_names_step_errno_and_hint() {
         "nscell: cannot change directory to /nonexistent-dir: No such file or directory \
          (os error 2) — the directory does not exist in the sandbox's view of the filesystem\n"
     );
-    // A configuration the library refuses before spawning is a setup failure too.
+}
+
+#[test]
+fn values_that_cannot_work_exit_2_with_one_line_naming_the_option() {
+    // Each is wrong on the command line itself: a usage error (2), never a failed setup (125).
     let long = "h".repeat(65);
-    let out = nscell(["--hostname", &long, "true"]);
-    assert_eq!(out.status.code(), Some(125));
-    assert!(text(&out.stderr).contains("the hostname is 65 bytes"), "{}", text(&out.stderr));
+    for (args, names) in [
+        (&["--hostname", &long, "true"][..], "--hostname: the name is 65 bytes"),
+        (&["--map-users", "0:0:1", "--map-users", "0:5:1", "true"], "\"0 0 1\" and \"0 5 1\""),
+        (&["--uid", "4294967295", "true"], "\"4294967295 "),
+        (&["--keep-fd", "97", "true"], "--keep-fd 97: Bad file descriptor"),
+        (&["--tmpfs", "/a/../b", "true"], "--tmpfs: the destination \"/a/../b\""),
+        (&["--bind", "/tmp", "/x/..", "true"], "--bind: the destination \"/x/..\""),
+        (&["--rlimit", "NOFILE=10:5", "true"], "--rlimit: \"NOFILE=10:5\": the soft limit 10"),
+        (&["--unshare-user", "--init", "true"], "--init needs a PID namespace"),
+        (&["--unshare-user", "--hostname", "x", "true"], "--hostname needs a UTS namespace"),
+        (&[""], "the command is an empty string"),
+        (&["--", ""], "the command is an empty string"),
+        (&["--size", "0", "--tmpfs", "/t", "true"], "--size: 0 is not a size limit"),
+        (&["--rootfs", "/etc/passwd", "true"], "the new root /etc/passwd is not a directory"),
+    ] {
+        let out = nscell(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("nscell: ") && err.contains(names), "{args:?}: {err}");
+    }
+    // `--file 3 /t/x 3</etc`: the fd is the directory, not the destination.
+    let out = output(Command::new("sh").args([
+        "-c",
+        "exec \"$0\" --tmpfs /t --file 3 /t/x -- true 3</etc",
+        nscell_bin(),
+    ]));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        "nscell: --file 3: fd 3 is a directory (--file reads a file, a pipe or a socket)\n"
+    );
+    // `--file 1`: stdout is a pipe's write end.
+    let out = nscell(["--tmpfs", "/t", "--file", "1", "/t/x", "--", "true"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("nscell: --file 1: fd 1 is not open for reading"), "{err}");
+}
+
+#[test]
+fn a_timeout_too_long_for_the_clock_is_no_deadline() {
+    // 1e19 s is a valid Duration but no Instant: it must mean "no deadline", never a panic.
+    for t in ["1e19", "1.8e19", "9223372036854775807.5"] {
+        let out = nscell(["--timeout", t, "--", "sh", "-c", "exit 42"]);
+        assert_eq!(out.status.code(), Some(42), "--timeout {t}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stderr), "", "--timeout {t}");
+    }
+    // Beyond what a Duration holds: a usage error.
+    let out = nscell(["--timeout", "1e20", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
 // --- options ----------------------------------------------------------------------------------

@@ -400,6 +400,17 @@ fn errors_name_the_failing_operation() {
     assert_eq!(err.step(), Some(Step::CreateSymlink));
     assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
     assert_eq!(err.path(), Some(Path::new("/bin -> elsewhere")));
+
+    // A destination through a symlink to nowhere: the source exists, and the hint says so.
+    let dir = TempDir::new("dangling");
+    std::os::unix::fs::symlink("/nowhere/x", dir.join("link")).unwrap();
+    let mut sb = minimal("true");
+    sb.bind(dir.path(), "/d").ro_bind("/usr", "/d/link");
+    let err = sb.output().expect_err("a destination through a dangling symlink");
+    assert_eq!((err.step(), err.raw_os_error()), (Some(Step::BindMount), Some(libc::ENOENT)));
+    let msg = err.to_string();
+    assert!(!msg.contains("does not exist on the host"), "{msg}");
+    assert!(msg.contains("/d/link cannot be reached in the new root"), "{msg}");
 }
 
 #[test]
@@ -443,6 +454,37 @@ fn bad_configurations_are_refused_before_spawning() {
             }),
             "NUL",
         ),
+        (
+            Box::new(|s| {
+                s.tmpfs_with("/t", Some(0), None);
+            }),
+            "the tmpfs on /t has size 0",
+        ),
+        (
+            Box::new(|s| {
+                s.rootfs("/etc/passwd");
+            }),
+            "the new root /etc/passwd is not a directory",
+        ),
+        (
+            Box::new(|s| {
+                s.bind("/etc/passwd", "/").tmpfs("/t");
+            }),
+            "the new root /etc/passwd is not a directory",
+        ),
+        (
+            Box::new(|s| {
+                s.tmpfs("/t").file_from_fd("/t/x", std::fs::File::open("/etc").unwrap(), None);
+            }),
+            "the fd given for the contents of /t/x (fd",
+        ),
+        (
+            Box::new(|s| {
+                let w = std::fs::OpenOptions::new().write(true).open("/dev/null").unwrap();
+                s.tmpfs("/t").file_from_fd("/t/w", w, None);
+            }),
+            "is not open for reading",
+        ),
     ];
     for (make, what) in cases {
         let mut sb = Sandbox::new("/bin/true");
@@ -470,9 +512,9 @@ fn a_failing_operation_at_any_position_leaves_nothing_behind() {
             s.bind("/nonexistent-nscell", "/x");
         },
         |s| {
-            // Reading a directory fails (EISDIR) in the child.
-            let dir = std::fs::File::open("/").unwrap();
-            s.file_from_fd("/f", dir, None);
+            // Reading an epoll fd fails (EINVAL) in the child.
+            let epoll = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC);
+            s.file_from_fd("/f", epoll.unwrap(), None);
         },
         |s| {
             s.remount_ro("/nonexistent-nscell");
@@ -641,6 +683,34 @@ fn cli_errors_name_the_operation_and_path() {
     let out = nscell(&["--file", "77", "/f", "true"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("nscell: --file 77: "));
+}
+
+#[test]
+fn an_unmapped_own_id_is_named_as_the_cause() {
+    let _g = shared();
+    // Only subordinate gids: the caller's own gid, which the sandbox runs as, is left out.
+    let support = Sandbox::check();
+    if !support.multi_range_maps() {
+        skip!("no subordinate id ranges for this user (or no newgidmap): {support}");
+    }
+    let sub = if is_root() { 100_000 } else { support.subgid[0].0 };
+    // The mounts are locked through a user namespace that only a task whose ids are mapped may
+    // create (EPERM); without CAP_SYS_ADMIN nothing is locked, and the tmpfs's files cannot
+    // belong to the unmapped gid (EOVERFLOW). Either way the cause is named.
+    for (cap_drop, errno) in [(&[][..], 1), (&["--cap-drop", "ALL"][..], 75)] {
+        let map = format!("1:{sub}:10");
+        let mut args = vec!["--map-groups", &map];
+        args.extend_from_slice(cap_drop);
+        args.extend(["--tmpfs", "/t", "--", "true"]);
+        let out = nscell(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{err}");
+        assert!(err.contains(&format!("(os error {errno})")), "{err}");
+        assert!(
+            err.contains("the caller's own uid or gid is not in the sandbox's id maps"),
+            "{err}"
+        );
+    }
 }
 
 // ---- Cases ported from bubblewrap's tests/test-run.sh (our own code). ----

@@ -626,6 +626,174 @@ fn cli_seccomp_fd_replaces_and_add_seccomp_fd_stacks() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// `nscell OPTS -- try_syscall getppid` with `stdin` as nscell's fd 0, bounded: at most 10 s
+/// (timeout(1)) and 2 GB of address space, so a read without end fails instead of hanging or
+/// eating the machine's memory.
+fn nscell_try_getppid(opts: &[&str], stdin: std::process::Stdio, piped_out: bool) -> Output {
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", "ulimit -v 2000000; exec timeout -s KILL 10 \"$@\"", "sh"])
+        .arg(common::nscell_bin())
+        .args(opts)
+        .arg("--")
+        .arg(helper())
+        .arg("getppid")
+        .stdin(stdin)
+        .stderr(std::process::Stdio::piped());
+    if piped_out {
+        cmd.stdout(std::process::Stdio::piped());
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn cli_seccomp_fd_is_read_from_the_fd_itself_and_bounded() {
+    use std::io::{Seek, Write};
+    let prog = getppid_program(libc::EXDEV as u32);
+    let exdev = format!("errno {} ", libc::EXDEV);
+    let applied = |o: &Output, what: &str| {
+        assert!(text(o).starts_with(&exdev), "{what}: {o:?}");
+    };
+    // A pipe.
+    let mut child = std::process::Command::new(common::nscell_bin())
+        .args(["--add-seccomp-fd", "0", "--"])
+        .arg(helper())
+        .arg("getppid")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&prog).unwrap();
+    applied(&child.wait_with_output().unwrap(), "a pipe");
+    // A socket (opening /proc/self/fd/N of a socket fails with ENXIO).
+    let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    a.write_all(&prog).unwrap();
+    drop(a);
+    applied(&nscell_try_getppid(&["--seccomp", "0"], OwnedFd::from(b).into(), true), "a socket");
+    // A file, from its current offset: the 3 bytes before it would make the program invalid.
+    let dir = scratch("cli-seccomp-offset");
+    let path = dir.join("prog");
+    std::fs::write(&path, [b"xyz".as_slice(), &prog].concat()).unwrap();
+    let mut f = std::fs::File::open(&path).unwrap();
+    f.seek(std::io::SeekFrom::Start(3)).unwrap();
+    applied(&nscell_try_getppid(&["--add-seccomp-fd", "0"], f.into(), true), "a file at offset 3");
+    // Exactly the kernel's limit of 4096 instructions is read whole.
+    let mut big = prog[..8].repeat(4092); // ld [nr], again and again
+    big.extend_from_slice(&prog); // and the 4 instructions of the program
+    assert_eq!(big.len(), 32768);
+    std::fs::write(&path, &big).unwrap();
+    let f = std::fs::File::open(&path).unwrap();
+    let o = nscell_try_getppid(&["--add-seccomp-fd", "0"], f.into(), true);
+    applied(&o, "4096 instructions");
+    // /dev/zero has no end: past the limit it is a usage error, at once.
+    let start = std::time::Instant::now();
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let o = nscell_try_getppid(&["--seccomp", "0"], zero.into(), true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "/dev/zero: {err}");
+    assert!(err.contains("--seccomp 0: the seccomp program is longer than 32768 bytes"), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    // fd 1, the write end of a pipe (`nscell --seccomp 1 -- true | cat`): refused at once, not a
+    // reader waiting for nscell itself to write.
+    let start = std::time::Instant::now();
+    let o = nscell_try_getppid(&["--seccomp", "1"], std::process::Stdio::null(), true);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "--seccomp 1: {err}");
+    assert_eq!(
+        err,
+        "nscell: --seccomp 1: cannot read the seccomp program: fd 1 is not open for reading \
+         (see nscell --help)\n"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn cli_deny_io_uring() {
+    if std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").is_ok_and(|v| v.trim() == "2")
+    {
+        skip!("io_uring is disabled for everyone here (kernel.io_uring_disabled=2)");
+    }
+    for call in ["io_uring_setup 1 buf", "io_uring_enter -1 0 0 0", "io_uring_register -1 0 0 0"] {
+        let denied = text(&nscell_sh(&format!("$NSCELL --deny-io-uring -- $TRY {call}")));
+        assert!(denied.starts_with("errno 1 "), "{call}: {denied}");
+        // Control: the default policy lets it reach the kernel.
+        let allowed = text(&nscell_sh(&format!("$NSCELL -- $TRY {call}")));
+        assert!(!allowed.starts_with("errno 1 "), "{call}: {allowed}");
+    }
+    // Without the default policy there is nothing for it to add to: a usage error, not a no-op.
+    let o = nscell_sh("$NSCELL --no-default-seccomp --deny-io-uring -- true");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+}
+
+/// Listens on 127.0.0.1 at each port given, then connects to each: prints `PORT:ok` or
+/// `PORT:ERROR` for each, or dies with `bind PORT: ERROR`.
+const TCP_SCRIPT: &str = r#"use Socket;
+sub l { my $p = shift; socket(my $s, PF_INET, SOCK_STREAM, 0) or die;
+  bind($s, pack_sockaddr_in($p, INADDR_LOOPBACK)) or die "bind $p: $!\n"; listen($s, 5); $s }
+sub c { my $p = shift; socket(my $s, PF_INET, SOCK_STREAM, 0) or die;
+  connect($s, pack_sockaddr_in($p, INADDR_LOOPBACK)) ? "ok" : "$!" }
+my @l = map { l($_) } @ARGV; print join(" ", map { "$_:" . c($_) } @ARGV), "\n";"#;
+
+#[test]
+fn cli_landlock_tcp_bind_and_connect() {
+    if nscell_abi() < 4 {
+        skip!("TCP rules need Landlock ABI 4 (Linux 6.7)");
+    }
+    if !std::path::Path::new("/usr/bin/perl").exists() {
+        skip!("perl is not installed");
+    }
+    // In a new network namespace, where only loopback is up: nothing leaves the machine.
+    let run = |opts: &str, ports: &str| {
+        let o = std::process::Command::new(common::nscell_bin())
+            .args(["--unshare-net"])
+            .args(opts.split_whitespace())
+            .args(["--", "/usr/bin/perl", "-e", TCP_SCRIPT])
+            .args(ports.split_whitespace())
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        (out + &String::from_utf8_lossy(&o.stderr)).trim().to_string()
+    };
+    // Control: no rule, every port.
+    assert_eq!(run("", "7000 7001"), "7000:ok 7001:ok");
+    assert_eq!(run("--landlock-tcp-connect 7000", "7000 7001"), "7000:ok 7001:Permission denied");
+    assert_eq!(
+        run("--landlock-tcp-connect 7000 --landlock-tcp-connect 7001", "7000 7001 7002"),
+        "7000:ok 7001:ok 7002:Permission denied"
+    );
+    assert_eq!(
+        run("--landlock-tcp-connect none", "7000"),
+        "7000:Permission denied",
+        "'none' allows no connect"
+    );
+    assert_eq!(run("--landlock-tcp-bind 7000", "7000"), "7000:ok");
+    assert_eq!(run("--landlock-tcp-bind 7000", "7000 7001"), "bind 7001: Permission denied");
+    assert_eq!(run("--landlock-tcp-bind none", "7000"), "bind 7000: Permission denied");
+    // Port rules restrict no file access.
+    assert_eq!(run("--landlock-tcp-bind 7000 --landlock-required", "7000"), "7000:ok");
+}
+
+#[test]
+fn cli_landlock_required_fails_where_landlock_is_missing() {
+    // nscell inside a sandbox whose seccomp policy makes Landlock look absent (ENOSYS), as on
+    // a kernel without it.
+    let run = |opts: &[&str]| {
+        let mut sb = Sandbox::new(common::nscell_bin());
+        sb.args(opts).args(["--landlock-exec", "/", "--", "/bin/sh", "-c", "exit 42"]);
+        let nr = libc::SYS_landlock_create_ruleset as u32;
+        out(sb.seccomp_program(&errno_program(nr, libc::ENOSYS as u32)))
+    };
+    // Best effort: the program runs unrestricted.
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(42), "{o:?}");
+    let o = run(&["--landlock-required"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(125), "{err}");
+    assert!(err.starts_with("nscell: ") && err.contains("Landlock"), "{err}");
+}
+
 #[test]
 fn cli_disable_userns() {
     if !std::path::Path::new("/usr/bin/unshare").exists() {

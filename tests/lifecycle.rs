@@ -234,6 +234,22 @@ fn a_program_that_ends_in_time_is_not_timed_out() {
 }
 
 #[test]
+fn a_timeout_too_long_for_the_clock_is_no_deadline() {
+    // Instant + Duration::MAX overflows: the sandbox must run as without a timeout, not panic.
+    for timeout in [Duration::MAX, Duration::from_secs(u64::MAX / 2), Duration::from_secs(1 << 62)]
+    {
+        let mut child = Sandbox::new("/bin/sh").args(["-c", "exit 42"]).timeout(timeout).spawn();
+        let info = child.as_mut().expect("spawn").wait_info().unwrap();
+        assert_eq!((info.status.code(), info.timed_out), (Some(42), false), "{timeout:?}");
+        let out = Sandbox::new("/bin/echo").arg("hi").timeout(timeout).output().unwrap();
+        assert_eq!(out.stdout, b"hi\n", "{timeout:?}");
+        let mut child = Sandbox::new("/bin/true").timeout(timeout).spawn().unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(child.try_wait().unwrap().is_some_and(|s| s.success()));
+    }
+}
+
+#[test]
 fn timeout_applies_to_output_and_try_wait() {
     let start = Instant::now();
     let out = Sandbox::new("/bin/sh")

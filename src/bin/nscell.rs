@@ -98,16 +98,28 @@ TIOCLINUX, x32 calls):
   --cap-add CAP           give capability CAP back (or ALL); a non-root --uid keeps it through
                           the ambient set. --cap-drop/--cap-add apply in order from the default
   --seccomp FD            read a compiled seccomp program (raw struct sock_filter array, as
-                          bwrap --seccomp) from FD and make it the whole policy
+                          bwrap --seccomp) from FD and make it the whole policy. FD is read to
+                          its end from its current offset (a file, pipe or socket), at most
+                          32768 bytes (4096 instructions), and stays open
   --add-seccomp-fd FD     read a compiled seccomp program from FD and stack it on the policy
   --no-default-seccomp    do not install nscell's default seccomp policy
+  --deny-io-uring         the default seccomp policy also denies io_uring_setup,
+                          io_uring_enter and io_uring_register (EPERM)
   --disable-userns        the command cannot create user namespaces (needs a user namespace;
                           it also loses its capabilities over the sandbox's namespaces)
   --keep-session-keyring  let the command keep this process's session keyring and its keys (by
                           default it gets a new, empty one, counted in kernel.keys.maxkeys)
-  --landlock-ro PATH      Landlock: allow reading beneath PATH (any --landlock-* option denies
-  --landlock-exec PATH    reading and executing beneath PATH      every other file access)
-  --landlock-rw PATH      every file access beneath PATH
+  --landlock-ro PATH      Landlock: allow reading beneath PATH (any of these three options
+  --landlock-exec PATH    reading and executing beneath PATH       denies every other file
+  --landlock-rw PATH      every file access beneath PATH           access)
+  --landlock-tcp-bind PORT
+                          Landlock: allow TCP bind on PORT, and no other port (repeatable;
+                          'none': no TCP bind at all; Linux 6.7+)
+  --landlock-tcp-connect PORT
+                          Landlock: allow TCP connect to PORT, on any address, and no other
+                          port (repeatable; 'none': no TCP connect at all; Linux 6.7+)
+  --landlock-required     fail (exit 125) unless the kernel enforces every Landlock rule
+                          given; without it, Landlock is best effort on older kernels
   --rlimit NAME=SOFT[:HARD]
                           set a resource limit (AS, CORE, CPU, FSIZE, NOFILE, NPROC, STACK,
                           MEMLOCK; a number or 'unlimited'; HARD defaults to SOFT)
@@ -142,7 +154,9 @@ Reporting:
 Exit status:
   the command's own; 128+N when it was killed by signal N; 125 when the sandbox could not be set
   up (the message names the step, the error and a hint); 126 when the command cannot be
-  executed; 127 when it is not found; 2 for a bad command line.
+  executed; 127 when it is not found; 2 for a bad command line, a value included that cannot
+  work (a 65-byte hostname, overlapping id maps, an fd that is not open, --init without a PID
+  namespace, ...).
 
 Signals:
   SIGINT, SIGTERM and SIGHUP sent to nscell are passed on to the command. In a new PID namespace
@@ -224,6 +238,25 @@ enum FsOp {
         path: OsString,
     },
     Rootfs(OsString),
+}
+
+impl FsOp {
+    /// The option that gave this operation and the path in the new root it acts on.
+    fn destination(&self) -> (&'static str, &OsStr) {
+        match self {
+            FsOp::Bind(name, _, dest) => (name, dest),
+            FsOp::RemountRo(dest) => ("--remount-ro", dest),
+            FsOp::Tmpfs { dest, .. } => ("--tmpfs", dest),
+            FsOp::Proc(dest) => ("--proc", dest),
+            FsOp::Dev(dest) => ("--dev", dest),
+            FsOp::Mqueue(dest) => ("--mqueue", dest),
+            FsOp::Dir { dest, .. } => ("--dir", dest),
+            FsOp::Symlink { dest, .. } => ("--symlink", dest),
+            FsOp::File { dest, .. } => ("--file", dest),
+            FsOp::Chmod { path, .. } => ("--chmod", path),
+            FsOp::Rootfs(_) => ("--rootfs", OsStr::new("/")),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -347,7 +380,14 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, String> {
             Long("size") => {
                 let v = value(&mut p, "--size")?;
                 let n = v.to_str().and_then(|s| s.parse().ok());
-                size = Some(n.ok_or_else(|| format!("--size: {v:?} is not a number of bytes"))?);
+                let n = n.ok_or_else(|| format!("--size: {v:?} is not a number of bytes"))?;
+                if n == 0 {
+                    // The kernel's size=0 is no limit at all; bubblewrap refuses it too.
+                    return Err("--size: 0 is not a size limit (at least 1 byte; leave --size \
+                                out for the default)"
+                        .into());
+                }
+                size = Some(n);
             }
             Value(program) => {
                 cli.command.push(program);
@@ -474,7 +514,7 @@ fn sandbox(cli: &Cli) -> Sandbox {
             FsOp::Dir { dest, mode: Some(mode) } => sb.dir_with_mode(dest, *mode),
             FsOp::Dir { dest, mode: None } => sb.dir(dest),
             FsOp::Symlink { target, dest } => sb.symlink(target, dest),
-            // `run` has checked that the fd is open.
+            // `check_fds` has checked that the fd is open.
             FsOp::File { fd, dest, mode } => match signals::status_file(*fd) {
                 Ok(file) => sb.file_from_fd(dest, file, *mode),
                 Err(_) => &mut sb,
@@ -501,9 +541,13 @@ enum HardenOpt {
     /// `--seccomp` (true: replaces the default policy) or `--add-seccomp-fd` (false).
     Seccomp(Vec<u8>, bool),
     NoDefaultSeccomp,
+    DenyIoUring,
     DisableUserns,
     KeepSessionKeyring,
     Landlock(PathBuf, LandlockAccess),
+    /// `--landlock-tcp-bind` (true) or `--landlock-tcp-connect` (false); `None`: no port.
+    LandlockTcp(bool, Option<u16>),
+    LandlockRequired,
     Rlimit(Resource, u64, u64),
     KeepFd(i32),
 }
@@ -514,11 +558,15 @@ const HARDEN_OPTIONS: &[&str] = &[
     "seccomp",
     "add-seccomp-fd",
     "no-default-seccomp",
+    "deny-io-uring",
     "disable-userns",
     "keep-session-keyring",
     "landlock-ro",
     "landlock-rw",
     "landlock-exec",
+    "landlock-tcp-bind",
+    "landlock-tcp-connect",
+    "landlock-required",
     "rlimit",
     "keep-fd",
 ];
@@ -540,14 +588,23 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
         "cap-add" => HardenOpt::CapAdd(capability(p)?),
         "seccomp" | "add-seccomp-fd" => {
             let n = fd(p)?;
-            // Through /proc: the fd stays the caller's, and no unsafe ownership is taken.
-            let bytes = std::fs::read(format!("/proc/self/fd/{n}"))
-                .map_err(|e| format!("{option} {n}: cannot read the seccomp program: {e}"))?;
-            HardenOpt::Seccomp(bytes, name == "seccomp")
+            HardenOpt::Seccomp(seccomp_program(&option, n)?, name == "seccomp")
         }
         "no-default-seccomp" => HardenOpt::NoDefaultSeccomp,
+        "deny-io-uring" => HardenOpt::DenyIoUring,
         "disable-userns" => HardenOpt::DisableUserns,
         "keep-session-keyring" => HardenOpt::KeepSessionKeyring,
+        "landlock-tcp-bind" | "landlock-tcp-connect" => {
+            let v = value(p, &option)?;
+            let port = match v.to_str() {
+                Some("none") => None,
+                s => Some(s.and_then(|s| s.parse::<u16>().ok()).ok_or_else(|| {
+                    format!("{option}: {v:?} is not a port from 0 to 65535 (or 'none')")
+                })?),
+            };
+            HardenOpt::LandlockTcp(name == "landlock-tcp-bind", port)
+        }
+        "landlock-required" => HardenOpt::LandlockRequired,
         "landlock-ro" | "landlock-rw" | "landlock-exec" => {
             let access = match name {
                 "landlock-ro" => LandlockAccess::ReadOnly,
@@ -558,12 +615,54 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
         }
         "rlimit" => {
             let v = value(p, &option)?;
-            rlimit(v.to_str().unwrap_or("")).ok_or_else(|| {
-                format!("{option}: {v:?} is not NAME=SOFT[:HARD] (NOFILE=1024:4096, CORE=0)")
-            })?
+            match rlimit(v.to_str().unwrap_or("")) {
+                Some(HardenOpt::Rlimit(_, soft, hard)) if soft > hard => {
+                    return Err(format!(
+                        "{option}: {v:?}: the soft limit {soft} is above the hard limit {hard}"
+                    ));
+                }
+                Some(opt) => opt,
+                None => {
+                    return Err(format!(
+                        "{option}: {v:?} is not NAME=SOFT[:HARD] (NOFILE=1024:4096, CORE=0)"
+                    ));
+                }
+            }
         }
         _ => HardenOpt::KeepFd(fd(p)?),
     })
+}
+
+/// The largest seccomp program the kernel takes: `BPF_MAXINSNS` instructions of 8 bytes.
+const MAX_SECCOMP_BYTES: u64 = 4096 * 8;
+
+/// Reads a compiled seccomp program from the caller's fd `fd`, as bubblewrap does: from the fd
+/// itself (a pipe, a socket, a file from its current offset), to its end, and at most
+/// [`MAX_SECCOMP_BYTES`] of it. The fd stays open. (Reopening `/proc/self/fd/N` instead fails
+/// for a socket, ignores a file's offset, and on the write end of a pipe opens a reader that
+/// waits for nscell itself to write.)
+fn seccomp_program(option: &str, fd: i32) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| {
+        let why = match e.raw_os_error() {
+            Some(libc::EBADF) if signals::status_file(fd).is_ok() => {
+                format!("fd {fd} is not open for reading")
+            }
+            _ => e.to_string(),
+        };
+        format!("{option} {fd}: cannot read the seccomp program: {why}")
+    };
+    // A duplicate shares the open file (and its offset); dropping it leaves `fd` open.
+    let file = signals::status_file(fd).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SECCOMP_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SECCOMP_BYTES {
+        return Err(format!(
+            "{option} {fd}: the seccomp program is longer than {MAX_SECCOMP_BYTES} bytes (4096 \
+             instructions, the kernel's limit)"
+        ));
+    }
+    Ok(bytes)
 }
 
 fn rlimit(v: &str) -> Option<HardenOpt> {
@@ -591,9 +690,13 @@ fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt]) {
                 sb.seccomp_program(bytes)
             }
             HardenOpt::NoDefaultSeccomp => sb.default_seccomp(false),
+            HardenOpt::DenyIoUring => sb.deny_io_uring(true),
             HardenOpt::DisableUserns => sb.allow_nested_userns(false),
             HardenOpt::KeepSessionKeyring => sb.new_session_keyring(false),
             HardenOpt::Landlock(path, access) => sb.landlock_path(path, *access),
+            HardenOpt::LandlockTcp(true, port) => sb.landlock_tcp_bind(port.as_slice()),
+            HardenOpt::LandlockTcp(false, port) => sb.landlock_tcp_connect(port.as_slice()),
+            HardenOpt::LandlockRequired => sb.landlock_required(true),
             HardenOpt::Rlimit(r, soft, hard) => sb.rlimit(*r, *soft, *hard),
             HardenOpt::KeepFd(fd) => sb.keep_fd(*fd),
         };
@@ -607,6 +710,8 @@ fn error_status(e: &Error) -> i32 {
             EXIT_NOT_FOUND
         }
         Error::Exec { .. } => EXIT_CANNOT_EXECUTE,
+        // A value the library refused before anything was spawned: the command line is wrong.
+        Error::InvalidInput(_) => EXIT_USAGE,
         _ => EXIT_SETUP,
     }
 }
@@ -637,6 +742,99 @@ fn start_record(pid: u32) -> String {
     }
     line.push_str("}\n");
     line
+}
+
+/// The kernel's limit on a hostname or domain name (`__NEW_UTS_LEN`).
+const MAX_UTS_NAME: usize = 64;
+
+/// Checks what the options ask for together, before anything is opened or spawned, so a value
+/// that cannot work is a usage error naming its option (the library would refuse it too, in
+/// its own terms). `root`: nscell runs as host root (no user namespace is added implicitly).
+fn check(cli: &Cli, root: bool) -> Result<(), String> {
+    if cli.command.first().is_some_and(|p| p.is_empty()) {
+        return Err("the command is an empty string (name a program, or none for /bin/bash)".into());
+    }
+    for (option, name) in [("--hostname", &cli.hostname), ("--domainname", &cli.domainname)] {
+        let Some(name) = name else { continue };
+        if name.len() > MAX_UTS_NAME {
+            return Err(format!(
+                "{option}: the name is {} bytes; the kernel takes at most {MAX_UTS_NAME}",
+                name.len()
+            ));
+        }
+    }
+    for op in &cli.fs {
+        let (option, dest) = op.destination();
+        if std::path::Path::new(dest).components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(format!(
+                "{option}: the destination {dest:?} contains '..'; name the place inside the new \
+                 root directly"
+            ));
+        }
+    }
+    let no_default =
+        |h: &HardenOpt| matches!(h, HardenOpt::NoDefaultSeccomp | HardenOpt::Seccomp(_, true));
+    if cli.harden.contains(&HardenOpt::DenyIoUring) && cli.harden.iter().any(no_default) {
+        return Err("--deny-io-uring is part of nscell's default seccomp policy, which \
+                    --no-default-seccomp and --seccomp turn off (deny io_uring in your own \
+                    program instead)"
+            .into());
+    }
+    // Named namespaces replace the default set: some options need one that was left out.
+    let Some(ns) = cli.namespaces else { return Ok(()) };
+    let user = ns.contains(Namespaces::USER) || !root;
+    let needs = [
+        (cli.hostname.is_some(), "--hostname", Namespaces::UTS, "--unshare-uts"),
+        (cli.domainname.is_some(), "--domainname", Namespaces::UTS, "--unshare-uts"),
+        (cli.init, "--init", Namespaces::PID, "--unshare-pid"),
+    ];
+    for (given, option, needed, unshare) in needs {
+        if given && !ns.contains(needed) {
+            let what = if needed == Namespaces::PID { "PID" } else { "UTS" };
+            return Err(format!("{option} needs a {what} namespace (add {unshare})"));
+        }
+    }
+    let maps = [
+        (cli.uid.is_some(), "--uid"),
+        (cli.gid.is_some(), "--gid"),
+        (!cli.uid_maps.is_empty(), "--map-users"),
+        (!cli.gid_maps.is_empty(), "--map-groups"),
+        (cli.harden.contains(&HardenOpt::DisableUserns), "--disable-userns"),
+    ];
+    if let Some((_, option)) = maps.iter().find(|(given, _)| *given && !user) {
+        return Err(format!("{option} needs a user namespace (add --unshare-user)"));
+    }
+    Ok(())
+}
+
+/// Checks that every fd named on the command line is open, and that an fd to read a file's
+/// contents from is not a directory. `Err` is one line for stderr.
+fn check_fds(cli: &Cli) -> Result<(), String> {
+    let fs = cli.fs.iter().filter_map(|op| match op {
+        FsOp::File { fd, .. } => Some(("--file", *fd)),
+        _ => None,
+    });
+    let keep = cli.harden.iter().filter_map(|h| match h {
+        HardenOpt::KeepFd(fd) => Some(("--keep-fd", *fd)),
+        _ => None,
+    });
+    for (option, fd) in fs.chain(keep) {
+        let file = signals::status_file(fd).map_err(|e| format!("{option} {fd}: {e}"))?;
+        if option != "--file" {
+            continue;
+        }
+        let why = if file.metadata().is_ok_and(|m| m.is_dir()) {
+            "is a directory"
+        } else if !signals::readable(&file) {
+            "is not open for reading"
+        } else {
+            continue;
+        };
+        return Err(format!(
+            "--file {fd}: fd {fd} {why} (--file reads a file, a pipe or a socket)"
+        ));
+    }
+    Ok(())
 }
 
 fn main() {
@@ -672,13 +870,13 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
 
-    for op in &cli.fs {
-        if let FsOp::File { fd, .. } = op {
-            if let Err(e) = signals::status_file(*fd) {
-                eprintln!("nscell: --file {fd}: {e}");
-                return EXIT_USAGE;
-            }
-        }
+    if let Err(msg) = check(&cli, rustix::process::geteuid().is_root()) {
+        eprintln!("nscell: {msg} (see nscell --help)");
+        return EXIT_USAGE;
+    }
+    if let Err(msg) = check_fds(&cli) {
+        eprintln!("nscell: {msg}");
+        return EXIT_USAGE;
     }
 
     // Before the program exists, so a signal that comes early waits for it instead of ending
@@ -701,6 +899,11 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             let sig = abort.as_ref().and_then(signals::take_signal).unwrap_or(libc::SIGTERM);
             return 128 + sig;
         }
+        // Whatever `check` did not catch, the library's sentence names the value.
+        Err(Error::InvalidInput(msg)) => {
+            eprintln!("nscell: {msg} (see nscell --help)");
+            return EXIT_USAGE;
+        }
         Err(e) => {
             eprintln!("nscell: {e}");
             return error_status(&e);
@@ -719,7 +922,8 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
         nscell::pty::relay(&mut child)
     } else {
-        let deadline = cli.timeout.map(|t| std::time::Instant::now() + t);
+        // As the library does: a deadline the clock cannot represent is never reached.
+        let deadline = cli.timeout.and_then(|t| std::time::Instant::now().checked_add(t));
         signals::wait_forwarding(&mut child, shares_terminal, deadline)
     };
     let code = match ended {
@@ -898,8 +1102,17 @@ mod signals {
         child.wait_info()
     }
 
-    /// A CLOEXEC duplicate of `fd` to write the JSON status to (the same open file, so its
-    /// offset and append mode are shared). Fails with `EBADF` when `fd` is not open.
+    /// Whether `file` is open for reading (not write-only, not `O_PATH`).
+    pub fn readable(file: &File) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: F_GETFL reads no memory; the fd is open for as long as `file` lives.
+        let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        flags >= 0 && flags & libc::O_ACCMODE != libc::O_WRONLY && flags & libc::O_PATH == 0
+    }
+
+    /// A CLOEXEC duplicate of `fd` (the same open file, so its offset and append mode are
+    /// shared): to write the JSON status to, to read a `--file` or a seccomp program from.
+    /// Dropping it leaves `fd` open. Fails with `EBADF` when `fd` is not open.
     pub fn status_file(fd: RawFd) -> io::Result<File> {
         // SAFETY: F_DUPFD_CLOEXEC reads no memory; it fails for a closed or invalid fd.
         let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
@@ -1082,7 +1295,8 @@ mod tests {
         assert_eq!(error_status(&exec(libc::ENOENT)), 127);
         assert_eq!(error_status(&exec(libc::EACCES)), 126);
         assert_eq!(error_status(&exec(libc::ENOEXEC)), 126);
-        assert_eq!(error_status(&Error::InvalidInput("bad".into())), 125);
+        // A value refused before spawning is a bad command line, not a failed setup.
+        assert_eq!(error_status(&Error::InvalidInput("bad".into())), 2);
         let setup = Error::Setup {
             step: nscell::Step::MountProc,
             path: None,
@@ -1090,6 +1304,41 @@ mod tests {
             hint: None,
         };
         assert_eq!(error_status(&setup), 125);
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_usage_errors_naming_the_option() {
+        let err = |list: &[&str], root: bool| check(&cli(list), root).unwrap_err();
+        let long = "h".repeat(65);
+        for (list, msg) in [
+            (&["--hostname", &long][..], "--hostname: the name is 65 bytes"),
+            (&["--domainname", &long], "--domainname: the name is 65 bytes"),
+            (&["--unshare-user", "--hostname", "h"], "--hostname needs a UTS namespace"),
+            (&["--unshare-pid", "--domainname", "d"], "--domainname needs a UTS namespace"),
+            (&["--unshare-user", "--init"], "--init needs a PID namespace"),
+            (&["--tmpfs", "/a/../b"], "--tmpfs: the destination \"/a/../b\" contains '..'"),
+            (&["--bind", "/x", ".."], "--bind: the destination \"..\""),
+            (&["--chmod", "700", "../x"], "--chmod: the destination"),
+            (&["--symlink", "../ok", "/d/.."], "--symlink: the destination \"/d/..\""),
+            (&["--", ""], "the command is an empty string"),
+        ] {
+            assert!(err(list, false).contains(msg), "{list:?}: {}", err(list, false));
+        }
+        // Root gets no user namespace unless it asks for one.
+        assert!(err(&["--unshare-pid", "--uid", "1"], true).contains("--uid needs a user"));
+        assert!(err(&["--unshare-pid", "--disable-userns"], true).contains("--disable-userns"));
+        assert!(check(&cli(&["--unshare-pid", "--uid", "1"]), false).is_ok());
+        for ok in [
+            &["--hostname", &"h".repeat(64)][..],
+            &["--unshare-uts", "--hostname", "h"],
+            &["--unshare-pid", "--init"],
+            &["--symlink", "../usr/bin", "/bin"],
+            &["--unshare-user", "--unshare-pid", "--uid", "1", "--disable-userns"],
+        ] {
+            assert_eq!(check(&cli(ok), true), Ok(()), "{ok:?}");
+        }
+        let rl = parse(args(&["--rlimit", "NOFILE=10:5"])).unwrap_err();
+        assert!(rl.contains("--rlimit: \"NOFILE=10:5\": the soft limit 10 is above"), "{rl}");
     }
 
     #[test]
@@ -1187,6 +1436,9 @@ mod tests {
             (&["--perms", "700"], "--perms must be followed by"),
             (&["--size", "1k", "--tmpfs", "/t"], "--size: \"1k\" is not a number"),
             (&["--size", "1"], "--size must be followed by --tmpfs"),
+            (&["--size", "0", "--tmpfs", "/t"], "--size: 0 is not a size limit"),
+            (&["--size", "-1", "--tmpfs", "/t"], "--size: \"-1\" is not a number"),
+            (&["--size", "18446744073709551616", "--tmpfs", "/t"], "is not a number of bytes"),
             (&["--file", "x", "/f"], "--file: \"x\" is not a file descriptor"),
             (&["--chmod", "1", "/a", "--chmod", "77777", "/b"], "not an octal mode"),
         ] {
@@ -1247,6 +1499,13 @@ mod harden_tests {
             "AS=unlimited",
             "--keep-fd",
             "5",
+            "--deny-io-uring",
+            "--landlock-tcp-bind",
+            "8080",
+            "--landlock-tcp-connect=443",
+            "--landlock-tcp-connect",
+            "none",
+            "--landlock-required",
             "true",
         ]);
         assert_eq!(
@@ -1264,8 +1523,20 @@ mod harden_tests {
                 HardenOpt::Rlimit(Resource::Core, 0, 0),
                 HardenOpt::Rlimit(Resource::As, u64::MAX, u64::MAX),
                 HardenOpt::KeepFd(5),
+                HardenOpt::DenyIoUring,
+                HardenOpt::LandlockTcp(true, Some(8080)),
+                HardenOpt::LandlockTcp(false, Some(443)),
+                HardenOpt::LandlockTcp(false, None),
+                HardenOpt::LandlockRequired,
             ]
         );
+        for list in [
+            &["--deny-io-uring", "--no-default-seccomp"][..],
+            &["--no-default-seccomp", "--deny-io-uring"],
+        ] {
+            let e = check(&cli(list), false).unwrap_err();
+            assert!(e.starts_with("--deny-io-uring is part of"), "{e}");
+        }
         let err = |list: &[&str]| match parse(args(list)) {
             Err(e) => e,
             other => panic!("{list:?} parsed: {other:?}"),
@@ -1274,6 +1545,11 @@ mod harden_tests {
         assert!(err(&["--rlimit", "NOFILE"]).contains("NAME=SOFT[:HARD]"));
         assert!(err(&["--rlimit", "BOGUS=1"]).contains("NAME=SOFT[:HARD]"));
         assert!(err(&["--seccomp", "999999"]).contains("cannot read the seccomp program"));
+        for bad in ["65536", "-1", "http", ""] {
+            let e = err(&["--landlock-tcp-connect", bad]);
+            assert!(e.contains("is not a port from 0 to 65535"), "{bad}: {e}");
+        }
+        assert!(err(&["--landlock-tcp-bind"]).contains("missing argument"));
         for option in HARDEN_OPTIONS {
             assert!(HELP.contains(&format!("--{option}")), "--help does not mention --{option}");
         }

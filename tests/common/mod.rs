@@ -157,3 +157,15 @@ pub fn children() -> Vec<u32> {
     }
     out
 }
+
+/// Reads `r` to its end on a thread of its own (a child's stdout or stderr, so neither pipe can
+/// fill up while the other is read); join the handle for the bytes.
+pub fn read_on_a_thread(
+    mut r: impl std::io::Read + Send + 'static,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
