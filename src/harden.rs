@@ -425,8 +425,10 @@ impl Sandbox {
         self
     }
 
-    /// Also fail `io_uring_setup`, `io_uring_enter` and `io_uring_register` with `EPERM` in the
-    /// default policy (default: allowed).
+    /// Also fail `io_uring_setup`, `io_uring_enter` and `io_uring_register` with `EPERM`
+    /// (default: allowed). Part of nscell's filter with or without the default policy (like
+    /// [`seccomp_rule`](Sandbox::seccomp_rule)), so it also holds beside a policy of the
+    /// caller's own (`default_seccomp(false)` with a [`seccomp_program`](Sandbox::seccomp_program)).
     pub fn deny_io_uring(&mut self, deny: bool) -> &mut Self {
         self.harden.seccomp_changed().deny_io_uring = deny;
         self

@@ -146,7 +146,7 @@ impl Default for SeccompConfig {
 impl SeccompConfig {
     /// True when nscell's own filter is needed (default policy or caller rules).
     pub fn own_filter(&self) -> bool {
-        self.default_policy || !self.rules.is_empty()
+        self.default_policy || self.deny_io_uring || !self.rules.is_empty()
     }
 
     /// Compiles nscell's own filter.
@@ -157,6 +157,8 @@ impl SeccompConfig {
         }
         if self.default_policy {
             rules.extend(default_rules(self.deny_io_uring));
+        } else if self.deny_io_uring {
+            rules.extend(io_uring_rules());
         }
         let program = generate(&rules);
         if program.len() > MAX_INSNS {
@@ -201,12 +203,24 @@ pub const DEFAULT_DENIED: &[&str] = &[
 /// `io_uring_*`, denied on request ([`Sandbox::deny_io_uring`](crate::Sandbox::deny_io_uring)).
 pub const IO_URING: &[&str] = &["io_uring_setup", "io_uring_enter", "io_uring_register"];
 
+/// Fails system call `nr` with `EPERM`.
+fn deny(nr: u32) -> Rule {
+    Rule { nr, action: SeccompAction::Errno(EPERM), arg: None }
+}
+
+/// `EPERM` for each of `names`.
+fn denied(names: &[&str]) -> impl Iterator<Item = Rule> {
+    names.iter().filter_map(|n| syscall_number(n)).map(deny)
+}
+
+fn io_uring_rules() -> impl Iterator<Item = Rule> {
+    denied(IO_URING)
+}
+
 fn default_rules(deny_io_uring: bool) -> Vec<Rule> {
-    let deny = |nr| Rule { nr, action: SeccompAction::Errno(EPERM), arg: None };
-    let mut out: Vec<Rule> =
-        DEFAULT_DENIED.iter().filter_map(|n| syscall_number(n)).map(deny).collect();
+    let mut out: Vec<Rule> = denied(DEFAULT_DENIED).collect();
     if deny_io_uring {
-        out.extend(IO_URING.iter().filter_map(|n| syscall_number(n)).map(deny));
+        out.extend(io_uring_rules());
     }
     let personality = libc::SYS_personality as u32;
     for p in [PER_LINUX, PER_LINUX32, PER_QUERY] {

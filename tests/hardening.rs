@@ -253,6 +253,9 @@ fn io_uring_is_denied_on_request() {
     assert!(!r.starts_with("errno 1 "), "io_uring denied by default: {r}");
     let r = try_in(try_syscall(&args).deny_io_uring(true));
     assert!(r.starts_with("errno 1 "), "{r}");
+    // Without the default policy as well.
+    let r = try_in(try_syscall(&args).default_seccomp(false).deny_io_uring(true));
+    assert!(r.starts_with("errno 1 "), "{r}");
 }
 
 #[test]
@@ -720,9 +723,13 @@ fn cli_deny_io_uring() {
         let allowed = text(&nscell_sh(&format!("$NSCELL -- $TRY {call}")));
         assert!(!allowed.starts_with("errno 1 "), "{call}: {allowed}");
     }
-    // Without the default policy there is nothing for it to add to: a usage error, not a no-op.
-    let o = nscell_sh("$NSCELL --no-default-seccomp --deny-io-uring -- true");
-    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    // Without the default policy too (it was silently ignored there).
+    let call = "io_uring_setup 1 buf";
+    let denied =
+        text(&nscell_sh(&format!("$NSCELL --no-default-seccomp --deny-io-uring -- $TRY {call}")));
+    assert!(denied.starts_with("errno 1 "), "{denied}");
+    let allowed = text(&nscell_sh(&format!("$NSCELL --no-default-seccomp -- $TRY {call}")));
+    assert!(!allowed.starts_with("errno 1 "), "{allowed}");
 }
 
 /// Listens on 127.0.0.1 at each port given, then connects to each: prints `PORT:ok` or

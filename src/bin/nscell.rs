@@ -103,8 +103,8 @@ TIOCLINUX, x32 calls):
                           32768 bytes (4096 instructions), and stays open
   --add-seccomp-fd FD     read a compiled seccomp program from FD and stack it on the policy
   --no-default-seccomp    do not install nscell's default seccomp policy
-  --deny-io-uring         the default seccomp policy also denies io_uring_setup,
-                          io_uring_enter and io_uring_register (EPERM)
+  --deny-io-uring         also deny io_uring_setup, io_uring_enter and io_uring_register
+                          (EPERM), with or without the default seccomp policy
   --disable-userns        the command cannot create user namespaces (needs a user namespace;
                           it also loses its capabilities over the sandbox's namespaces)
   --keep-session-keyring  let the command keep this process's session keyring and its keys (by
@@ -771,14 +771,6 @@ fn check(cli: &Cli, root: bool) -> Result<(), String> {
                  root directly"
             ));
         }
-    }
-    let no_default =
-        |h: &HardenOpt| matches!(h, HardenOpt::NoDefaultSeccomp | HardenOpt::Seccomp(_, true));
-    if cli.harden.contains(&HardenOpt::DenyIoUring) && cli.harden.iter().any(no_default) {
-        return Err("--deny-io-uring is part of nscell's default seccomp policy, which \
-                    --no-default-seccomp and --seccomp turn off (deny io_uring in your own \
-                    program instead)"
-            .into());
     }
     // Named namespaces replace the default set: some options need one that was left out.
     let Some(ns) = cli.namespaces else { return Ok(()) };
@@ -1530,13 +1522,6 @@ mod harden_tests {
                 HardenOpt::LandlockRequired,
             ]
         );
-        for list in [
-            &["--deny-io-uring", "--no-default-seccomp"][..],
-            &["--no-default-seccomp", "--deny-io-uring"],
-        ] {
-            let e = check(&cli(list), false).unwrap_err();
-            assert!(e.starts_with("--deny-io-uring is part of"), "{e}");
-        }
         let err = |list: &[&str]| match parse(args(list)) {
             Err(e) => e,
             other => panic!("{list:?} parsed: {other:?}"),
