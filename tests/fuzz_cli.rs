@@ -8,9 +8,10 @@
 //! leaves a process or an fd behind.
 //!
 //! `NSCELL_FUZZ_SEED=N` repeats a run (the seed is printed first); `NSCELL_FUZZ_SECS` bounds the
-//! whole test (default 40 s); `NSCELL_FUZZ_FIFO=1` also plants a FIFO where `--file` may write;
-//! `NSCELL_FUZZ_LOG=FILE` writes every command line, its status and stderr to FILE. Its own test binary: CI does not re-run it against the static
-//! builds, whose binary tests are those of cli, filesystem, lifecycle and hardening.
+//! whole test (default 40 s); `NSCELL_FUZZ_LOG=FILE` writes every command line, its status and
+//! stderr to FILE. A FIFO lies where `--file` may write. Its own test binary: CI does not re-run
+//! it against the static builds, whose binary tests are those of cli, filesystem, lifecycle and
+//! hardening.
 
 mod common;
 
@@ -125,13 +126,9 @@ impl World {
         plant(Path::new("../../../../../../.."), "up");
         plant(&Path::new("/proc/self/root").join(canary.strip_prefix("/").unwrap()), "magic");
         plant(Path::new("/proc/self/cwd"), "cwd");
-        // A FIFO at a --file destination blocks nscell's setup for ever (issue 10, item 8,
-        // fixed on another branch): planted on request until that fix is in.
-        if std::env::var_os("NSCELL_FUZZ_FIFO").is_some() {
-            let (fifo, mode) = (tmp.join("src/fifo"), rustix::fs::Mode::from_raw_mode(0o644));
-            rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, mode, 0)
-                .unwrap();
-        }
+        // A FIFO where --file may write: it must be refused, never block the setup.
+        let (fifo, mode) = (tmp.join("src/fifo"), rustix::fs::Mode::from_raw_mode(0o644));
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, mode, 0).unwrap();
         for d in [&tmp, &canary] {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
