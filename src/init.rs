@@ -93,6 +93,7 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
     if let Err(e) = sys::prctl(PR_SET_DUMPABLE, 0, 0) {
         return Failure::new(Step::StartProgram, e);
     }
+    hide_caller(&plan.lifecycle.caller_memory);
     let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::SIGCHLD;
     // SAFETY: program_stack is the top of a stack the parent allocated for this and keeps until
     // the exec pipe closes; program_entry follows child.rs's rules; with CLONE_VFORK this task
@@ -115,6 +116,59 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
         crate::child::report(plan, failure);
     }
     supervise(program)
+}
+
+/// What `/proc/1/cmdline` and `/proc/1/comm` show of the init.
+const INIT_NAME: &core::ffi::CStr = c"nscell-init";
+
+/// Makes `/proc/1/cmdline`, `/proc/1/comm` (and `/proc/1/environ`, which the program cannot read
+/// anyway: the init is not dumpable) name nothing of the caller's. The init's memory is a copy of
+/// the caller's, command line and environment strings included, and the kernel reads
+/// `/proc/1/cmdline` from there: blank both areas, write [`INIT_NAME`] at the start of the
+/// command line, and (`PR_SET_MM_MAP`, which needs no capability when it leaves the executable
+/// alone) end the command line after it and make the environment empty. Should the kernel refuse
+/// that, the blanked area still shows the name followed by NUL bytes.
+fn hide_caller(mem: &crate::lifecycle::CallerMemory) {
+    let _ = rustix::thread::set_name(INIT_NAME);
+    let name = INIT_NAME.to_bytes_with_nul();
+    let mut arg_end = mem.arg_end;
+    for (start, end) in [(mem.arg_start, mem.arg_end), (mem.env_start, mem.env_end)] {
+        if start != 0 && end > start {
+            // SAFETY: the kernel's own record of where this process's (the init's copy of the
+            // caller's) argument and environment strings lie; nothing of the init reads them.
+            unsafe { core::ptr::write_bytes(start as usize as *mut u8, 0, (end - start) as usize) };
+        }
+    }
+    let room = mem.arg_end.saturating_sub(mem.arg_start) as usize;
+    if room > 1 {
+        let len = name.len().min(room) - 1;
+        // SAFETY: `len` bytes fit in the argument area (checked above); the NUL after them is
+        // one of the zeroes just written.
+        unsafe {
+            core::ptr::copy_nonoverlapping(name.as_ptr(), mem.arg_start as usize as *mut u8, len)
+        };
+        arg_end = mem.arg_start + len as u64 + 1;
+    }
+    let Ok(brk) = sys::current_brk() else { return };
+    let map = rustix::process::PrctlMmMap {
+        start_code: mem.start_code,
+        end_code: mem.end_code,
+        start_data: mem.start_data,
+        end_data: mem.end_data,
+        start_brk: mem.start_brk,
+        brk: brk as u64,
+        start_stack: mem.start_stack,
+        arg_start: mem.arg_start,
+        arg_end,
+        env_start: arg_end,
+        env_end: arg_end,
+        auxv: core::ptr::null_mut(),
+        auxv_size: 0,
+        exe_fd: -1,
+    };
+    // SAFETY: the map repeats the kernel's own values but for the (now shorter) command line and
+    // the (now empty) environment, which lie in memory of this process; no auxv, no exe change.
+    let _ = unsafe { rustix::process::configure_virtual_memory_map(&map) };
 }
 
 /// The program's task: the end of the normal path, from the init.

@@ -34,6 +34,53 @@ pub(crate) struct LifecyclePlan {
     pub parent_pidfd: RawFd,
     /// The top of the stack the init's program child runs on until it execs (0 without init).
     pub program_stack: usize,
+    /// Where the caller's command line and environment lie in the init's copy of its memory.
+    pub caller_memory: CallerMemory,
+}
+
+/// The caller's memory layout as `/proc/self/stat` shows it (fields 26–28 and 45–51), read
+/// before `clone`: the forked init, which has a copy of that memory, blanks its copies of the
+/// caller's command line and environment and points the kernel at a name of its own
+/// (`PR_SET_MM_MAP`), so `/proc/1/cmdline` shows nothing of the caller's.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CallerMemory {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_stack: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+}
+
+impl CallerMemory {
+    /// Reads the calling process's layout from `/proc/self/stat`.
+    fn read() -> std::io::Result<CallerMemory> {
+        let stat = std::fs::read_to_string("/proc/self/stat")?;
+        let bad = || std::io::Error::from(std::io::ErrorKind::InvalidData);
+        // "pid (comm) state ..." — the comm may hold anything, so count from the last ')':
+        // the first field after it is field 3.
+        let rest = stat.rsplit_once(')').ok_or_else(bad)?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| -> std::io::Result<u64> {
+            fields.get(n - 3).and_then(|f| f.parse().ok()).ok_or_else(bad)
+        };
+        Ok(CallerMemory {
+            start_code: field(26)?,
+            end_code: field(27)?,
+            start_stack: field(28)?,
+            start_data: field(45)?,
+            end_data: field(46)?,
+            start_brk: field(47)?,
+            arg_start: field(48)?,
+            arg_end: field(49)?,
+            env_start: field(50)?,
+            env_end: field(51)?,
+        })
+    }
 }
 
 impl Sandbox {
@@ -56,6 +103,8 @@ impl Sandbox {
     /// non-dumpable, so the program can neither ptrace it nor read that copy through
     /// `/proc/1/mem`. Sharing the caller's memory instead, as the other paths do until `execve`,
     /// would let the program read and write the caller's memory for as long as the sandbox runs.
+    /// Its `/proc/1/cmdline` and `/proc/1/comm` read `nscell-init`: the init blanks its copy of
+    /// the caller's command line and environment before the program starts.
     /// The copy costs page-table copies that grow with the caller's size (the other paths do
     /// not). With it, [`Child::wait_info`](crate::Child::wait_info) reports the resource usage of
     /// the whole sandbox. [`Child::id`](crate::Child::id) is the init's pid.
@@ -152,7 +201,14 @@ impl Lifecycle {
             terminal: -1,
             parent_pidfd: -1,
             program_stack: 0,
+            caller_memory: CallerMemory::default(),
         };
+        if self.init {
+            plan.caller_memory = CallerMemory::read().map_err(|e| {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                Error::setup(Step::StartProgram, Some("/proc/self/stat".into()), errno, false)
+            })?;
+        }
         let parent_pidfd = if self.die_with_parent {
             use rustix::process::{PidfdFlags, pidfd_open};
             let tid = rustix::thread::gettid();

@@ -44,6 +44,7 @@ mod nr {
     pub const KILL: usize = 62;
     pub const RT_SIGTIMEDWAIT: usize = 128;
     pub const SIGNALFD4: usize = 289;
+    pub const BRK: usize = 12;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -71,6 +72,7 @@ mod nr {
     pub const KILL: usize = 129;
     pub const RT_SIGTIMEDWAIT: usize = 137;
     pub const SIGNALFD4: usize = 74;
+    pub const BRK: usize = 214;
 }
 
 /// A raw system call with up to four arguments.
@@ -697,6 +699,12 @@ pub fn wait4(pid: c_int, options: c_int) -> Result<(c_int, c_int), Errno> {
         syscall4(nr::WAIT4, pid as usize, &mut status as *mut c_int as usize, options as usize, 0)
     };
     check(ret).map(|pid| (pid as c_int, status))
+}
+
+/// The current end of the data segment: the raw `brk(0)` system call, which returns it.
+pub fn current_brk() -> Result<usize, Errno> {
+    // SAFETY: brk(0) asks for an impossible end, so it changes nothing and returns the current.
+    check(unsafe { syscall4(nr::BRK, 0, 0, 0, 0) })
 }
 
 /// `kill(pid, sig)`.

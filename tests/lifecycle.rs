@@ -937,3 +937,38 @@ fn the_program_cannot_reach_the_callers_memory_through_the_init() {
     let out = Sandbox::new("/bin/sh").args(["-c", script]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "mem-open\nmaps-open\n");
 }
+
+#[test]
+fn the_init_shows_nothing_of_the_callers_command_line() {
+    // The init is a copy of the caller: without care, /proc/1/cmdline inside is the caller's
+    // whole command line (this test binary's path and arguments) and /proc/1/comm its name.
+    let script = "cat /proc/1/cmdline; echo; cat /proc/1/comm; \
+                  (cat /proc/1/environ >/dev/null) 2>/dev/null && echo environ-open || echo environ-denied";
+    let out = Sandbox::new("/bin/sh").args(["-c", script]).init(true).output().unwrap();
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    let cmdline = lines.next().unwrap().trim_end_matches('\0');
+    assert_eq!(cmdline, "nscell-init", "{text:?}");
+    assert_eq!(lines.next(), Some("nscell-init"), "{text:?}");
+    assert_eq!(lines.next(), Some("environ-denied"), "{text:?}");
+    let own = std::fs::read("/proc/self/cmdline").unwrap();
+    for arg in own.split(|&b| b == 0).filter(|a| a.len() > 2) {
+        let arg = String::from_utf8_lossy(arg);
+        assert!(!text.contains(&*arg), "the caller's argument {arg:?} shows inside: {text:?}");
+    }
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert!(!text.contains(comm.trim()), "the caller's name {comm:?} shows inside: {text:?}");
+
+    // Through the binary: a distinctive argument of nscell's own is nowhere in PID 1.
+    let mark = format!("distinctive-{}", std::process::id());
+    let out = std::process::Command::new(common::nscell_bin())
+        .args(["--init", "--no-pty", "--setenv", "MARK", &mark, "--"])
+        .args(["/bin/sh", "-c", "cat /proc/1/cmdline /proc/1/comm; cat /proc/1/environ"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("nscell-init\0nscell-init\n"), "{text:?}");
+    assert!(!text.contains(&mark) && !text.contains(common::nscell_bin()), "{text:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "{out:?}");
+}
