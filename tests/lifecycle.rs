@@ -974,3 +974,86 @@ fn the_init_shows_nothing_of_the_callers_command_line() {
     assert!(!text.contains(&mark) && !text.contains(common::nscell_bin()), "{text:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "{out:?}");
 }
+
+/// Runs `nscell ARGS` with `input` on a pipe (`None`: stdin is /dev/null) and returns its status,
+/// its output and how long it took; fails the test when it has not ended after 20 s.
+fn nscell_bounded(
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> (std::process::ExitStatus, String, Duration) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let start = Instant::now();
+    let mut nscell = std::process::Command::new(common::nscell_bin())
+        .args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(bytes) = input {
+        // Written, then closed: the end of the input.
+        nscell.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    let mut stdout = nscell.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).replace('\r', "")
+    });
+    loop {
+        if let Some(status) = nscell.try_wait().unwrap() {
+            return (status, reader.join().unwrap(), start.elapsed());
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            nscell.kill().unwrap();
+            let _ = nscell.wait();
+            panic!(
+                "nscell {args:?} never ended after the end of its input: {}",
+                reader.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn pty_input_end_reaches_a_program_in_canonical_mode_at_every_read() {
+    // Each read after the end gets end-of-file, as when a person presses Ctrl-D each time.
+    let script = "cat; cat; echo done";
+    for input in [Some(&b"line\n"[..]), Some(b"no newline"), None] {
+        let (status, out, _) = nscell_bounded(&["--pty", "--", "/bin/sh", "-c", script], input);
+        assert!(status.success(), "{input:?}: {status}: {out:?}");
+        assert!(out.ends_with("done\n"), "{input:?}: {out:?}");
+    }
+    // The default command, bash, interactive on its pty: its line editor takes Ctrl-D as exit.
+    let (status, out, _) = nscell_bounded(&["--pty"], None);
+    assert!(status.success(), "{status}: {out:?}");
+    assert!(out.ends_with("exit\n"), "{out:?}");
+    let (status, out, _) = nscell_bounded(&["--pty"], Some(b"echo got-$((6*7))\n"));
+    assert!(status.success() && out.contains("got-42\n"), "{status}: {out:?}");
+}
+
+#[test]
+fn pty_input_end_hangs_up_a_program_in_non_canonical_mode() {
+    // A terminal has no end of file in non-canonical mode: once the program has read all and
+    // stays silent, the relay hangs up (SIGHUP, then it closes the terminal).
+    let script = "stty -icanon; read x";
+    for init in [false, true] {
+        for input in [None, Some(&b"abc"[..])] {
+            let mut args = vec!["--pty"];
+            if init {
+                args.push("--init");
+            }
+            args.extend(["--", "/bin/sh", "-c", script]);
+            let (status, out, took) = nscell_bounded(&args, input);
+            assert!(took >= nscell::pty::HANG_UP_AFTER, "{args:?}: ended early: {status} {out:?}");
+            if init {
+                // The init passes the SIGHUP on; sh has no handler for it.
+                assert_eq!(status.code(), Some(128 + libc::SIGHUP), "{args:?}: {out:?}");
+            } else {
+                // PID 1 ignores SIGHUP without a handler: the terminal is closed, read sees EOF.
+                assert_eq!(status.code(), Some(1), "{args:?}: {out:?}");
+            }
+        }
+    }
+}
