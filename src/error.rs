@@ -117,11 +117,17 @@ pub enum Step {
     /// Allocating a pseudo-terminal (`/dev/ptmx`).
     #[doc(alias = "openpty")]
     OpenPty,
+    /// Giving a sandbox that shares the caller's terminal a process group of its own (`setpgid`).
+    #[doc(alias = "setpgid")]
+    ProcessGroup,
+    /// Making that process group the terminal's foreground group (`tcsetpgrp`).
+    #[doc(alias = "tcsetpgrp")]
+    ForegroundTerminal,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 46] = [
+    pub(crate) const ALL: [Step; 48] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -168,6 +174,8 @@ impl Step {
         Step::ParentDeathSignal,
         Step::StartProgram,
         Step::OpenPty,
+        Step::ProcessGroup,
+        Step::ForegroundTerminal,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -219,6 +227,8 @@ impl Step {
             44 => ParentDeathSignal,
             45 => StartProgram,
             46 => OpenPty,
+            47 => ProcessGroup,
+            48 => ForegroundTerminal,
             _ => return None,
         })
     }
@@ -272,6 +282,8 @@ impl Step {
             Step::ParentDeathSignal => "tie the sandbox's life to its spawner (PR_SET_PDEATHSIG)",
             Step::StartProgram => "start the program from the init",
             Step::OpenPty => "allocate a pseudo-terminal",
+            Step::ProcessGroup => "give the sandbox a process group of its own (setpgid)",
+            Step::ForegroundTerminal => "put the sandbox in the terminal's foreground (tcsetpgrp)",
         }
     }
 }

@@ -45,6 +45,19 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         rustix::process::ioctl_tiocsctty(tty)
             .map_err(|e| Failure::new(Step::ControllingTerminal, e))?;
     }
+    if life.own_group {
+        // In the caller's session, but never in its process group: kill(0, sig) inside would
+        // reach the caller and its job (process groups span PID namespaces).
+        rustix::process::setpgid(None, None).map_err(|e| Failure::new(Step::ProcessGroup, e))?;
+    }
+    if life.foreground_tty >= 0 {
+        // The caller's group had the terminal: hand it on, as a job-control shell does. Every
+        // signal is blocked here, so the SIGTTOU of a background group's tcsetpgrp is not sent.
+        // SAFETY: the parent keeps this fd (its duplicate of the terminal) open until exec.
+        let tty = unsafe { BorrowedFd::borrow_raw(life.foreground_tty) };
+        rustix::termios::tcsetpgrp(tty, rustix::process::getpgrp())
+            .map_err(|e| Failure::new(Step::ForegroundTerminal, e))?;
+    }
     if life.parent_pidfd >= 0 {
         // No credential change follows (a CLONE_VM child makes none), so nothing clears it.
         rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
@@ -115,7 +128,7 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
         let _ = sys::wait4(program, sys::WALL);
         crate::child::report(plan, failure);
     }
-    supervise(program)
+    supervise(program, plan.lifecycle.stop_fd)
 }
 
 /// What `/proc/1/cmdline` and `/proc/1/comm` show of the init.
@@ -181,11 +194,16 @@ extern "C" fn program_entry(arg: *mut c_void) -> c_int {
 }
 
 /// The init's loop. Uses nothing of the plan: once it has closed the exec pipe, the caller may
-/// free it.
-fn supervise(program: c_int) -> ! {
+/// free it. `stop_fd` (or -1) is the pipe on which it tells the parent that the program stopped.
+fn supervise(program: c_int, stop_fd: c_int) -> ! {
     // The exec pipe (EOF: the parent's spawn returns) and the program's stdio (pipes see EOF
-    // when the program and its children are done with them).
-    let _ = sys::close_range(0, u32::MAX);
+    // when the program and its children are done with them); not the stop pipe.
+    if stop_fd > 0 {
+        let _ = sys::close_range(0, stop_fd as u32 - 1);
+        let _ = sys::close_range(stop_fd as u32 + 1, u32::MAX);
+    } else {
+        let _ = sys::close_range(0, u32::MAX);
+    }
     // Everything is blocked already (since clone); make sure of it.
     let _ = sys::set_signal_mask(!0);
     let set = FORWARDED.iter().fold(bit(sys::SIGCHLD), |set, &sig| set | bit(sig));
@@ -196,7 +214,7 @@ fn supervise(program: c_int) -> ! {
             }
             _ => {}
         }
-        if let Some(status) = reap(program) {
+        if let Some(status) = reap(program, stop_fd) {
             break status;
         }
     };
@@ -206,12 +224,22 @@ fn supervise(program: c_int) -> ! {
     sys::exit(exit_code(status))
 }
 
-/// Reaps every ended process; returns the program's wait status if it was among them.
-fn reap(program: c_int) -> Option<c_int> {
+/// Reaps every ended process; returns the program's wait status if it was among them. With a
+/// stop pipe, a stop of the program is written to it (one byte, the signal): the parent, which
+/// cannot see it (the init never stops: PID 1 ignores stop signals from inside), gives the
+/// terminal back and stops in its turn ([`crate::Child::stopped`]).
+fn reap(program: c_int, stop_fd: c_int) -> Option<c_int> {
     let mut found = None;
+    let untraced = if stop_fd >= 0 { sys::WUNTRACED } else { 0 };
     loop {
-        match sys::wait4(-1, sys::WNOHANG | sys::WALL) {
+        match sys::wait4(-1, sys::WNOHANG | sys::WALL | untraced) {
             Ok((0, _)) | Err(_) => return found,
+            Ok((pid, status)) if pid == program && status & 0xff == 0x7f => {
+                // SAFETY: the stop pipe's write end stays open in the init until it exits.
+                let fd = unsafe { BorrowedFd::borrow_raw(stop_fd) };
+                // Non-blocking: a parent that does not read loses stops, never the init.
+                let _ = rustix::io::write(fd, &[(status >> 8) as u8]);
+            }
             Ok((pid, status)) if pid == program => found = Some(status),
             Ok(_) => {}
         }

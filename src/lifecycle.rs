@@ -6,8 +6,10 @@
 //! [`crate::init`], the terminal in [`crate::pty`].
 
 use crate::error::{Error, Step};
+use crate::sys;
 use crate::{Namespaces, Sandbox};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use rustix::io::Errno;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,13 @@ pub(crate) struct LifecyclePlan {
     pub program_stack: usize,
     /// Where the caller's command line and environment lie in the init's copy of its memory.
     pub caller_memory: CallerMemory,
+    /// `setpgid(0, 0)`: a process group of its own in the caller's session.
+    pub own_group: bool,
+    /// The caller's controlling terminal, whose foreground the caller's group has, for the child
+    /// to take (`tcsetpgrp`), or -1.
+    pub foreground_tty: RawFd,
+    /// The write end of the init's stop pipe, or -1.
+    pub stop_fd: RawFd,
 }
 
 /// The caller's memory layout as `/proc/self/stat` shows it (fields 26–28 and 45–51), read
@@ -137,6 +146,17 @@ impl Sandbox {
     /// [`pty`](Sandbox::pty) is used (the program then gets a session of its own anyway).
     /// `new_session(false)` shares the caller's terminal: an interactive program inherited on
     /// a terminal needs that for job control when it has no pty.
+    ///
+    /// Sharing the session, the sandbox still gets a process group of its own (`setpgid`), as
+    /// a job of a shell does: process groups span PID namespaces, and in the caller's group
+    /// `kill(0, sig)` from inside would signal the caller and every process of its job. When
+    /// the caller's group is the foreground group of its controlling terminal (found among
+    /// fds 0, 1 and 2), the sandbox takes the foreground (`tcsetpgrp`), so Ctrl-C, Ctrl-Z and
+    /// reading the terminal reach it and not the caller; a caller in the background (a shell's
+    /// `nscell --share-terminal … &`) keeps it there. The terminal goes back to the caller's
+    /// group when the sandbox is reaped ([`Child::wait`](crate::Child::wait),
+    /// [`try_wait`](crate::Child::try_wait), [`wait_info`](crate::Child::wait_info), drop) and
+    /// when it stops ([`Child::stopped`](crate::Child::stopped)), if the sandbox still has it.
     #[doc(alias = "setsid")]
     pub fn new_session(&mut self, new_session: bool) -> &mut Self {
         self.lifecycle.new_session = Some(new_session);
@@ -175,6 +195,11 @@ impl Sandbox {
 /// The fds and settings of one spawn, kept until the child exists.
 pub(crate) struct Armed {
     plan: LifecyclePlan,
+    job: Option<JobTerminal>,
+    /// The init's end of its stop pipe, kept until the init has it.
+    _stop_write: Option<OwnedFd>,
+    /// The child is to take the terminal's foreground.
+    took_foreground: bool,
     master: Option<OwnedFd>,
     slave: Option<OwnedFd>,
     _parent_pidfd: Option<OwnedFd>,
@@ -202,6 +227,9 @@ impl Lifecycle {
             parent_pidfd: -1,
             program_stack: 0,
             caller_memory: CallerMemory::default(),
+            own_group: false,
+            foreground_tty: -1,
+            stop_fd: -1,
         };
         if self.init {
             plan.caller_memory = CallerMemory::read().map_err(|e| {
@@ -223,6 +251,30 @@ impl Lifecycle {
         } else {
             None
         };
+        let mut stop_write = None;
+        let job = if !plan.new_session && !self.pty {
+            plan.own_group = true;
+            let job = JobTerminal::find().map_err(|e| {
+                Error::setup(Step::ForegroundTerminal, None, e.raw_os_error(), false)
+            })?;
+            if job.tty.as_ref().is_some_and(|tty| job.caller_has_it(tty)) {
+                plan.foreground_tty = job.tty.as_ref().map_or(-1, |t| t.as_raw_fd());
+            }
+            if self.init {
+                let (r, w) = rustix::pipe::pipe_with(
+                    rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+                )
+                .and_then(|(r, w)| Ok((r, crate::stdio::above_stdio(w)?)))
+                .map_err(|e| Error::setup(Step::Pipe, None, e.raw_os_error(), false))?;
+                plan.stop_fd = w.as_raw_fd();
+                stop_write = Some(w);
+                Some(JobTerminal { stops: Some(r), ..job })
+            } else {
+                Some(job)
+            }
+        } else {
+            None
+        };
         let (master, slave) = if self.pty {
             let (m, s) = crate::pty::open_pair()
                 .map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error(), false))?;
@@ -233,7 +285,10 @@ impl Lifecycle {
             (None, None)
         };
         Ok(Armed {
+            took_foreground: plan.foreground_tty >= 0,
             plan,
+            job,
+            _stop_write: stop_write,
             master,
             slave,
             _parent_pidfd: parent_pidfd,
@@ -254,13 +309,15 @@ impl Armed {
         std::mem::take(&mut self.plan)
     }
 
-    /// What the [`Child`](crate::Child) keeps.
-    pub(crate) fn into_child(mut self) -> ChildLife {
+    /// What the [`Child`](crate::Child) keeps, `pid` the sandbox's first process.
+    pub(crate) fn into_child(mut self, pid: i32) -> ChildLife {
+        let job = self.job.take().map(|job| JobTerminal { pgid: pid, ..job });
         ChildLife {
             deadline: self.timeout.map(|t| self.started + t),
             timed_out: false,
             pty: self.master.take(),
             usage: None,
+            job,
         }
     }
 }
@@ -272,9 +329,156 @@ pub(crate) struct ChildLife {
     pub timed_out: bool,
     pub pty: Option<OwnedFd>,
     pub usage: Option<ResourceUsage>,
+    /// With [`Sandbox::new_session`]`(false)`: the terminal and the process groups.
+    pub job: Option<JobTerminal>,
+}
+
+/// The caller's controlling terminal and the two process groups that take turns on it.
+#[derive(Debug)]
+pub(crate) struct JobTerminal {
+    /// A duplicate of the caller's controlling terminal, if fd 0, 1 or 2 is one.
+    tty: Option<OwnedFd>,
+    /// The caller's process group (when the sandbox was spawned).
+    caller_pgrp: i32,
+    /// The sandbox's process group: its first process's pid (0 until spawned).
+    pgid: i32,
+    /// With an init: the read end of the pipe on which it writes the program's stops.
+    stops: Option<OwnedFd>,
+}
+
+/// `SIGTTOU` in a signal mask.
+const SIGTTOU_BIT: u64 = 1 << (22 - 1);
+
+impl JobTerminal {
+    /// The caller's controlling terminal among fds 0, 1 and 2 (`tcgetsid` is the caller's
+    /// session), duplicated, and the caller's group.
+    fn find() -> Result<JobTerminal, Errno> {
+        let sid = rustix::process::getsid(None)?;
+        let tty = [rustix::stdio::stdin(), rustix::stdio::stdout(), rustix::stdio::stderr()]
+            .into_iter()
+            .find(|fd| rustix::termios::isatty(fd) && rustix::termios::tcgetsid(fd) == Ok(sid))
+            .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 3))
+            .transpose()?;
+        let caller_pgrp = rustix::process::getpgrp().as_raw_nonzero().get();
+        Ok(JobTerminal { tty, caller_pgrp, pgid: 0, stops: None })
+    }
+
+    /// Whether the caller's group is the terminal's foreground group.
+    fn caller_has_it(&self, tty: &OwnedFd) -> bool {
+        foreground(tty) == Some(self.caller_pgrp)
+    }
+
+    /// Makes `pgrp` the terminal's foreground group when `from` has it (`None`: whoever has
+    /// it), with `SIGTTOU` blocked in the calling thread for that call only (a background
+    /// group's `tcsetpgrp` raises it), so no handler or disposition of the caller's changes.
+    fn hand_over(&self, from: Option<i32>, to: i32) {
+        let Some(tty) = &self.tty else { return };
+        let Some(now) = foreground(tty) else { return };
+        if from.is_some_and(|from| from != now) || now == to {
+            return;
+        }
+        let Some(to) = rustix::process::Pid::from_raw(to) else { return };
+        let Ok(old) = sys::blocked_signals() else { return };
+        if sys::set_signal_mask(old | SIGTTOU_BIT).is_ok() {
+            let _ = rustix::termios::tcsetpgrp(tty, to);
+            let _ = sys::set_signal_mask(old);
+        }
+    }
+
+    /// Gives the terminal back to the caller's group if the sandbox's group has it.
+    pub(crate) fn give_back(&self) {
+        self.hand_over(Some(self.pgid), self.caller_pgrp);
+    }
+}
+
+/// The terminal's foreground group.
+fn foreground(tty: &OwnedFd) -> Option<i32> {
+    rustix::termios::tcgetpgrp(tty).ok().map(|p| p.as_raw_nonzero().get())
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        // A spawn that failed after the child took the terminal: its group is gone (the child
+        // has been reaped), and the terminal goes back to the caller's group.
+        let Some(job) = self.job.as_ref().filter(|_| self.took_foreground) else { return };
+        let Some(fg) = job.tty.as_ref().and_then(foreground) else { return };
+        let gone = rustix::process::Pid::from_raw(fg)
+            .is_some_and(|p| rustix::process::test_kill_process_group(p) == Err(Errno::SRCH));
+        if fg != job.caller_pgrp && gone {
+            job.hand_over(Some(fg), job.caller_pgrp);
+        }
+    }
 }
 
 impl crate::Child {
+    /// For a sandbox that shares the caller's terminal ([`Sandbox::new_session`]`(false)`):
+    /// whether its program has stopped since the last call (Ctrl-Z, `SIGTSTP`, `SIGTTIN`,
+    /// `SIGTTOU`, `SIGSTOP`), and with which signal. When it has, the terminal goes back to the
+    /// caller's group (if the sandbox had it), so the caller can do what a shell does: stop in
+    /// its turn, and [`resume`](crate::Child::resume) the sandbox once it is continued
+    /// itself. The `nscell` binary does that, as `sudo` does. `None` otherwise, and always
+    /// with a session of its own.
+    ///
+    /// Call it when something may have stopped: without an [`init`](Sandbox::init), on
+    /// `SIGCHLD` (the program is the caller's child: `waitid(WSTOPPED)` on its pidfd); with an
+    /// init, which never stops itself (PID 1 ignores stop signals sent from inside), when
+    /// [`stop_events`](crate::Child::stop_events) polls readable: the init writes its
+    /// program's stops there.
+    #[doc(alias = "WSTOPPED")]
+    pub fn stopped(&mut self) -> Result<Option<i32>, Error> {
+        let Some(job) = &self.life.job else { return Ok(None) };
+        if self.has_ended() {
+            return Ok(None);
+        }
+        let sig = match &job.stops {
+            Some(pipe) => {
+                let mut last = None;
+                let mut buf = [0u8; 64];
+                while let Ok(n @ 1..) = rustix::io::read(pipe, &mut buf) {
+                    last = Some(i32::from(buf[n - 1]));
+                }
+                last
+            }
+            None => {
+                use rustix::process::{WaitId, WaitIdOptions, waitid};
+                let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
+                match waitid(WaitId::PidFd(self.pidfd()), options) {
+                    Ok(status) => status.and_then(|s| s.stopping_signal()),
+                    Err(Errno::INTR) | Err(Errno::CHILD) => None,
+                    Err(e) => return Err(Error::setup(Step::Wait, None, e.raw_os_error(), false)),
+                }
+            }
+        };
+        if sig.is_some() {
+            job.give_back();
+        }
+        Ok(sig)
+    }
+
+    /// The init's stop pipe, for a sandbox with an [`init`](Sandbox::init) that shares the
+    /// caller's terminal: it polls readable when the program has stopped (then call
+    /// [`stopped`](crate::Child::stopped)). `None` otherwise.
+    pub fn stop_events(&self) -> Option<BorrowedFd<'_>> {
+        self.life.job.as_ref()?.stops.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Continues a sandbox that shares the caller's terminal after a stop: when the caller's
+    /// group is the terminal's foreground group (a shell's `fg` continued it), the sandbox's
+    /// group gets the terminal back, and then `SIGCONT`. Does nothing with a session of its own
+    /// or once the sandbox has been waited for.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        let Some(job) = &self.life.job else { return Ok(()) };
+        if self.has_ended() {
+            return Ok(());
+        }
+        job.hand_over(Some(job.caller_pgrp), job.pgid);
+        // Not reaped yet, so no other group can have the sandbox's number.
+        if let Some(pgid) = rustix::process::Pid::from_raw(job.pgid) {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::CONT);
+        }
+        Ok(())
+    }
+
     /// The master side of the sandbox's pseudo-terminal ([`Sandbox::pty`]), the first time it
     /// is asked for. Reading it gives what the program writes to its terminal; writing it is
     /// typing. [`crate::pty::relay`] does both with the caller's terminal.

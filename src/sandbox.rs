@@ -392,7 +392,7 @@ impl Sandbox {
                     spawned.pidfd,
                     [pipes.next().flatten(), pipes.next().flatten(), pipes.next().flatten()],
                 );
-                child.life = life.into_child();
+                child.life = life.into_child(spawned.pid);
                 Ok(child)
             }
             Err(SpawnError::Parent(e)) => Err(e),

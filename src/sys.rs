@@ -675,6 +675,8 @@ pub fn landlock_abi() -> i32 {
 
 /// `wait4` option: do not block.
 pub const WNOHANG: c_int = 1;
+/// `wait4` option `WUNTRACED`: report stopped children too.
+pub const WUNTRACED: c_int = 2;
 /// `wait4` option `__WALL`: children of any kind (clone children included).
 pub const WALL: c_int = 0x4000_0000;
 

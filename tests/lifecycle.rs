@@ -1057,3 +1057,34 @@ fn pty_input_end_hangs_up_a_program_in_non_canonical_mode() {
         }
     }
 }
+
+#[test]
+fn kill_0_inside_a_sandbox_sharing_the_terminal_stays_inside() {
+    use std::os::unix::process::CommandExt;
+    // Process groups span PID namespaces: in the caller's group, `kill -USR1 0` inside would
+    // signal the caller's shell and every process of its job. A wrapping shell, in a group of
+    // its own (never this test's), records whether it got the signal.
+    let nscell = common::nscell_bin();
+    for extra in ["", "--init"] {
+        let script = format!(
+            "trap 'echo wrapper-got-usr1' USR1; \
+             {nscell} --share-terminal {extra} -- /bin/sh -c 'kill -USR1 0; sleep 0.2; echo inside-done'; \
+             echo nscell-rc=$?"
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &script])
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("wrapper-got-usr1"), "{extra}: the caller's group got it: {text}");
+        if extra.is_empty() {
+            // The program is PID 1 (no handler: it ignores the signal) and goes on.
+            assert!(text.contains("inside-done\nnscell-rc=0\n"), "{text}");
+        } else {
+            // The program is PID 2, in the sandbox's group: the signal ends it.
+            assert!(text.contains(&format!("nscell-rc={}\n", 128 + libc::SIGUSR1)), "{text}");
+        }
+    }
+}

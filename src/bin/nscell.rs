@@ -675,11 +675,14 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     }
 
+    // A terminal on stdin: the command gets a pty of its own, relayed to it; unless it is to
+    // share this terminal.
+    let pty = cli.pty.unwrap_or_else(|| {
+        cli.new_session != Some(false) && rustix::termios::isatty(rustix::stdio::stdin())
+    });
     // Before the program exists, so a signal that comes early waits for it instead of ending
     // nscell and leaving the program behind.
-    signals::block();
-    // A terminal on stdin: the command gets a pty of its own, relayed to it.
-    let pty = cli.pty.unwrap_or_else(|| rustix::termios::isatty(rustix::stdio::stdin()));
+    signals::block(!pty && cli.new_session == Some(false));
     let mut child = match sandbox(&cli).pty(pty).spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -740,12 +743,43 @@ mod signals {
         }
     }
 
+    /// The forwarded signals, and the two a sandbox sharing the terminal needs: `SIGCHLD` (its
+    /// program stopped) and `SIGCONT` (nscell was continued).
+    fn job_control_set() -> libc::sigset_t {
+        let mut set = forwarded_set();
+        // SAFETY: an initialised set and valid signal numbers.
+        unsafe {
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            libc::sigaddset(&mut set, libc::SIGCONT);
+        }
+        set
+    }
+
+    /// When the sandbox that shares nscell's terminal has stopped: nscell stops too, with the
+    /// same signal (`SIGSTOP` if nscell ignores that one), so the shell that started it sees
+    /// its job stop and takes the terminal (which the library has given back to nscell's
+    /// group); once continued (`fg`, `bg`), it continues the sandbox, handing it the terminal
+    /// when nscell has it. What `sudo` does for a command in a process group of its own.
+    fn follow_stop(child: &mut nscell::Child) -> Result<(), nscell::Error> {
+        let Some(sig) = child.stopped()? else { return Ok(()) };
+        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: a query only (no new action), into room for one sigaction.
+        let queried = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) } == 0;
+        // SAFETY: zero-initialised, and filled in by the kernel when the query worked.
+        let default = queried && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_DFL;
+        let sig = if default { sig } else { libc::SIGSTOP };
+        // SAFETY: a signal to this process; it returns once the process has been continued.
+        unsafe { libc::kill(libc::getpid(), sig) };
+        child.resume()
+    }
+
     /// Blocks the forwarded signals in the calling thread (main, before any other thread is
     /// started, so every later thread inherits the mask). They stay pending until the
     /// forwarding thread takes them. The program starts with an empty mask: the library
-    /// clears it before `execve`.
-    pub fn block() {
-        let mut set = forwarded_set();
+    /// clears it before `execve`. With `job_control`, `SIGCHLD` and `SIGCONT` too, for
+    /// [`wait_forwarding`]'s signalfd.
+    pub fn block(job_control: bool) {
+        let mut set = if job_control { job_control_set() } else { forwarded_set() };
         // SIGWINCH too: the pty relay then reads it from a signalfd instead of polling the
         // window size. (Not forwarded: the relay passes the size on, which signals the command.)
         // SAFETY: an initialised set and a valid signal number.
@@ -800,7 +834,7 @@ mod signals {
     ) -> Result<nscell::WaitInfo, nscell::Error> {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         use std::os::fd::AsFd;
-        let set = forwarded_set();
+        let set = if shares_terminal { job_control_set() } else { forwarded_set() };
         // SAFETY: a valid, initialised set; -1 asks for a new fd.
         let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
         if raw < 0 {
@@ -816,26 +850,45 @@ mod signals {
                 let left = d.saturating_duration_since(std::time::Instant::now());
                 Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 }
             });
-            let (exited, signalled) = {
+            let (exited, signalled, stop_event) = {
                 let pidfd = child.pidfd();
                 let mut fds =
-                    [PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sigfd, PollFlags::IN)];
+                    vec![PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sigfd, PollFlags::IN)];
+                // With an init, its program's stops come through a pipe (see `follow_stop`).
+                let stops = child.stop_events();
+                if let Some(fd) = &stops {
+                    fds.push(PollFd::new(fd, PollFlags::IN));
+                }
                 match poll(&mut fds, timeout.as_ref()) {
                     // The deadline: wait_info enforces it (kills the sandbox, says timed out).
                     Ok(0) => break,
-                    Ok(_) => (!fds[0].revents().is_empty(), !fds[1].revents().is_empty()),
+                    Ok(_) => {
+                        let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
+                        (ready(0), ready(1), ready(2))
+                    }
                     Err(rustix::io::Errno::INTR) => continue,
                     Err(_) => break,
                 }
             };
+            if stop_event {
+                follow_stop(child)?;
+            }
             if signalled {
                 // struct signalfd_siginfo: u32 ssi_signo, i32 ssi_errno, i32 ssi_code, ...
                 let mut info = [0u8; 128];
                 if rustix::io::read(sigfd.as_fd(), &mut info).is_ok_and(|n| n == 128) {
                     let signo = i32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
                     let code = i32::from_ne_bytes([info[8], info[9], info[10], info[11]]);
-                    // See `forward`: a terminal's Ctrl-C already reached a program that shares it.
-                    if !(shares_terminal && signo == libc::SIGINT && code == libc::SI_KERNEL) {
+                    if signo == libc::SIGCHLD {
+                        // The program (nscell's child without an init) may have stopped.
+                        follow_stop(child)?;
+                    } else if signo == libc::SIGCONT {
+                        // Continued (a shell's `fg` or `bg` of nscell's job): so is the sandbox.
+                        child.resume()?;
+                    } else if !(shares_terminal && signo == libc::SIGINT && code == libc::SI_KERNEL)
+                    {
+                        // See `forward`: a terminal's Ctrl-C already reached a program that
+                        // shares it.
                         let _ = child.signal(signo);
                     }
                 }
