@@ -1088,3 +1088,70 @@ fn kill_0_inside_a_sandbox_sharing_the_terminal_stays_inside() {
         }
     }
 }
+
+/// The fields after `tag` on the screen line that starts with it (`tag a b c` → [a, b, c]).
+fn screen_fields(tmux: &Tmux, tag: &str) -> Vec<String> {
+    tmux.expect(tag);
+    let screen = tmux.screen();
+    let line = screen.lines().rev().find(|l| l.starts_with(&format!("{tag} "))).unwrap_or("");
+    line.split_whitespace().skip(1).map(String::from).collect()
+}
+
+#[test]
+fn sharing_the_terminal_the_sandbox_is_a_foreground_job_of_its_own() {
+    if !tmux_or_skip() {
+        skip!("tmux is not installed (the interactive tests need a real terminal)");
+    }
+    let nscell = common::nscell_bin();
+    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
+    tmux.expect_prompt("host$");
+    tmux.type_line("echo shell $(ps -o pgid=,tpgid=,tty= -p $$)");
+    let shell = screen_fields(&tmux, "shell");
+    assert_eq!(shell.len(), 3, "{shell:?}");
+    assert_eq!(shell[0], shell[1], "the shell has its terminal: {shell:?}");
+
+    // Inside (PID 1 of its namespace): its own group, the terminal's foreground, the same
+    // terminal (no pty of its own, also when none is asked for).
+    for options in ["--share-terminal --no-pty", "--share-terminal"] {
+        tmux.type_line(&format!(
+            "{nscell} {options} -- /bin/sh -c 'echo inside $(ps -o pgid=,tpgid=,tty= -p $$)'"
+        ));
+        assert_eq!(screen_fields(&tmux, "inside"), ["1", "1", shell[2].as_str()], "{options}");
+        tmux.expect_prompt("host$");
+        tmux.type_line("clear");
+        tmux.expect_prompt("host$");
+    }
+
+    // When it ends, the terminal is its caller's again: here a shell without job control,
+    // which never takes the terminal back itself.
+    tmux.type_line(&format!(
+        "/bin/sh -c '{nscell} --share-terminal -- /bin/true; echo after $(ps -o tpgid=,pgid= -p $$)'"
+    ));
+    let after = screen_fields(&tmux, "after");
+    assert!(after.len() == 2 && after[0] == after[1], "the caller lost its terminal: {after:?}");
+    tmux.expect_prompt("host$");
+
+    // In the background it leaves the terminal to the shell, which goes on reading commands.
+    tmux.type_line(&format!("{nscell} --share-terminal -- /bin/sleep 2 &"));
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.type_line("echo bg $(ps -o tpgid=,pgid= -p $$)");
+    let bg = screen_fields(&tmux, "bg");
+    assert!(bg.len() == 2 && bg[0] == bg[1], "a background sandbox took the terminal: {bg:?}");
+    tmux.type_line("wait; echo waited=$?");
+    tmux.expect("waited=0");
+
+    // Ctrl-Z stops the program (not PID 1 here, so it can stop): nscell stops with it, the
+    // shell has its terminal back, and `fg` gives it to the sandbox again.
+    tmux.type_line(&format!("{nscell} --share-terminal --unshare-user -- /bin/sleep 100"));
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.send(&["C-z"]);
+    tmux.expect("Stopped");
+    tmux.expect_prompt("host$");
+    tmux.type_line("echo stopped $(ps -o tpgid=,pgid= -p $$)");
+    let stopped = screen_fields(&tmux, "stopped");
+    assert!(stopped.len() == 2 && stopped[0] == stopped[1], "{stopped:?}");
+    tmux.type_line("fg; echo rc=$?");
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.send(&["C-c"]);
+    tmux.expect("rc=130");
+}
