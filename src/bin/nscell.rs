@@ -121,11 +121,13 @@ Life and death:
   --new-session           start the command in a new session (setsid), so it cannot push input
                           into this terminal (TIOCSTI). The default, unless it gets a pty;
                           --share-terminal turns it off
-  --share-terminal        let the command use this terminal as its controlling terminal
+  --share-terminal        let the command use this terminal as its controlling terminal, as a
+                          job of its own (its own process group, in the foreground when nscell
+                          is; Ctrl-Z stops nscell with it). No pty unless --pty is given too
   --timeout SECONDS       kill the sandbox after SECONDS (decimals allowed); exit status 124
   --pty                   give the command a new pseudo-terminal, relayed to this terminal in
                           raw mode, with window size changes passed on (default when stdin is a
-                          terminal)
+                          terminal, unless --share-terminal)
   --no-pty                do not: the command uses nscell's stdin, stdout and stderr as they are
 
 Reporting:
