@@ -264,7 +264,9 @@ impl Lifecycle {
                 let (r, w) = rustix::pipe::pipe_with(
                     rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
                 )
-                .and_then(|(r, w)| Ok((r, crate::stdio::above_stdio(w)?)))
+                .and_then(|(r, w)| {
+                    Ok((crate::stdio::above_stdio(r)?, crate::stdio::above_stdio(w)?))
+                })
                 .map_err(|e| Error::setup(Step::Pipe, None, e.raw_os_error(), false))?;
                 plan.stop_fd = w.as_raw_fd();
                 stop_write = Some(w);
@@ -368,26 +370,33 @@ impl JobTerminal {
         foreground(tty) == Some(self.caller_pgrp)
     }
 
-    /// Makes `pgrp` the terminal's foreground group when `from` has it (`None`: whoever has
-    /// it), with `SIGTTOU` blocked in the calling thread for that call only (a background
-    /// group's `tcsetpgrp` raises it), so no handler or disposition of the caller's changes.
-    fn hand_over(&self, from: Option<i32>, to: i32) {
-        let Some(tty) = &self.tty else { return };
-        let Some(now) = foreground(tty) else { return };
+    /// Makes `to` the terminal's foreground group when `from` has it, with `SIGTTOU` blocked
+    /// in the calling thread for that call only (a background group's `tcsetpgrp` raises it),
+    /// so no handler or disposition of the caller's changes. True if it did.
+    fn hand_over(&self, from: Option<i32>, to: i32) -> bool {
+        let Some(tty) = &self.tty else { return false };
+        let Some(now) = foreground(tty) else { return false };
         if from.is_some_and(|from| from != now) || now == to {
-            return;
+            return false;
         }
-        let Some(to) = rustix::process::Pid::from_raw(to) else { return };
-        let Ok(old) = sys::blocked_signals() else { return };
-        if sys::set_signal_mask(old | SIGTTOU_BIT).is_ok() {
-            let _ = rustix::termios::tcsetpgrp(tty, to);
-            let _ = sys::set_signal_mask(old);
+        let Some(to) = rustix::process::Pid::from_raw(to) else { return false };
+        let Ok(old) = sys::blocked_signals() else { return false };
+        if sys::set_signal_mask(old | SIGTTOU_BIT).is_err() {
+            return false;
         }
+        let done = rustix::termios::tcsetpgrp(tty, to).is_ok();
+        let _ = sys::set_signal_mask(old);
+        done
     }
 
     /// Gives the terminal back to the caller's group if the sandbox's group has it.
     pub(crate) fn give_back(&self) {
         self.hand_over(Some(self.pgid), self.caller_pgrp);
+    }
+
+    /// Hands the terminal to the sandbox's group if the caller's group has it.
+    fn hand_to_sandbox(&self) -> bool {
+        self.hand_over(Some(self.caller_pgrp), self.pgid)
     }
 }
 
@@ -455,6 +464,17 @@ impl crate::Child {
         Ok(sig)
     }
 
+    /// For a running sandbox that shares the caller's terminal: when the caller's group is the
+    /// terminal's foreground group, hands the terminal to the sandbox's group, and says so.
+    /// That happens when a shell brings the caller's job, spawned in the background, to the
+    /// foreground (`fg`): the shell sends no `SIGCONT` to a job that is running, so nothing
+    /// tells the caller; look now and then (the `nscell` binary does every 200 ms while the
+    /// sandbox runs). False with a session of its own or once the sandbox has been waited for.
+    pub fn take_foreground(&mut self) -> bool {
+        let Some(job) = &self.life.job else { return false };
+        !self.has_ended() && job.hand_to_sandbox()
+    }
+
     /// The init's stop pipe, for a sandbox with an [`init`](Sandbox::init) that shares the
     /// caller's terminal: it polls readable when the program has stopped (then call
     /// [`stopped`](crate::Child::stopped)). `None` otherwise.
@@ -471,7 +491,7 @@ impl crate::Child {
         if self.has_ended() {
             return Ok(());
         }
-        job.hand_over(Some(job.caller_pgrp), job.pgid);
+        job.hand_to_sandbox();
         // Not reaped yet, so no other group can have the sandbox's number.
         if let Some(pgid) = rustix::process::Pid::from_raw(job.pgid) {
             let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::CONT);

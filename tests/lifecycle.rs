@@ -1090,11 +1090,19 @@ fn kill_0_inside_a_sandbox_sharing_the_terminal_stays_inside() {
 }
 
 /// The fields after `tag` on the screen line that starts with it (`tag a b c` → [a, b, c]).
+/// Waits up to 10 s for the line.
 fn screen_fields(tmux: &Tmux, tag: &str) -> Vec<String> {
-    tmux.expect(tag);
-    let screen = tmux.screen();
-    let line = screen.lines().rev().find(|l| l.starts_with(&format!("{tag} "))).unwrap_or("");
-    line.split_whitespace().skip(1).map(String::from).collect()
+    let start = Instant::now();
+    loop {
+        let screen = tmux.screen();
+        if let Some(line) = screen.lines().rev().find(|l| l.starts_with(&format!("{tag} "))) {
+            return line.split_whitespace().skip(1).map(String::from).collect();
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            panic!("the terminal never showed a line {tag:?}; it shows:\n{screen}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -1129,6 +1137,24 @@ fn sharing_the_terminal_the_sandbox_is_a_foreground_job_of_its_own() {
     ));
     let after = screen_fields(&tmux, "after");
     assert!(after.len() == 2 && after[0] == after[1], "the caller lost its terminal: {after:?}");
+    tmux.expect_prompt("host$");
+
+    // Also when the spawn fails after the child took the terminal.
+    tmux.type_line(&format!(
+        "/bin/sh -c '{nscell} --share-terminal -- /nonexistent; echo failed $(ps -o tpgid=,pgid= -p $$)'"
+    ));
+    let failed = screen_fields(&tmux, "failed");
+    assert!(failed.len() == 2 && failed[0] == failed[1], "after a failed spawn: {failed:?}");
+    tmux.expect_prompt("host$");
+
+    // Started in the background and then brought to the foreground (`fg` continues nscell),
+    // it takes the terminal.
+    tmux.type_line(&format!(
+        "{nscell} --share-terminal -- /bin/sh -c 'sleep 1; echo fgjob $(ps -o pgid=,tpgid= -p $$)' &"
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.type_line("fg");
+    assert_eq!(screen_fields(&tmux, "fgjob"), ["1", "1"]);
     tmux.expect_prompt("host$");
 
     // In the background it leaves the terminal to the shell, which goes on reading commands.

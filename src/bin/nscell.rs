@@ -700,7 +700,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
     let ended = if pty {
         // The relay has a loop of its own; the signals are passed on from a thread beside it.
-        if let Err(e) = signals::forward(&child, shares_terminal) {
+        if let Err(e) = signals::forward(&child) {
             eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
         }
         nscell::pty::relay(&mut child)
@@ -793,31 +793,22 @@ mod signals {
     /// Starts a thread that takes each forwarded signal with `sigwaitinfo` and sends it to the
     /// program with `pidfd_send_signal` (on a duplicate of the child's pidfd, which names the
     /// program and no other process even after it has been reaped).
-    pub fn forward(child: &nscell::Child, shares_terminal: bool) -> io::Result<()> {
+    pub fn forward(child: &nscell::Child) -> io::Result<()> {
         let pidfd = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3)?;
         std::thread::Builder::new().name("signals".into()).spawn(move || {
             let set = forwarded_set();
             loop {
-                let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-                // SAFETY: a valid set of blocked signals and room for one siginfo_t.
-                let sig = unsafe { libc::sigwaitinfo(&set, info.as_mut_ptr()) };
-                // SAFETY: zero-initialised, and filled in by the kernel when sig > 0.
-                let info = unsafe { info.assume_init() };
+                // SAFETY: a valid set of blocked signals; the siginfo is not wanted (null).
+                let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+                // A terminal's Ctrl-C reaches nscell only when nscell's process group is the
+                // foreground one, and the sandbox never is in that group (a session of its own,
+                // or a group of its own when it shares the terminal): it did not get it.
                 let sig = match sig {
                     libc::SIGINT => rustix::process::Signal::INT,
                     libc::SIGTERM => rustix::process::Signal::TERM,
                     libc::SIGHUP => rustix::process::Signal::HUP,
                     _ => continue, // EINTR
                 };
-                // Ctrl-C on a terminal (si_code SI_KERNEL) already went to the whole foreground
-                // process group, the program included when it shares nscell's terminal: do not
-                // deliver it twice. (In its own session, or on a pty, it got nothing.)
-                if shares_terminal
-                    && sig == rustix::process::Signal::INT
-                    && info.si_code == libc::SI_KERNEL
-                {
-                    continue;
-                }
                 // ESRCH: the program has ended; nscell is about to exit too.
                 let _ = rustix::process::pidfd_send_signal(&pidfd, sig);
             }
@@ -840,18 +831,27 @@ mod signals {
         // SAFETY: a valid, initialised set; -1 asks for a new fd.
         let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
         if raw < 0 {
-            if let Err(e) = forward(child, shares_terminal) {
+            if let Err(e) = forward(child) {
                 eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
             }
             return child.wait_info();
         }
         // SAFETY: signalfd just created this fd and nothing else owns it.
         let sigfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Sharing the terminal: how often to look whether a shell's `fg` made nscell's group
+        // the foreground one (it sends no SIGCONT to a running job), to pass the terminal on.
+        let look = shares_terminal.then_some(std::time::Duration::from_millis(200));
         loop {
-            let timeout = deadline.map(|d| {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 }
-            });
+            if shares_terminal {
+                child.take_foreground();
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            let wait = match (left, look) {
+                (Some(left), Some(look)) => Some(left.min(look)),
+                (left, look) => left.or(look),
+            };
+            let timeout = wait
+                .map(|w| Timespec { tv_sec: w.as_secs() as i64, tv_nsec: w.subsec_nanos() as i64 });
             let (exited, signalled, stop_event) = {
                 let pidfd = child.pidfd();
                 let mut fds =
@@ -863,7 +863,8 @@ mod signals {
                 }
                 match poll(&mut fds, timeout.as_ref()) {
                     // The deadline: wait_info enforces it (kills the sandbox, says timed out).
-                    Ok(0) => break,
+                    Ok(0) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => break,
+                    Ok(0) => continue,
                     Ok(_) => {
                         let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
                         (ready(0), ready(1), ready(2))
@@ -876,21 +877,19 @@ mod signals {
                 follow_stop(child)?;
             }
             if signalled {
-                // struct signalfd_siginfo: u32 ssi_signo, i32 ssi_errno, i32 ssi_code, ...
+                // struct signalfd_siginfo: u32 ssi_signo, ...
                 let mut info = [0u8; 128];
                 if rustix::io::read(sigfd.as_fd(), &mut info).is_ok_and(|n| n == 128) {
                     let signo = i32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
-                    let code = i32::from_ne_bytes([info[8], info[9], info[10], info[11]]);
                     if signo == libc::SIGCHLD {
                         // The program (nscell's child without an init) may have stopped.
                         follow_stop(child)?;
                     } else if signo == libc::SIGCONT {
                         // Continued (a shell's `fg` or `bg` of nscell's job): so is the sandbox.
                         child.resume()?;
-                    } else if !(shares_terminal && signo == libc::SIGINT && code == libc::SI_KERNEL)
-                    {
-                        // See `forward`: a terminal's Ctrl-C already reached a program that
-                        // shares it.
+                    } else {
+                        // See `forward`: a terminal's Ctrl-C that reached nscell did not reach
+                        // the sandbox.
                         let _ = child.signal(signo);
                     }
                 }
