@@ -174,6 +174,8 @@ pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
     add(plan.exec_fd);
     add(plan.lifecycle.parent_pidfd);
     add(plan.lifecycle.terminal);
+    // The init's own: it reports its program's stops to the parent through this pipe.
+    add(plan.lifecycle.stop_fd);
     plan.harden.for_each_fd(&mut add);
     let keep = keep.get_mut(..n).unwrap_or_default();
     crate::harden::close_all_except(keep).map_err(fail(Step::CloseFds))

@@ -127,11 +127,17 @@ pub enum Step {
     /// the id maps, before the hostname, the mounts and the hardening.
     #[doc(alias = "KEYCTL_JOIN_SESSION_KEYRING")]
     SessionKeyring,
+    /// Giving a sandbox that shares the caller's terminal a process group of its own (`setpgid`).
+    #[doc(alias = "setpgid")]
+    ProcessGroup,
+    /// Making that process group the terminal's foreground group (`tcsetpgrp`).
+    #[doc(alias = "tcsetpgrp")]
+    ForegroundTerminal,
 }
 
 impl Step {
     #[cfg(test)]
-    pub(crate) const ALL: [Step; 48] = [
+    pub(crate) const ALL: [Step; 50] = [
         Step::AllocStack,
         Step::Pipe,
         Step::OpenNull,
@@ -180,6 +186,8 @@ impl Step {
         Step::OpenPty,
         Step::LockMounts,
         Step::SessionKeyring,
+        Step::ProcessGroup,
+        Step::ForegroundTerminal,
     ];
 
     pub(crate) fn from_u8(v: u8) -> Option<Step> {
@@ -233,6 +241,8 @@ impl Step {
             46 => OpenPty,
             47 => LockMounts,
             48 => SessionKeyring,
+            49 => ProcessGroup,
+            50 => ForegroundTerminal,
             _ => return None,
         })
     }
@@ -288,6 +298,8 @@ impl Step {
             Step::OpenPty => "allocate a pseudo-terminal",
             Step::LockMounts => "lock the sandbox's mounts against the program",
             Step::SessionKeyring => "join a new session keyring",
+            Step::ProcessGroup => "give the sandbox a process group of its own (setpgid)",
+            Step::ForegroundTerminal => "put the sandbox in the terminal's foreground (tcsetpgrp)",
         }
     }
 }

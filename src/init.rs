@@ -45,6 +45,19 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         rustix::process::ioctl_tiocsctty(tty)
             .map_err(|e| Failure::new(Step::ControllingTerminal, e))?;
     }
+    if life.own_group {
+        // In the caller's session, but never in its process group: kill(0, sig) inside would
+        // reach the caller and its job (process groups span PID namespaces).
+        rustix::process::setpgid(None, None).map_err(|e| Failure::new(Step::ProcessGroup, e))?;
+    }
+    if life.foreground_tty >= 0 {
+        // The caller's group had the terminal: hand it on, as a job-control shell does. Every
+        // signal is blocked here, so the SIGTTOU of a background group's tcsetpgrp is not sent.
+        // SAFETY: the parent keeps this fd (its duplicate of the terminal) open until exec.
+        let tty = unsafe { BorrowedFd::borrow_raw(life.foreground_tty) };
+        rustix::termios::tcsetpgrp(tty, rustix::process::getpgrp())
+            .map_err(|e| Failure::new(Step::ForegroundTerminal, e))?;
+    }
     Ok(())
 }
 
@@ -131,6 +144,7 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
     if let Err(e) = sys::prctl(PR_SET_DUMPABLE, 0, 0) {
         return Failure::new(Step::StartProgram, e);
     }
+    hide_caller(&plan.lifecycle.caller_memory);
     // The program's task starts with a copy of this fd table: only what the plan names.
     if let Err(f) = crate::child::close_unplanned_fds(plan) {
         return f;
@@ -162,7 +176,60 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
         let _ = sys::wait4(program, sys::WALL);
         crate::child::report(plan, f);
     }
-    supervise(program)
+    supervise(program, plan.lifecycle.stop_fd)
+}
+
+/// What `/proc/1/cmdline` and `/proc/1/comm` show of the init.
+const INIT_NAME: &core::ffi::CStr = c"nscell-init";
+
+/// Makes `/proc/1/cmdline`, `/proc/1/comm` (and `/proc/1/environ`, which the program cannot read
+/// anyway: the init is not dumpable) name nothing of the caller's. The init's memory is a copy of
+/// the caller's, command line and environment strings included, and the kernel reads
+/// `/proc/1/cmdline` from there: blank both areas, write [`INIT_NAME`] at the start of the
+/// command line, and (`PR_SET_MM_MAP`, which needs no capability when it leaves the executable
+/// alone) end the command line after it and make the environment empty. Should the kernel refuse
+/// that, the blanked area still shows the name followed by NUL bytes.
+fn hide_caller(mem: &crate::lifecycle::CallerMemory) {
+    let _ = rustix::thread::set_name(INIT_NAME);
+    let name = INIT_NAME.to_bytes_with_nul();
+    let mut arg_end = mem.arg_end;
+    for (start, end) in [(mem.arg_start, mem.arg_end), (mem.env_start, mem.env_end)] {
+        if start != 0 && end > start {
+            // SAFETY: the kernel's own record of where this process's (the init's copy of the
+            // caller's) argument and environment strings lie; nothing of the init reads them.
+            unsafe { core::ptr::write_bytes(start as usize as *mut u8, 0, (end - start) as usize) };
+        }
+    }
+    let room = mem.arg_end.saturating_sub(mem.arg_start) as usize;
+    if room > 1 {
+        let len = name.len().min(room) - 1;
+        // SAFETY: `len` bytes fit in the argument area (checked above); the NUL after them is
+        // one of the zeroes just written.
+        unsafe {
+            core::ptr::copy_nonoverlapping(name.as_ptr(), mem.arg_start as usize as *mut u8, len)
+        };
+        arg_end = mem.arg_start + len as u64 + 1;
+    }
+    let Ok(brk) = sys::current_brk() else { return };
+    let map = rustix::process::PrctlMmMap {
+        start_code: mem.start_code,
+        end_code: mem.end_code,
+        start_data: mem.start_data,
+        end_data: mem.end_data,
+        start_brk: mem.start_brk,
+        brk: brk as u64,
+        start_stack: mem.start_stack,
+        arg_start: mem.arg_start,
+        arg_end,
+        env_start: arg_end,
+        env_end: arg_end,
+        auxv: core::ptr::null_mut(),
+        auxv_size: 0,
+        exe_fd: -1,
+    };
+    // SAFETY: the map repeats the kernel's own values but for the (now shorter) command line and
+    // the (now empty) environment, which lie in memory of this process; no auxv, no exe change.
+    let _ = unsafe { rustix::process::configure_virtual_memory_map(&map) };
 }
 
 /// The program's task: the end of the normal path, from the init.
@@ -175,11 +242,16 @@ extern "C" fn program_entry(arg: *mut c_void) -> c_int {
 }
 
 /// The init's loop. Uses nothing of the plan: once it has closed the exec pipe, the caller may
-/// free it.
-fn supervise(program: c_int) -> ! {
+/// free it. `stop_fd` (or -1) is the pipe on which it tells the parent that the program stopped.
+fn supervise(program: c_int, stop_fd: c_int) -> ! {
     // The exec pipe (EOF: the parent's spawn returns) and the program's stdio (pipes see EOF
-    // when the program and its children are done with them).
-    let _ = sys::close_range(0, u32::MAX);
+    // when the program and its children are done with them); not the stop pipe.
+    if stop_fd > 0 {
+        let _ = sys::close_range(0, stop_fd as u32 - 1);
+        let _ = sys::close_range(stop_fd as u32 + 1, u32::MAX);
+    } else {
+        let _ = sys::close_range(0, u32::MAX);
+    }
     // Everything is blocked already (since clone); make sure of it.
     let _ = sys::set_signal_mask(!0);
     let set = FORWARDED.iter().fold(bit(sys::SIGCHLD), |set, &sig| set | bit(sig));
@@ -190,7 +262,7 @@ fn supervise(program: c_int) -> ! {
             }
             _ => {}
         }
-        if let Some(status) = reap(program) {
+        if let Some(status) = reap(program, stop_fd) {
             break status;
         }
     };
@@ -200,12 +272,22 @@ fn supervise(program: c_int) -> ! {
     sys::exit(exit_code(status))
 }
 
-/// Reaps every ended process; returns the program's wait status if it was among them.
-fn reap(program: c_int) -> Option<c_int> {
+/// Reaps every ended process; returns the program's wait status if it was among them. With a
+/// stop pipe, a stop of the program is written to it (one byte, the signal): the parent, which
+/// cannot see it (the init never stops: PID 1 ignores stop signals from inside), gives the
+/// terminal back and stops in its turn ([`crate::Child::stopped`]).
+fn reap(program: c_int, stop_fd: c_int) -> Option<c_int> {
     let mut found = None;
+    let untraced = if stop_fd >= 0 { sys::WUNTRACED } else { 0 };
     loop {
-        match sys::wait4(-1, sys::WNOHANG | sys::WALL) {
+        match sys::wait4(-1, sys::WNOHANG | sys::WALL | untraced) {
             Ok((0, _)) | Err(_) => return found,
+            Ok((pid, status)) if pid == program && status & 0xff == 0x7f => {
+                // SAFETY: the stop pipe's write end stays open in the init until it exits.
+                let fd = unsafe { BorrowedFd::borrow_raw(stop_fd) };
+                // Non-blocking: a parent that does not read loses stops, never the init.
+                let _ = rustix::io::write(fd, &[(status >> 8) as u8]);
+            }
             Ok((pid, status)) if pid == program => found = Some(status),
             Ok(_) => {}
         }

@@ -6,8 +6,10 @@
 //! [`crate::init`], the terminal in [`crate::pty`].
 
 use crate::error::{Error, Step};
+use crate::sys;
 use crate::{Namespaces, Sandbox};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use rustix::io::Errno;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,60 @@ pub(crate) struct LifecyclePlan {
     pub die_with_parent: bool,
     /// The top of the stack the init's program child runs on until it execs (0 without init).
     pub program_stack: usize,
+    /// Where the caller's command line and environment lie in the init's copy of its memory.
+    pub caller_memory: CallerMemory,
+    /// `setpgid(0, 0)`: a process group of its own in the caller's session.
+    pub own_group: bool,
+    /// The caller's controlling terminal, whose foreground the caller's group has, for the child
+    /// to take (`tcsetpgrp`), or -1.
+    pub foreground_tty: RawFd,
+    /// The write end of the init's stop pipe, or -1.
+    pub stop_fd: RawFd,
+}
+
+/// The caller's memory layout as `/proc/self/stat` shows it (fields 26–28 and 45–51), read
+/// before `clone`: the forked init, which has a copy of that memory, blanks its copies of the
+/// caller's command line and environment and points the kernel at a name of its own
+/// (`PR_SET_MM_MAP`), so `/proc/1/cmdline` shows nothing of the caller's.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct CallerMemory {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_stack: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+}
+
+impl CallerMemory {
+    /// Reads the calling process's layout from `/proc/self/stat`.
+    fn read() -> std::io::Result<CallerMemory> {
+        let stat = std::fs::read_to_string("/proc/self/stat")?;
+        let bad = || std::io::Error::from(std::io::ErrorKind::InvalidData);
+        // "pid (comm) state ..." — the comm may hold anything, so count from the last ')':
+        // the first field after it is field 3.
+        let rest = stat.rsplit_once(')').ok_or_else(bad)?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| -> std::io::Result<u64> {
+            fields.get(n - 3).and_then(|f| f.parse().ok()).ok_or_else(bad)
+        };
+        Ok(CallerMemory {
+            start_code: field(26)?,
+            end_code: field(27)?,
+            start_stack: field(28)?,
+            start_data: field(45)?,
+            end_data: field(46)?,
+            start_brk: field(47)?,
+            arg_start: field(48)?,
+            arg_end: field(49)?,
+            env_start: field(50)?,
+            env_end: field(51)?,
+        })
+    }
 }
 
 impl Sandbox {
@@ -62,6 +118,8 @@ impl Sandbox {
     /// non-dumpable, so the program can neither ptrace it nor read that copy through
     /// `/proc/1/mem`. Sharing the caller's memory instead, as the other paths do until `execve`,
     /// would let the program read and write the caller's memory for as long as the sandbox runs.
+    /// Its `/proc/1/cmdline` and `/proc/1/comm` read `nscell-init`: the init blanks its copy of
+    /// the caller's command line and environment before the program starts.
     /// The copy costs page-table copies that grow with the caller's size (the other paths do
     /// not). With it, [`Child::wait_info`](crate::Child::wait_info) reports the resource usage of
     /// the whole sandbox. [`Child::id`](crate::Child::id) is the init's pid.
@@ -94,6 +152,17 @@ impl Sandbox {
     /// [`pty`](Sandbox::pty) is used (the program then gets a session of its own anyway).
     /// `new_session(false)` shares the caller's terminal: an interactive program inherited on
     /// a terminal needs that for job control when it has no pty.
+    ///
+    /// Sharing the session, the sandbox still gets a process group of its own (`setpgid`), as
+    /// a job of a shell does: process groups span PID namespaces, and in the caller's group
+    /// `kill(0, sig)` from inside would signal the caller and every process of its job. When
+    /// the caller's group is the foreground group of its controlling terminal (found among
+    /// fds 0, 1 and 2), the sandbox takes the foreground (`tcsetpgrp`), so Ctrl-C, Ctrl-Z and
+    /// reading the terminal reach it and not the caller; a caller in the background (a shell's
+    /// `nscell --share-terminal … &`) keeps it there. The terminal goes back to the caller's
+    /// group when the sandbox is reaped ([`Child::wait`](crate::Child::wait),
+    /// [`try_wait`](crate::Child::try_wait), [`wait_info`](crate::Child::wait_info), drop) and
+    /// when it stops ([`Child::stopped`](crate::Child::stopped)), if the sandbox still has it.
     #[doc(alias = "setsid")]
     pub fn new_session(&mut self, new_session: bool) -> &mut Self {
         self.lifecycle.new_session = Some(new_session);
@@ -149,6 +218,11 @@ impl Sandbox {
 /// The fds and settings of one spawn, kept until the child exists.
 pub(crate) struct Armed {
     plan: LifecyclePlan,
+    job: Option<JobTerminal>,
+    /// The init's end of its stop pipe, kept until the init has it.
+    _stop_write: Option<OwnedFd>,
+    /// The child is to take the terminal's foreground.
+    took_foreground: bool,
     master: Option<OwnedFd>,
     slave: Option<OwnedFd>,
     _parent_pidfd: Option<OwnedFd>,
@@ -177,7 +251,17 @@ impl Lifecycle {
             parent_pidfd: -1,
             die_with_parent: self.die_with_parent,
             program_stack: 0,
+            caller_memory: CallerMemory::default(),
+            own_group: false,
+            foreground_tty: -1,
+            stop_fd: -1,
         };
+        if self.init {
+            plan.caller_memory = CallerMemory::read().map_err(|e| {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                Error::setup(Step::StartProgram, Some("/proc/self/stat".into()), errno, false)
+            })?;
+        }
         // Always: a setup child whose spawner has died must not go on to run the program
         // unsupervised.
         let parent_pidfd = {
@@ -192,6 +276,32 @@ impl Lifecycle {
             plan.parent_pidfd = fd.as_raw_fd();
             Some(fd)
         };
+        let mut stop_write = None;
+        let job = if !plan.new_session && !self.pty {
+            plan.own_group = true;
+            let job = JobTerminal::find().map_err(|e| {
+                Error::setup(Step::ForegroundTerminal, None, e.raw_os_error(), false)
+            })?;
+            if job.tty.as_ref().is_some_and(|tty| job.caller_has_it(tty)) {
+                plan.foreground_tty = job.tty.as_ref().map_or(-1, |t| t.as_raw_fd());
+            }
+            if self.init {
+                let (r, w) = rustix::pipe::pipe_with(
+                    rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+                )
+                .and_then(|(r, w)| {
+                    Ok((crate::stdio::above_stdio(r)?, crate::stdio::above_stdio(w)?))
+                })
+                .map_err(|e| Error::setup(Step::Pipe, None, e.raw_os_error(), false))?;
+                plan.stop_fd = w.as_raw_fd();
+                stop_write = Some(w);
+                Some(JobTerminal { stops: Some(r), ..job })
+            } else {
+                Some(job)
+            }
+        } else {
+            None
+        };
         let (master, slave) = if self.pty {
             let (m, s) = crate::pty::open_pair()
                 .map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error(), false))?;
@@ -202,7 +312,10 @@ impl Lifecycle {
             (None, None)
         };
         Ok(Armed {
+            took_foreground: plan.foreground_tty >= 0,
             plan,
+            job,
+            _stop_write: stop_write,
             master,
             slave,
             _parent_pidfd: parent_pidfd,
@@ -234,8 +347,9 @@ impl Armed {
         std::mem::take(&mut self.plan)
     }
 
-    /// What the [`Child`](crate::Child) keeps.
-    pub(crate) fn into_child(mut self) -> ChildLife {
+    /// What the [`Child`](crate::Child) keeps, `pid` the sandbox's first process.
+    pub(crate) fn into_child(mut self, pid: i32) -> ChildLife {
+        let job = self.job.take().map(|job| JobTerminal { pgid: pid, ..job });
         ChildLife {
             // A deadline past what the clock can represent is never reached: no deadline.
             deadline: self.timeout.and_then(|t| self.started.checked_add(t)),
@@ -243,6 +357,7 @@ impl Armed {
             timed_out_in_setup: false,
             pty: self.master.take(),
             usage: None,
+            job,
         }
     }
 }
@@ -255,9 +370,174 @@ pub(crate) struct ChildLife {
     pub timed_out_in_setup: bool,
     pub pty: Option<OwnedFd>,
     pub usage: Option<ResourceUsage>,
+    /// With [`Sandbox::new_session`]`(false)`: the terminal and the process groups.
+    pub job: Option<JobTerminal>,
+}
+
+/// The caller's controlling terminal and the two process groups that take turns on it.
+#[derive(Debug)]
+pub(crate) struct JobTerminal {
+    /// A duplicate of the caller's controlling terminal, if fd 0, 1 or 2 is one.
+    tty: Option<OwnedFd>,
+    /// The caller's process group (when the sandbox was spawned).
+    caller_pgrp: i32,
+    /// The sandbox's process group: its first process's pid (0 until spawned).
+    pgid: i32,
+    /// With an init: the read end of the pipe on which it writes the program's stops.
+    stops: Option<OwnedFd>,
+}
+
+/// `SIGTTOU` in a signal mask.
+const SIGTTOU_BIT: u64 = 1 << (22 - 1);
+
+impl JobTerminal {
+    /// The caller's controlling terminal among fds 0, 1 and 2 (`tcgetsid` is the caller's
+    /// session), duplicated, and the caller's group.
+    fn find() -> Result<JobTerminal, Errno> {
+        let sid = rustix::process::getsid(None)?;
+        let tty = [rustix::stdio::stdin(), rustix::stdio::stdout(), rustix::stdio::stderr()]
+            .into_iter()
+            .find(|fd| rustix::termios::isatty(fd) && rustix::termios::tcgetsid(fd) == Ok(sid))
+            .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 3))
+            .transpose()?;
+        let caller_pgrp = rustix::process::getpgrp().as_raw_nonzero().get();
+        Ok(JobTerminal { tty, caller_pgrp, pgid: 0, stops: None })
+    }
+
+    /// Whether the caller's group is the terminal's foreground group.
+    fn caller_has_it(&self, tty: &OwnedFd) -> bool {
+        foreground(tty) == Some(self.caller_pgrp)
+    }
+
+    /// Makes `to` the terminal's foreground group when `from` has it, with `SIGTTOU` blocked
+    /// in the calling thread for that call only (a background group's `tcsetpgrp` raises it),
+    /// so no handler or disposition of the caller's changes. True if it did.
+    fn hand_over(&self, from: Option<i32>, to: i32) -> bool {
+        let Some(tty) = &self.tty else { return false };
+        let Some(now) = foreground(tty) else { return false };
+        if from.is_some_and(|from| from != now) || now == to {
+            return false;
+        }
+        let Some(to) = rustix::process::Pid::from_raw(to) else { return false };
+        let Ok(old) = sys::blocked_signals() else { return false };
+        if sys::set_signal_mask(old | SIGTTOU_BIT).is_err() {
+            return false;
+        }
+        let done = rustix::termios::tcsetpgrp(tty, to).is_ok();
+        let _ = sys::set_signal_mask(old);
+        done
+    }
+
+    /// Gives the terminal back to the caller's group if the sandbox's group has it.
+    pub(crate) fn give_back(&self) {
+        self.hand_over(Some(self.pgid), self.caller_pgrp);
+    }
+
+    /// Hands the terminal to the sandbox's group if the caller's group has it.
+    fn hand_to_sandbox(&self) -> bool {
+        self.hand_over(Some(self.caller_pgrp), self.pgid)
+    }
+}
+
+/// The terminal's foreground group.
+fn foreground(tty: &OwnedFd) -> Option<i32> {
+    rustix::termios::tcgetpgrp(tty).ok().map(|p| p.as_raw_nonzero().get())
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        // A spawn that failed after the child took the terminal: its group is gone (the child
+        // has been reaped), and the terminal goes back to the caller's group.
+        let Some(job) = self.job.as_ref().filter(|_| self.took_foreground) else { return };
+        let Some(fg) = job.tty.as_ref().and_then(foreground) else { return };
+        let gone = rustix::process::Pid::from_raw(fg)
+            .is_some_and(|p| rustix::process::test_kill_process_group(p) == Err(Errno::SRCH));
+        if fg != job.caller_pgrp && gone {
+            job.hand_over(Some(fg), job.caller_pgrp);
+        }
+    }
 }
 
 impl crate::Child {
+    /// For a sandbox that shares the caller's terminal ([`Sandbox::new_session`]`(false)`):
+    /// whether its program has stopped since the last call (Ctrl-Z, `SIGTSTP`, `SIGTTIN`,
+    /// `SIGTTOU`, `SIGSTOP`), and with which signal. When it has, the terminal goes back to the
+    /// caller's group (if the sandbox had it), so the caller can do what a shell does: stop in
+    /// its turn, and [`resume`](crate::Child::resume) the sandbox once it is continued
+    /// itself. The `nscell` binary does that, as `sudo` does. `None` otherwise, and always
+    /// with a session of its own.
+    ///
+    /// Call it when something may have stopped: without an [`init`](Sandbox::init), on
+    /// `SIGCHLD` (the program is the caller's child: `waitid(WSTOPPED)` on its pidfd); with an
+    /// init, which never stops itself (PID 1 ignores stop signals sent from inside), when
+    /// [`stop_events`](crate::Child::stop_events) polls readable: the init writes its
+    /// program's stops there.
+    #[doc(alias = "WSTOPPED")]
+    pub fn stopped(&mut self) -> Result<Option<i32>, Error> {
+        let Some(job) = &self.life.job else { return Ok(None) };
+        if self.has_ended() {
+            return Ok(None);
+        }
+        let sig = match &job.stops {
+            Some(pipe) => {
+                let mut last = None;
+                let mut buf = [0u8; 64];
+                while let Ok(n @ 1..) = rustix::io::read(pipe, &mut buf) {
+                    last = Some(i32::from(buf[n - 1]));
+                }
+                last
+            }
+            None => {
+                use rustix::process::{WaitId, WaitIdOptions, waitid};
+                let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
+                match waitid(WaitId::PidFd(self.pidfd()), options) {
+                    Ok(status) => status.and_then(|s| s.stopping_signal()),
+                    Err(Errno::INTR) | Err(Errno::CHILD) => None,
+                    Err(e) => return Err(Error::setup(Step::Wait, None, e.raw_os_error(), false)),
+                }
+            }
+        };
+        if sig.is_some() {
+            job.give_back();
+        }
+        Ok(sig)
+    }
+
+    /// For a running sandbox that shares the caller's terminal: when the caller's group is the
+    /// terminal's foreground group, hands the terminal to the sandbox's group, and says so.
+    /// That happens when a shell brings the caller's job, spawned in the background, to the
+    /// foreground (`fg`): the shell sends no `SIGCONT` to a job that is running, so nothing
+    /// tells the caller; look now and then (the `nscell` binary does every 200 ms while the
+    /// sandbox runs). False with a session of its own or once the sandbox has been waited for.
+    pub fn take_foreground(&mut self) -> bool {
+        let Some(job) = &self.life.job else { return false };
+        !self.has_ended() && job.hand_to_sandbox()
+    }
+
+    /// The init's stop pipe, for a sandbox with an [`init`](Sandbox::init) that shares the
+    /// caller's terminal: it polls readable when the program has stopped (then call
+    /// [`stopped`](crate::Child::stopped)). `None` otherwise.
+    pub fn stop_events(&self) -> Option<BorrowedFd<'_>> {
+        self.life.job.as_ref()?.stops.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Continues a sandbox that shares the caller's terminal after a stop: when the caller's
+    /// group is the terminal's foreground group (a shell's `fg` continued it), the sandbox's
+    /// group gets the terminal back, and then `SIGCONT`. Does nothing with a session of its own
+    /// or once the sandbox has been waited for.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        let Some(job) = &self.life.job else { return Ok(()) };
+        if self.has_ended() {
+            return Ok(());
+        }
+        job.hand_to_sandbox();
+        // Not reaped yet, so no other group can have the sandbox's number.
+        if let Some(pgid) = rustix::process::Pid::from_raw(job.pgid) {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::CONT);
+        }
+        Ok(())
+    }
+
     /// The master side of the sandbox's pseudo-terminal ([`Sandbox::pty`]), the first time it
     /// is asked for. Reading it gives what the program writes to its terminal; writing it is
     /// typing. [`crate::pty::relay`] does both with the caller's terminal.

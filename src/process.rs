@@ -53,6 +53,11 @@ impl Child {
         }
     }
 
+    /// Whether the program has been waited for.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.status.is_some()
+    }
+
     /// The program's pid, as the caller's PID namespace numbers it.
     pub fn id(&self) -> u32 {
         self.pid as u32
@@ -133,6 +138,9 @@ impl Child {
             let Some((raw, usage)) = reaped else { return Ok(None) };
             self.status = Some(ExitStatus::from_raw(raw));
             self.life.usage = Some(crate::ResourceUsage::from_raw(&usage));
+            if let Some(job) = &self.life.job {
+                job.give_back();
+            }
         }
         Ok(self.status.map(|status| crate::WaitInfo {
             status,
@@ -166,6 +174,9 @@ impl Drop for Child {
         if self.status.is_none() {
             let _ = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc_sig::SIGKILL);
             let _ = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED);
+            if let Some(job) = &self.life.job {
+                job.give_back();
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::{Child, WaitInfo};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use rustix::termios::{OptionalActions, Termios, Winsize};
+use rustix::termios::{LocalModes, OptionalActions, SpecialCodeIndex, Termios, Winsize};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,14 @@ const WINDOW_SIZE_CHECK: Duration = Duration::from_millis(100);
 const WINDOW_SIZE_CHECK_WITH_SIGNALFD: Duration = Duration::from_secs(1);
 /// `SIGWINCH` in a signal mask.
 const SIGWINCH_BIT: u64 = 1 << (28 - 1);
+/// How often [`relay`] looks at the pty's mode and input queue once the caller's input has ended.
+const END_OF_INPUT_CHECK: Duration = Duration::from_millis(50);
+/// How long a program in non-canonical mode may stay silent, with all of its input read, after
+/// the caller's input has ended, before [`relay`] sends the sandbox a hang-up's `SIGHUP`.
+pub const HANG_UP_AFTER: Duration = Duration::from_secs(2);
+/// How long after that `SIGHUP` a program still silent in non-canonical mode has before
+/// [`relay`] closes the terminal.
+pub const CLOSE_AFTER: Duration = Duration::from_secs(1);
 
 /// Connects the caller's terminal to the sandbox's pseudo-terminal until the program ends, and
 /// returns how it ended (as [`Child::wait_info`]). The sandbox must have been spawned with
@@ -61,8 +69,30 @@ const SIGWINCH_BIT: u64 = 1 << (28 - 1);
 ///   they are typed, Ctrl-C and Ctrl-Z included, and the pty inside does the echoing and line
 ///   editing), and its mode is restored on every way out of this function: return, error and
 ///   panic. Only a `SIGKILL` of the caller can leave the terminal raw (`stty sane` fixes it).
-/// - Bytes from stdin go to the pty, bytes from the pty go to stdout. When stdin ends (it is
-///   not a terminal), the pty gets an end-of-file character (Ctrl-D).
+/// - Bytes from stdin go to the pty, bytes from the pty go to stdout.
+/// - When stdin ends (it is not a terminal: a file, a pipe, `/dev/null`), the end reaches the
+///   program as it would from a person at a terminal, decided by the pty's mode at each moment
+///   (the relay looks at it, and at whether the program has read all it was given, every
+///   50 ms from then on):
+///   - in canonical mode (line by line, the default: `cat`, `read`, `sh` reading commands), the
+///     terminal's end-of-file character (`VEOF`, Ctrl-D) is typed whenever the program has read
+///     everything, so *every* later read returns end-of-file, not only the first (as when a
+///     person presses Ctrl-D again at each prompt: `sh -c 'cat; cat'` ends);
+///   - in non-canonical mode (a line editor such as bash's readline, a full-screen program), a
+///     terminal has no end of file: the relay types Ctrl-D once (readline, and most programs
+///     that read keys, take it on an empty line as "end" and exit) and, should the program
+///     then stay in non-canonical mode with nothing left to read and write nothing for
+///     [`HANG_UP_AFTER`], hangs up as a terminal whose line drops does, in two steps. First the
+///     sandbox's PID 1, the pty's session leader, gets `SIGHUP` (through its pidfd; an
+///     [`init`](crate::Sandbox::init) passes it on to the program), while the program's output
+///     is still relayed. (A pty master cannot send `SIGHUP` with `TIOCSIG`: the kernel allows
+///     only `SIGINT`, `SIGQUIT` and `SIGTSTP` there.) Should the program still be there and
+///     silent in non-canonical mode [`CLOSE_AFTER`] later (it ignores `SIGHUP`, as PID 1 of a
+///     PID namespace without a handler does), the relay closes the pty's master side, which
+///     hangs the terminal up for good: the program's reads return end-of-file and its writes
+///     fail, and the relay waits for it to end (bounded by the
+///     [`timeout`](crate::Sandbox::timeout), if there is one). A program that does not read
+///     its input, or keeps writing, is left alone.
 /// - Window size: the caller's size is given to the pty at the start and whenever it changes
 ///   (`TIOCSWINSZ`, which sends `SIGWINCH` to the program). The relay installs no signal handler
 ///   and never changes the signal mask. If the calling thread has `SIGWINCH` blocked (block it
@@ -99,13 +129,16 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
         .flatten();
     let size_check =
         if winch.is_some() { WINDOW_SIZE_CHECK_WITH_SIGNALFD } else { WINDOW_SIZE_CHECK };
+    let mut end_of_input = EndOfInput::default();
+    let mut output = false;
     loop {
         if let Some(fd) = size_source {
             sync_window_size(fd, &master, &mut size);
         }
         let deadline_left =
             child.life.deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        let wait = deadline_left.map_or(size_check, |d| d.min(size_check));
+        let check = if input_open { size_check } else { END_OF_INPUT_CHECK };
+        let wait = deadline_left.map_or(check, |d| d.min(check));
         let master_events =
             if pending.is_empty() { PollFlags::IN } else { PollFlags::IN | PollFlags::OUT };
         let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&master, master_events)];
@@ -136,7 +169,10 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
                     // Nothing holds the slave any more: the sandbox is gone.
                     break;
                 }
-                Ok(n) => write_all(stdout, &buf[..n]).map_err(io_err)?,
+                Ok(n) => {
+                    output = true;
+                    write_all(stdout, &buf[..n]).map_err(io_err)?
+                }
                 Err(Errno::AGAIN) | Err(Errno::INTR) => {}
                 Err(e) => return Err(io_err(e)),
             }
@@ -149,10 +185,7 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
         }
         if ready.get(stdin_at).is_some_and(|r| !r.is_empty()) {
             match rustix::io::read(stdin, &mut buf) {
-                Ok(0) | Err(Errno::IO) | Err(Errno::BADF) => {
-                    input_open = false;
-                    pending.push(0x04); // VEOF, Ctrl-D
-                }
+                Ok(0) | Err(Errno::IO) | Err(Errno::BADF) => input_open = false,
                 Ok(n) => pending.extend_from_slice(&buf[..n]),
                 Err(Errno::AGAIN) | Err(Errno::INTR) => {}
                 Err(e) => return Err(io_err(e)),
@@ -168,8 +201,107 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
                 Err(_) => pending.clear(),
             }
         }
+        if !input_open && pending.is_empty() {
+            match end_of_input.step(&master, std::mem::take(&mut output)) {
+                None => {}
+                Some(HangUp::Signal) => child.signal(SIGHUP)?,
+                Some(HangUp::Close) => {
+                    // For good: the program's reads see end-of-file once the master is gone.
+                    drain(&master, stdout, &mut buf);
+                    drop(master);
+                    break;
+                }
+            }
+        }
     }
     child.wait_info()
+}
+
+/// The end of the caller's input, passed on to the program ([`relay`]'s docs say how).
+#[derive(Default)]
+struct EndOfInput {
+    /// Ctrl-D was typed for the current stretch of non-canonical mode.
+    key_typed: bool,
+    /// Without a way to look at the program's input queue: `VEOF` was typed for the current
+    /// stretch of canonical mode.
+    eof_typed: bool,
+    /// Since when the program, in non-canonical mode, has had nothing to read and been silent.
+    idle_since: Option<Instant>,
+    /// `SIGHUP` was sent.
+    hung_up: bool,
+}
+
+/// The two steps of a hang-up.
+enum HangUp {
+    /// `SIGHUP` to the sandbox's PID 1.
+    Signal,
+    /// Close the pty's master side.
+    Close,
+}
+
+impl EndOfInput {
+    /// One look at the pty, on each turn of the relay's loop once the input has ended and all of
+    /// it has been written; `output` says whether the program wrote since the last look.
+    fn step(&mut self, master: &OwnedFd, output: bool) -> Option<HangUp> {
+        let Ok(mode) = rustix::termios::tcgetattr(master) else { return None };
+        let eof = mode.special_codes[SpecialCodeIndex::VEOF];
+        let unread = unread_input(master);
+        // A disabled VEOF (_POSIX_VDISABLE) leaves no end of file to type: as non-canonical.
+        if mode.local_modes.contains(LocalModes::ICANON) && eof != 0 {
+            (self.key_typed, self.idle_since) = (false, None);
+            // Keep one end of file waiting: each read of the program's takes one.
+            let type_it = match unread {
+                Some(unread) => !unread,
+                None => !std::mem::replace(&mut self.eof_typed, true),
+            };
+            if type_it {
+                let _ = rustix::io::write(master, &[eof]);
+            }
+            return None;
+        }
+        self.eof_typed = false;
+        if unread == Some(true) {
+            // It has not read what it was given: not waiting for more.
+            self.idle_since = None;
+            return None;
+        }
+        if !self.key_typed && eof != 0 {
+            self.key_typed = true;
+            self.idle_since = None;
+            let _ = rustix::io::write(master, &[eof]);
+            return None;
+        }
+        let now = Instant::now();
+        let since = match self.idle_since {
+            Some(since) if !output => since,
+            _ => *self.idle_since.insert(now),
+        };
+        if now - since < if self.hung_up { CLOSE_AFTER } else { HANG_UP_AFTER } {
+            return None;
+        }
+        if self.hung_up {
+            return Some(HangUp::Close);
+        }
+        self.hung_up = true;
+        self.idle_since = Some(now);
+        Some(HangUp::Signal)
+    }
+}
+
+/// `SIGHUP`.
+const SIGHUP: i32 = 1;
+
+/// Whether the program has input it has not read yet (in canonical mode: a whole line, or an end
+/// of file), from a look at the pty's slave side (`TIOCGPTPEER`, opened only for the look, so
+/// the master still sees the end of the sandbox as `EIO`). `None` when it cannot be opened.
+fn unread_input(master: &OwnedFd) -> Option<bool> {
+    use rustix::pty::{OpenptFlags, ioctl_tiocgptpeer};
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let slave = ioctl_tiocgptpeer(master, flags).ok()?;
+    let mut fds = [PollFd::new(&slave, PollFlags::IN)];
+    let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+    poll(&mut fds, Some(&now)).ok()?;
+    Some(fds[0].revents().contains(PollFlags::IN))
 }
 
 /// Copies the size of the caller's terminal to the pty when it has changed.

@@ -413,7 +413,7 @@ impl Sandbox {
                     spawned.pidfd,
                     [pipes.next().flatten(), pipes.next().flatten(), pipes.next().flatten()],
                 );
-                child.life = life.into_child();
+                child.life = life.into_child(spawned.pid);
                 if spawned.setup_timed_out {
                     child.life.timed_out = true;
                     child.life.timed_out_in_setup = true;

@@ -46,6 +46,7 @@ mod nr {
     pub const SIGNALFD4: usize = 289;
     pub const GETCWD: usize = 79;
     pub const KEYCTL: usize = 250;
+    pub const BRK: usize = 12;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -75,6 +76,7 @@ mod nr {
     pub const SIGNALFD4: usize = 74;
     pub const GETCWD: usize = 17;
     pub const KEYCTL: usize = 219;
+    pub const BRK: usize = 214;
 }
 
 /// A raw system call with up to four arguments.
@@ -702,6 +704,8 @@ pub fn landlock_abi() -> i32 {
 
 /// `wait4` option: do not block.
 pub const WNOHANG: c_int = 1;
+/// `wait4` option `WUNTRACED`: report stopped children too.
+pub const WUNTRACED: c_int = 2;
 /// `wait4` option `__WALL`: children of any kind (clone children included).
 pub const WALL: c_int = 0x4000_0000;
 
@@ -726,6 +730,12 @@ pub fn wait4(pid: c_int, options: c_int) -> Result<(c_int, c_int), Errno> {
         syscall4(nr::WAIT4, pid as usize, &mut status as *mut c_int as usize, options as usize, 0)
     };
     check(ret).map(|pid| (pid as c_int, status))
+}
+
+/// The current end of the data segment: the raw `brk(0)` system call, which returns it.
+pub fn current_brk() -> Result<usize, Errno> {
+    // SAFETY: brk(0) asks for an impossible end, so it changes nothing and returns the current.
+    check(unsafe { syscall4(nr::BRK, 0, 0, 0, 0) })
 }
 
 /// `kill(pid, sig)`.

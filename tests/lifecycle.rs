@@ -953,3 +953,247 @@ fn the_program_cannot_reach_the_callers_memory_through_the_init() {
     let out = Sandbox::new("/bin/sh").args(["-c", script]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "mem-open\nmaps-open\n");
 }
+
+#[test]
+fn the_init_shows_nothing_of_the_callers_command_line() {
+    // The init is a copy of the caller: without care, /proc/1/cmdline inside is the caller's
+    // whole command line (this test binary's path and arguments) and /proc/1/comm its name.
+    let script = "cat /proc/1/cmdline; echo; cat /proc/1/comm; \
+                  (cat /proc/1/environ >/dev/null) 2>/dev/null && echo environ-open || echo environ-denied";
+    let out = Sandbox::new("/bin/sh").args(["-c", script]).init(true).output().unwrap();
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    let cmdline = lines.next().unwrap().trim_end_matches('\0');
+    assert_eq!(cmdline, "nscell-init", "{text:?}");
+    assert_eq!(lines.next(), Some("nscell-init"), "{text:?}");
+    assert_eq!(lines.next(), Some("environ-denied"), "{text:?}");
+    // (A test filter such as "init" may be part of the init's own name.)
+    let rest = text.replace("nscell-init", "");
+    let own = std::fs::read("/proc/self/cmdline").unwrap();
+    for arg in own.split(|&b| b == 0).filter(|a| a.len() > 2) {
+        let arg = String::from_utf8_lossy(arg);
+        assert!(!rest.contains(&*arg), "the caller's argument {arg:?} shows inside: {text:?}");
+    }
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+    assert!(!rest.contains(comm.trim()), "the caller's name {comm:?} shows inside: {text:?}");
+
+    // Through the binary: a distinctive argument of nscell's own is nowhere in PID 1.
+    let mark = format!("distinctive-{}", std::process::id());
+    let out = std::process::Command::new(common::nscell_bin())
+        .args(["--init", "--no-pty", "--setenv", "MARK", &mark, "--"])
+        .args(["/bin/sh", "-c", "cat /proc/1/cmdline /proc/1/comm; cat /proc/1/environ"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("nscell-init\0nscell-init\n"), "{text:?}");
+    assert!(!text.contains(&mark) && !text.contains(common::nscell_bin()), "{text:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "{out:?}");
+}
+
+/// Runs `nscell ARGS` with `input` on a pipe (`None`: stdin is /dev/null) and returns its status,
+/// its output and how long it took; fails the test when it has not ended after 20 s.
+fn nscell_bounded(
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> (std::process::ExitStatus, String, Duration) {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let start = Instant::now();
+    let mut nscell = std::process::Command::new(common::nscell_bin())
+        .args(args)
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(bytes) = input {
+        // Written, then closed: the end of the input.
+        nscell.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    let mut stdout = nscell.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).replace('\r', "")
+    });
+    loop {
+        if let Some(status) = nscell.try_wait().unwrap() {
+            return (status, reader.join().unwrap(), start.elapsed());
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            nscell.kill().unwrap();
+            let _ = nscell.wait();
+            panic!(
+                "nscell {args:?} never ended after the end of its input: {}",
+                reader.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn pty_input_end_reaches_a_program_in_canonical_mode_at_every_read() {
+    // Each read after the end gets end-of-file, as when a person presses Ctrl-D each time.
+    let script = "cat; cat; echo done";
+    for input in [Some(&b"line\n"[..]), Some(b"no newline"), None] {
+        let (status, out, _) = nscell_bounded(&["--pty", "--", "/bin/sh", "-c", script], input);
+        assert!(status.success(), "{input:?}: {status}: {out:?}");
+        assert!(out.ends_with("done\n"), "{input:?}: {out:?}");
+    }
+    // The default command, bash, interactive on its pty: its line editor takes Ctrl-D as exit.
+    let (status, out, _) = nscell_bounded(&["--pty"], None);
+    assert!(status.success(), "{status}: {out:?}");
+    assert!(out.ends_with("exit\n"), "{out:?}");
+    let (status, out, _) = nscell_bounded(&["--pty"], Some(b"echo got-$((6*7))\n"));
+    assert!(status.success() && out.contains("got-42\n"), "{status}: {out:?}");
+}
+
+#[test]
+fn pty_input_end_hangs_up_a_program_in_non_canonical_mode() {
+    // A terminal has no end of file in non-canonical mode: once the program has read all and
+    // stays silent, the relay hangs up (SIGHUP, then it closes the terminal).
+    let script = "stty -icanon; read x";
+    for init in [false, true] {
+        for input in [None, Some(&b"abc"[..])] {
+            let mut args = vec!["--pty"];
+            if init {
+                args.push("--init");
+            }
+            args.extend(["--", "/bin/sh", "-c", script]);
+            let (status, out, took) = nscell_bounded(&args, input);
+            assert!(took >= nscell::pty::HANG_UP_AFTER, "{args:?}: ended early: {status} {out:?}");
+            if init {
+                // The init passes the SIGHUP on; sh has no handler for it.
+                assert_eq!(status.code(), Some(128 + libc::SIGHUP), "{args:?}: {out:?}");
+            } else {
+                // PID 1 ignores SIGHUP without a handler: the terminal is closed, read sees EOF.
+                assert_eq!(status.code(), Some(1), "{args:?}: {out:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn kill_0_inside_a_sandbox_sharing_the_terminal_stays_inside() {
+    use std::os::unix::process::CommandExt;
+    // Process groups span PID namespaces: in the caller's group, `kill -USR1 0` inside would
+    // signal the caller's shell and every process of its job. A wrapping shell, in a group of
+    // its own (never this test's), records whether it got the signal.
+    let nscell = common::nscell_bin();
+    for extra in ["", "--init"] {
+        let script = format!(
+            "trap 'echo wrapper-got-usr1' USR1; \
+             {nscell} --share-terminal {extra} -- /bin/sh -c 'kill -USR1 0; sleep 0.2; echo inside-done'; \
+             echo nscell-rc=$?"
+        );
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", &script])
+            .process_group(0)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("wrapper-got-usr1"), "{extra}: the caller's group got it: {text}");
+        if extra.is_empty() {
+            // The program is PID 1 (no handler: it ignores the signal) and goes on.
+            assert!(text.contains("inside-done\nnscell-rc=0\n"), "{text}");
+        } else {
+            // The program is PID 2, in the sandbox's group: the signal ends it.
+            assert!(text.contains(&format!("nscell-rc={}\n", 128 + libc::SIGUSR1)), "{text}");
+        }
+    }
+}
+
+/// The fields after `tag` on the screen line that starts with it (`tag a b c` → [a, b, c]).
+/// Waits up to 10 s for the line.
+fn screen_fields(tmux: &Tmux, tag: &str) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let screen = tmux.screen();
+        if let Some(line) = screen.lines().rev().find(|l| l.starts_with(&format!("{tag} "))) {
+            return line.split_whitespace().skip(1).map(String::from).collect();
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            panic!("the terminal never showed a line {tag:?}; it shows:\n{screen}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sharing_the_terminal_the_sandbox_is_a_foreground_job_of_its_own() {
+    if !tmux_or_skip() {
+        skip!("tmux is not installed (the interactive tests need a real terminal)");
+    }
+    let nscell = common::nscell_bin();
+    let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
+    tmux.expect_prompt("host$");
+    tmux.type_line("echo shell $(ps -o pgid=,tpgid=,tty= -p $$)");
+    let shell = screen_fields(&tmux, "shell");
+    assert_eq!(shell.len(), 3, "{shell:?}");
+    assert_eq!(shell[0], shell[1], "the shell has its terminal: {shell:?}");
+
+    // Inside (PID 1 of its namespace): its own group, the terminal's foreground, the same
+    // terminal (no pty of its own, also when none is asked for).
+    for options in ["--share-terminal --no-pty", "--share-terminal"] {
+        tmux.type_line(&format!(
+            "{nscell} {options} -- /bin/sh -c 'echo inside $(ps -o pgid=,tpgid=,tty= -p $$)'"
+        ));
+        assert_eq!(screen_fields(&tmux, "inside"), ["1", "1", shell[2].as_str()], "{options}");
+        tmux.expect_prompt("host$");
+        tmux.type_line("clear");
+        tmux.expect_prompt("host$");
+    }
+
+    // When it ends, the terminal is its caller's again: here a shell without job control,
+    // which never takes the terminal back itself.
+    tmux.type_line(&format!(
+        "/bin/sh -c '{nscell} --share-terminal -- /bin/true; echo after $(ps -o tpgid=,pgid= -p $$)'"
+    ));
+    let after = screen_fields(&tmux, "after");
+    assert!(after.len() == 2 && after[0] == after[1], "the caller lost its terminal: {after:?}");
+    tmux.expect_prompt("host$");
+
+    // Also when the spawn fails after the child took the terminal.
+    tmux.type_line(&format!(
+        "/bin/sh -c '{nscell} --share-terminal -- /nonexistent; echo failed $(ps -o tpgid=,pgid= -p $$)'"
+    ));
+    let failed = screen_fields(&tmux, "failed");
+    assert!(failed.len() == 2 && failed[0] == failed[1], "after a failed spawn: {failed:?}");
+    tmux.expect_prompt("host$");
+
+    // Started in the background and then brought to the foreground (`fg` continues nscell),
+    // it takes the terminal.
+    tmux.type_line(&format!(
+        "{nscell} --share-terminal -- /bin/sh -c 'sleep 1; echo fgjob $(ps -o pgid=,tpgid= -p $$)' &"
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.type_line("fg");
+    assert_eq!(screen_fields(&tmux, "fgjob"), ["1", "1"]);
+    tmux.expect_prompt("host$");
+
+    // In the background it leaves the terminal to the shell, which goes on reading commands.
+    tmux.type_line(&format!("{nscell} --share-terminal -- /bin/sleep 2 &"));
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.type_line("echo bg $(ps -o tpgid=,pgid= -p $$)");
+    let bg = screen_fields(&tmux, "bg");
+    assert!(bg.len() == 2 && bg[0] == bg[1], "a background sandbox took the terminal: {bg:?}");
+    tmux.type_line("wait; echo waited=$?");
+    tmux.expect("waited=0");
+
+    // Ctrl-Z stops the program (not PID 1 here, so it can stop): nscell stops with it, the
+    // shell has its terminal back, and `fg` gives it to the sandbox again.
+    tmux.type_line(&format!("{nscell} --share-terminal --unshare-user -- /bin/sleep 100"));
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.send(&["C-z"]);
+    tmux.expect("Stopped");
+    tmux.expect_prompt("host$");
+    tmux.type_line("echo stopped $(ps -o tpgid=,pgid= -p $$)");
+    let stopped = screen_fields(&tmux, "stopped");
+    assert!(stopped.len() == 2 && stopped[0] == stopped[1], "{stopped:?}");
+    tmux.type_line("fg; echo rc=$?");
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.send(&["C-c"]);
+    tmux.expect("rc=130");
+}

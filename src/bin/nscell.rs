@@ -135,11 +135,13 @@ Life and death:
   --new-session           start the command in a new session (setsid), so it cannot push input
                           into this terminal (TIOCSTI). The default, unless it gets a pty;
                           --share-terminal turns it off
-  --share-terminal        let the command use this terminal as its controlling terminal
+  --share-terminal        let the command use this terminal as its controlling terminal, as a
+                          job of its own (its own process group, in the foreground when nscell
+                          is; Ctrl-Z stops nscell with it). No pty unless --pty is given too
   --timeout SECONDS       kill the sandbox after SECONDS (decimals allowed); exit status 124
   --pty                   give the command a new pseudo-terminal, relayed to this terminal in
                           raw mode, with window size changes passed on (default when stdin is a
-                          terminal)
+                          terminal, unless --share-terminal)
   --no-pty                do not: the command uses nscell's stdin, stdout and stderr as they are
 
 Reporting:
@@ -871,14 +873,17 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         return EXIT_USAGE;
     }
 
+    // A terminal on stdin: the command gets a pty of its own, relayed to it; unless it is to
+    // share this terminal.
+    let pty = cli.pty.unwrap_or_else(|| {
+        cli.new_session != Some(false) && rustix::termios::isatty(rustix::stdio::stdin())
+    });
     // Before the program exists, so a signal that comes early waits for it instead of ending
     // nscell and leaving the program behind.
-    signals::block();
+    signals::block(!pty && cli.new_session == Some(false));
     // A signal that comes while the sandbox is being set up ends the setup (a step can block:
     // --file reads its fd to the end); one that comes later is passed on to the program.
     let abort = signals::signalfd().ok();
-    // A terminal on stdin: the command gets a pty of its own, relayed to it.
-    let pty = cli.pty.unwrap_or_else(|| rustix::termios::isatty(rustix::stdio::stdin()));
     let mut sb = sandbox(&cli);
     sb.pty(pty);
     if let Some(fd) = abort.as_ref().and_then(|fd| fd.try_clone().ok()) {
@@ -909,7 +914,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
     let ended = if pty {
         // The relay has a loop of its own; the signals are passed on from a thread beside it.
-        if let Err(e) = signals::forward(&child, shares_terminal) {
+        if let Err(e) = signals::forward(&child) {
             eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
         }
         nscell::pty::relay(&mut child)
@@ -963,12 +968,43 @@ mod signals {
         }
     }
 
+    /// The forwarded signals, and the two a sandbox sharing the terminal needs: `SIGCHLD` (its
+    /// program stopped) and `SIGCONT` (nscell was continued).
+    fn job_control_set() -> libc::sigset_t {
+        let mut set = forwarded_set();
+        // SAFETY: an initialised set and valid signal numbers.
+        unsafe {
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            libc::sigaddset(&mut set, libc::SIGCONT);
+        }
+        set
+    }
+
+    /// When the sandbox that shares nscell's terminal has stopped: nscell stops too, with the
+    /// same signal (`SIGSTOP` if nscell ignores that one), so the shell that started it sees
+    /// its job stop and takes the terminal (which the library has given back to nscell's
+    /// group); once continued (`fg`, `bg`), it continues the sandbox, handing it the terminal
+    /// when nscell has it. What `sudo` does for a command in a process group of its own.
+    fn follow_stop(child: &mut nscell::Child) -> Result<(), nscell::Error> {
+        let Some(sig) = child.stopped()? else { return Ok(()) };
+        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: a query only (no new action), into room for one sigaction.
+        let queried = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) } == 0;
+        // SAFETY: zero-initialised, and filled in by the kernel when the query worked.
+        let default = queried && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_DFL;
+        let sig = if default { sig } else { libc::SIGSTOP };
+        // SAFETY: a signal to this process; it returns once the process has been continued.
+        unsafe { libc::kill(libc::getpid(), sig) };
+        child.resume()
+    }
+
     /// Blocks the forwarded signals in the calling thread (main, before any other thread is
     /// started, so every later thread inherits the mask). They stay pending until the
     /// forwarding thread takes them. The program starts with an empty mask: the library
-    /// clears it before `execve`.
-    pub fn block() {
-        let mut set = forwarded_set();
+    /// clears it before `execve`. With `job_control`, `SIGCHLD` and `SIGCONT` too, for
+    /// [`wait_forwarding`]'s signalfd.
+    pub fn block(job_control: bool) {
+        let mut set = if job_control { job_control_set() } else { forwarded_set() };
         // SIGWINCH too: the pty relay then reads it from a signalfd instead of polling the
         // window size. (Not forwarded: the relay passes the size on, which signals the command.)
         // SAFETY: an initialised set and a valid signal number.
@@ -1004,31 +1040,22 @@ mod signals {
     /// Starts a thread that takes each forwarded signal with `sigwaitinfo` and sends it to the
     /// program with `pidfd_send_signal` (on a duplicate of the child's pidfd, which names the
     /// program and no other process even after it has been reaped).
-    pub fn forward(child: &nscell::Child, shares_terminal: bool) -> io::Result<()> {
+    pub fn forward(child: &nscell::Child) -> io::Result<()> {
         let pidfd = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3)?;
         std::thread::Builder::new().name("signals".into()).spawn(move || {
             let set = forwarded_set();
             loop {
-                let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
-                // SAFETY: a valid set of blocked signals and room for one siginfo_t.
-                let sig = unsafe { libc::sigwaitinfo(&set, info.as_mut_ptr()) };
-                // SAFETY: zero-initialised, and filled in by the kernel when sig > 0.
-                let info = unsafe { info.assume_init() };
+                // SAFETY: a valid set of blocked signals; the siginfo is not wanted (null).
+                let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+                // A terminal's Ctrl-C reaches nscell only when nscell's process group is the
+                // foreground one, and the sandbox never is in that group (a session of its own,
+                // or a group of its own when it shares the terminal): it did not get it.
                 let sig = match sig {
                     libc::SIGINT => rustix::process::Signal::INT,
                     libc::SIGTERM => rustix::process::Signal::TERM,
                     libc::SIGHUP => rustix::process::Signal::HUP,
                     _ => continue, // EINTR
                 };
-                // Ctrl-C on a terminal (si_code SI_KERNEL) already went to the whole foreground
-                // process group, the program included when it shares nscell's terminal: do not
-                // deliver it twice. (In its own session, or on a pty, it got nothing.)
-                if shares_terminal
-                    && sig == rustix::process::Signal::INT
-                    && info.si_code == libc::SI_KERNEL
-                {
-                    continue;
-                }
                 // ESRCH: the program has ended; nscell is about to exit too.
                 let _ = rustix::process::pidfd_send_signal(&pidfd, sig);
             }
@@ -1047,42 +1074,69 @@ mod signals {
     ) -> Result<nscell::WaitInfo, nscell::Error> {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         use std::os::fd::AsFd;
-        let set = forwarded_set();
+        let set = if shares_terminal { job_control_set() } else { forwarded_set() };
         // SAFETY: a valid, initialised set; -1 asks for a new fd.
         let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
         if raw < 0 {
-            if let Err(e) = forward(child, shares_terminal) {
+            if let Err(e) = forward(child) {
                 eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
             }
             return child.wait_info();
         }
         // SAFETY: signalfd just created this fd and nothing else owns it.
         let sigfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Sharing the terminal: how often to look whether a shell's `fg` made nscell's group
+        // the foreground one (it sends no SIGCONT to a running job), to pass the terminal on.
+        let look = shares_terminal.then_some(std::time::Duration::from_millis(200));
         loop {
-            let timeout = deadline.map(|d| {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 }
-            });
-            let (exited, signalled) = {
+            if shares_terminal {
+                child.take_foreground();
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            let wait = match (left, look) {
+                (Some(left), Some(look)) => Some(left.min(look)),
+                (left, look) => left.or(look),
+            };
+            let timeout = wait
+                .map(|w| Timespec { tv_sec: w.as_secs() as i64, tv_nsec: w.subsec_nanos() as i64 });
+            let (exited, signalled, stop_event) = {
                 let pidfd = child.pidfd();
                 let mut fds =
-                    [PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sigfd, PollFlags::IN)];
+                    vec![PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sigfd, PollFlags::IN)];
+                // With an init, its program's stops come through a pipe (see `follow_stop`).
+                let stops = child.stop_events();
+                if let Some(fd) = &stops {
+                    fds.push(PollFd::new(fd, PollFlags::IN));
+                }
                 match poll(&mut fds, timeout.as_ref()) {
                     // The deadline: wait_info enforces it (kills the sandbox, says timed out).
-                    Ok(0) => break,
-                    Ok(_) => (!fds[0].revents().is_empty(), !fds[1].revents().is_empty()),
+                    Ok(0) if deadline.is_some_and(|d| std::time::Instant::now() >= d) => break,
+                    Ok(0) => continue,
+                    Ok(_) => {
+                        let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
+                        (ready(0), ready(1), ready(2))
+                    }
                     Err(rustix::io::Errno::INTR) => continue,
                     Err(_) => break,
                 }
             };
+            if stop_event {
+                follow_stop(child)?;
+            }
             if signalled {
-                // struct signalfd_siginfo: u32 ssi_signo, i32 ssi_errno, i32 ssi_code, ...
+                // struct signalfd_siginfo: u32 ssi_signo, ...
                 let mut info = [0u8; 128];
                 if rustix::io::read(sigfd.as_fd(), &mut info).is_ok_and(|n| n == 128) {
                     let signo = i32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
-                    let code = i32::from_ne_bytes([info[8], info[9], info[10], info[11]]);
-                    // See `forward`: a terminal's Ctrl-C already reached a program that shares it.
-                    if !(shares_terminal && signo == libc::SIGINT && code == libc::SI_KERNEL) {
+                    if signo == libc::SIGCHLD {
+                        // The program (nscell's child without an init) may have stopped.
+                        follow_stop(child)?;
+                    } else if signo == libc::SIGCONT {
+                        // Continued (a shell's `fg` or `bg` of nscell's job): so is the sandbox.
+                        child.resume()?;
+                    } else {
+                        // See `forward`: a terminal's Ctrl-C that reached nscell did not reach
+                        // the sandbox.
                         let _ = child.signal(signo);
                     }
                 }
