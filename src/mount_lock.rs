@@ -50,7 +50,7 @@ const HELPER_PID: libc::pid_t = 32767;
 /// its current one that a new, throwaway user namespace owns. With `keep_cwd`, the working
 /// directory stays where it was (`setns` puts it on the namespace's root). Runs in the child:
 /// raw system calls only, no allocation.
-pub(crate) fn enter(keep_cwd: bool) -> Result<(), Errno> {
+pub(crate) fn enter(keep_cwd: bool, gate: &crate::plan::KillGate) -> Result<(), Errno> {
     let root = rustix::fs::stat(c"/")?;
     let mut cwd_path = [0u8; 4096];
     let cwd = if keep_cwd {
@@ -76,21 +76,13 @@ pub(crate) fn enter(keep_cwd: bool) -> Result<(), Errno> {
     let tid = [HELPER_PID];
     let tid = (rustix::process::getpid().as_raw_nonzero().get() == 1).then_some(&tid);
     let arg = &ns as *const AtomicI32 as *mut c_void;
-    // SAFETY: the helper runs `helper` on `stack` and stores into `ns`, both of which live
-    // until it has exited (CLONE_VFORK); `helper` follows child.rs's rules.
-    let cloned = unsafe { sys::clone3(flags, base, HELPER_STACK, tid, helper, arg) };
-    let pid = match cloned {
-        Ok(pid) => pid,
-        // No clone3, or no such pid here (a lower pid_max): let the kernel pick one.
-        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::EXIST) => {
-            // One past the end of the buffer: 16-byte aligned, as its start and size are.
-            let top = base as usize + HELPER_STACK;
-            // SAFETY: as above.
-            unsafe { sys::clone_on_stack(flags, top, helper, arg) }?
-        }
-        Err(e) => return Err(e),
-    };
-    while let Err(Errno::INTR) = sys::wait4(pid, sys::WALL) {}
+    // The parent is killing this task (a timeout): create no helper it would leave behind.
+    if !gate.enter() {
+        sys::exit(crate::child::SETUP_FAILED);
+    }
+    let reaped = clone_and_reap(flags, base, tid, arg);
+    gate.leave();
+    reaped?;
     let fd = ns.load(Ordering::Acquire);
     if fd < 0 {
         return Err(Errno::from_raw_os_error(fd.saturating_neg()));
@@ -111,6 +103,33 @@ pub(crate) fn enter(keep_cwd: bool) -> Result<(), Errno> {
     if let Some((fd, len)) = cwd {
         restore(&fd, len.and_then(|n| cwd_path.get(..n)))?;
     }
+    Ok(())
+}
+
+/// Clones the helper (`helper(arg)` on the stack at `base`, with `tid` as its pid when given)
+/// and reaps it.
+fn clone_and_reap(
+    flags: c_int,
+    base: *mut c_void,
+    tid: Option<&[libc::pid_t; 1]>,
+    arg: *mut c_void,
+) -> Result<(), Errno> {
+    // SAFETY: the helper runs `helper` on the stack at `base` and stores through `arg`, both of
+    // which the caller keeps alive until it has exited (CLONE_VFORK: before clone returns);
+    // `helper` follows child.rs's rules.
+    let cloned = unsafe { sys::clone3(flags, base, HELPER_STACK, tid, helper, arg) };
+    let pid = match cloned {
+        Ok(pid) => pid,
+        // No clone3, or no such pid here (a lower pid_max): let the kernel pick one.
+        Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::EXIST) => {
+            // One past the end of the buffer: 16-byte aligned, as its start and size are.
+            let top = base as usize + HELPER_STACK;
+            // SAFETY: as above.
+            unsafe { sys::clone_on_stack(flags, top, helper, arg) }?
+        }
+        Err(e) => return Err(e),
+    };
+    while let Err(Errno::INTR) = sys::wait4(pid, sys::WALL) {}
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 use std::os::raw::c_char;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Map bytes the child writes itself (a single line mapping the caller's own id).
 pub(crate) struct SelfMaps {
@@ -56,7 +56,48 @@ pub(crate) struct Plan<'a> {
     pub lifecycle: crate::lifecycle::LifecyclePlan,
     /// The child's failure record ([`crate::report::Failure`]), 0 while none.
     pub report: AtomicU64,
+    /// Keeps the parent from killing the child while it has a helper task of its own that
+    /// would outlive it ([`KillGate`]).
+    pub kill_gate: KillGate,
     /// Set by [`crate::sys::clone`] before the child runs: the kernel has already reset the
     /// caller's signal handlers in it (`CLONE_CLEAR_SIGHAND`).
     pub sighand_cleared: AtomicBool,
+}
+
+/// Between the child and a parent that kills it while it is being set up (a timeout, an
+/// abort): the child's mount lock has a helper task for a few microseconds, which would be left
+/// to the caller's reaper (or a subreaper of the caller's) if the child were killed then, when
+/// the sandbox has no PID namespace of its own to take the helper with it. Dekker-style, both
+/// sides `SeqCst`: the child announces `busy` and then looks for `cancel`; the parent announces
+/// `cancel` and then waits for `busy` to clear. One of them always sees the other.
+#[derive(Default)]
+pub(crate) struct KillGate {
+    busy: AtomicBool,
+    cancel: AtomicBool,
+}
+
+impl KillGate {
+    /// Child side, before it creates a helper: false when the parent is about to kill it.
+    pub fn enter(&self) -> bool {
+        self.busy.store(true, Ordering::SeqCst);
+        if self.cancel.load(Ordering::SeqCst) {
+            self.busy.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// Child side, once its helper is reaped.
+    pub fn leave(&self) {
+        self.busy.store(false, Ordering::SeqCst);
+    }
+
+    /// Parent side: from now on the child creates no helper, and none is left once this
+    /// returns.
+    pub fn close(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+        while self.busy.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
 }

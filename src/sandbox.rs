@@ -400,6 +400,7 @@ impl Sandbox {
             harden,
             lifecycle: life.take_plan(),
             report: AtomicU64::new(0),
+            kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
         let userns = r.namespaces.contains(Namespaces::USER);

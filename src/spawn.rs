@@ -147,7 +147,8 @@ pub(crate) fn spawn(
     };
     // EOF: the child has exec'd or exited, or (with an init) its program has exec'd. A forked
     // init's failure record comes through the pipe, since its memory is its own.
-    let (word, cut) = guard.wait_bounded(bound, std::os::fd::AsFd::as_fd(&pidfd));
+    let pidfd_ref = std::os::fd::AsFd::as_fd(&pidfd);
+    let (word, cut) = guard.wait_bounded(bound, pidfd_ref, &plan.kill_gate);
     if word != 0 {
         plan.report.store(word, Ordering::Release);
     }
@@ -248,6 +249,7 @@ impl ExecGuard {
         &mut self,
         bound: &SetupBound<'_>,
         pidfd: BorrowedFd<'_>,
+        gate: &crate::plan::KillGate,
     ) -> (u64, Option<Cut>) {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         if !bound.is_set() {
@@ -279,6 +281,8 @@ impl ExecGuard {
                 Err(_) => return (self.wait(), None),
             }
         };
+        // Not while the child has a helper that would outlive it (a few microseconds).
+        gate.close();
         let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), sys::SIGKILL);
         self.wait();
         (0, Some(cut))

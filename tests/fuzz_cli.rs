@@ -481,8 +481,12 @@ fn leftover_children() -> Vec<u32> {
     left
 }
 
+/// The tests of this binary count this process's children: one at a time.
+static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn random_command_lines_never_panic_hang_or_leak() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
     let seed: u64 = match std::env::var("NSCELL_FUZZ_SEED") {
         Ok(s) => s.parse().expect("NSCELL_FUZZ_SEED is a number"),
         Err(_) => {
@@ -562,4 +566,26 @@ fn random_command_lines_never_panic_hang_or_leak() {
     // Every kind of outcome was seen: the command lines reach the program, not only the parser.
     assert!(runs >= 50, "only {runs} runs in {secs} s");
     assert!(statuses.contains_key(&42) && statuses.contains_key(&2), "{statuses:?}");
+}
+
+/// Found by the fuzz test above: a sandbox without a PID namespace of its own, killed by its
+/// timeout while its mount lock had a helper task, left that helper to this process (a
+/// subreaper, as a service manager or a container's init would be).
+#[test]
+fn a_setup_killed_by_its_timeout_leaves_no_helper_behind() {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sb = nscell::Sandbox::new("/usr/bin/true");
+    sb.namespaces(nscell::Namespaces::USER | nscell::Namespaces::MOUNT)
+        .ro_bind("/usr", "/usr")
+        .symlink("usr/lib", "/lib")
+        .symlink("usr/lib64", "/lib64");
+    for i in 0..400u64 {
+        // From "already passed" to a little past the lock's helper, in steps.
+        sb.timeout(Duration::from_micros(i % 40 * 25));
+        let mut child = sb.spawn().unwrap();
+        let _ = child.wait_info().unwrap();
+    }
+    let left = leftover_children();
+    assert_eq!(left, Vec::<u32>::new(), "helpers left to this subreaper");
 }
