@@ -307,6 +307,13 @@ impl Sandbox {
             return Err(Error::invalid(msg.clone()));
         }
         let r = self.resolve()?;
+        if !self.harden.nested_userns_allowed() && self.fs.new_root_without_proc() {
+            return Err(Error::invalid(
+                "allow_nested_userns(false) (--disable-userns) with a new root needs a fresh \
+                 /proc in it (proc(\"/proc\"), --proc /proc): the nested user namespace's limit \
+                 and id maps are written through it",
+            ));
+        }
         let fs = crate::mounts::prepare(&self.fs, r.namespaces)?;
         let mut life = self.lifecycle.arm(r.namespaces)?;
         let env = self.build_env();
