@@ -120,9 +120,8 @@ impl FsConfig {
     /// Whether the operations build a new root with a fresh procfs on its `/proc`.
     pub(crate) fn new_root_without_proc(&self) -> bool {
         let proc = [std::path::Component::Normal(OsStr::new("proc"))];
-        let is_proc = |dest: &Path| {
-            dest.components().filter(|c| matches!(c, Component::Normal(_))).eq(proc)
-        };
+        let is_proc =
+            |dest: &Path| dest.components().filter(|c| matches!(c, Component::Normal(_))).eq(proc);
         !self.ops.is_empty()
             && !self.ops.iter().any(|op| matches!(op, Op::Proc { dest } if is_proc(dest)))
     }

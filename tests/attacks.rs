@@ -6,27 +6,12 @@
 
 mod common;
 
-use common::{TempDir, nscell_bin, stdout as ok};
+use common::{TempDir, minimal, nscell_bin, stdout as ok};
 use nscell::{Capabilities, LandlockAccess, Sandbox, Step};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// The minimal root of bubblewrap's examples, with `mount` and `umount` from the host's /usr.
-fn minimal(script: &str) -> Sandbox {
-    let mut sb = Sandbox::new("/bin/sh");
-    sb.args(["-c", script])
-        .env("LC_ALL", "C")
-        .ro_bind("/usr", "/usr")
-        .symlink("usr/bin", "/bin")
-        .symlink("usr/lib", "/lib")
-        .symlink("usr/lib64", "/lib64")
-        .proc("/proc")
-        .dev("/dev")
-        .tmpfs("/tmp");
-    sb
-}
 
 /// The options of each mount at the given mount points, as the program sees them.
 const SHOW_FLAGS: &str = "grep -E ' /(data|rw|usr) ' /proc/self/mountinfo | cut -d' ' -f5,6";

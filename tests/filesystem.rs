@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{TempDir, children, fd_count, is_root, nscell_bin, stdout as ok, zombie_children};
+use common::{
+    TempDir, children, fd_count, is_root, minimal, nscell_bin, stdout as ok, zombie_children,
+};
 use nscell::{Error, Namespaces, Sandbox, Step};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -20,22 +22,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
     LOCK.write().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The minimal root of bubblewrap's examples: `/usr` read-only, the usual symlinks into it, a
-/// fresh `/proc`, a minimal `/dev`, a private `/tmp`.
-fn minimal(script: &str) -> Sandbox {
-    let mut sb = Sandbox::new("/bin/sh");
-    sb.args(["-c", script])
-        .env("LC_ALL", "C")
-        .ro_bind("/usr", "/usr")
-        .symlink("usr/bin", "/bin")
-        .symlink("usr/lib", "/lib")
-        .symlink("usr/lib64", "/lib64")
-        .proc("/proc")
-        .dev("/dev")
-        .tmpfs("/tmp");
-    sb
 }
 
 fn run(sb: &mut Sandbox) -> Output {

@@ -81,6 +81,22 @@ pub fn multi_range_maps(sb: &mut Sandbox) -> Result<(u32, u32), String> {
     Ok(sub_u)
 }
 
+/// The minimal root of bubblewrap's examples: `/usr` read-only, the usual symlinks into it, a
+/// fresh `/proc`, a minimal `/dev`, a private `/tmp`.
+pub fn minimal(script: &str) -> Sandbox {
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", script])
+        .env("LC_ALL", "C")
+        .ro_bind("/usr", "/usr")
+        .symlink("usr/bin", "/bin")
+        .symlink("usr/lib", "/lib")
+        .symlink("usr/lib64", "/lib64")
+        .proc("/proc")
+        .dev("/dev")
+        .tmpfs("/tmp");
+    sb
+}
+
 /// Runs `script` with /bin/sh in a default sandbox and returns its output.
 pub fn sh(script: &str) -> Output {
     sh_in(Namespaces::DEFAULT, script)
