@@ -30,7 +30,9 @@
 //! `posix_spawn` works: the caller's thread waits until the program is exec'd, nothing of the
 //! caller's memory is copied, so spawning costs the same from a small process as from one of
 //! many gigabytes. The child writes its own id maps, sets the hostname, makes mounts private,
-//! mounts `/proc`, puts stdio in place, closes every other fd, and execs. It makes raw system
+//! mounts `/proc`, locks its mounts against the program (a copy of its mount namespace through a
+//! throwaway user namespace: see the README's security model), puts stdio in place, closes every
+//! other fd, and execs. It makes raw system
 //! calls only: no allocation, no locks, no `errno`. A failure is reported to the parent as a
 //! (step, errno) record and becomes an [`Error`] naming the step, the errno, the path and a hint.
 //!
