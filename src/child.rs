@@ -121,7 +121,9 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
 
     if plan.lock_mounts {
         // The mount namespace the mounts are built in, owned by a throwaway user namespace.
-        let keep_cwd = plan.fs.is_none() && plan.cwd.is_none();
+        // In the host's view the working directory stays the caller's (a relative current_dir
+        // starts from it); a new root starts at its own root.
+        let keep_cwd = plan.fs.is_none();
         crate::mount_lock::enter(keep_cwd, &plan.kill_gate).map_err(fail(Step::LockMounts))?;
     }
     if plan.make_mounts_private {

@@ -240,9 +240,7 @@ impl ExecGuard {
         }
         if got == 8 { u64::from_ne_bytes(record) } else { 0 }
     }
-}
 
-impl ExecGuard {
     /// [`wait`](ExecGuard::wait), cut short by `bound`: the child (`pidfd`) is then killed, and
     /// the pipe read to its EOF all the same (the child no longer runs on the stack after that).
     fn wait_bounded(

@@ -163,6 +163,13 @@ fn the_working_directory_cannot_leave_the_new_root_through_an_fd_of_the_callers(
     let mut sb = minimal("pwd");
     sb.current_dir("usr/bin");
     assert_eq!(ok(&sb.output().unwrap()), "/usr/bin\n");
+    // In the host's view, with its mounts locked, the program starts where the caller is, and a
+    // relative working directory starts from there.
+    let here = std::env::current_dir().unwrap();
+    let mut sb = Sandbox::new("/bin/pwd");
+    assert_eq!(ok(&sb.output().unwrap()), format!("{}\n", here.display()));
+    sb.current_dir("tests");
+    assert_eq!(ok(&sb.output().unwrap()), format!("{}\n", here.join("tests").display()));
 }
 
 #[test]
