@@ -121,8 +121,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
 
     if plan.lock_mounts {
         // The mount namespace the mounts are built in, owned by a throwaway user namespace.
-        let keep_cwd = plan.fs.is_none() && plan.cwd.is_none();
-        crate::mount_lock::enter(keep_cwd, &plan.kill_gate).map_err(fail(Step::LockMounts))?;
+        crate::mount_lock::enter(&plan.kill_gate).map_err(fail(Step::LockMounts))?;
     }
     if plan.make_mounts_private {
         use rustix::mount::MountPropagationFlags as P;

@@ -395,3 +395,42 @@ fn without_cap_sys_admin_no_flag_can_be_undone_either() {
     assert_eq!(ok(&sb.output().unwrap()), "CapBnd:\t0000000000000000\n");
     assert_eq!(std::fs::read_to_string(ro.join("f")).unwrap(), "orig");
 }
+
+// ---- Paths relative to the caller's working directory. ----
+
+/// `nscell` started in `dir` with `args`; its stdout, or a panic naming the failure.
+fn nscell_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let (out, _) = bounded(
+        {
+            let mut cmd = nscell();
+            cmd.current_dir(dir).args(args);
+            cmd
+        },
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{args:?} in {dir:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn relative_bind_sources_and_working_directories_start_from_the_callers_one() {
+    // A relative source names a place beside the caller, as for every host path: never the
+    // one of the same name under the host's /, where the mount lock's setns once put it.
+    let here = TempDir::new("relative");
+    std::fs::create_dir(here.join("src")).unwrap();
+    std::fs::write(here.join("src/HERE"), "").unwrap();
+    let usr = ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin"];
+    let usr = [&usr[..], &["--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]];
+    let usr = usr.concat();
+    let dir = here.path().display().to_string();
+    // With the mounts locked (the default capabilities) and without (no CAP_SYS_ADMIN).
+    for caps in [&[][..], &["--cap-drop", "ALL"][..]] {
+        let bind = [&usr[..], caps, &["--ro-bind", "src", "/data", "--", "ls", "/data"]].concat();
+        assert_eq!(nscell_in(here.path(), &bind), "HERE\n", "{caps:?}");
+        let rootfs = [caps, &["--bind", ".", "/"], &usr[..], &["--", "ls", "/src"]].concat();
+        assert_eq!(nscell_in(here.path(), &rootfs), "HERE\n", "{caps:?}");
+        // Without a new root, --chdir names a directory of the host's view.
+        let chdir = [caps, &["--chdir", "src", "--", "pwd"]].concat();
+        assert_eq!(nscell_in(here.path(), &chdir), format!("{dir}/src\n"), "{caps:?}");
+    }
+}
