@@ -434,3 +434,32 @@ fn relative_bind_sources_and_working_directories_start_from_the_callers_one() {
         assert_eq!(nscell_in(here.path(), &chdir), format!("{dir}/src\n"), "{caps:?}");
     }
 }
+
+#[test]
+fn a_working_directory_under_the_hosts_proc_does_not_show_the_hosts_processes() {
+    // Started from the host's /proc, the program would otherwise sit in the host's procfs under
+    // the fresh one: every host pid in `.`, with their command lines.
+    let me = std::process::id();
+    if me < 100 {
+        skip!("this test's pid {me} could also be a pid of the sandbox's");
+    }
+    let proc = std::path::Path::new("/proc");
+    let look = format!("test -e ./{me} && echo HOST-PID; ls . | grep -c '^[0-9]*$'");
+    // With the mounts locked, without (no CAP_SYS_ADMIN), and with a relative --chdir.
+    for args in [
+        &["--", "sh", "-c", &look][..],
+        &["--cap-drop", "ALL", "--", "sh", "-c", &look],
+        &["--chdir", "self/..", "--", "sh", "-c", &look],
+    ] {
+        let out = nscell_in(proc, args);
+        let n: u32 = out.trim().parse().unwrap_or_else(|_| panic!("{args:?}: {out}"));
+        assert!((1..=5).contains(&n), "{args:?}: {n} pids in the working directory");
+    }
+    // A host process's own directory has no counterpart inside: refused, never entered.
+    let mut cmd = nscell();
+    cmd.current_dir(format!("/proc/{me}")).args(["--", "cat", "comm"]);
+    let (out, _) = bounded(cmd, Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{}{err}", String::from_utf8_lossy(&out.stdout));
+    assert!(err.contains("change directory"), "{err}");
+}
