@@ -463,3 +463,39 @@ fn a_working_directory_under_the_hosts_proc_does_not_show_the_hosts_processes() 
     assert_eq!(out.status.code(), Some(125), "{}{err}", String::from_utf8_lossy(&out.stdout));
     assert!(err.contains("change directory"), "{err}");
 }
+
+#[test]
+fn reading_a_seccomp_program_that_never_ends_is_bounded_too() {
+    // The command line's own setup step: a pipe whose writer never closes it.
+    for option in ["--seccomp", "--add-seccomp-fd"] {
+        let (r, _w) = open_pipe();
+        let mut cmd = nscell();
+        cmd.args(["--timeout", "1", option, "0", "--", "/usr/bin/true"]).stdin(r);
+        let (out, took) = bounded(cmd, Duration::from_secs(20));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(124), "{option}: {err}");
+        assert!(err.contains("seccomp"), "{option}: {err}");
+        assert!(took < Duration::from_secs(10), "{option} took {took:?}");
+
+        // A signal ends it as it ends any setup: 128+N, as if it had ended nscell.
+        let (r, _w) = open_pipe();
+        let mut cmd = nscell();
+        cmd.args([option, "0", "--", "/usr/bin/true"]).stdin(r).stderr(Stdio::piped());
+        let mut nscell = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(nscell.id() as i32, libc::SIGTERM) }, 0);
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = nscell.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = nscell.kill();
+                panic!("{option}: nscell still reads after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{option}: {status:?}");
+    }
+}
