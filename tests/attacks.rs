@@ -499,3 +499,47 @@ fn reading_a_seccomp_program_that_never_ends_is_bounded_too() {
         assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{option}: {status:?}");
     }
 }
+
+#[test]
+fn a_status_fd_nobody_reads_does_not_stop_the_timeout() {
+    // A pipe already full: writing the start record blocks until its reader reads.
+    let (mut r, w) = open_pipe();
+    let full = rustix::pipe::fcntl_getpipe_size(&w).unwrap();
+    rustix::fs::fcntl_setfl(&w, rustix::fs::OFlags::NONBLOCK).unwrap();
+    (&w).write_all(&vec![b'x'; full]).unwrap();
+    rustix::fs::fcntl_setfl(&w, rustix::fs::OFlags::empty()).unwrap();
+    let marker = format!("nscell-status-marker-{}", std::process::id());
+    let mut cmd = nscell();
+    cmd.args(["--timeout", "1", "--json-status-fd", "1", "--", "sh", "-c", "sleep 30; :", &marker])
+        .stdout(w)
+        .stderr(Stdio::null());
+    let mut nscell = cmd.spawn().unwrap();
+    drop(cmd); // its copy of the write end
+    let me = nscell.id();
+    let processes_with =
+        |m: &str| -> Vec<u32> { processes_with(m).into_iter().filter(|&pid| pid != me).collect() };
+    let start = Instant::now();
+    while processes_with(&marker).is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!processes_with(&marker).is_empty(), "the program never started");
+    while !processes_with(&marker).is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = processes_with(&marker);
+    // Read what is there, so nscell can finish in any case.
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut all).unwrap();
+        all
+    });
+    let status = nscell.wait().unwrap();
+    let all = reader.join().unwrap();
+    assert_eq!(left, Vec::<u32>::new(), "the sandbox outlived its --timeout");
+    assert_eq!(status.code(), Some(124), "{status:?}");
+    let records = String::from_utf8_lossy(&all[full..]).into_owned();
+    assert!(
+        records.contains("child-pid") && records.ends_with("{\"exit-code\": 124}\n"),
+        "{records}"
+    );
+}

@@ -914,7 +914,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let mut json = match cli.json_status_fd.map(signals::status_file).transpose() {
+    let json = match cli.json_status_fd.map(signals::status_file).transpose() {
         Ok(f) => f,
         Err(e) => {
             eprintln!("nscell: --json-status-fd {}: {e}", cli.json_status_fd.unwrap_or(-1));
@@ -984,10 +984,16 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     // Only a command in nscell's own session gets the terminal's Ctrl-C itself.
     let shares_terminal = !pty && cli.new_session == Some(false);
-    if let Some(f) = &mut json {
-        // A reader that went away does not stop the program.
-        let _ = f.write_all(start_record(child.id()).as_bytes());
-    }
+    // From a thread of its own: a reader that does not read (a full pipe) must not keep nscell
+    // from enforcing --timeout and passing signals on while the program runs. A reader that
+    // went away does not stop the program either.
+    let json = json.map(|mut f| {
+        let record = start_record(child.id());
+        std::thread::spawn(move || {
+            let _ = f.write_all(record.as_bytes());
+            f
+        })
+    });
     let ended = if pty {
         // The relay has a loop of its own; the signals are passed on from a thread beside it.
         if let Err(e) = signals::forward(&child) {
@@ -1015,7 +1021,8 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             EXIT_SETUP
         }
     };
-    if let Some(f) = &mut json {
+    // After the start record, once its reader has taken that.
+    if let Some(mut f) = json.and_then(|writer| writer.join().ok()) {
         let _ = f.write_all(format!("{{\"exit-code\": {code}}}\n").as_bytes());
     }
     code
