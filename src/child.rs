@@ -121,10 +121,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
 
     if plan.lock_mounts {
         // The mount namespace the mounts are built in, owned by a throwaway user namespace.
-        // In the host's view the working directory stays the caller's (a relative current_dir
-        // starts from it); a new root starts at its own root.
-        let keep_cwd = plan.fs.is_none();
-        crate::mount_lock::enter(keep_cwd, &plan.kill_gate).map_err(fail(Step::LockMounts))?;
+        crate::mount_lock::enter(&plan.kill_gate).map_err(fail(Step::LockMounts))?;
     }
     if plan.make_mounts_private {
         use rustix::mount::MountPropagationFlags as P;
@@ -136,8 +133,13 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     }
     if plan.mount_proc {
         use rustix::mount::MountFlags as M;
+        let mut buf = [0u8; 4096];
+        let cwd = reachable_cwd(&mut buf);
         rustix::mount::mount(c"proc", c"/proc", c"proc", M::NOSUID | M::NODEV | M::NOEXEC, None)
             .map_err(fail(Step::MountProc))?;
+        if let Some(path) = cwd {
+            uncover_cwd(path).map_err(fail(Step::Chdir))?;
+        }
     }
     if plan.lock_mounts {
         // Every mount is in place: lock them all against the program (see mount_lock.rs).
@@ -153,6 +155,28 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             .map_err(fail(Step::UnshareTime))?;
     }
     crate::init::setup(plan)?;
+    Ok(())
+}
+
+/// The working directory's path, when that path leads to it (not for one removed, or one no
+/// path reaches).
+fn reachable_cwd(buf: &mut [u8; 4096]) -> Option<&CStr> {
+    let n = sys::getcwd(buf).ok()?;
+    let path = CStr::from_bytes_with_nul(buf.get(..n)?).ok()?;
+    let (here, there) = (rustix::fs::stat(c".").ok()?, rustix::fs::stat(path).ok()?);
+    let same = (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino);
+    (path.to_bytes().first() == Some(&b'/') && same).then_some(path)
+}
+
+/// After a mount on the working directory's path (the fresh `/proc` over the caller's
+/// working directory in the host's): moves to what `path` names now. Staying would leave the
+/// program in the host's procfs beneath the fresh one, every host pid in `.`. Fails when
+/// nothing inside has that path (a host process's own directory).
+fn uncover_cwd(path: &CStr) -> Result<(), Errno> {
+    let (here, there) = (rustix::fs::stat(c".")?, rustix::fs::stat(path)?);
+    if (here.st_dev, here.st_ino) != (there.st_dev, there.st_ino) {
+        return enter_dir(path);
+    }
     Ok(())
 }
 

@@ -47,22 +47,16 @@ struct HelperStack([u8; HELPER_STACK]);
 const HELPER_PID: libc::pid_t = 32767;
 
 /// Step 1 (see the module docs): moves the calling task into a new mount namespace, a copy of
-/// its current one that a new, throwaway user namespace owns. With `keep_cwd`, the working
-/// directory stays where it was (`setns` puts it on the namespace's root). Runs in the child:
-/// raw system calls only, no allocation.
-pub(crate) fn enter(keep_cwd: bool, gate: &crate::plan::KillGate) -> Result<(), Errno> {
+/// its current one that a new, throwaway user namespace owns. The working directory stays where
+/// it was (`setns` puts it on the namespace's root): relative bind sources and a relative
+/// working directory name places beside the caller's, as they do without the lock. Runs in the
+/// child: raw system calls only, no allocation.
+pub(crate) fn enter(gate: &crate::plan::KillGate) -> Result<(), Errno> {
     let root = rustix::fs::stat(c"/")?;
     let mut cwd_path = [0u8; 4096];
-    let cwd = if keep_cwd {
-        let fd = rustix::fs::open(
-            c".",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
-        Some((fd, sys::getcwd(&mut cwd_path).ok()))
-    } else {
-        None
-    };
+    let cwd =
+        rustix::fs::open(c".", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let cwd_len = sys::getcwd(&mut cwd_path).ok();
 
     let ns = AtomicI32::new(-1);
     let mut stack = MaybeUninit::<HelperStack>::uninit();
@@ -100,10 +94,7 @@ pub(crate) fn enter(keep_cwd: bool, gate: &crate::plan::KillGate) -> Result<(), 
     if (now.st_dev, now.st_ino) != (root.st_dev, root.st_ino) {
         return Err(Errno::XDEV);
     }
-    if let Some((fd, len)) = cwd {
-        restore(&fd, len.and_then(|n| cwd_path.get(..n)))?;
-    }
-    Ok(())
+    restore(&cwd, cwd_len.and_then(|n| cwd_path.get(..n)))
 }
 
 /// Clones the helper (`helper(arg)` on the stack at `base`, with `tid` as its pid when given)

@@ -443,7 +443,10 @@ impl Sandbox {
             Step::WriteUidMap => Some("/proc/self/uid_map".into()),
             Step::WriteGidMap => Some("/proc/self/gid_map".into()),
             Step::MountProc => Some("/proc".into()),
-            Step::Chdir => self.cwd.as_ref().map(|(p, _)| p.clone()),
+            // No --chdir: the caller's own, which a fresh /proc covered.
+            Step::Chdir => {
+                self.cwd.as_ref().map(|(p, _)| p.clone()).or_else(|| std::env::current_dir().ok())
+            }
             Step::Stdio => Some(["stdin", "stdout", "stderr"][usize::from(f.index).min(2)].into()),
             // 1-based: the path rule that failed (0: the ruleset as a whole).
             Step::Landlock => usize::from(f.index)

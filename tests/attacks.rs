@@ -387,3 +387,151 @@ fn without_cap_sys_admin_no_flag_can_be_undone_either() {
     assert_eq!(ok(&sb.output().unwrap()), "CapBnd:\t0000000000000000\n");
     assert_eq!(std::fs::read_to_string(ro.join("f")).unwrap(), "orig");
 }
+
+// ---- Paths relative to the caller's working directory. ----
+
+/// `nscell` started in `dir` with `args`; its stdout, or a panic naming the failure.
+fn nscell_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let (out, _) = bounded(
+        {
+            let mut cmd = nscell();
+            cmd.current_dir(dir).args(args);
+            cmd
+        },
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success(), "{args:?} in {dir:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn relative_bind_sources_and_working_directories_start_from_the_callers_one() {
+    // A relative source names a place beside the caller, as for every host path: never the
+    // one of the same name under the host's /, where the mount lock's setns once put it.
+    let here = TempDir::new("relative");
+    std::fs::create_dir(here.join("src")).unwrap();
+    std::fs::write(here.join("src/HERE"), "").unwrap();
+    let usr = ["--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin"];
+    let usr = [&usr[..], &["--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"]];
+    let usr = usr.concat();
+    let dir = here.path().display().to_string();
+    // With the mounts locked (the default capabilities) and without (no CAP_SYS_ADMIN).
+    for caps in [&[][..], &["--cap-drop", "ALL"][..]] {
+        let bind = [&usr[..], caps, &["--ro-bind", "src", "/data", "--", "ls", "/data"]].concat();
+        assert_eq!(nscell_in(here.path(), &bind), "HERE\n", "{caps:?}");
+        let rootfs = [caps, &["--bind", ".", "/"], &usr[..], &["--", "ls", "/src"]].concat();
+        assert_eq!(nscell_in(here.path(), &rootfs), "HERE\n", "{caps:?}");
+        // Without a new root, --chdir names a directory of the host's view.
+        let chdir = [caps, &["--chdir", "src", "--", "pwd"]].concat();
+        assert_eq!(nscell_in(here.path(), &chdir), format!("{dir}/src\n"), "{caps:?}");
+    }
+}
+
+#[test]
+fn a_working_directory_under_the_hosts_proc_does_not_show_the_hosts_processes() {
+    // Started from the host's /proc, the program would otherwise sit in the host's procfs under
+    // the fresh one: every host pid in `.`, with their command lines.
+    let me = std::process::id();
+    if me < 100 {
+        skip!("this test's pid {me} could also be a pid of the sandbox's");
+    }
+    let proc = std::path::Path::new("/proc");
+    let look = format!("test -e ./{me} && echo HOST-PID; ls . | grep -c '^[0-9]*$'");
+    // With the mounts locked, without (no CAP_SYS_ADMIN), and with a relative --chdir.
+    for args in [
+        &["--", "sh", "-c", &look][..],
+        &["--cap-drop", "ALL", "--", "sh", "-c", &look],
+        &["--chdir", "self/..", "--", "sh", "-c", &look],
+    ] {
+        let out = nscell_in(proc, args);
+        let n: u32 = out.trim().parse().unwrap_or_else(|_| panic!("{args:?}: {out}"));
+        assert!((1..=5).contains(&n), "{args:?}: {n} pids in the working directory");
+    }
+    // A host process's own directory has no counterpart inside: refused, never entered.
+    let mut cmd = nscell();
+    cmd.current_dir(format!("/proc/{me}")).args(["--", "cat", "comm"]);
+    let (out, _) = bounded(cmd, Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{}{err}", String::from_utf8_lossy(&out.stdout));
+    assert!(err.contains("change directory"), "{err}");
+}
+
+#[test]
+fn reading_a_seccomp_program_that_never_ends_is_bounded_too() {
+    // The command line's own setup step: a pipe whose writer never closes it.
+    for option in ["--seccomp", "--add-seccomp-fd"] {
+        let (r, _w) = open_pipe();
+        let mut cmd = nscell();
+        cmd.args(["--timeout", "1", option, "0", "--", "/usr/bin/true"]).stdin(r);
+        let (out, took) = bounded(cmd, Duration::from_secs(20));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(124), "{option}: {err}");
+        assert!(err.contains("seccomp"), "{option}: {err}");
+        assert!(took < Duration::from_secs(10), "{option} took {took:?}");
+
+        // A signal ends it as it ends any setup: 128+N, as if it had ended nscell.
+        let (r, _w) = open_pipe();
+        let mut cmd = nscell();
+        cmd.args([option, "0", "--", "/usr/bin/true"]).stdin(r).stderr(Stdio::piped());
+        let mut nscell = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(nscell.id() as i32, libc::SIGTERM) }, 0);
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = nscell.try_wait().unwrap() {
+                break s;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = nscell.kill();
+                panic!("{option}: nscell still reads after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{option}: {status:?}");
+    }
+}
+
+#[test]
+fn a_status_fd_nobody_reads_does_not_stop_the_timeout() {
+    // A pipe already full: writing the start record blocks until its reader reads.
+    let (mut r, w) = open_pipe();
+    let full = rustix::pipe::fcntl_getpipe_size(&w).unwrap();
+    rustix::fs::fcntl_setfl(&w, rustix::fs::OFlags::NONBLOCK).unwrap();
+    (&w).write_all(&vec![b'x'; full]).unwrap();
+    rustix::fs::fcntl_setfl(&w, rustix::fs::OFlags::empty()).unwrap();
+    let marker = format!("nscell-status-marker-{}", std::process::id());
+    let mut cmd = nscell();
+    cmd.args(["--timeout", "1", "--json-status-fd", "1", "--", "sh", "-c", "sleep 30; :", &marker])
+        .stdout(w)
+        .stderr(Stdio::null());
+    let mut nscell = cmd.spawn().unwrap();
+    drop(cmd); // its copy of the write end
+    let me = nscell.id();
+    let processes_with =
+        |m: &str| -> Vec<u32> { processes_with(m).into_iter().filter(|&pid| pid != me).collect() };
+    let start = Instant::now();
+    while processes_with(&marker).is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!processes_with(&marker).is_empty(), "the program never started");
+    while !processes_with(&marker).is_empty() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = processes_with(&marker);
+    // Read what is there, so nscell can finish in any case.
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut all).unwrap();
+        all
+    });
+    let status = nscell.wait().unwrap();
+    let all = reader.join().unwrap();
+    assert_eq!(left, Vec::<u32>::new(), "the sandbox outlived its --timeout");
+    assert_eq!(status.code(), Some(124), "{status:?}");
+    let records = String::from_utf8_lossy(&all[full..]).into_owned();
+    assert!(
+        records.contains("child-pid") && records.ends_with("{\"exit-code\": 124}\n"),
+        "{records}"
+    );
+}

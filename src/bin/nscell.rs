@@ -540,8 +540,9 @@ fn sandbox(cli: &Cli) -> Sandbox {
 enum HardenOpt {
     CapDrop(Capabilities),
     CapAdd(Capabilities),
-    /// `--seccomp` (true: replaces the default policy) or `--add-seccomp-fd` (false).
-    Seccomp(Vec<u8>, bool),
+    /// `--seccomp` (true: replaces the default policy) or `--add-seccomp-fd` (false): the fd
+    /// and, once [`read_seccomp_programs`] has read it, the program.
+    Seccomp(i32, Vec<u8>, bool),
     NoDefaultSeccomp,
     DenyIoUring,
     DisableUserns,
@@ -590,7 +591,9 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
         "cap-add" => HardenOpt::CapAdd(capability(p)?),
         "seccomp" | "add-seccomp-fd" => {
             let n = fd(p)?;
-            HardenOpt::Seccomp(seccomp_program(&option, n)?, name == "seccomp")
+            // Read later, bounded by --timeout and ended by a signal; checked now.
+            seccomp_file(&option, n)?;
+            HardenOpt::Seccomp(n, Vec::new(), name == "seccomp")
         }
         "no-default-seccomp" => HardenOpt::NoDefaultSeccomp,
         "deny-io-uring" => HardenOpt::DenyIoUring,
@@ -638,33 +641,87 @@ fn harden_option(name: &str, p: &mut lexopt::Parser) -> Result<HardenOpt, String
 /// The largest seccomp program the kernel takes: `BPF_MAXINSNS` instructions of 8 bytes.
 const MAX_SECCOMP_BYTES: u64 = 4096 * 8;
 
-/// Reads a compiled seccomp program from the caller's fd `fd`, as bubblewrap does: from the fd
-/// itself (a pipe, a socket, a file from its current offset), to its end, and at most
-/// [`MAX_SECCOMP_BYTES`] of it. The fd stays open. (Reopening `/proc/self/fd/N` instead fails
-/// for a socket, ignores a file's offset, and on the write end of a pipe opens a reader that
-/// waits for nscell itself to write.)
-fn seccomp_program(option: &str, fd: i32) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| {
-        let why = match e.raw_os_error() {
-            Some(libc::EBADF) if signals::status_file(fd).is_ok() => {
-                format!("fd {fd} is not open for reading")
-            }
-            _ => e.to_string(),
-        };
-        format!("{option} {fd}: cannot read the seccomp program: {why}")
-    };
-    // A duplicate shares the open file (and its offset); dropping it leaves `fd` open.
-    let file = signals::status_file(fd).map_err(cannot)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_SECCOMP_BYTES + 1).read_to_end(&mut bytes).map_err(cannot)?;
-    if bytes.len() as u64 > MAX_SECCOMP_BYTES {
+/// Why reading the seccomp programs stopped.
+#[derive(Debug, PartialEq)]
+enum ReadStop {
+    /// A usage error: the message.
+    Usage(String),
+    /// `--timeout` passed.
+    TimedOut,
+    /// This signal came.
+    Signal(libc::c_int),
+}
+
+/// A duplicate of the caller's fd `fd` that shares its open file (and offset), refused when
+/// `fd` is not open for reading.
+fn seccomp_file(option: &str, fd: i32) -> Result<std::fs::File, String> {
+    let file = signals::status_file(fd)
+        .map_err(|e| format!("{option} {fd}: cannot read the seccomp program: {e}"))?;
+    let flags = rustix::fs::fcntl_getfl(&file).unwrap_or(rustix::fs::OFlags::RDONLY);
+    if flags & rustix::fs::OFlags::RWMODE == rustix::fs::OFlags::WRONLY {
         return Err(format!(
-            "{option} {fd}: the seccomp program is longer than {MAX_SECCOMP_BYTES} bytes (4096 \
-             instructions, the kernel's limit)"
+            "{option} {fd}: cannot read the seccomp program: fd {fd} is not open for reading"
         ));
     }
-    Ok(bytes)
+    Ok(file)
+}
+
+/// Reads each `--seccomp`/`--add-seccomp-fd` program from the caller's fd, as bubblewrap does:
+/// from the fd itself (a pipe, a socket, a file from its current offset), to its end, and at
+/// most [`MAX_SECCOMP_BYTES`] of it. The fd stays open. (Reopening `/proc/self/fd/N` instead
+/// fails for a socket, ignores a file's offset, and on the write end of a pipe opens a reader
+/// that waits for nscell itself to write.) A writer that never closes the fd is a setup step
+/// that blocks: `--timeout` bounds it, and a signal on `abort` (a signalfd) ends it, as for
+/// the library's setup steps.
+fn read_seccomp_programs(
+    opts: &mut [HardenOpt],
+    deadline: Option<std::time::Instant>,
+    abort: Option<&std::os::fd::OwnedFd>,
+) -> Result<(), ReadStop> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    for opt in opts {
+        let HardenOpt::Seccomp(fd, bytes, replace) = opt else { continue };
+        let option = if *replace { "--seccomp" } else { "--add-seccomp-fd" };
+        let file = seccomp_file(option, *fd).map_err(ReadStop::Usage)?;
+        let cannot = |e: rustix::io::Errno| {
+            ReadStop::Usage(format!("{option} {fd}: cannot read the seccomp program: {e}"))
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(ReadStop::TimedOut);
+            }
+            let timeout = left
+                .map(|w| Timespec { tv_sec: w.as_secs() as i64, tv_nsec: w.subsec_nanos() as i64 });
+            let mut fds = vec![PollFd::new(&file, PollFlags::IN)];
+            if let Some(abort) = abort {
+                fds.push(PollFd::new(abort, PollFlags::IN));
+            }
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(cannot(e)),
+            }
+            if fds.get(1).is_some_and(|f| !f.revents().is_empty()) {
+                let sig = abort.and_then(signals::take_signal).unwrap_or(libc::SIGTERM);
+                return Err(ReadStop::Signal(sig));
+            }
+            match rustix::io::read(&file, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+                Err(e) => return Err(cannot(e)),
+            }
+            if bytes.len() as u64 > MAX_SECCOMP_BYTES {
+                return Err(ReadStop::Usage(format!(
+                    "{option} {fd}: the seccomp program is longer than {MAX_SECCOMP_BYTES} bytes \
+                     (4096 instructions, the kernel's limit)"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn rlimit(v: &str) -> Option<HardenOpt> {
@@ -685,7 +742,7 @@ fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt]) {
         match opt {
             HardenOpt::CapDrop(c) => sb.drop_capabilities(*c),
             HardenOpt::CapAdd(c) => sb.add_capabilities(*c),
-            HardenOpt::Seccomp(bytes, replace) => {
+            HardenOpt::Seccomp(_, bytes, replace) => {
                 if *replace {
                     sb.default_seccomp(false);
                 }
@@ -836,7 +893,8 @@ fn main() {
 }
 
 fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let cli = match parse(args) {
+    let start = std::time::Instant::now();
+    let mut cli = match parse(args) {
         Ok(Action::Run(cli)) => cli,
         Ok(Action::Help) => {
             print!("{HELP}");
@@ -856,7 +914,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let mut json = match cli.json_status_fd.map(signals::status_file).transpose() {
+    let json = match cli.json_status_fd.map(signals::status_file).transpose() {
         Ok(f) => f,
         Err(e) => {
             eprintln!("nscell: --json-status-fd {}: {e}", cli.json_status_fd.unwrap_or(-1));
@@ -884,6 +942,24 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     // A signal that comes while the sandbox is being set up ends the setup (a step can block:
     // --file reads its fd to the end); one that comes later is passed on to the program.
     let abort = signals::signalfd().ok();
+    let deadline = cli.timeout.and_then(|t| start.checked_add(t));
+    match read_seccomp_programs(&mut cli.harden, deadline, abort.as_ref()) {
+        Ok(()) => {}
+        Err(ReadStop::Usage(msg)) => {
+            eprintln!("nscell: {msg} (see nscell --help)");
+            return EXIT_USAGE;
+        }
+        Err(ReadStop::TimedOut) => {
+            eprintln!(
+                "nscell: --timeout passed while reading a seccomp program: its fd was never \
+                 closed by its writer"
+            );
+            return EXIT_TIMEOUT;
+        }
+        Err(ReadStop::Signal(sig)) => return 128 + sig,
+    }
+    // The rest of --timeout is the sandbox's.
+    cli.timeout = cli.timeout.map(|t| t.saturating_sub(start.elapsed()));
     let mut sb = sandbox(&cli);
     sb.pty(pty);
     if let Some(fd) = abort.as_ref().and_then(|fd| fd.try_clone().ok()) {
@@ -908,10 +984,16 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     // Only a command in nscell's own session gets the terminal's Ctrl-C itself.
     let shares_terminal = !pty && cli.new_session == Some(false);
-    if let Some(f) = &mut json {
-        // A reader that went away does not stop the program.
-        let _ = f.write_all(start_record(child.id()).as_bytes());
-    }
+    // From a thread of its own: a reader that does not read (a full pipe) must not keep nscell
+    // from enforcing --timeout and passing signals on while the program runs. A reader that
+    // went away does not stop the program either.
+    let json = json.map(|mut f| {
+        let record = start_record(child.id());
+        std::thread::spawn(move || {
+            let _ = f.write_all(record.as_bytes());
+            f
+        })
+    });
     let ended = if pty {
         // The relay has a loop of its own; the signals are passed on from a thread beside it.
         if let Err(e) = signals::forward(&child) {
@@ -939,7 +1021,8 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             EXIT_SETUP
         }
     };
-    if let Some(f) = &mut json {
+    // After the start record, once its reader has taken that.
+    if let Some(mut f) = json.and_then(|writer| writer.join().ok()) {
         let _ = f.write_all(format!("{{\"exit-code\": {code}}}\n").as_bytes());
     }
     code
