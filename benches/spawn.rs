@@ -72,6 +72,14 @@ mod floor {
         _env: Vec<CString>,
         /// With a filter: no_new_privs and this seccomp program before execve.
         filter: Vec<libc::sock_filter>,
+        /// The work nscell's default sandbox adds for its mount lock and session keyring
+        /// (README, "Locked mounts"): clone without CLONE_NEWNS; after the maps, a new session
+        /// keyring, then a CLONE_VFORK helper in new user and mount namespaces opens its mount
+        /// namespace for the child to setns() into; the mounts; a final unshare(CLONE_NEWNS).
+        locked: bool,
+        /// The helper's stack (16-byte aligned top at `helper_top`).
+        _helper_stack: Vec<u8>,
+        helper_top: usize,
     }
 
     const FLAGS: c_int = libc::CLONE_VM
@@ -121,7 +129,21 @@ mod floor {
                 envp,
                 _env: env,
                 filter: Vec::new(),
+                locked: false,
+                _helper_stack: Vec::new(),
+                helper_top: 0,
             }
+        }
+
+        /// [`Floor::with_seccomp`] plus the mount lock and the session keyring, the way nscell's
+        /// default sandbox does them.
+        pub fn locked_with_seccomp() -> Floor {
+            let mut floor = Floor::with_seccomp();
+            floor.locked = true;
+            floor._helper_stack = vec![0u8; 32 * 1024];
+            let end = floor._helper_stack.as_ptr() as usize + floor._helper_stack.len();
+            floor.helper_top = end & !15;
+            floor
         }
 
         /// The floor plus what nscell's default hardening asks of the kernel: no_new_privs and
@@ -139,9 +161,10 @@ mod floor {
         pub fn spawn_and_wait(&self) {
             // SAFETY: the child only reads `self`, which outlives it (CLONE_VFORK suspends us
             // until it has exec'd or exited); the stack is ours.
+            let flags = if self.locked { FLAGS & !libc::CLONE_NEWNS } else { FLAGS };
             let pid = unsafe {
                 let top = self.stack.cast::<u8>().add(self.stack_len).cast::<c_void>();
-                libc::clone(child, top, FLAGS, self as *const Floor as *mut c_void)
+                libc::clone(child, top, flags, self as *const Floor as *mut c_void)
             };
             assert!(pid > 0, "clone: {}", std::io::Error::last_os_error());
             let mut status = 0;
@@ -253,6 +276,17 @@ mod floor {
         f
     }
 
+    /// The mount lock's helper: opens its mount namespace into the fd table it shares with the
+    /// child, stores the fd through `arg`, exits.
+    extern "C" fn helper(arg: *mut c_void) -> c_int {
+        // SAFETY: the child passes a pointer to a c_int that outlives us (CLONE_VFORK).
+        unsafe {
+            *(arg as *mut c_int) =
+                libc::open(c"/proc/thread-self/ns/mnt".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        }
+        0
+    }
+
     /// The child: id maps, private mounts, /proc, exec. The exit code names the failed step.
     extern "C" fn child(arg: *mut c_void) -> c_int {
         // SAFETY: spawn_and_wait passes a live Floor and keeps it alive until we exec or exit;
@@ -267,6 +301,31 @@ mod floor {
             }
             if !write_file(b"/proc/self/gid_map\0", &f.gid_map) {
                 libc::_exit(12);
+            }
+            if f.locked {
+                // KEYCTL_JOIN_SESSION_KEYRING, a new anonymous one.
+                if libc::syscall(libc::SYS_keyctl, 1, 0) < 0 {
+                    libc::_exit(20);
+                }
+                let mut ns: c_int = -1;
+                let flags = libc::CLONE_VM
+                    | libc::CLONE_VFORK
+                    | libc::CLONE_FILES
+                    | libc::CLONE_NEWUSER
+                    | libc::CLONE_NEWNS;
+                let h = libc::clone(
+                    helper,
+                    f.helper_top as *mut c_void,
+                    flags,
+                    (&mut ns as *mut c_int).cast(),
+                );
+                if h < 0 || libc::waitpid(h, std::ptr::null_mut(), libc::__WALL) != h || ns < 0 {
+                    libc::_exit(21);
+                }
+                if libc::setns(ns, libc::CLONE_NEWNS) != 0 {
+                    libc::_exit(22);
+                }
+                libc::close(ns);
             }
             let none = std::ptr::null::<c_char>();
             if libc::mount(
@@ -289,6 +348,9 @@ mod floor {
             ) != 0
             {
                 libc::_exit(14);
+            }
+            if f.locked && libc::unshare(libc::CLONE_NEWNS) != 0 {
+                libc::_exit(23);
             }
             if !f.filter.is_empty() {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -326,6 +388,8 @@ fn spawn(c: &mut Criterion) {
     group.bench_function("floor_raw_clone", |b| b.iter(|| floor.spawn_and_wait()));
     let floor_seccomp = floor::Floor::with_seccomp();
     group.bench_function("floor_raw_clone_seccomp", |b| b.iter(|| floor_seccomp.spawn_and_wait()));
+    let floor_locked = floor::Floor::locked_with_seccomp();
+    group.bench_function("floor_locked_seccomp", |b| b.iter(|| floor_locked.spawn_and_wait()));
     drop(floor);
 
     let mut user = reused(Namespaces::USER);
@@ -452,6 +516,7 @@ type Spawner<'a> = Box<dyn FnMut() + 'a>;
 fn interleaved(rounds: usize) {
     let floor = floor::Floor::new();
     let floor_seccomp = floor::Floor::with_seccomp();
+    let floor_locked = floor::Floor::locked_with_seccomp();
     let mut bwrap = Command::new(BWRAP);
     bwrap
         .args(["--unshare-user", "--unshare-pid", "--unshare-uts", "--unshare-ipc"])
@@ -468,6 +533,7 @@ fn interleaved(rounds: usize) {
         ("std_command", Box::new(|| command(&mut std_cmd))),
         ("floor_raw_clone", Box::new(|| floor.spawn_and_wait())),
         ("floor_raw_clone_seccomp", Box::new(|| floor_seccomp.spawn_and_wait())),
+        ("floor_locked_seccomp", Box::new(|| floor_locked.spawn_and_wait())),
         ("nscell_default", Box::new(move || run(&mut default))),
         ("nscell_default_no_seccomp", Box::new(move || run(&mut no_seccomp))),
     ];
@@ -533,6 +599,7 @@ fn interleaved(rounds: usize) {
     };
     ratio("nscell_default", "floor_raw_clone", "<= 1.10");
     ratio("nscell_default", "floor_raw_clone_seccomp", "<= 1.10");
+    ratio("nscell_default", "floor_locked_seccomp", "<= 1.10");
     ratio("nscell_default_no_seccomp", "floor_raw_clone", "<= 1.10");
     ratio("nscell_default", "bwrap", "<= 0.35");
     ratio("nscell_default", "unshare", "< 1");

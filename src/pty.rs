@@ -50,6 +50,12 @@ pub const HANG_UP_AFTER: Duration = Duration::from_secs(2);
 /// How long after that `SIGHUP` a program still silent in non-canonical mode has before
 /// [`relay`] closes the terminal.
 pub const CLOSE_AFTER: Duration = Duration::from_secs(1);
+/// In non-canonical mode, how long a program may stay silent with all of its input read before
+/// [`relay`] types Ctrl-D again, and how many times it types it in all: a Ctrl-D typed at a
+/// moment the program was not at its prompt (between two commands of a shell, while its line
+/// editor handed the terminal back) can be taken as something else.
+const RETYPE_AFTER: Duration = Duration::from_millis(400);
+const KEYS_AT_MOST: u8 = 3;
 
 /// Connects the caller's terminal to the sandbox's pseudo-terminal until the program ends, and
 /// returns how it ended (as [`Child::wait_info`]). The sandbox must have been spawned with
@@ -79,8 +85,11 @@ pub const CLOSE_AFTER: Duration = Duration::from_secs(1);
 ///     everything, so *every* later read returns end-of-file, not only the first (as when a
 ///     person presses Ctrl-D again at each prompt: `sh -c 'cat; cat'` ends);
 ///   - in non-canonical mode (a line editor such as bash's readline, a full-screen program), a
-///     terminal has no end of file: the relay types Ctrl-D once (readline, and most programs
-///     that read keys, take it on an empty line as "end" and exit) and, should the program
+///     terminal has no end of file: the relay types Ctrl-D (readline, and most programs that
+///     read keys, take it on an empty line as "end" and exit), again after 400 ms in which the
+///     program read it and stayed silent, three times at most (one typed while a shell ran a
+///     command rather than sat at its prompt can be taken as something else) and, should the
+///     program
 ///     then stay in non-canonical mode with nothing left to read and write nothing for
 ///     [`HANG_UP_AFTER`], hangs up as a terminal whose line drops does, in two steps. First the
 ///     sandbox's PID 1, the pty's session leader, gets `SIGHUP` (through its pidfd; an
@@ -220,8 +229,9 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
 /// The end of the caller's input, passed on to the program ([`relay`]'s docs say how).
 #[derive(Default)]
 struct EndOfInput {
-    /// Ctrl-D was typed for the current stretch of non-canonical mode.
-    key_typed: bool,
+    /// How often Ctrl-D was typed for the current stretch of non-canonical mode, and when last.
+    keys_typed: u8,
+    last_key: Option<Instant>,
     /// Without a way to look at the program's input queue: `VEOF` was typed for the current
     /// stretch of canonical mode.
     eof_typed: bool,
@@ -248,7 +258,7 @@ impl EndOfInput {
         let unread = unread_input(master);
         // A disabled VEOF (_POSIX_VDISABLE) leaves no end of file to type: as non-canonical.
         if mode.local_modes.contains(LocalModes::ICANON) && eof != 0 {
-            (self.key_typed, self.idle_since) = (false, None);
+            (self.keys_typed, self.last_key, self.idle_since) = (0, None, None);
             // Keep one end of file waiting: each read of the program's takes one.
             let type_it = match unread {
                 Some(unread) => !unread,
@@ -265,13 +275,19 @@ impl EndOfInput {
             self.idle_since = None;
             return None;
         }
-        if !self.key_typed && eof != 0 {
-            self.key_typed = true;
+        let now = Instant::now();
+        if output {
+            // It answered: a later Ctrl-D counts from here.
+            self.last_key = self.last_key.map(|_| now);
+        }
+        let due = self.last_key.is_none_or(|at| now - at >= RETYPE_AFTER);
+        if eof != 0 && self.keys_typed < KEYS_AT_MOST && due {
+            self.keys_typed += 1;
+            self.last_key = Some(now);
             self.idle_since = None;
             let _ = rustix::io::write(master, &[eof]);
             return None;
         }
-        let now = Instant::now();
         let since = match self.idle_since {
             Some(since) if !output => since,
             _ => *self.idle_since.insert(now),
