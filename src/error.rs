@@ -3,305 +3,168 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A step of setting a sandbox up, named in [`Error::Setup`].
-///
-/// Steps in the parent (before `clone` and while handing over id maps) and in the child (after
-/// `clone`, before `execve`) are listed together, in the order they happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-#[repr(u8)]
-pub enum Step {
+/// The steps, written once: each becomes a variant (numbered from 1 in this order, the number
+/// the child's failure record carries), an entry of [`Step::ALL`], a case of [`Step::from_u8`],
+/// and the phrase of its error message ("cannot …").
+macro_rules! steps {
+    (
+        $(#[$first_meta:meta])* $first:ident => $first_phrase:literal,
+        $($(#[$meta:meta])* $name:ident => $phrase:literal,)*
+    ) => {
+        /// A step of setting a sandbox up, named in [`Error::Setup`].
+        ///
+        /// Steps in the parent (before `clone` and while handing over id maps) and in the child
+        /// (after `clone`, before `execve`) are listed together, in the order they happen.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        #[repr(u8)]
+        pub enum Step {
+            $(#[$first_meta])* $first = 1,
+            $($(#[$meta])* $name,)*
+        }
+
+        impl Step {
+            /// Every step, in order: the step numbered `n` is `ALL[n - 1]`.
+            pub(crate) const ALL: &[Step] = &[Step::$first, $(Step::$name,)*];
+
+            pub(crate) fn from_u8(v: u8) -> Option<Step> {
+                Step::ALL.get(usize::from(v).checked_sub(1)?).copied()
+            }
+
+            /// What the step does, as the object of "cannot …".
+            fn phrase(self) -> &'static str {
+                match self {
+                    Step::$first => $first_phrase,
+                    $(Step::$name => $phrase,)*
+                }
+            }
+        }
+    };
+}
+
+steps! {
     /// Allocating the child's stack (`mmap`).
-    AllocStack = 1,
+    AllocStack => "allocate the child's stack",
     /// Creating a pipe (`pipe2`).
-    Pipe,
+    Pipe => "create a pipe",
     /// Opening `/dev/null` for [`Stdio::null`](crate::Stdio::null).
-    OpenNull,
+    OpenNull => "open /dev/null",
     /// Creating the child in its new namespaces (`clone`).
     #[doc(alias = "clone")]
-    Clone,
+    Clone => "create the namespaces (clone)",
     /// Resetting the child's signal handlers to their defaults (`rt_sigaction`).
-    ResetSignals,
+    ResetSignals => "reset signal handlers in the child",
     /// Waiting for the parent to write the id maps.
-    Handshake,
+    Handshake => "hand the id maps to the child",
     /// Writing `deny` to `/proc/self/setgroups`.
-    WriteSetgroups,
+    WriteSetgroups => "write",
     /// Writing the user namespace's `uid_map`.
-    WriteUidMap,
+    WriteUidMap => "write",
     /// Writing the user namespace's `gid_map`.
-    WriteGidMap,
+    WriteGidMap => "write",
     /// Running `newuidmap` or `newgidmap`.
-    RunIdMapHelper,
+    RunIdMapHelper => "run",
     /// Setting the hostname (`sethostname`).
     #[doc(alias = "sethostname")]
-    SetHostname,
+    SetHostname => "set the hostname",
     /// Setting the NIS domain name (`setdomainname`).
     #[doc(alias = "setdomainname")]
-    SetDomainname,
+    SetDomainname => "set the domain name",
     /// Making every mount private (`mount(MS_REC | MS_PRIVATE)` on `/`).
-    MakeMountsPrivate,
+    MakeMountsPrivate => "make mounts private",
     /// Mounting a fresh procfs on `/proc`.
-    MountProc,
+    MountProc => "mount proc on",
     /// Bringing up the loopback interface of a new network namespace.
-    LoopbackUp,
+    LoopbackUp => "bring up the loopback interface",
     /// Creating the time namespace (`unshare(CLONE_NEWTIME)`).
-    UnshareTime,
+    UnshareTime => "create the time namespace",
     /// Changing to the working directory (`chdir`).
     #[doc(alias = "chdir")]
-    Chdir,
+    Chdir => "change directory to",
     /// Putting the program's stdin, stdout and stderr in place (`dup2`).
-    Stdio,
+    Stdio => "set up stdio",
     /// Closing every other file descriptor (`close_range`).
-    CloseFds,
+    CloseFds => "close inherited file descriptors",
     /// Restoring the signal mask before `execve`.
-    SignalMask,
+    SignalMask => "restore the signal mask",
     /// Executing the program (`execve`); reported as [`Error::Exec`].
     #[doc(alias = "execve")]
-    Exec,
+    Exec => "execute",
     /// Waiting for the child (`waitid`).
-    Wait,
+    Wait => "wait for the sandbox",
     /// Putting the fds passed with `keep_fd`/`map_fd` in place (`dup3`).
-    PassFds,
+    PassFds => "pass a file descriptor to the program",
     /// Setting a resource limit (`prlimit`).
     #[doc(alias = "setrlimit")]
-    Rlimit,
+    Rlimit => "set a resource limit",
     /// Limiting nested user namespaces (`user.max_user_namespaces`, `unshare(CLONE_NEWUSER)`).
-    NestedUserns,
+    NestedUserns => "limit nested user namespaces",
     /// Dropping or keeping capabilities (`capset`, `PR_CAPBSET_DROP`, `PR_CAP_AMBIENT`).
     #[doc(alias = "capset")]
-    Capabilities,
+    Capabilities => "set the program's capabilities",
     /// Setting no_new_privs (`PR_SET_NO_NEW_PRIVS`).
-    NoNewPrivs,
+    NoNewPrivs => "set no_new_privs",
     /// Applying the Landlock ruleset (`landlock_restrict_self`).
-    Landlock,
+    Landlock => "apply the Landlock ruleset",
     /// Installing a seccomp filter (`seccomp(SECCOMP_SET_MODE_FILTER)`).
     #[doc(alias = "seccomp")]
-    Seccomp,
+    Seccomp => "install the seccomp filter",
     /// Creating the new root: a tmpfs (or the [`rootfs`](crate::Sandbox::rootfs) bind) attached
     /// in the child's mount namespace before it becomes `/`.
-    NewRoot,
+    NewRoot => "create the new root (a tmpfs attached on /tmp until pivot_root)",
     /// A bind mount of a filesystem operation ([`bind`](crate::Sandbox::bind) and friends).
-    BindMount,
+    BindMount => "bind",
     /// Mounting a tmpfs ([`tmpfs`](crate::Sandbox::tmpfs)).
-    MountTmpfs,
+    MountTmpfs => "mount a tmpfs on",
     /// Mounting a procfs inside the new root ([`proc`](crate::Sandbox::proc)).
-    MountProcAt,
+    MountProcAt => "mount proc on",
     /// Building a minimal `/dev` ([`dev`](crate::Sandbox::dev)).
-    MountDev,
+    MountDev => "create a minimal /dev on",
     /// Mounting an mqueue filesystem ([`mqueue`](crate::Sandbox::mqueue)).
-    MountMqueue,
+    MountMqueue => "mount mqueue on",
     /// Creating a directory ([`dir`](crate::Sandbox::dir)).
-    CreateDir,
+    CreateDir => "create the directory",
     /// Creating a symlink ([`symlink`](crate::Sandbox::symlink)).
-    CreateSymlink,
+    CreateSymlink => "create the symlink",
     /// Creating a file ([`file`](crate::Sandbox::file)).
-    CreateFile,
+    CreateFile => "create the file",
     /// Changing a path's mode ([`chmod`](crate::Sandbox::chmod)).
-    Chmod,
+    Chmod => "change the mode of",
     /// Making a mount read-only ([`remount_ro`](crate::Sandbox::remount_ro)).
-    RemountReadOnly,
+    RemountReadOnly => "remount read-only",
     /// Switching to the new root (`pivot_root`) and detaching the old one.
     #[doc(alias = "pivot_root")]
-    PivotRoot,
+    PivotRoot => "switch to the new root (pivot_root)",
     /// Starting a new session (`setsid`).
     #[doc(alias = "setsid")]
-    NewSession,
+    NewSession => "start a new session (setsid)",
     /// Making the pseudo-terminal the controlling terminal (`TIOCSCTTY`).
     #[doc(alias = "TIOCSCTTY")]
-    ControllingTerminal,
+    ControllingTerminal => "make the pseudo-terminal the controlling terminal",
     /// Arranging for the sandbox to die with its spawner (`PR_SET_PDEATHSIG`, `pidfd_open`).
     #[doc(alias = "PR_SET_PDEATHSIG")]
-    ParentDeathSignal,
+    ParentDeathSignal => "tie the sandbox's life to its spawner (PR_SET_PDEATHSIG)",
     /// Starting the program from the init (`clone`).
-    StartProgram,
+    StartProgram => "start the program from the init",
     /// Allocating a pseudo-terminal (`/dev/ptmx`).
     #[doc(alias = "openpty")]
-    OpenPty,
+    OpenPty => "allocate a pseudo-terminal",
     /// Locking every mount of the sandbox against the program: a copy of its mount namespace
     /// through a throwaway user namespace (`clone(CLONE_NEWUSER | CLONE_NEWNS)`, `setns`,
     /// `unshare(CLONE_NEWNS)`); see the README's security model.
-    LockMounts,
+    LockMounts => "lock the sandbox's mounts against the program",
     /// Joining a new, empty session keyring
     /// (`keyctl(KEYCTL_JOIN_SESSION_KEYRING)`, see
     /// [`new_session_keyring`](crate::Sandbox::new_session_keyring)). In the child right after
     /// the id maps, before the hostname, the mounts and the hardening.
     #[doc(alias = "KEYCTL_JOIN_SESSION_KEYRING")]
-    SessionKeyring,
+    SessionKeyring => "join a new session keyring",
     /// Giving a sandbox that shares the caller's terminal a process group of its own (`setpgid`).
     #[doc(alias = "setpgid")]
-    ProcessGroup,
+    ProcessGroup => "give the sandbox a process group of its own (setpgid)",
     /// Making that process group the terminal's foreground group (`tcsetpgrp`).
     #[doc(alias = "tcsetpgrp")]
-    ForegroundTerminal,
-}
-
-impl Step {
-    #[cfg(test)]
-    pub(crate) const ALL: [Step; 50] = [
-        Step::AllocStack,
-        Step::Pipe,
-        Step::OpenNull,
-        Step::Clone,
-        Step::ResetSignals,
-        Step::Handshake,
-        Step::WriteSetgroups,
-        Step::WriteUidMap,
-        Step::WriteGidMap,
-        Step::RunIdMapHelper,
-        Step::SetHostname,
-        Step::SetDomainname,
-        Step::MakeMountsPrivate,
-        Step::MountProc,
-        Step::LoopbackUp,
-        Step::UnshareTime,
-        Step::Chdir,
-        Step::Stdio,
-        Step::CloseFds,
-        Step::SignalMask,
-        Step::Exec,
-        Step::Wait,
-        Step::PassFds,
-        Step::Rlimit,
-        Step::NestedUserns,
-        Step::Capabilities,
-        Step::NoNewPrivs,
-        Step::Landlock,
-        Step::Seccomp,
-        Step::NewRoot,
-        Step::BindMount,
-        Step::MountTmpfs,
-        Step::MountProcAt,
-        Step::MountDev,
-        Step::MountMqueue,
-        Step::CreateDir,
-        Step::CreateSymlink,
-        Step::CreateFile,
-        Step::Chmod,
-        Step::RemountReadOnly,
-        Step::PivotRoot,
-        Step::NewSession,
-        Step::ControllingTerminal,
-        Step::ParentDeathSignal,
-        Step::StartProgram,
-        Step::OpenPty,
-        Step::LockMounts,
-        Step::SessionKeyring,
-        Step::ProcessGroup,
-        Step::ForegroundTerminal,
-    ];
-
-    pub(crate) fn from_u8(v: u8) -> Option<Step> {
-        use Step::*;
-        Some(match v {
-            1 => AllocStack,
-            2 => Pipe,
-            3 => OpenNull,
-            4 => Clone,
-            5 => ResetSignals,
-            6 => Handshake,
-            7 => WriteSetgroups,
-            8 => WriteUidMap,
-            9 => WriteGidMap,
-            10 => RunIdMapHelper,
-            11 => SetHostname,
-            12 => SetDomainname,
-            13 => MakeMountsPrivate,
-            14 => MountProc,
-            15 => LoopbackUp,
-            16 => UnshareTime,
-            17 => Chdir,
-            18 => Stdio,
-            19 => CloseFds,
-            20 => SignalMask,
-            21 => Exec,
-            22 => Wait,
-            23 => PassFds,
-            24 => Rlimit,
-            25 => NestedUserns,
-            26 => Capabilities,
-            27 => NoNewPrivs,
-            28 => Landlock,
-            29 => Seccomp,
-            30 => NewRoot,
-            31 => BindMount,
-            32 => MountTmpfs,
-            33 => MountProcAt,
-            34 => MountDev,
-            35 => MountMqueue,
-            36 => CreateDir,
-            37 => CreateSymlink,
-            38 => CreateFile,
-            39 => Chmod,
-            40 => RemountReadOnly,
-            41 => PivotRoot,
-            42 => NewSession,
-            43 => ControllingTerminal,
-            44 => ParentDeathSignal,
-            45 => StartProgram,
-            46 => OpenPty,
-            47 => LockMounts,
-            48 => SessionKeyring,
-            49 => ProcessGroup,
-            50 => ForegroundTerminal,
-            _ => return None,
-        })
-    }
-
-    /// What the step does, as the object of "cannot …".
-    fn phrase(self) -> &'static str {
-        match self {
-            Step::AllocStack => "allocate the child's stack",
-            Step::Pipe => "create a pipe",
-            Step::OpenNull => "open /dev/null",
-            Step::Clone => "create the namespaces (clone)",
-            Step::ResetSignals => "reset signal handlers in the child",
-            Step::Handshake => "hand the id maps to the child",
-            Step::WriteSetgroups => "write",
-            Step::WriteUidMap => "write",
-            Step::WriteGidMap => "write",
-            Step::RunIdMapHelper => "run",
-            Step::SetHostname => "set the hostname",
-            Step::SetDomainname => "set the domain name",
-            Step::MakeMountsPrivate => "make mounts private",
-            Step::MountProc => "mount proc on",
-            Step::LoopbackUp => "bring up the loopback interface",
-            Step::UnshareTime => "create the time namespace",
-            Step::Chdir => "change directory to",
-            Step::Stdio => "set up stdio",
-            Step::CloseFds => "close inherited file descriptors",
-            Step::SignalMask => "restore the signal mask",
-            Step::Exec => "execute",
-            Step::Wait => "wait for the sandbox",
-            Step::PassFds => "pass a file descriptor to the program",
-            Step::Rlimit => "set a resource limit",
-            Step::NestedUserns => "limit nested user namespaces",
-            Step::Capabilities => "set the program's capabilities",
-            Step::NoNewPrivs => "set no_new_privs",
-            Step::Landlock => "apply the Landlock ruleset",
-            Step::Seccomp => "install the seccomp filter",
-            Step::NewRoot => "create the new root (a tmpfs attached on /tmp until pivot_root)",
-            Step::BindMount => "bind",
-            Step::MountTmpfs => "mount a tmpfs on",
-            Step::MountProcAt => "mount proc on",
-            Step::MountDev => "create a minimal /dev on",
-            Step::MountMqueue => "mount mqueue on",
-            Step::CreateDir => "create the directory",
-            Step::CreateSymlink => "create the symlink",
-            Step::CreateFile => "create the file",
-            Step::Chmod => "change the mode of",
-            Step::RemountReadOnly => "remount read-only",
-            Step::PivotRoot => "switch to the new root (pivot_root)",
-            Step::NewSession => "start a new session (setsid)",
-            Step::ControllingTerminal => "make the pseudo-terminal the controlling terminal",
-            Step::ParentDeathSignal => "tie the sandbox's life to its spawner (PR_SET_PDEATHSIG)",
-            Step::StartProgram => "start the program from the init",
-            Step::OpenPty => "allocate a pseudo-terminal",
-            Step::LockMounts => "lock the sandbox's mounts against the program",
-            Step::SessionKeyring => "join a new session keyring",
-            Step::ProcessGroup => "give the sandbox a process group of its own (setpgid)",
-            Step::ForegroundTerminal => "put the sandbox in the terminal's foreground (tcsetpgrp)",
-        }
-    }
+    ForegroundTerminal => "put the sandbox in the terminal's foreground (tcsetpgrp)",
 }
 
 impl std::fmt::Display for Step {
@@ -675,10 +538,11 @@ mod tests {
 
     #[test]
     fn steps_round_trip_through_u8() {
-        for s in Step::ALL {
+        for &s in Step::ALL {
             assert_eq!(Step::from_u8(s as u8), Some(s));
         }
         assert_eq!(Step::from_u8(0), None);
+        assert_eq!(Step::from_u8(Step::ALL.len() as u8 + 1), None);
     }
 
     #[test]

@@ -52,7 +52,7 @@ mod tests {
 
     #[test]
     fn round_trips_every_step() {
-        for step in Step::ALL {
+        for &step in Step::ALL {
             let f = Failure { step, errno: 13, index: 7 };
             assert_ne!(f.encode(), 0);
             assert_eq!(Failure::decode(f.encode()), Some(f));
