@@ -27,6 +27,17 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Every process below `pid`, children first.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut out = children_of(pid);
+    let mut i = 0;
+    while let Some(&p) = out.get(i) {
+        out.extend(children_of(p));
+        i += 1;
+    }
+    out
+}
+
 fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
@@ -677,10 +688,17 @@ fn the_host_terminal_mode_is_restored_after_exit_timeout_and_kill() {
 
     // Killed from outside with SIGKILL: 137.
     tmux.type_line(&format!("{nscell} -- /bin/sleep 100; echo rc=$?"));
+    // The sandbox itself, `sleep`, wherever it is below the pane (its shell runs bash, which
+    // runs nscell): killing nscell instead would leave the sandbox running on its own.
     let shell = tmux.pane_pid();
     let mut sandbox = Vec::new();
     wait_until("the sandbox runs", Duration::from_secs(5), || {
-        sandbox = children_of(shell).into_iter().flat_map(children_of).collect();
+        sandbox = descendants(shell)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c == "sleep\n")
+            })
+            .collect();
         !sandbox.is_empty()
     });
     rustix::process::kill_process(
