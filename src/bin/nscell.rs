@@ -1099,9 +1099,13 @@ mod signals {
     /// A signalfd of the forwarded signals (blocked by [`block`]), non-blocking: it polls
     /// readable while one is pending.
     pub fn signalfd() -> io::Result<OwnedFd> {
-        let set = forwarded_set();
+        signalfd_of(&forwarded_set())
+    }
+
+    /// A non-blocking signalfd of the (blocked) signals of `set`.
+    fn signalfd_of(set: &libc::sigset_t) -> io::Result<OwnedFd> {
         // SAFETY: a valid, initialised set; -1 asks for a new fd.
-        let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        let raw = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
         if raw < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -1156,18 +1160,13 @@ mod signals {
         deadline: Option<std::time::Instant>,
     ) -> Result<nscell::WaitInfo, nscell::Error> {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
-        use std::os::fd::AsFd;
         let set = if shares_terminal { job_control_set() } else { forwarded_set() };
-        // SAFETY: a valid, initialised set; -1 asks for a new fd.
-        let raw = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC) };
-        if raw < 0 {
+        let Ok(sigfd) = signalfd_of(&set) else {
             if let Err(e) = forward(child) {
                 eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
             }
             return child.wait_info();
-        }
-        // SAFETY: signalfd just created this fd and nothing else owns it.
-        let sigfd = unsafe { OwnedFd::from_raw_fd(raw) };
+        };
         // Sharing the terminal: how often to look whether a shell's `fg` made nscell's group
         // the foreground one (it sends no SIGCONT to a running job), to pass the terminal on.
         let look = shares_terminal.then_some(std::time::Duration::from_millis(200));
@@ -1207,10 +1206,7 @@ mod signals {
                 follow_stop(child)?;
             }
             if signalled {
-                // struct signalfd_siginfo: u32 ssi_signo, ...
-                let mut info = [0u8; 128];
-                if rustix::io::read(sigfd.as_fd(), &mut info).is_ok_and(|n| n == 128) {
-                    let signo = i32::from_ne_bytes([info[0], info[1], info[2], info[3]]);
+                if let Some(signo) = take_signal(&sigfd) {
                     if signo == libc::SIGCHLD {
                         // The program (nscell's child without an init) may have stopped.
                         follow_stop(child)?;
