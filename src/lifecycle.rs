@@ -392,15 +392,21 @@ const SIGTTOU_BIT: u64 = 1 << (22 - 1);
 
 impl JobTerminal {
     /// The caller's controlling terminal among fds 0, 1 and 2 (`tcgetsid` is the caller's
-    /// session), duplicated, and the caller's group.
+    /// session), duplicated, and the caller's group. When the caller's session or group leader
+    /// lives in an ancestor PID namespace (ids read as 0 here), the terminal is left alone: the
+    /// caller's group cannot be named to give the terminal back, so the sandbox runs as a
+    /// background job of it.
     fn find() -> Result<JobTerminal, Errno> {
-        let sid = rustix::process::getsid(None)?;
-        let tty = [rustix::stdio::stdin(), rustix::stdio::stdout(), rustix::stdio::stderr()]
-            .into_iter()
-            .find(|fd| rustix::termios::isatty(fd) && rustix::termios::tcgetsid(fd) == Ok(sid))
-            .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 3))
-            .transpose()?;
-        let caller_pgrp = rustix::process::getpgrp().as_raw_nonzero().get();
+        let (sid, caller_pgrp) = sys::session_and_group()?;
+        let tty = if sid > 0 && caller_pgrp > 0 {
+            [rustix::stdio::stdin(), rustix::stdio::stdout(), rustix::stdio::stderr()]
+                .into_iter()
+                .find(|fd| rustix::termios::isatty(fd) && sys::terminal_session(*fd) == Ok(sid))
+                .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 3))
+                .transpose()?
+        } else {
+            None
+        };
         Ok(JobTerminal { tty, caller_pgrp, pgid: 0, stops: None })
     }
 

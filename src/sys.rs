@@ -47,6 +47,8 @@ mod nr {
     pub const GETCWD: usize = 79;
     pub const KEYCTL: usize = 250;
     pub const BRK: usize = 12;
+    pub const GETPGID: usize = 121;
+    pub const GETSID: usize = 124;
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -77,6 +79,8 @@ mod nr {
     pub const GETCWD: usize = 17;
     pub const KEYCTL: usize = 219;
     pub const BRK: usize = 214;
+    pub const GETPGID: usize = 155;
+    pub const GETSID: usize = 156;
 }
 
 /// A raw system call with up to four arguments.
@@ -311,6 +315,32 @@ const SOCK_DGRAM: usize = 2;
 const SOCK_CLOEXEC: usize = 0o2000000;
 const SIOCSIFFLAGS: usize = 0x8914;
 const IFF_UP: u16 = 0x1;
+/// The caller's session id and process group id, and the session of the terminal `tty`, as
+/// seen from the caller's PID namespace: 0 when the session leader or group leader lives in an
+/// ancestor namespace (rustix's wrappers assume a non-zero answer and must not be used here).
+pub fn session_and_group() -> Result<(c_int, c_int), Errno> {
+    // SAFETY: getsid(0) and getpgid(0) take no pointers.
+    let sid = check(unsafe { syscall4(nr::GETSID, 0, 0, 0, 0) })?;
+    // SAFETY: as above.
+    let pgrp = check(unsafe { syscall4(nr::GETPGID, 0, 0, 0, 0) })?;
+    Ok((sid as c_int, pgrp as c_int))
+}
+
+const TIOCGSID: usize = 0x5429;
+
+/// `tcgetsid(tty)`: the session of the terminal, 0 if it is not visible from here; `ENOTTY`
+/// unless `tty` is the caller's controlling terminal (or a pty master).
+pub fn terminal_session(tty: std::os::fd::BorrowedFd<'_>) -> Result<c_int, Errno> {
+    use std::os::fd::AsRawFd;
+    let mut sid: c_int = 0;
+    // SAFETY: TIOCGSID writes one pid_t to the pointer, which lives across the call.
+    let ret = unsafe {
+        syscall4(nr::IOCTL, tty.as_raw_fd() as usize, TIOCGSID, &mut sid as *mut c_int as usize, 0)
+    };
+    check(ret)?;
+    Ok(sid)
+}
+
 const IFF_LOOPBACK: u16 = 0x8;
 
 /// Brings the loopback interface `lo` of the current network namespace up, as `ip link set lo up`.

@@ -499,6 +499,21 @@ fn new_session_is_the_default_and_can_be_turned_off() {
     assert_eq!(session(Sandbox::new("/bin/sh").new_session(false)), "0");
 }
 
+/// Sharing the caller's terminal from inside a PID namespace whose session leader is outside
+/// it (as under a container runtime or CI harness: `getsid` reads 0 there): nscell runs the
+/// program as a background job instead of failing or panicking (found by the CLI fuzz test).
+#[test]
+fn sharing_a_session_led_from_an_ancestor_pid_namespace_works() {
+    let nscell = common::nscell_bin();
+    let status = Sandbox::new(nscell)
+        .args(["--share-terminal", "--", "/bin/sh", "-c", "exit 42"])
+        .new_session(false)
+        .stdin(nscell::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(42), "{status:?}");
+}
+
 // ---- interactive, under a real terminal (tmux) ----
 
 /// A private tmux server (its own socket, no configuration) with one window running `command`.
@@ -1163,6 +1178,15 @@ fn sharing_the_terminal_the_sandbox_is_a_foreground_job_of_its_own() {
         tmux.type_line("clear");
         tmux.expect_prompt("host$");
     }
+
+    // Nested in a sandbox that shares the terminal, the inner one sees its session led from an
+    // ancestor PID namespace: it cannot name its caller's group to give the terminal back, so
+    // it leaves the terminal alone and runs as a background job; writing works.
+    tmux.type_line(&format!(
+        "{nscell} --share-terminal -- {nscell} --share-terminal -- /bin/sh -c 'echo nested $(cut -d\\  -f6 /proc/self/stat)'"
+    ));
+    assert_eq!(screen_fields(&tmux, "nested"), ["0"]);
+    tmux.expect_prompt("host$");
 
     // When it ends, the terminal is its caller's again: here a shell without job control,
     // which never takes the terminal back itself.
