@@ -58,7 +58,7 @@ pub enum LandlockEnforcement {
     None,
 }
 
-/// What Landlock enforces for a sandbox, as [`Sandbox::landlock_status`] reports it.
+/// What Landlock enforces for a sandbox, as [`Sandbox::landlock_status`](crate::Sandbox::landlock_status) reports it.
 ///
 /// [`Sandbox::landlock_status`]: crate::Sandbox::landlock_status
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

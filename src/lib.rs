@@ -61,18 +61,14 @@
 mod caps;
 mod child;
 mod error;
+mod fs;
 mod harden;
 mod idmap;
-mod init;
 mod landlock;
 mod lifecycle;
-mod mount_lock;
-mod mounts;
 mod namespaces;
 mod plan;
 mod process;
-pub mod pty;
-mod report;
 mod sandbox;
 mod seccomp;
 mod spawn;
@@ -80,6 +76,8 @@ mod stdio;
 mod support;
 mod sys;
 mod userns;
+
+pub use lifecycle::pty;
 
 pub use caps::Capabilities;
 pub use error::{Error, Step};

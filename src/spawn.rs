@@ -14,9 +14,9 @@
 #![allow(unsafe_code)]
 
 use crate::child;
+use crate::error::Failure;
 use crate::error::{Error, Step};
 use crate::plan::Plan;
-use crate::report::Failure;
 use crate::stdio::above_stdio;
 use crate::sys::{self, Stack};
 use crate::userns::ParentMaps;

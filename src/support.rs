@@ -1,4 +1,4 @@
-//! What this kernel and user can use: [`Sandbox::check`].
+//! What this kernel and user can use: [`Sandbox::check`](crate::Sandbox::check).
 
 use crate::error::Error;
 use crate::userns;
@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// What this kernel and user can use, found by trying each namespace for real (a probe child
-/// that sets up and exits before `execve`). Returned by [`Sandbox::check`].
+/// that sets up and exits before `execve`). Returned by [`Sandbox::check`](crate::Sandbox::check).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Support {

@@ -25,9 +25,9 @@
 #![allow(unsafe_code)]
 
 use crate::child::{SETUP_FAILED, exec_program};
+use crate::error::Failure;
 use crate::error::Step;
 use crate::plan::Plan;
-use crate::report::Failure;
 use crate::sys;
 use core::ffi::{c_int, c_void};
 use std::os::fd::BorrowedFd;
@@ -136,7 +136,7 @@ const fn bit(sig: c_int) -> u64 {
 pub(crate) fn run(plan: &Plan<'_>) -> Failure {
     // While still dumpable: the nested user namespace's maps are written through /proc/self,
     // which a non-dumpable task cannot do unprivileged (see harden::limit_nested_userns).
-    if let Err(f) = crate::harden::limit_nested_userns(&plan.harden) {
+    if let Err(f) = crate::child::harden::limit_nested_userns(&plan.harden) {
         return f;
     }
     // The init has its own copy of the caller's memory (spawn clones it without CLONE_VM):

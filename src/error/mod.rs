@@ -1,5 +1,8 @@
 //! Errors: what failed, with the errno, the path and a hint a person can act on.
 
+mod failure;
+pub(crate) use failure::Failure;
+
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -175,7 +178,7 @@ impl std::fmt::Display for Step {
 
 /// Everything that can go wrong when building, spawning or waiting for a sandbox.
 ///
-/// Setup failures are never confused with the program's own exit status: [`Sandbox::spawn`]
+/// Setup failures are never confused with the program's own exit status: [`Sandbox::spawn`](crate::Sandbox::spawn)
 /// returns `Err` for the first and a [`Child`] whose `wait` gives the second.
 ///
 /// [`Sandbox::spawn`]: crate::Sandbox::spawn

@@ -5,24 +5,26 @@
 //! The setters live here as a second `impl Sandbox` block; the child side is in
 //! [`crate::init`], the terminal in [`crate::pty`].
 
+pub mod pty;
+
+use crate::Namespaces;
 use crate::error::{Error, Step};
 use crate::sys;
-use crate::{Namespaces, Sandbox};
 use rustix::io::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-/// What the caller asked for (one field of [`Sandbox`]).
+/// What the caller asked for (one field of [`Sandbox`](crate::Sandbox)).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Lifecycle {
-    init: bool,
-    die_with_parent: bool,
-    new_session: Option<bool>,
-    pty: bool,
-    timeout: Option<Duration>,
+    pub(crate) init: bool,
+    pub(crate) die_with_parent: bool,
+    pub(crate) new_session: Option<bool>,
+    pub(crate) pty: bool,
+    pub(crate) timeout: Option<Duration>,
     /// Polled while the sandbox is set up; readable: the setup is abandoned.
-    abort: Option<std::sync::Arc<OwnedFd>>,
+    pub(crate) abort: Option<std::sync::Arc<OwnedFd>>,
 }
 
 /// The child's part of the plan (one field of [`crate::plan::Plan`]).
@@ -38,7 +40,7 @@ pub(crate) struct LifecyclePlan {
     /// spawner does (`PR_SET_PDEATHSIG` until just before `execve`), whether or not the sandbox
     /// dies with it afterwards.
     pub parent_pidfd: RawFd,
-    /// Keep `PR_SET_PDEATHSIG` through `execve` ([`Sandbox::die_with_parent`]).
+    /// Keep `PR_SET_PDEATHSIG` through `execve` ([`Sandbox::die_with_parent`](crate::Sandbox::die_with_parent)).
     pub die_with_parent: bool,
     /// The top of the stack the init's program child runs on until it execs (0 without init).
     pub program_stack: usize,
@@ -73,7 +75,7 @@ pub(crate) struct CallerMemory {
 
 impl CallerMemory {
     /// Reads the calling process's layout from `/proc/self/stat`.
-    fn read() -> std::io::Result<CallerMemory> {
+    pub(crate) fn read() -> std::io::Result<CallerMemory> {
         let stat = std::fs::read_to_string("/proc/self/stat")?;
         let bad = || std::io::Error::from(std::io::ErrorKind::InvalidData);
         // "pid (comm) state ..." — the comm may hold anything, so count from the last ')':
@@ -98,141 +100,24 @@ impl CallerMemory {
     }
 }
 
-impl Sandbox {
-    /// Runs a tiny init as PID 1 of the sandbox, with the program as its child (as
-    /// `docker run --init`). Default: off, the program itself is PID 1. Needs
-    /// [`Namespaces::PID`].
-    ///
-    /// As PID 1 of a PID namespace, a program receives only the signals it has handlers for
-    /// (`SIGTERM` does nothing to `sleep`), and it inherits every orphan in the namespace, which
-    /// stays a zombie unless it is reaped. The init fixes both: it reaps every process that ends
-    /// in the sandbox, forwards `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT`, `SIGUSR1`, `SIGUSR2`
-    /// and `SIGWINCH` to the program (except those a terminal sent to the whole foreground
-    /// process group, which the program got already; a hang-up `SIGHUP` is always passed on),
-    /// and when the program ends it kills what is left and exits with the program's status:
-    /// its exit code, or 128+N after signal N. Use it for any non-interactive program that does
-    /// not handle `SIGTERM` or that starts children.
-    ///
-    /// The init does no allocation and runs no program of its own: it is nscell's code, running
-    /// in a copy of the caller's memory (a fork-style `clone`, without `CLONE_VM`) that it makes
-    /// non-dumpable, so the program can neither ptrace it nor read that copy through
-    /// `/proc/1/mem`. Sharing the caller's memory instead, as the other paths do until `execve`,
-    /// would let the program read and write the caller's memory for as long as the sandbox runs.
-    /// Its `/proc/1/cmdline` and `/proc/1/comm` read `nscell-init`: the init blanks its copy of
-    /// the caller's command line and environment before the program starts.
-    /// The copy costs page-table copies that grow with the caller's size (the other paths do
-    /// not). With it, [`Child::wait_info`](crate::Child::wait_info) reports the resource usage of
-    /// the whole sandbox. [`Child::id`](crate::Child::id) is the init's pid.
-    #[doc(alias = "tini")]
-    pub fn init(&mut self, init: bool) -> &mut Self {
-        self.lifecycle.init = init;
-        self
-    }
-
-    /// Kills the sandbox (`SIGKILL`) when the thread that spawned it ends, with
-    /// [`PR_SET_PDEATHSIG`](https://man7.org/linux/man-pages/man2/PR_SET_PDEATHSIG.2const.html).
-    /// Default: off.
-    ///
-    /// It follows the spawning *thread*, not the process: spawn from a thread that lives as
-    /// long as the sandbox should (the kernel's rule). The race where the spawner dies before
-    /// the child has set the signal is closed: the child checks a pidfd of the spawning thread,
-    /// opened before `clone`, and leaves if it has already ended. With a PID namespace the
-    /// signal ends PID 1 and so every process inside; without one, only the program, not its
-    /// children. Executing a set-user-ID or file-capability program inside clears the setting.
-    #[doc(alias = "PR_SET_PDEATHSIG")]
-    pub fn die_with_parent(&mut self, die: bool) -> &mut Self {
-        self.lifecycle.die_with_parent = die;
-        self
-    }
-
-    /// Starts the program in a new session
-    /// ([`setsid`](https://man7.org/linux/man-pages/man2/setsid.2.html)), so the caller's
-    /// terminal is no longer its controlling terminal: it cannot push input into it with
-    /// `TIOCSTI` (CVE-2017-5226), nor get `SIGINT` from its Ctrl-C. Default: on, unless a
-    /// [`pty`](Sandbox::pty) is used (the program then gets a session of its own anyway).
-    /// `new_session(false)` shares the caller's terminal: an interactive program inherited on
-    /// a terminal needs that for job control when it has no pty.
-    ///
-    /// Sharing the session, the sandbox still gets a process group of its own (`setpgid`), as
-    /// a job of a shell does: process groups span PID namespaces, and in the caller's group
-    /// `kill(0, sig)` from inside would signal the caller and every process of its job. When
-    /// the caller's group is the foreground group of its controlling terminal (found among
-    /// fds 0, 1 and 2), the sandbox takes the foreground (`tcsetpgrp`), so Ctrl-C, Ctrl-Z and
-    /// reading the terminal reach it and not the caller; a caller in the background (a shell's
-    /// `nscell --share-terminal … &`) keeps it there. The terminal goes back to the caller's
-    /// group when the sandbox is reaped ([`Child::wait`](crate::Child::wait),
-    /// [`try_wait`](crate::Child::try_wait), [`wait_info`](crate::Child::wait_info), drop) and
-    /// when it stops ([`Child::stopped`](crate::Child::stopped)), if the sandbox still has it.
-    #[doc(alias = "setsid")]
-    pub fn new_session(&mut self, new_session: bool) -> &mut Self {
-        self.lifecycle.new_session = Some(new_session);
-        self
-    }
-
-    /// Gives the program a new pseudo-terminal as its controlling terminal, and as its stdin,
-    /// stdout and stderr where those are not configured. Default: off.
-    ///
-    /// The pair is allocated in the caller (`/dev/ptmx`); the program gets the slave in a new
-    /// session (`setsid` + `TIOCSCTTY`), the caller gets the master from
-    /// [`Child::take_pty`](crate::Child::take_pty), or lets [`crate::pty::relay`] connect it to
-    /// its own terminal. When the caller's stdin is a terminal, its mode and window size are
-    /// copied to the new one.
-    #[doc(alias = "openpty")]
-    pub fn pty(&mut self, pty: bool) -> &mut Self {
-        self.lifecycle.pty = pty;
-        self
-    }
-
-    /// Kills the sandbox when it runs longer than `timeout` (wall clock, from `spawn`).
-    ///
-    /// The deadline is enforced while the caller waits ([`Child::wait`](crate::Child::wait),
-    /// [`wait_info`](crate::Child::wait_info), [`try_wait`](crate::Child::try_wait),
-    /// [`wait_with_output`](crate::Child::wait_with_output), [`output`](Sandbox::output),
-    /// [`status`](Sandbox::status), [`crate::pty::relay`]): nscell polls the pidfd with a
-    /// timeout; it installs no signal handler and uses no `SIGALRM`. When it passes, PID 1 of
-    /// the sandbox gets `SIGKILL`, which with a PID namespace ends every process inside
-    /// (without one, only the program itself), and [`WaitInfo::timed_out`] says so. A timeout
-    /// too long for the clock to represent (`Duration::MAX`) means no deadline.
-    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
-        self.lifecycle.timeout = Some(timeout);
-        self
-    }
-
-    /// Abandons the setup of a sandbox when `fd` polls readable before the program has been
-    /// executed: [`spawn`](Sandbox::spawn) then kills and reaps the half-built sandbox and
-    /// returns [`Error::SetupInterrupted`]. Nothing is read from `fd`. Default: none.
-    ///
-    /// A setup step can block: [`file_from_fd`](Sandbox::file_from_fd) reads its source to the
-    /// end, and a pipe's writer may never close it. [`timeout`](Sandbox::timeout) bounds the
-    /// whole spawn; this lets the caller end it on an event of its own. A program that blocks
-    /// `SIGINT` and `SIGTERM` and waits for them with a `signalfd` (as the `nscell` binary does)
-    /// passes a duplicate of that signalfd, so a Ctrl-C during setup ends the setup. With either
-    /// set, the child is spawned on the path where the caller's thread waits in user space
-    /// (`clone` without `CLONE_VFORK`), a few microseconds dearer than the default.
-    pub fn abort_setup_on(&mut self, fd: impl Into<OwnedFd>) -> &mut Self {
-        self.lifecycle.abort = Some(std::sync::Arc::new(fd.into()));
-        self
-    }
-}
-
 /// The fds and settings of one spawn, kept until the child exists.
 pub(crate) struct Armed {
-    plan: LifecyclePlan,
-    job: Option<JobTerminal>,
+    pub(crate) plan: LifecyclePlan,
+    pub(crate) job: Option<JobTerminal>,
     /// The init's end of its stop pipe, kept until the init has it.
-    _stop_write: Option<OwnedFd>,
+    pub(crate) _stop_write: Option<OwnedFd>,
     /// The child is to take the terminal's foreground.
-    took_foreground: bool,
-    master: Option<OwnedFd>,
-    slave: Option<OwnedFd>,
-    _parent_pidfd: Option<OwnedFd>,
-    timeout: Option<Duration>,
-    abort: Option<std::sync::Arc<OwnedFd>>,
-    started: Instant,
+    pub(crate) took_foreground: bool,
+    pub(crate) master: Option<OwnedFd>,
+    pub(crate) slave: Option<OwnedFd>,
+    pub(crate) _parent_pidfd: Option<OwnedFd>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) abort: Option<std::sync::Arc<OwnedFd>>,
+    pub(crate) started: Instant,
 }
 
 /// `PIDFD_THREAD` (Linux 6.9): a pidfd of one thread, which polls readable when it ends.
-const PIDFD_THREAD: u32 = 0o200;
+pub(crate) const PIDFD_THREAD: u32 = 0o200;
 
 impl Lifecycle {
     /// Checks the settings against the namespaces and opens what the child needs.
@@ -303,7 +188,7 @@ impl Lifecycle {
             None
         };
         let (master, slave) = if self.pty {
-            let (m, s) = crate::pty::open_pair()
+            let (m, s) = crate::lifecycle::pty::open_pair()
                 .map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error(), false))?;
             plan.terminal = s.as_raw_fd();
             plan.new_session = true;
@@ -370,7 +255,7 @@ pub(crate) struct ChildLife {
     pub timed_out_in_setup: bool,
     pub pty: Option<OwnedFd>,
     pub usage: Option<ResourceUsage>,
-    /// With [`Sandbox::new_session`]`(false)`: the terminal and the process groups.
+    /// With [`Sandbox::new_session`](crate::Sandbox::new_session)`(false)`: the terminal and the process groups.
     pub job: Option<JobTerminal>,
 }
 
@@ -378,17 +263,17 @@ pub(crate) struct ChildLife {
 #[derive(Debug)]
 pub(crate) struct JobTerminal {
     /// A duplicate of the caller's controlling terminal, if fd 0, 1 or 2 is one.
-    tty: Option<OwnedFd>,
+    pub(crate) tty: Option<OwnedFd>,
     /// The caller's process group (when the sandbox was spawned).
-    caller_pgrp: i32,
+    pub(crate) caller_pgrp: i32,
     /// The sandbox's process group: its first process's pid (0 until spawned).
-    pgid: i32,
+    pub(crate) pgid: i32,
     /// With an init: the read end of the pipe on which it writes the program's stops.
-    stops: Option<OwnedFd>,
+    pub(crate) stops: Option<OwnedFd>,
 }
 
 /// `SIGTTOU` in a signal mask.
-const SIGTTOU_BIT: u64 = 1 << (22 - 1);
+pub(crate) const SIGTTOU_BIT: u64 = 1 << (22 - 1);
 
 impl JobTerminal {
     /// The caller's controlling terminal among fds 0, 1 and 2 (`tcgetsid` is the caller's
@@ -396,7 +281,7 @@ impl JobTerminal {
     /// lives in an ancestor PID namespace (ids read as 0 here), the terminal is left alone: the
     /// caller's group cannot be named to give the terminal back, so the sandbox runs as a
     /// background job of it.
-    fn find() -> Result<JobTerminal, Errno> {
+    pub(crate) fn find() -> Result<JobTerminal, Errno> {
         let (sid, caller_pgrp) = sys::session_and_group()?;
         let tty = if sid > 0 && caller_pgrp > 0 {
             [rustix::stdio::stdin(), rustix::stdio::stdout(), rustix::stdio::stderr()]
@@ -411,14 +296,14 @@ impl JobTerminal {
     }
 
     /// Whether the caller's group is the terminal's foreground group.
-    fn caller_has_it(&self, tty: &OwnedFd) -> bool {
+    pub(crate) fn caller_has_it(&self, tty: &OwnedFd) -> bool {
         foreground(tty) == Some(self.caller_pgrp)
     }
 
     /// Makes `to` the terminal's foreground group when `from` has it, with `SIGTTOU` blocked
     /// in the calling thread for that call only (a background group's `tcsetpgrp` raises it),
     /// so no handler or disposition of the caller's changes. True if it did.
-    fn hand_over(&self, from: Option<i32>, to: i32) -> bool {
+    pub(crate) fn hand_over(&self, from: Option<i32>, to: i32) -> bool {
         let Some(tty) = &self.tty else { return false };
         let Some(now) = foreground(tty) else { return false };
         if from.is_some_and(|from| from != now) || now == to {
@@ -440,13 +325,13 @@ impl JobTerminal {
     }
 
     /// Hands the terminal to the sandbox's group if the caller's group has it.
-    fn hand_to_sandbox(&self) -> bool {
+    pub(crate) fn hand_to_sandbox(&self) -> bool {
         self.hand_over(Some(self.caller_pgrp), self.pgid)
     }
 }
 
 /// The terminal's foreground group.
-fn foreground(tty: &OwnedFd) -> Option<i32> {
+pub(crate) fn foreground(tty: &OwnedFd) -> Option<i32> {
     rustix::termios::tcgetpgrp(tty).ok().map(|p| p.as_raw_nonzero().get())
 }
 
@@ -465,7 +350,7 @@ impl Drop for Armed {
 }
 
 impl crate::Child {
-    /// For a sandbox that shares the caller's terminal ([`Sandbox::new_session`]`(false)`):
+    /// For a sandbox that shares the caller's terminal ([`Sandbox::new_session`](crate::Sandbox::new_session)`(false)`):
     /// whether its program has stopped since the last call (Ctrl-Z, `SIGTSTP`, `SIGTTIN`,
     /// `SIGTTOU`, `SIGSTOP`), and with which signal. When it has, the terminal goes back to the
     /// caller's group (if the sandbox had it), so the caller can do what a shell does: stop in
@@ -473,7 +358,7 @@ impl crate::Child {
     /// itself. The `nscell` binary does that, as `sudo` does. `None` otherwise, and always
     /// with a session of its own.
     ///
-    /// Call it when something may have stopped: without an [`init`](Sandbox::init), on
+    /// Call it when something may have stopped: without an [`init`](crate::Sandbox::init), on
     /// `SIGCHLD` (the program is the caller's child: `waitid(WSTOPPED)` on its pidfd); with an
     /// init, which never stops itself (PID 1 ignores stop signals sent from inside), when
     /// [`stop_events`](crate::Child::stop_events) polls readable: the init writes its
@@ -520,7 +405,7 @@ impl crate::Child {
         !self.has_ended() && job.hand_to_sandbox()
     }
 
-    /// The init's stop pipe, for a sandbox with an [`init`](Sandbox::init) that shares the
+    /// The init's stop pipe, for a sandbox with an [`init`](crate::Sandbox::init) that shares the
     /// caller's terminal: it polls readable when the program has stopped (then call
     /// [`stopped`](crate::Child::stopped)). `None` otherwise.
     pub fn stop_events(&self) -> Option<BorrowedFd<'_>> {
@@ -544,9 +429,9 @@ impl crate::Child {
         Ok(())
     }
 
-    /// The master side of the sandbox's pseudo-terminal ([`Sandbox::pty`]), the first time it
+    /// The master side of the sandbox's pseudo-terminal ([`Sandbox::pty`](crate::Sandbox::pty)), the first time it
     /// is asked for. Reading it gives what the program writes to its terminal; writing it is
-    /// typing. [`crate::pty::relay`] does both with the caller's terminal.
+    /// typing. [`crate::lifecycle::pty::relay`] does both with the caller's terminal.
     pub fn take_pty(&mut self) -> Option<OwnedFd> {
         self.life.pty.take()
     }
@@ -557,12 +442,12 @@ impl crate::Child {
 #[non_exhaustive]
 pub struct WaitInfo {
     /// The exit status of the sandbox's PID 1 (the program, or with
-    /// [`init`](Sandbox::init) the init, which exits with the program's status).
+    /// [`init`](crate::Sandbox::init) the init, which exits with the program's status).
     pub status: ExitStatus,
-    /// True when the [`timeout`](Sandbox::timeout) passed and nscell killed the sandbox.
+    /// True when the [`timeout`](crate::Sandbox::timeout) passed and nscell killed the sandbox.
     pub timed_out: bool,
     /// True when the timeout passed before the program was even executed: a setup step blocked
-    /// (a [`file_from_fd`](Sandbox::file_from_fd) source whose writer never closes it, say).
+    /// (a [`file_from_fd`](crate::Sandbox::file_from_fd) source whose writer never closes it, say).
     pub timed_out_in_setup: bool,
     /// Resource usage of PID 1 and of every descendant it waited for (with an init: the whole
     /// sandbox), from `waitid`'s `rusage`.

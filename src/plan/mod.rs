@@ -33,7 +33,7 @@ pub(crate) struct Plan<'a> {
     pub make_mounts_private: bool,
     pub mount_proc: bool,
     /// The filesystem operations that build a new root, when there are any.
-    pub fs: Option<crate::mounts::FsPlan>,
+    pub fs: Option<crate::fs::FsPlan>,
     /// Lock every mount against the program once they are in place ([`crate::mount_lock`]).
     pub lock_mounts: bool,
     pub loopback_up: bool,
@@ -54,7 +54,7 @@ pub(crate) struct Plan<'a> {
     pub harden: crate::harden::HardenPlan,
     /// Session, terminal, parent death, init ([`crate::lifecycle`]).
     pub lifecycle: crate::lifecycle::LifecyclePlan,
-    /// The child's failure record ([`crate::report::Failure`]), 0 while none.
+    /// The child's failure record ([`crate::error::Failure`]), 0 while none.
     pub report: AtomicU64,
     /// Keeps the parent from killing the child while it has a helper task of its own that
     /// would outlive it ([`KillGate`]).

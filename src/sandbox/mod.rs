@@ -1,11 +1,15 @@
 //! The [`Sandbox`] builder.
 
+mod fs;
+mod harden;
+mod lifecycle;
+
 use crate::Namespaces;
+use crate::error::Failure;
 use crate::error::{Error, Step};
 use crate::idmap::{self, IdMap};
 use crate::plan::{Plan, SelfMaps};
 use crate::process::Child;
-use crate::report::Failure;
 use crate::spawn::{self, SpawnError};
 use crate::stdio::{Prepared, Stdio};
 use crate::userns::{ParentMaps, Writer};
@@ -57,7 +61,7 @@ pub struct Sandbox {
     domainname: Option<Vec<u8>>,
     mount_proc: Option<bool>,
     /// Filesystem operations (see `mounts.rs`).
-    pub(crate) fs: crate::mounts::FsConfig,
+    pub(crate) fs: crate::fs::FsConfig,
     bad_input: Option<String>,
     pub(crate) harden: crate::harden::HardenConfig,
     pub(crate) lifecycle: crate::lifecycle::Lifecycle,
@@ -314,7 +318,7 @@ impl Sandbox {
                  and id maps are written through it",
             ));
         }
-        let fs = crate::mounts::prepare(&self.fs, r.namespaces)?;
+        let fs = crate::fs::prepare(&self.fs, r.namespaces)?;
         let mut life = self.lifecycle.arm(r.namespaces)?;
         let env = self.build_env();
         let candidates = self.candidates(&env)?;
@@ -435,7 +439,7 @@ impl Sandbox {
 
     /// Turns the child's failure record into an error naming the path involved.
     fn describe(&self, f: Failure, plan: &Plan<'_>, userns: bool) -> Error {
-        if let Some(e) = crate::mounts::describe(&self.fs, &f, userns) {
+        if let Some(e) = crate::fs::describe(&self.fs, &f, userns) {
             return e;
         }
         let path = match f.step {

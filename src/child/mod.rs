@@ -7,9 +7,14 @@
 //! failure is stored in `plan.report` before the exit; the parent decodes it.
 #![allow(unsafe_code)]
 
+pub(crate) mod fs;
+pub(crate) mod harden;
+pub(crate) mod init;
+pub(crate) mod mount_lock;
+
+use crate::error::Failure;
 use crate::error::Step;
 use crate::plan::Plan;
-use crate::report::Failure;
 use crate::sys;
 use core::ffi::{c_int, c_void};
 use rustix::fs::{Mode, OFlags};
@@ -35,7 +40,7 @@ pub(crate) unsafe extern "C" fn entry(arg: *mut c_void) -> c_int {
     let plan = unsafe { &*(arg as *const Plan<'_>) };
     let failure = match setup(plan) {
         Ok(()) if plan.probe_only => sys::exit(0),
-        Ok(()) if plan.lifecycle.init => crate::init::run(plan),
+        Ok(()) if plan.lifecycle.init => crate::child::init::run(plan),
         Ok(()) => exec_program(plan),
         Err(f) => f,
     };
@@ -83,7 +88,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))?;
     }
 
-    crate::init::tie_to_spawner(plan)?;
+    crate::child::init::tie_to_spawner(plan)?;
 
     if plan.go_fd >= 0 {
         if plan.go_write_fd >= 0 {
@@ -110,7 +115,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         write_file(c"/proc/self/gid_map", &maps.gid_map).map_err(fail(Step::WriteGidMap))?;
     }
     // Before seccomp denies keyctl and before an init starts the program (see harden.rs).
-    crate::harden::join_session_keyring(&plan.harden)?;
+    crate::child::harden::join_session_keyring(&plan.harden)?;
 
     if let Some(name) = plan.hostname {
         rustix::system::sethostname(name).map_err(fail(Step::SetHostname))?;
@@ -121,7 +126,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
 
     if plan.lock_mounts {
         // The mount namespace the mounts are built in, owned by a throwaway user namespace.
-        crate::mount_lock::enter(&plan.kill_gate).map_err(fail(Step::LockMounts))?;
+        crate::child::mount_lock::enter(&plan.kill_gate).map_err(fail(Step::LockMounts))?;
     }
     if plan.make_mounts_private {
         use rustix::mount::MountPropagationFlags as P;
@@ -129,7 +134,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             .map_err(fail(Step::MakeMountsPrivate))?;
     }
     if let Some(fs) = &plan.fs {
-        crate::mounts::apply(fs)?;
+        crate::child::fs::apply(fs)?;
     }
     if plan.mount_proc {
         use rustix::mount::MountFlags as M;
@@ -143,7 +148,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     }
     if plan.lock_mounts {
         // Every mount is in place: lock them all against the program (see mount_lock.rs).
-        crate::mount_lock::lock().map_err(fail(Step::LockMounts))?;
+        crate::child::mount_lock::lock().map_err(fail(Step::LockMounts))?;
     }
     if plan.loopback_up {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
@@ -154,7 +159,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
             .map_err(fail(Step::UnshareTime))?;
     }
-    crate::init::setup(plan)?;
+    crate::child::init::setup(plan)?;
     Ok(())
 }
 
@@ -204,7 +209,7 @@ pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
     add(plan.lifecycle.stop_fd);
     plan.harden.for_each_fd(&mut add);
     let keep = keep.get_mut(..n).unwrap_or_default();
-    crate::harden::close_all_except(keep).map_err(fail(Step::CloseFds))
+    crate::child::harden::close_all_except(keep).map_err(fail(Step::CloseFds))
 }
 
 /// The end of every path to the program (the direct one, and the init's child): stdio in
@@ -218,7 +223,7 @@ pub(crate) fn exec_program(plan: &Plan<'_>) -> Failure {
 
 /// The program's last steps before `execve`, in the task that execs.
 fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
-    crate::init::end_setup_tie(plan)?;
+    crate::child::init::end_setup_tie(plan)?;
     for (slot, &fd) in plan.stdio.iter().enumerate() {
         if fd < 0 {
             continue;
@@ -234,7 +239,7 @@ fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
     }
 
     // Passed fds into place, every other fd above 2 closed (the exec pipe kept).
-    crate::harden::place_fds(&plan.harden, plan.exec_fd)?;
+    crate::child::harden::place_fds(&plan.harden, plan.exec_fd)?;
     // Only now, with no fd left that the program is not meant to have: a magic link
     // (/proc/self/fd/N) could otherwise lead the working directory out of the new root.
     if let Some(dir) = plan.cwd {
@@ -267,7 +272,7 @@ fn exec(plan: &Plan<'_>) -> Failure {
     if let Err(e) = sys::set_signal_mask(0) {
         return Failure::new(Step::SignalMask, e);
     }
-    if let Err(f) = crate::harden::harden(&plan.harden, plan.lifecycle.init) {
+    if let Err(f) = crate::child::harden::harden(&plan.harden, plan.lifecycle.init) {
         return f;
     }
     let mut result = Failure::new(Step::Exec, Errno::NOENT);

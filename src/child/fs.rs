@@ -1,0 +1,607 @@
+//! The filesystem operations in the child: raw system calls only, no allocation (see
+//! [`crate::child`] and [`crate::fs`] for what they do).
+#![allow(unsafe_code)]
+
+use crate::error::Failure;
+use crate::error::Step;
+use crate::fs::*;
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use rustix::fs::{CWD, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use rustix::mount::{
+    FsMountFlags, FsOpenFlags, MountAttrFlags as A, MoveMountFlags, OpenTreeFlags, UnmountFlags,
+};
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+fn fail(step: Step, index: usize) -> impl Fn(Errno) -> Failure {
+    move |e| Failure::new(step, e).at(index)
+}
+
+fn store(slot: &AtomicI32, fd: OwnedFd) {
+    slot.store(fd.into_raw_fd(), Ordering::Relaxed);
+}
+
+fn take(slot: &AtomicI32) -> Option<OwnedFd> {
+    let fd = slot.swap(-1, Ordering::Relaxed);
+    // SAFETY: a slot holds an fd this task opened and nothing else owns (swap empties it).
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens `path` inside `root` as an `O_PATH` fd (plus `flags`); see [`open_in`].
+fn path_in(root: BorrowedFd<'_>, path: &CStr, flags: OFlags) -> Result<OwnedFd, Errno> {
+    open_in(root, path, OFlags::PATH | flags)
+}
+
+/// Opens `path` inside `root`: `..` stops at `root`, absolute symlinks start from it, and
+/// `/proc/self/...`-style magic links are refused.
+fn open_in(root: BorrowedFd<'_>, path: &CStr, flags: OFlags) -> Result<OwnedFd, Errno> {
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    // openat2 refuses O_PATH with any flag but O_DIRECTORY, O_NOFOLLOW and O_CLOEXEC.
+    let flags = if flags.contains(OFlags::PATH) {
+        flags | OFlags::CLOEXEC
+    } else {
+        flags | OFlags::CLOEXEC | OFlags::NOCTTY
+    };
+    let mut tries = 0;
+    loop {
+        // EAGAIN: a concurrent rename raced with the lookup; the kernel asks to retry.
+        // openat2 wants mode 0 unless it creates.
+        let mode = if flags.contains(OFlags::CREATE) { 0o666 } else { 0 };
+        match rustix::fs::openat2(root, path, flags, Mode::from_raw_mode(mode), resolve) {
+            Err(Errno::AGAIN) if tries < 16 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
+/// Opens the directory at `comps` inside `root`, creating missing ones (0755 less the umask).
+fn ensure_dirs(root: BorrowedFd<'_>, comps: &[Comp]) -> Result<OwnedFd, Errno> {
+    let mut dir = rustix::io::fcntl_dupfd_cloexec(root, 3)?;
+    for c in comps {
+        dir = match path_in(root, &c.prefix, OFlags::DIRECTORY) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                // Created by name in its (already resolved) parent: never through a symlink.
+                match rustix::fs::mkdirat(&dir, c.name.as_c_str(), Mode::from_raw_mode(0o755)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e),
+                }
+                path_in(root, &c.prefix, OFlags::DIRECTORY)?
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(dir)
+}
+
+/// The mount point at `dest` inside `root`: a directory, or a file (0444) for a file source.
+fn mount_point(root: BorrowedFd<'_>, dest: &[Comp], dir: bool) -> Result<OwnedFd, Errno> {
+    let Some((last, parents)) = dest.split_last() else {
+        return rustix::io::fcntl_dupfd_cloexec(root, 3);
+    };
+    if dir {
+        return ensure_dirs(root, dest);
+    }
+    match path_in(root, &last.prefix, OFlags::empty()) {
+        Err(Errno::NOENT) => {}
+        r => return r,
+    }
+    let parent = ensure_dirs(root, parents)?;
+    let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    match rustix::fs::openat(&parent, last.name.as_c_str(), flags, Mode::from_raw_mode(0o444)) {
+        Ok(_) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(e),
+    }
+    path_in(root, &last.prefix, OFlags::empty())
+}
+
+/// The existing path `dest` inside `root` (the root itself for `/`).
+/// `flags` empty: an `O_PATH` fd.
+fn existing(root: BorrowedFd<'_>, dest: &[Comp], flags: OFlags) -> Result<OwnedFd, Errno> {
+    let path = dest.last().map_or(c"/", |last| last.prefix.as_c_str());
+    if flags.is_empty() { path_in(root, path, flags) } else { open_in(root, path, flags) }
+}
+
+/// A new, detached filesystem of type `fstype`, configured with `opts`.
+fn new_fs(fstype: &CStr, opts: &[(&CStr, &CStr)], attrs: A) -> Result<OwnedFd, Errno> {
+    let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
+    for (key, value) in opts {
+        rustix::mount::fsconfig_set_string(&fs, *key, *value)?;
+    }
+    rustix::mount::fsconfig_create(&fs)?;
+    rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)
+}
+
+/// Attaches the detached mount `mnt` on the mount point `at` (both fds).
+fn attach(mnt: &OwnedFd, at: &OwnedFd) -> Result<(), Errno> {
+    let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH;
+    rustix::mount::move_mount(mnt, c"", at, c"", flags)
+}
+
+/// Whether this kernel has `mount_setattr`: 0 not known yet, 1 yes, 2 no. The child shares the
+/// caller's memory, so what one child learns, the next spawn knows.
+static MOUNT_SETATTR: AtomicI32 = AtomicI32::new(0);
+
+/// Sets `attrs` (never clears any) on the mount of `fd` and every mount below it with
+/// `mount_setattr(AT_RECURSIVE)`. `Ok(false)`: the kernel has no `mount_setattr` (or the plan
+/// asks for the fallback), and [`remount_tree`] must do it once the tree is attached.
+fn set_attrs(plan: &FsPlan, fd: &OwnedFd, attrs: A) -> Result<bool, Errno> {
+    if plan.force_remount || MOUNT_SETATTR.load(Ordering::Relaxed) == 2 {
+        return Ok(false);
+    }
+    let flags = crate::sys::AT_EMPTY_PATH | crate::sys::AT_RECURSIVE;
+    match crate::sys::mount_setattr(fd.as_raw_fd(), c"", flags, u64::from(attrs.bits())) {
+        Ok(()) => {
+            MOUNT_SETATTR.store(1, Ordering::Relaxed);
+            Ok(true)
+        }
+        Err(Errno::NOSYS) => {
+            MOUNT_SETATTR.store(2, Ordering::Relaxed);
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The most mounts [`remount_tree`] handles below one bind.
+const MAX_TREE: usize = 512;
+
+/// The fallback of [`set_attrs`] for an attached tree: remounts the mount of `top` and every
+/// mount below it with `MS_REMOUNT | MS_BIND`, adding `attrs` to the flags each one has (a
+/// remount in a user namespace must keep the locked ones: nosuid, nodev, noexec, atime).
+/// Mounts are found by id in `/proc/thread-self/mountinfo`, read with a fixed buffer.
+fn remount_tree(top: BorrowedFd<'_>, attrs: A) -> Result<(), Errno> {
+    use rustix::fs::{AtFlags, StatxFlags};
+    use rustix::mount::MountFlags as M;
+    let top_id = rustix::fs::statx(top, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?.stx_mnt_id;
+    let mut ids = [0u64; MAX_TREE];
+    ids[0] = top_id;
+    let mut n = 1;
+    // Children may be listed before their parents: repeat until nothing is added.
+    loop {
+        let before = n;
+        for_each_mount(|id, parent, _, _| {
+            if ids[..n].contains(&parent) && !ids[..n].contains(&id) {
+                if n == MAX_TREE {
+                    return Err(Errno::NOMEM);
+                }
+                ids[n] = id;
+                n += 1;
+            }
+            Ok(())
+        })?;
+        if n == before {
+            break;
+        }
+    }
+    let mut extra = M::BIND;
+    for (attr, flag) in [
+        (A::MOUNT_ATTR_RDONLY, M::RDONLY),
+        (A::MOUNT_ATTR_NOSUID, M::NOSUID),
+        (A::MOUNT_ATTR_NODEV, M::NODEV),
+    ] {
+        if attrs.contains(attr) {
+            extra |= flag;
+        }
+    }
+    for_each_mount(|id, _, path, flags| {
+        if ids[..n].contains(&id) {
+            rustix::mount::mount_remount(path, flags | extra, c"")?;
+        }
+        Ok(())
+    })
+}
+
+/// Calls `f(id, parent id, mount point, flags)` for each line of this task's mountinfo.
+fn for_each_mount(
+    mut f: impl FnMut(u64, u64, &CStr, rustix::mount::MountFlags) -> Result<(), Errno>,
+) -> Result<(), Errno> {
+    let file = rustix::fs::open(
+        c"/proc/thread-self/mountinfo",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = [0u8; 8192];
+    let mut len = 0;
+    let mut eof = false;
+    loop {
+        if !eof && len < buf.len() {
+            match rustix::io::read(&file, &mut buf[len..]) {
+                Ok(0) => eof = true,
+                Ok(k) => len += k,
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        match buf[..len].iter().position(|&b| b == b'\n') {
+            Some(end) => {
+                let (id, parent, path, flags) = parse_mountinfo_line(&buf[..end])?;
+                let mut cpath = [0u8; 4097];
+                let cpath = unescape(path, &mut cpath)?;
+                f(id, parent, cpath, flags)?;
+                buf.copy_within(end + 1..len, 0);
+                len -= end + 1;
+            }
+            None if eof => return Ok(()),
+            None if len == buf.len() => return Err(Errno::NAMETOOLONG),
+            None => {}
+        }
+    }
+}
+
+/// `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ...`: the ids, the (escaped) mount point and the
+/// per-mount flags as `mount(2)` takes them.
+type MountLine<'l> = (u64, u64, &'l [u8], rustix::mount::MountFlags);
+
+fn parse_mountinfo_line(line: &[u8]) -> Result<MountLine<'_>, Errno> {
+    use rustix::mount::MountFlags as M;
+    let mut fields = line.split(|&b| b == b' ');
+    let mut next = || fields.next().ok_or(Errno::INVAL);
+    let number = |s: &[u8]| -> Result<u64, Errno> {
+        let mut v: u64 = 0;
+        for &b in s {
+            if !b.is_ascii_digit() {
+                return Err(Errno::INVAL);
+            }
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(b - b'0')))
+                .ok_or(Errno::INVAL)?;
+        }
+        Ok(v)
+    };
+    let id = number(next()?)?;
+    let parent = number(next()?)?;
+    let _ = next()?;
+    let _ = next()?;
+    let path = next()?;
+    let mut flags = M::empty();
+    let mut atime = false;
+    for opt in next()?.split(|&b| b == b',') {
+        flags |= match opt {
+            b"ro" => M::RDONLY,
+            b"nosuid" => M::NOSUID,
+            b"nodev" => M::NODEV,
+            b"noexec" => M::NOEXEC,
+            b"nodiratime" => M::NODIRATIME,
+            b"nosymfollow" => M::NOSYMFOLLOW,
+            b"noatime" => {
+                atime = true;
+                M::NOATIME
+            }
+            b"relatime" => {
+                atime = true;
+                M::RELATIME
+            }
+            _ => M::empty(),
+        };
+    }
+    if !atime {
+        flags |= M::STRICTATIME;
+    }
+    Ok((id, parent, path, flags))
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space) into `out`, NUL-terminated.
+fn unescape<'b>(s: &[u8], out: &'b mut [u8; 4097]) -> Result<&'b CStr, Errno> {
+    let octal = |b: u8| (b'0'..=b'7').contains(&b);
+    let (mut i, mut o) = (0, 0);
+    while i < s.len() {
+        if o == out.len() - 1 {
+            return Err(Errno::NAMETOOLONG);
+        }
+        if s[i] == b'\\' && i + 4 <= s.len() && s[i + 1..i + 4].iter().all(|&b| octal(b)) {
+            out[o] = (s[i + 1] - b'0') * 64 + (s[i + 2] - b'0') * 8 + (s[i + 3] - b'0');
+            i += 4;
+        } else {
+            out[o] = s[i];
+            i += 1;
+        }
+        o += 1;
+    }
+    out[o] = 0;
+    CStr::from_bytes_with_nul(&out[..=o]).map_err(|_| Errno::INVAL)
+}
+
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) => return Err(Errno::IO),
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Builds the new root from `plan` and makes it `/`. Runs in the child (see `child.rs`).
+pub(crate) fn apply(plan: &FsPlan) -> Result<(), Failure> {
+    // 1. Clone every source while the host view is intact.
+    for (i, op) in plan.ops.iter().enumerate() {
+        match &op.kind {
+            Kind::Bind { src, .. } => {
+                let flags = OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                    | OpenTreeFlags::AT_RECURSIVE;
+                match rustix::mount::open_tree(CWD, src.as_c_str(), flags) {
+                    Ok(fd) => store(&plan.slots[op.slot], fd),
+                    Err(Errno::NOENT) if op.skip_missing => {}
+                    Err(e) => return Err(Failure::new(Step::BindMount, e).at(i)),
+                }
+            }
+            Kind::Dev => {
+                let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+                for (k, (host, _)) in DEV_NODES.iter().enumerate() {
+                    let fd = rustix::mount::open_tree(CWD, *host, flags)
+                        .map_err(fail(Step::MountDev, i))?;
+                    store(&plan.slots[op.slot + k], fd);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // 2. The new root, attached in the (private) host view until pivot_root.
+    let mut first = 0;
+    let mut root_attrs = None;
+    let root = match plan.root_bind.then(|| take(&plan.slots[0])).flatten() {
+        Some(fd) => {
+            if let Kind::Bind { attrs, .. } = plan.ops[0].kind {
+                root_attrs = Some((set_attrs(plan, &fd, attrs), attrs));
+            }
+            first = 1;
+            fd
+        }
+        None => {
+            if plan.root_bind {
+                first = 1; // a rootfs bind_try whose source is missing: an empty root
+            }
+            new_fs(c"tmpfs", &[(c"mode", c"0755")], A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV)
+                .map_err(fail(Step::NewRoot, 0))?
+        }
+    };
+    let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH;
+    rustix::mount::move_mount(&root, c"", CWD, plan.attach, flags)
+        .map_err(fail(Step::NewRoot, 0))?;
+    let r = root.as_fd();
+    if let Some((done, attrs)) = root_attrs {
+        let bind = fail(Step::BindMount, 0);
+        if !done.map_err(&bind)? {
+            remount_tree(r, attrs).map_err(&bind)?;
+        }
+    }
+
+    // 3. The operations, in order, every destination resolved inside the new root.
+    for (i, op) in plan.ops.iter().enumerate().skip(first) {
+        apply_one(r, plan, op).map_err(|e| Failure::new(step_of(&op.kind), e).at(i))?;
+    }
+
+    // 4. Into the new root; the old one is detached and can no longer be reached.
+    let pivot = fail(Step::PivotRoot, 0);
+    rustix::process::fchdir(r).map_err(&pivot)?;
+    rustix::process::pivot_root(c".", c".").map_err(&pivot)?;
+    rustix::mount::unmount(c".", UnmountFlags::DETACH).map_err(&pivot)?;
+    rustix::process::chdir(c"/").map_err(&pivot)?;
+    let want = rustix::fs::fstat(r).map_err(&pivot)?;
+    for path in [c"/", c"."] {
+        let got = rustix::fs::stat(path).map_err(&pivot)?;
+        if (got.st_dev, got.st_ino) != (want.st_dev, want.st_ino) {
+            return Err(pivot(Errno::XDEV));
+        }
+    }
+    Ok(())
+}
+
+fn step_of(kind: &Kind) -> Step {
+    match kind {
+        Kind::Bind { .. } => Step::BindMount,
+        Kind::Tmpfs { .. } => Step::MountTmpfs,
+        Kind::Proc => Step::MountProcAt,
+        Kind::Dev => Step::MountDev,
+        Kind::Mqueue => Step::MountMqueue,
+        Kind::Dir { .. } => Step::CreateDir,
+        Kind::Symlink { .. } => Step::CreateSymlink,
+        Kind::File { .. } => Step::CreateFile,
+        Kind::Chmod { .. } => Step::Chmod,
+        Kind::RemountRo => Step::RemountReadOnly,
+    }
+}
+
+fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Errno> {
+    let nosuid_nodev = A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV;
+    match &op.kind {
+        Kind::Bind { attrs, .. } => {
+            // A missing source of a _try bind left its slot empty: skip it.
+            let Some(src) = take(&plan.slots[op.slot]) else { return Ok(()) };
+            let done = set_attrs(plan, &src, *attrs)?;
+            let is_dir =
+                FileType::from_raw_mode(rustix::fs::fstat(&src)?.st_mode) == FileType::Directory;
+            let at = mount_point(root, &op.dest, is_dir)?;
+            attach(&src, &at)?;
+            if !done {
+                // The mount point's fd shows what is under the mount: reopen the path.
+                let top = existing(root, &op.dest, OFlags::empty())?;
+                remount_tree(top.as_fd(), *attrs)?;
+            }
+            Ok(())
+        }
+        Kind::Tmpfs { size, mode } => {
+            let mnt = match size {
+                Some(size) => new_fs(c"tmpfs", &[(c"mode", mode), (c"size", size)], nosuid_nodev),
+                None => new_fs(c"tmpfs", &[(c"mode", mode)], nosuid_nodev),
+            }?;
+            attach(&mnt, &ensure_dirs(root, &op.dest)?)
+        }
+        Kind::Proc => {
+            let mnt = new_fs(c"proc", &[], nosuid_nodev | A::MOUNT_ATTR_NOEXEC)?;
+            attach(&mnt, &ensure_dirs(root, &op.dest)?)
+        }
+        Kind::Mqueue => {
+            let mnt = new_fs(c"mqueue", &[], nosuid_nodev | A::MOUNT_ATTR_NOEXEC)?;
+            attach(&mnt, &ensure_dirs(root, &op.dest)?)
+        }
+        Kind::Dev => make_dev(root, plan, op),
+        Kind::Dir { mode } => {
+            ensure_dirs(root, &op.dest)?;
+            if let Some(mode) = mode {
+                let dir = existing(root, &op.dest, OFlags::RDONLY | OFlags::DIRECTORY)?;
+                rustix::fs::fchmod(&dir, Mode::from_raw_mode(*mode))?;
+            }
+            Ok(())
+        }
+        Kind::Symlink { target } => {
+            let Some((last, parents)) = op.dest.split_last() else { return Err(Errno::EXIST) };
+            let parent = ensure_dirs(root, parents)?;
+            match rustix::fs::symlinkat(target.as_c_str(), &parent, last.name.as_c_str()) {
+                Err(Errno::EXIST) => {
+                    // Fine when it is the same symlink (bubblewrap's rule).
+                    let mut buf = [0u8; 4096];
+                    let n = rustix::fs::readlinkat_raw(&parent, last.name.as_c_str(), &mut buf[..])
+                        .map_err(|_| Errno::EXIST)?;
+                    if &buf[..n] == target.to_bytes() { Ok(()) } else { Err(Errno::EXIST) }
+                }
+                r => r,
+            }
+        }
+        Kind::File { bytes, fd, mode } => {
+            let Some((last, parents)) = op.dest.split_last() else { return Err(Errno::ISDIR) };
+            ensure_dirs(root, parents)?;
+            // Only ever a regular file: a FIFO would block the setup, a device would take the
+            // bytes elsewhere. What is there is looked at first without opening it (an open
+            // can have effects of its own), then checked again once open.
+            match path_in(root, &last.prefix, OFlags::NOFOLLOW) {
+                Ok(there) => regular(&there)?,
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(e),
+            }
+            let flags = OFlags::WRONLY
+                | OFlags::CREATE
+                | OFlags::TRUNC
+                | OFlags::NOFOLLOW
+                | OFlags::NONBLOCK;
+            let file = open_in(root, &last.prefix, flags)?;
+            regular(&file)?;
+            if let Some(mode) = mode {
+                rustix::fs::fchmod(&file, Mode::from_raw_mode(*mode))?;
+            }
+            if *fd < 0 {
+                return write_all(&file, bytes);
+            }
+            // SAFETY: the sandbox owns this fd and keeps it open until the child has exec'd.
+            let from = unsafe { BorrowedFd::borrow_raw(*fd) };
+            let mut buf = [0u8; 4096];
+            loop {
+                match rustix::io::read(from, &mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => write_all(&file, &buf[..n])?,
+                    Err(Errno::INTR) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Kind::Chmod { mode } => {
+            let fd = existing(root, &op.dest, OFlags::empty())?;
+            match crate::sys::fchmodat2(fd.as_raw_fd(), c"", *mode, crate::sys::AT_EMPTY_PATH) {
+                // Before Linux 6.6: reopen it for reading (not as a tty, not blocking on a fifo).
+                Err(Errno::NOSYS) | Err(Errno::INVAL) => {
+                    let flags = OFlags::RDONLY | OFlags::NONBLOCK;
+                    let fd = existing(root, &op.dest, flags)?;
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(*mode))
+                }
+                r => r,
+            }
+        }
+        Kind::RemountRo => {
+            let fd = existing(root, &op.dest, OFlags::empty())?;
+            if !set_attrs(plan, &fd, A::MOUNT_ATTR_RDONLY)? {
+                remount_tree(fd.as_fd(), A::MOUNT_ATTR_RDONLY)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `Ok` for a regular file; `EISDIR` for a directory, `ELOOP` for a symlink, `EINVAL` for
+/// anything else (a FIFO, a device, a socket).
+fn regular(fd: &OwnedFd) -> Result<(), Errno> {
+    match FileType::from_raw_mode(rustix::fs::fstat(fd)?.st_mode) {
+        FileType::RegularFile => Ok(()),
+        FileType::Directory => Err(Errno::ISDIR),
+        FileType::Symlink => Err(Errno::LOOP),
+        _ => Err(Errno::INVAL),
+    }
+}
+
+/// A minimal `/dev` at `op.dest`: see [`Sandbox::dev`](crate::Sandbox::dev).
+fn make_dev(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Errno> {
+    let nosuid_nodev = A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV;
+    let tmpfs = new_fs(c"tmpfs", &[(c"mode", c"0755")], nosuid_nodev)?;
+    attach(&tmpfs, &ensure_dirs(root, &op.dest)?)?;
+    // The directory fd of the new tmpfs (the mount point's fd still shows what is under it).
+    let dev = existing(root, &op.dest, OFlags::DIRECTORY | OFlags::PATH)?;
+    for (k, (_, name)) in DEV_NODES.iter().enumerate() {
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDONLY | OFlags::CLOEXEC;
+        drop(rustix::fs::openat(
+            &dev,
+            *name,
+            flags | OFlags::NOFOLLOW,
+            Mode::from_raw_mode(0o444),
+        )?);
+        let at = rustix::fs::openat(
+            &dev,
+            *name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let node = take(&plan.slots[op.slot + k]).ok_or(Errno::BADF)?;
+        attach(&node, &at)?;
+    }
+    for (target, name) in DEV_LINKS {
+        rustix::fs::symlinkat(target, &dev, name)?;
+    }
+    let sub = |name: &CStr| -> Result<OwnedFd, Errno> {
+        rustix::fs::mkdirat(&dev, name, Mode::from_raw_mode(0o755))?;
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        rustix::fs::openat(&dev, name, flags, Mode::empty())
+    };
+    let pts = new_fs(
+        c"devpts",
+        &[(c"ptmxmode", c"0666"), (c"mode", c"620")],
+        A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NOEXEC,
+    );
+    attach(&pts?, &sub(c"pts")?)?;
+    let shm = new_fs(c"tmpfs", &[(c"mode", c"1777")], nosuid_nodev)?;
+    attach(&shm, &sub(c"shm")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::mount::MountFlags as M;
+    #[test]
+    fn mountinfo_lines_give_ids_path_and_flags() {
+        let line = b"86 93 254:0 /usr /tmp/a\\040b ro,nosuid,nodev,relatime - ext4 /dev/vda rw";
+        let (id, parent, path, flags) = parse_mountinfo_line(line).unwrap();
+        assert_eq!((id, parent), (86, 93));
+        assert_eq!(flags, M::RDONLY | M::NOSUID | M::NODEV | M::RELATIME);
+        let mut buf = [0u8; 4097];
+        assert_eq!(unescape(path, &mut buf).unwrap(), c"/tmp/a b");
+
+        let line = b"1 2 0:6 / /x rw,noexec shared:1 - tmpfs none rw";
+        let (_, _, _, flags) = parse_mountinfo_line(line).unwrap();
+        assert_eq!(flags, M::NOEXEC | M::STRICTATIME, "no atime option means strictatime");
+        assert!(parse_mountinfo_line(b"x 2 0:6 / /x rw").is_err());
+        assert!(parse_mountinfo_line(b"1 2").is_err());
+    }
+
+    #[test]
+    fn unescape_handles_edges() {
+        let mut buf = [0u8; 4097];
+        assert_eq!(unescape(b"a\\134b\\", &mut buf).unwrap(), c"a\\b\\");
+        assert_eq!(unescape(b"\\04", &mut buf).unwrap(), c"\\04");
+        assert_eq!(unescape(b"", &mut buf).unwrap(), c"");
+        assert!(unescape(&[b'a'; 5000], &mut buf).is_err());
+    }
+}

@@ -1,0 +1,294 @@
+//! Hardening in the child: capabilities, no_new_privs, rlimits, seccomp, Landlock, passed fds,
+//! the session keyring and the nested user namespace limit. Raw system calls only.
+#![allow(unsafe_code)]
+
+use crate::error::Failure;
+use crate::error::Step;
+use crate::harden::*;
+use crate::sys::{self};
+use rustix::io::Errno;
+use std::os::fd::RawFd;
+
+fn fail(step: Step) -> impl Fn(Errno) -> Failure {
+    move |e| Failure::new(step, e)
+}
+
+/// Puts the passed fds in place and closes every other fd above 2, except `exec_fd` (the CLOEXEC
+/// exec pipe, or -1) and the Landlock ruleset (CLOEXEC too, needed until `execve`).
+///
+/// Sources may collide with targets (`map_fd(3, 4)` and `map_fd(4, 3)`), so every source is
+/// first copied above all the numbers involved, then onto its target.
+pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<(), Failure> {
+    let landlock = plan.landlock_fd.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
+    let mut exec_fd = exec_fd;
+    let mut keep = [-1 as RawFd; MAX_FDS + 2];
+    let mut n = 0;
+    if !plan.fds.is_empty() {
+        let mut high = 3;
+        for &(s, t) in &plan.fds {
+            high = high.max(s + 1).max(t + 1);
+        }
+        high = high.max(exec_fd + 1).max(landlock + 1);
+        let collides = |fd: RawFd| fd >= 0 && plan.fds.iter().any(|&(_, t)| t == fd);
+        if collides(exec_fd) {
+            exec_fd = sys::dupfd_cloexec(exec_fd, high).map_err(fail(Step::PassFds))?;
+        }
+        if collides(landlock) {
+            return Err(Failure::new(Step::PassFds, Errno::BUSY));
+        }
+        let mut temp = [-1 as RawFd; MAX_FDS];
+        for (i, &(s, _)) in plan.fds.iter().enumerate() {
+            temp[i] =
+                sys::dupfd_cloexec(s, high).map_err(|e| Failure::new(Step::PassFds, e).at(i))?;
+        }
+        for (i, &(_, t)) in plan.fds.iter().enumerate() {
+            sys::dup3(temp[i], t).map_err(|e| Failure::new(Step::PassFds, e).at(i))?;
+            keep[n] = t;
+            n += 1;
+        }
+    }
+    for extra in [exec_fd, landlock] {
+        if extra >= 3 {
+            keep[n] = extra;
+            n += 1;
+        }
+    }
+    close_all_except(&mut keep[..n]).map_err(fail(Step::CloseFds))
+}
+
+/// Closes every fd above 2 but those in `keep` (which it sorts; numbers below 3 are ignored).
+/// Runs in the child: no allocation.
+pub(crate) fn close_all_except(keep: &mut [RawFd]) -> Result<(), Errno> {
+    keep.sort_unstable();
+    let mut from: u32 = 3;
+    for &k in keep.iter() {
+        let Ok(k) = u32::try_from(k) else { continue };
+        if k > from {
+            sys::close_range(from, k - 1)?;
+        }
+        from = from.max(k.saturating_add(1));
+    }
+    sys::close_range(from, u32::MAX)
+}
+
+impl HardenPlan {
+    /// Calls `f` with every fd of the caller's that this plan keeps open until `execve`: the
+    /// sources of the passed fds and the Landlock ruleset.
+    pub(crate) fn for_each_fd(&self, mut f: impl FnMut(RawFd)) {
+        for &(source, _) in &self.fds {
+            f(source);
+        }
+        if let Some(fd) = &self.landlock_fd {
+            f(std::os::fd::AsRawFd::as_raw_fd(fd));
+        }
+    }
+}
+
+/// Applies everything but the fds, just before `execve`. Runs in the child: raw system calls
+/// only, no allocation. `in_init`: the program's task was started by the init, which has set the
+/// nested user namespace limit already ([`limit_nested_userns`]).
+pub(crate) fn harden(plan: &HardenPlan, in_init: bool) -> Result<(), Failure> {
+    // First, while it may still open files (a low RLIMIT_NOFILE would refuse them). The index of
+    // a failed rule is 1-based, so 0 still means the ruleset as a whole.
+    if let Some(ruleset) = &plan.landlock_fd {
+        let ruleset = std::os::fd::AsRawFd::as_raw_fd(ruleset);
+        for (i, rule) in plan.landlock_rules.iter().enumerate() {
+            add_path_rule(ruleset, rule).map_err(|e| Failure::new(Step::Landlock, e).at(i + 1))?;
+        }
+    }
+    if !in_init {
+        limit_nested_userns(plan)?;
+    }
+    for (i, &(resource, limit)) in plan.rlimits.iter().enumerate() {
+        rustix::process::setrlimit(resource, limit)
+            .map_err(|e| Failure::new(Step::Rlimit, e).at(i))?;
+    }
+    capabilities(plan).map_err(fail(Step::Capabilities))?;
+    if plan.no_new_privs {
+        rustix::thread::set_no_new_privs(true).map_err(fail(Step::NoNewPrivs))?;
+    }
+    if let Some(fd) = &plan.landlock_fd {
+        sys::landlock_restrict_self(std::os::fd::AsRawFd::as_raw_fd(fd))
+            .map_err(fail(Step::Landlock))?;
+    }
+    if let Some(filter) = &plan.seccomp {
+        sys::seccomp_set_filter(filter).map_err(fail(Step::Seccomp))?;
+    }
+    for (i, program) in plan.programs.iter().enumerate() {
+        sys::seccomp_set_filter(program).map_err(|e| Failure::new(Step::Seccomp, e).at(i + 1))?;
+    }
+    Ok(())
+}
+
+/// Opens `rule.path` (as this task sees it) with `O_PATH` and adds it to the ruleset.
+fn add_path_rule(
+    ruleset: RawFd,
+    rule: &crate::landlock::ChildRule,
+) -> Result<(), rustix::io::Errno> {
+    use rustix::fs::{CWD, FileType, Mode, OFlags, ResolveFlags};
+    // No magic links (/proc/self/fd/N): a rule follows the path as the sandbox names it, never
+    // an fd that would lead out of its root.
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    let path = rule.path.as_c_str();
+    let fd = rustix::fs::openat2(CWD, path, flags, Mode::empty(), ResolveFlags::NO_MAGICLINKS)?;
+    let is_dir = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Directory;
+    let rights = if is_dir { rule.dir_rights } else { rule.file_rights };
+    sys::landlock_add_path_rule(ruleset, std::os::fd::AsRawFd::as_raw_fd(&fd), rights)
+}
+
+const PR_CAPBSET_READ: i32 = 23;
+const PR_CAPBSET_DROP: i32 = 24;
+const PR_CAP_AMBIENT: i32 = 47;
+const PR_CAP_AMBIENT_RAISE: usize = 2;
+const CAP_SETPCAP: u32 = 8;
+
+fn capabilities(plan: &HardenPlan) -> Result<(), Errno> {
+    let (effective, permitted, inheritable) = sys::capget()?;
+    let Some((mask, add)) = plan.caps else {
+        // Untouched: only make sure nothing is inherited through execve (CVE-2022-29162).
+        // Clearing the inheritable set clears the ambient set with it.
+        if inheritable != 0 {
+            sys::capset(effective, permitted, 0)?;
+        }
+        return Ok(());
+    };
+    let root = rustix::process::getuid().is_root();
+    let base = if root { permitted } else { 0 };
+    let keep = ((base & mask) | add) & permitted;
+    for cap in 0..=plan.last_cap {
+        if keep & (1 << cap) != 0 {
+            continue;
+        }
+        if sys::prctl(PR_CAPBSET_READ, cap as usize, 0)? == 0 {
+            continue;
+        }
+        match sys::prctl(PR_CAPBSET_DROP, cap as usize, 0) {
+            Ok(_) => {}
+            // Without CAP_SETPCAP the bounding set cannot shrink; such a task has no
+            // capabilities to lose, and no_new_privs keeps execve from granting any.
+            Err(Errno::PERM) if effective & (1 << CAP_SETPCAP) == 0 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let ambient = !root && keep != 0;
+    sys::capset(keep, keep, if ambient { keep } else { 0 })?;
+    if ambient {
+        for cap in 0..=plan.last_cap {
+            if keep & (1 << cap) != 0 {
+                sys::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`Sandbox::new_session_keyring`](crate::Sandbox::new_session_keyring), when asked for. Runs in the child right after the id maps:
+/// it is a credential change of this task only (it keeps the ids and capabilities, so it resets
+/// neither the shared memory's dumpability nor the parent death signal), it must come before
+/// seccomp (whose default policy denies `keyctl`) and before the init starts the program (which
+/// inherits it), and there a failure reaches the parent on every spawn path.
+pub(crate) fn join_session_keyring(plan: &HardenPlan) -> Result<(), Failure> {
+    const PR_GET_SECCOMP: i32 = 21;
+    const SECCOMP_MODE_FILTER: usize = 2;
+    if !plan.new_session_keyring {
+        return Ok(());
+    }
+    match sys::join_session_keyring() {
+        Ok(_) => Ok(()),
+        // A kernel without keyrings (CONFIG_KEYS off): there is no keyring to leave behind.
+        Err(Errno::NOSYS) => Ok(()),
+        // The kernel never answers EPERM here; a seccomp filter that this task (and so the
+        // program) is under does, when it denies keyctl as a whole (looking the session keyring
+        // up is refused too): the program cannot reach any keyring either.
+        Err(Errno::PERM)
+            if sys::prctl(PR_GET_SECCOMP, 0, 0) == Ok(SECCOMP_MODE_FILTER)
+                && sys::session_keyring_id() == Err(Errno::PERM) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Failure::new(Step::SessionKeyring, e)),
+    }
+}
+
+/// `allow_nested_userns(false)`, when asked for: see [`nested_userns_limit`].
+///
+/// Without an init the program's task does it, just before the rlimits. With an init, the init
+/// does it (and the program, cloned from it, starts in the nested namespace) before it makes
+/// itself non-dumpable: the program's task shares the init's memory until `execve`, and while
+/// that memory is non-dumpable the task's `/proc/self/{uid_map,gid_map,setgroups}` belong to
+/// host root, so an unprivileged sandbox could not write its nested namespace's maps.
+pub(crate) fn limit_nested_userns(plan: &HardenPlan) -> Result<(), Failure> {
+    if plan.nested_userns_limit {
+        nested_userns_limit(plan.nested_mount_ns).map_err(fail(Step::NestedUserns))?;
+    }
+    Ok(())
+}
+
+/// bubblewrap's `--disable-userns`: limit the sandbox's user namespace to one child, then move
+/// into that child, mapping the same ids.
+/// With `mount_ns`, a new mount namespace comes with the nested user namespace: a copy of the
+/// sandbox's that the nested one owns, in which every mount is locked (this is how the mounts
+/// are locked then: the throwaway user namespace of [`crate::mount_lock`] would still count
+/// against the limit of 1 for a while after it is gone, as the kernel frees it later).
+fn nested_userns_limit(mount_ns: bool) -> Result<(), Errno> {
+    use rustix::thread::UnshareFlags;
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    write_file(c"/proc/sys/user/max_user_namespaces", b"1")?;
+    let flags =
+        if mount_ns { UnshareFlags::NEWUSER | UnshareFlags::NEWNS } else { UnshareFlags::NEWUSER };
+    // SAFETY: new user and mount namespaces for this task only; it changes no memory and
+    // shares no fd table.
+    unsafe { rustix::thread::unshare_unsafe(flags) }?;
+    write_file(c"/proc/self/setgroups", b"deny")?;
+    let mut buf = [0u8; 40];
+    write_file(c"/proc/self/uid_map", id_line(&mut buf, uid))?;
+    write_file(c"/proc/self/gid_map", id_line(&mut buf, gid))
+}
+
+fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> Result<(), Errno> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    let n = rustix::io::write(&fd, bytes)?;
+    if n != bytes.len() { Err(Errno::IO) } else { Ok(()) }
+}
+
+/// `"ID ID 1\n"` without allocating.
+fn id_line(buf: &mut [u8; 40], id: u32) -> &[u8] {
+    let mut digits = [0u8; 10];
+    let mut len = 0;
+    let mut v = id;
+    loop {
+        digits[len] = b'0' + (v % 10) as u8;
+        len += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let mut at = 0;
+    for _ in 0..2 {
+        for i in (0..len).rev() {
+            buf[at] = digits[i];
+            at += 1;
+        }
+        buf[at] = b' ';
+        at += 1;
+    }
+    buf[at] = b'1';
+    buf[at + 1] = b'\n';
+    &buf[..at + 2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_lines() {
+        let mut buf = [0u8; 40];
+        assert_eq!(id_line(&mut buf, 0), b"0 0 1\n");
+        assert_eq!(id_line(&mut buf, 65534), b"65534 65534 1\n");
+        assert_eq!(id_line(&mut buf, u32::MAX), b"4294967295 4294967295 1\n");
+    }
+}

@@ -1,0 +1,459 @@
+//! Filesystem isolation: an ordered list of mount operations that builds a new root.
+//!
+//! The builder side ([`Sandbox::bind`](crate::Sandbox::bind) and friends) records [`Op`]s; [`prepare`] turns them, before
+//! `clone`, into an [`FsPlan`] of `CString`s (every destination already split into its
+//! components), and [`apply`] runs in the child under the rules of `child.rs`: raw system calls
+//! only, no allocation.
+//!
+//! What the child does, bubblewrap's way but through file descriptors:
+//!
+//! 1. Every bind source (and each host device node of a minimal `/dev`) is cloned with
+//!    `open_tree(OPEN_TREE_CLONE | AT_RECURSIVE)` while the host view is intact: a detached copy
+//!    of the mount tree, held by an fd.
+//! 2. A fresh tmpfs (or the [`rootfs`](crate::Sandbox::rootfs) bind) is attached on `/tmp` of the
+//!    child's private mount namespace; it will become `/`.
+//! 3. Each operation runs in order. Every destination is resolved *inside* the new root with
+//!    `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`: a symlink planted in a bind source
+//!    (`../..`, `/etc`) resolves within the new root, never to the host. Missing mount points are
+//!    created as bubblewrap creates them (directories 0755, files 0444), and mounts are attached
+//!    with `move_mount` onto those fds. Read-only binds are made read-only for every submount with
+//!    `mount_setattr(AT_RECURSIVE)` before they are attached.
+//! 4. `pivot_root(".", ".")` into the new root, the old root is detached (`MNT_DETACH`), and the
+//!    working directory is checked to be the new root.
+//!
+//! A procfs is mounted in step 3, while the host's is still fully visible: inside a user
+//! namespace the kernel refuses a new procfs when none is.
+
+use crate::Namespaces;
+use crate::error::Failure;
+use crate::error::{Error, Step};
+use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fs::{FileType, OFlags};
+use rustix::mount::MountAttrFlags as A;
+use std::ffi::{CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::AtomicI32;
+
+/// What a bind mount allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BindKind {
+    ReadWrite,
+    ReadOnly,
+    Devices,
+}
+
+/// A file's contents, for [`Sandbox::file`](crate::Sandbox::file) and [`Sandbox::file_from_fd`](crate::Sandbox::file_from_fd).
+#[derive(Debug)]
+pub(crate) enum Contents {
+    Bytes(Vec<u8>),
+    Fd(OwnedFd),
+}
+
+/// One filesystem operation, as given to the builder.
+#[derive(Debug)]
+pub(crate) enum Op {
+    Bind { src: PathBuf, dest: PathBuf, kind: BindKind, skip_missing: bool },
+    Tmpfs { dest: PathBuf, size: Option<u64>, mode: Option<u32> },
+    Proc { dest: PathBuf },
+    Dev { dest: PathBuf },
+    Mqueue { dest: PathBuf },
+    Dir { dest: PathBuf, mode: Option<u32> },
+    Symlink { target: PathBuf, dest: PathBuf },
+    File { dest: PathBuf, contents: Contents, mode: Option<u32> },
+    Chmod { path: PathBuf, mode: u32 },
+    RemountRo { dest: PathBuf },
+}
+
+impl Op {
+    /// The operation named for an error: "bind" and the paths, as the step's phrase reads.
+    pub(crate) fn subject(&self) -> String {
+        let d = |p: &Path| p.display().to_string();
+        match self {
+            Op::Bind { src, dest, .. } => format!("{} to {}", d(src), d(dest)),
+            Op::Symlink { target, dest } => format!("{} -> {}", d(dest), d(target)),
+            Op::Chmod { path, .. } => d(path),
+            Op::Tmpfs { dest, .. }
+            | Op::Proc { dest }
+            | Op::Dev { dest }
+            | Op::Mqueue { dest }
+            | Op::Dir { dest, .. }
+            | Op::File { dest, .. }
+            | Op::RemountRo { dest } => d(dest),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Bind { kind: BindKind::ReadWrite, skip_missing: false, .. } => "bind",
+            Op::Bind { kind: BindKind::ReadWrite, skip_missing: true, .. } => "bind_try",
+            Op::Bind { kind: BindKind::ReadOnly, skip_missing: false, .. } => "ro_bind",
+            Op::Bind { kind: BindKind::ReadOnly, skip_missing: true, .. } => "ro_bind_try",
+            Op::Bind { kind: BindKind::Devices, skip_missing: false, .. } => "dev_bind",
+            Op::Bind { kind: BindKind::Devices, skip_missing: true, .. } => "dev_bind_try",
+            Op::Tmpfs { .. } => "tmpfs",
+            Op::Proc { .. } => "proc",
+            Op::Dev { .. } => "dev",
+            Op::Mqueue { .. } => "mqueue",
+            Op::Dir { .. } => "dir",
+            Op::Symlink { .. } => "symlink",
+            Op::File { .. } => "file",
+            Op::Chmod { .. } => "chmod",
+            Op::RemountRo { .. } => "remount_ro",
+        }
+    }
+}
+
+/// The filesystem operations of a [`Sandbox`](crate::Sandbox), in order.
+#[derive(Debug, Default)]
+pub(crate) struct FsConfig {
+    pub(crate) ops: Vec<Op>,
+    /// Use the fallback for kernels without `mount_setattr` even where it exists (tests).
+    pub(crate) force_remount: bool,
+}
+
+impl FsConfig {
+    /// Whether the operations build a new root with a fresh procfs on its `/proc`.
+    pub(crate) fn new_root_without_proc(&self) -> bool {
+        let proc = [std::path::Component::Normal(OsStr::new("proc"))];
+        let is_proc =
+            |dest: &Path| dest.components().filter(|c| matches!(c, Component::Normal(_))).eq(proc);
+        !self.ops.is_empty()
+            && !self.ops.iter().any(|op| matches!(op, Op::Proc { dest } if is_proc(dest)))
+    }
+}
+
+/// One component of a destination inside the new root: the path up to and including it
+/// (`/usr/lib`), and its name alone (`lib`).
+pub(crate) struct Comp {
+    pub(crate) prefix: CString,
+    pub(crate) name: CString,
+}
+
+pub(crate) enum Kind {
+    Bind { src: CString, attrs: A },
+    Tmpfs { size: Option<CString>, mode: CString },
+    Proc,
+    Dev,
+    Mqueue,
+    Dir { mode: Option<u32> },
+    Symlink { target: CString },
+    File { bytes: Vec<u8>, fd: i32, mode: Option<u32> },
+    Chmod { mode: u32 },
+    RemountRo,
+}
+
+pub(crate) struct Planned {
+    pub(crate) kind: Kind,
+    pub(crate) skip_missing: bool,
+    pub(crate) dest: Vec<Comp>,
+    /// The first fd slot of this operation in [`FsPlan::slots`].
+    pub(crate) slot: usize,
+}
+
+/// The filesystem operations, ready for the child.
+pub(crate) struct FsPlan {
+    pub(crate) ops: Vec<Planned>,
+    /// Whether the first operation binds a directory on `/` (the rootfs).
+    pub(crate) root_bind: bool,
+    /// Where the new root is attached before `pivot_root`.
+    pub(crate) attach: &'static CStr,
+    /// fds the child opens in its first pass (bind sources, device nodes), -1 when none.
+    pub(crate) slots: Vec<AtomicI32>,
+    pub(crate) force_remount: bool,
+}
+
+/// The host device nodes of a minimal `/dev`.
+pub(crate) const DEV_NODES: [(&CStr, &CStr); 6] = [
+    (c"/dev/null", c"null"),
+    (c"/dev/zero", c"zero"),
+    (c"/dev/full", c"full"),
+    (c"/dev/random", c"random"),
+    (c"/dev/urandom", c"urandom"),
+    (c"/dev/tty", c"tty"),
+];
+
+pub(crate) const DEV_LINKS: [(&CStr, &CStr); 5] = [
+    (c"/proc/self/fd", c"fd"),
+    (c"/proc/self/fd/0", c"stdin"),
+    (c"/proc/self/fd/1", c"stdout"),
+    (c"/proc/self/fd/2", c"stderr"),
+    (c"pts/ptmx", c"ptmx"),
+];
+
+pub(crate) fn cstring(what: &str, p: &OsStr) -> Result<CString, Error> {
+    CString::new(p.as_bytes())
+        .map_err(|_| Error::invalid(format!("{what} {p:?} contains a NUL byte")))
+}
+
+/// Splits a destination into its components; `..` is refused (a destination names a place in
+/// the new root, not a walk through it).
+pub(crate) fn components(dest: &Path) -> Result<Vec<Comp>, Error> {
+    let mut out = Vec::new();
+    let mut prefix = Vec::new();
+    for c in dest.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(name) => {
+                prefix.push(b'/');
+                prefix.extend_from_slice(name.as_bytes());
+                out.push(Comp {
+                    prefix: cstring("destination", OsStr::from_bytes(&prefix))?,
+                    name: cstring("destination", name)?,
+                });
+            }
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(Error::invalid(format!(
+                    "destination {} contains '..'; name the place inside the new root directly",
+                    dest.display()
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn mode_ok(mode: u32) -> Result<u32, Error> {
+    if mode > 0o7777 {
+        Err(Error::invalid(format!("mode {mode:o} is not a permission mode (at most 7777)")))
+    } else {
+        Ok(mode)
+    }
+}
+
+/// A directory cannot be the contents of a file: say so about the fd, before the child fails
+/// with `EISDIR` in a way that reads as if the destination were the directory.
+pub(crate) fn contents_fd_readable(fd: &OwnedFd, dest: &Path) -> Result<(), Error> {
+    let bad = |what: &str| {
+        Err(Error::invalid(format!(
+            "the fd given for the contents of {} (fd {}) {what}; it must be open for reading on \
+             a file, a pipe or a socket",
+            dest.display(),
+            fd.as_raw_fd()
+        )))
+    };
+    if rustix::fs::fstat(fd).is_ok_and(|st| FileType::from_raw_mode(st.st_mode).is_dir()) {
+        return bad("is a directory");
+    }
+    // Write-only or O_PATH: the child's read would fail with EBADF, as if about the file made.
+    let flags = rustix::fs::fcntl_getfl(fd).unwrap_or(OFlags::RDONLY);
+    if flags & OFlags::RWMODE == OFlags::WRONLY || flags.contains(OFlags::PATH) {
+        return bad("is not open for reading");
+    }
+    Ok(())
+}
+
+/// The source of the new root (a rootfs) must be a directory; a missing one is left to the
+/// child, which names the bind that failed.
+pub(crate) fn new_root_is_a_directory(src: &Path) -> Result<(), Error> {
+    match std::fs::metadata(src) {
+        Ok(m) if !m.is_dir() => Err(Error::invalid(format!(
+            "the new root {} is not a directory (a rootfs is a directory tree)",
+            src.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Turns the operations into a plan for the child: `None` when there are none (the host view).
+pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, Error> {
+    if cfg.ops.is_empty() {
+        return Ok(None);
+    }
+    if !ns.contains(Namespaces::MOUNT) {
+        return Err(Error::invalid(
+            "filesystem operations need Namespaces::MOUNT (without it the host's mounts would change)",
+        ));
+    }
+    let attach = [c"/tmp", c"/run", c"/mnt", c"/var/tmp"]
+        .into_iter()
+        .find(|p| {
+            let p = Path::new(OsStr::from_bytes(p.to_bytes()));
+            std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+        })
+        .ok_or_else(|| Error::Unsupported {
+            feature: "a new root",
+            reason: "none of /tmp, /run, /mnt, /var/tmp is a directory to build it on".into(),
+        })?;
+    let mut ops = Vec::with_capacity(cfg.ops.len());
+    let mut slots = 0;
+    let mut root_bind = false;
+    for (i, op) in cfg.ops.iter().enumerate() {
+        let (kind, dest, skip, nslots) = match op {
+            Op::Bind { src, dest, kind, skip_missing } => {
+                let mut attrs = A::MOUNT_ATTR_NOSUID;
+                if *kind != BindKind::Devices {
+                    attrs |= A::MOUNT_ATTR_NODEV;
+                }
+                if *kind == BindKind::ReadOnly {
+                    attrs |= A::MOUNT_ATTR_RDONLY;
+                }
+                let src = cstring("bind source", src.as_os_str())?;
+                (Kind::Bind { src, attrs }, dest, *skip_missing, 1)
+            }
+            Op::Tmpfs { dest, size, mode } => {
+                // The kernel reads size=0 as "no limit": refuse it rather than give that.
+                if *size == Some(0) {
+                    return Err(Error::invalid(format!(
+                        "the tmpfs on {} has size 0; a size limit is at least 1 byte (None \
+                         for the default limit)",
+                        dest.display()
+                    )));
+                }
+                let mode = format!("{:o}", mode_ok(mode.unwrap_or(0o755))?);
+                let kind = Kind::Tmpfs {
+                    size: size.map(|s| CString::new(s.to_string()).unwrap_or_default()),
+                    mode: CString::new(mode).unwrap_or_default(),
+                };
+                (kind, dest, false, 0)
+            }
+            Op::Proc { dest } => (Kind::Proc, dest, false, 0),
+            Op::Dev { dest } => (Kind::Dev, dest, false, DEV_NODES.len()),
+            Op::Mqueue { dest } => (Kind::Mqueue, dest, false, 0),
+            Op::Dir { dest, mode } => {
+                (Kind::Dir { mode: mode.map(mode_ok).transpose()? }, dest, false, 0)
+            }
+            Op::Symlink { target, dest } => {
+                let target = cstring("symlink target", target.as_os_str())?;
+                (Kind::Symlink { target }, dest, false, 0)
+            }
+            Op::File { dest, contents, mode } => {
+                let (bytes, fd) = match contents {
+                    Contents::Bytes(b) => (b.clone(), -1),
+                    Contents::Fd(fd) => {
+                        contents_fd_readable(fd, dest)?;
+                        (Vec::new(), fd.as_raw_fd())
+                    }
+                };
+                let mode = mode.map(mode_ok).transpose()?;
+                (Kind::File { bytes, fd, mode }, dest, false, 0)
+            }
+            Op::Chmod { path, mode } => (Kind::Chmod { mode: mode_ok(*mode)? }, path, false, 0),
+            Op::RemountRo { dest } => (Kind::RemountRo, dest, false, 0),
+        };
+        let comps = components(dest)?;
+        if comps.is_empty() {
+            match kind {
+                Kind::Bind { .. } if i == 0 => {
+                    root_bind = true;
+                    if let Op::Bind { src, .. } = op {
+                        new_root_is_a_directory(src)?;
+                    }
+                }
+                Kind::Chmod { .. } | Kind::RemountRo => {}
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "filesystem operation {} ({} {}) targets / itself; only a bind as the \
+                         first operation (rootfs), chmod and remount_ro can",
+                        i + 1,
+                        op.name(),
+                        op.subject()
+                    )));
+                }
+            }
+        }
+        ops.push(Planned { kind, skip_missing: skip, dest: comps, slot: slots });
+        slots += nslots;
+    }
+    Ok(Some(FsPlan {
+        ops,
+        root_bind,
+        attach,
+        slots: (0..slots).map(|_| AtomicI32::new(-1)).collect(),
+        force_remount: cfg.force_remount,
+    }))
+}
+
+/// The error for a failed filesystem step: the operation's position, name and paths.
+pub(crate) fn describe(cfg: &FsConfig, f: &Failure, userns: bool) -> Option<Error> {
+    let op_step = matches!(
+        f.step,
+        Step::BindMount
+            | Step::MountTmpfs
+            | Step::MountProcAt
+            | Step::MountDev
+            | Step::MountMqueue
+            | Step::CreateDir
+            | Step::CreateSymlink
+            | Step::CreateFile
+            | Step::Chmod
+            | Step::RemountReadOnly
+    );
+    if !op_step {
+        return matches!(f.step, Step::NewRoot | Step::PivotRoot)
+            .then(|| Error::setup(f.step, None, f.errno, userns));
+    }
+    let i = usize::from(f.index);
+    let op = cfg.ops.get(i)?;
+    let specific = match (f.step, f.errno) {
+        (Step::BindMount, libc::ENOENT) => match op {
+            // The source is there: what is missing is on the way to the destination.
+            Op::Bind { src, dest, .. } if src.metadata().is_ok() => Some(format!(
+                "{} cannot be reached in the new root (a symlink on the way points to a place \
+                 that does not exist there)",
+                dest.display()
+            )),
+            Op::Bind { src, .. } => Some(format!(
+                "{} does not exist on the host (the _try form skips a missing source)",
+                src.display()
+            )),
+            _ => None,
+        },
+        (_, libc::EOVERFLOW) => Some(
+            "the caller's own uid or gid is not in the sandbox's id maps, so the sandbox runs as \
+             an unmapped id, which cannot own a new file or mount point: map it too \
+             (IdMap::new(0, own id, 1), as --uid 0 and --gid 0 do)"
+                .into(),
+        ),
+        (_, libc::EROFS) => Some(
+            "a mount point or file must be created under a read-only mount: create it with an \
+             earlier operation (dir, tmpfs) or pick a destination that exists"
+                .into(),
+        ),
+        (Step::CreateFile, libc::EINVAL | libc::ELOOP) => Some(
+            "the destination exists and is not a regular file (a FIFO, a device, a socket or a \
+             symlink): files are written only into regular files"
+                .into(),
+        ),
+        (Step::MountProcAt, libc::EPERM) => Some(
+            "in a user namespace a procfs can be mounted only for a PID namespace the user \
+             namespace owns (add Namespaces::PID)"
+                .into(),
+        ),
+        (Step::MountMqueue, libc::EPERM) => Some(
+            "in a user namespace an mqueue can be mounted only for an IPC namespace the user \
+             namespace owns (add Namespaces::IPC)"
+                .into(),
+        ),
+        _ => None,
+    };
+    let position = format!("filesystem operation {} of {} ({})", i + 1, cfg.ops.len(), op.name());
+    Some(Error::Setup {
+        step: f.step,
+        path: Some(PathBuf::from(op.subject())),
+        source: std::io::Error::from_raw_os_error(f.errno),
+        hint: Some(match specific {
+            Some(s) => format!("{s}; {position}"),
+            None => position,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    pub(crate) fn destinations_split_into_prefixes_and_names() {
+        let c = components(Path::new("/usr//lib/./x")).unwrap();
+        let got: Vec<(&[u8], &[u8])> =
+            c.iter().map(|c| (c.prefix.to_bytes(), c.name.to_bytes())).collect();
+        assert_eq!(
+            got,
+            [(&b"/usr"[..], &b"usr"[..]), (b"/usr/lib", b"lib"), (b"/usr/lib/x", b"x")]
+        );
+        assert!(components(Path::new("relative/x")).unwrap().len() == 2);
+        assert!(components(Path::new("/")).unwrap().is_empty());
+        assert!(components(Path::new("/a/../b")).is_err());
+    }
+}

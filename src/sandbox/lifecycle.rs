@@ -1,0 +1,122 @@
+//! The lifecycle setters of [`Sandbox`] ([`crate::lifecycle`]): init, session, pty, timeout.
+
+use crate::Sandbox;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+impl Sandbox {
+    /// Runs a tiny init as PID 1 of the sandbox, with the program as its child (as
+    /// `docker run --init`). Default: off, the program itself is PID 1. Needs
+    /// [`Namespaces::PID`](crate::Namespaces::PID).
+    ///
+    /// As PID 1 of a PID namespace, a program receives only the signals it has handlers for
+    /// (`SIGTERM` does nothing to `sleep`), and it inherits every orphan in the namespace, which
+    /// stays a zombie unless it is reaped. The init fixes both: it reaps every process that ends
+    /// in the sandbox, forwards `SIGINT`, `SIGTERM`, `SIGHUP`, `SIGQUIT`, `SIGUSR1`, `SIGUSR2`
+    /// and `SIGWINCH` to the program (except those a terminal sent to the whole foreground
+    /// process group, which the program got already; a hang-up `SIGHUP` is always passed on),
+    /// and when the program ends it kills what is left and exits with the program's status:
+    /// its exit code, or 128+N after signal N. Use it for any non-interactive program that does
+    /// not handle `SIGTERM` or that starts children.
+    ///
+    /// The init does no allocation and runs no program of its own: it is nscell's code, running
+    /// in a copy of the caller's memory (a fork-style `clone`, without `CLONE_VM`) that it makes
+    /// non-dumpable, so the program can neither ptrace it nor read that copy through
+    /// `/proc/1/mem`. Sharing the caller's memory instead, as the other paths do until `execve`,
+    /// would let the program read and write the caller's memory for as long as the sandbox runs.
+    /// Its `/proc/1/cmdline` and `/proc/1/comm` read `nscell-init`: the init blanks its copy of
+    /// the caller's command line and environment before the program starts.
+    /// The copy costs page-table copies that grow with the caller's size (the other paths do
+    /// not). With it, [`Child::wait_info`](crate::Child::wait_info) reports the resource usage of
+    /// the whole sandbox. [`Child::id`](crate::Child::id) is the init's pid.
+    #[doc(alias = "tini")]
+    pub fn init(&mut self, init: bool) -> &mut Self {
+        self.lifecycle.init = init;
+        self
+    }
+
+    /// Kills the sandbox (`SIGKILL`) when the thread that spawned it ends, with
+    /// [`PR_SET_PDEATHSIG`](https://man7.org/linux/man-pages/man2/PR_SET_PDEATHSIG.2const.html).
+    /// Default: off.
+    ///
+    /// It follows the spawning *thread*, not the process: spawn from a thread that lives as
+    /// long as the sandbox should (the kernel's rule). The race where the spawner dies before
+    /// the child has set the signal is closed: the child checks a pidfd of the spawning thread,
+    /// opened before `clone`, and leaves if it has already ended. With a PID namespace the
+    /// signal ends PID 1 and so every process inside; without one, only the program, not its
+    /// children. Executing a set-user-ID or file-capability program inside clears the setting.
+    #[doc(alias = "PR_SET_PDEATHSIG")]
+    pub fn die_with_parent(&mut self, die: bool) -> &mut Self {
+        self.lifecycle.die_with_parent = die;
+        self
+    }
+
+    /// Starts the program in a new session
+    /// ([`setsid`](https://man7.org/linux/man-pages/man2/setsid.2.html)), so the caller's
+    /// terminal is no longer its controlling terminal: it cannot push input into it with
+    /// `TIOCSTI` (CVE-2017-5226), nor get `SIGINT` from its Ctrl-C. Default: on, unless a
+    /// [`pty`](Sandbox::pty) is used (the program then gets a session of its own anyway).
+    /// `new_session(false)` shares the caller's terminal: an interactive program inherited on
+    /// a terminal needs that for job control when it has no pty.
+    ///
+    /// Sharing the session, the sandbox still gets a process group of its own (`setpgid`), as
+    /// a job of a shell does: process groups span PID namespaces, and in the caller's group
+    /// `kill(0, sig)` from inside would signal the caller and every process of its job. When
+    /// the caller's group is the foreground group of its controlling terminal (found among
+    /// fds 0, 1 and 2), the sandbox takes the foreground (`tcsetpgrp`), so Ctrl-C, Ctrl-Z and
+    /// reading the terminal reach it and not the caller; a caller in the background (a shell's
+    /// `nscell --share-terminal … &`) keeps it there. The terminal goes back to the caller's
+    /// group when the sandbox is reaped ([`Child::wait`](crate::Child::wait),
+    /// [`try_wait`](crate::Child::try_wait), [`wait_info`](crate::Child::wait_info), drop) and
+    /// when it stops ([`Child::stopped`](crate::Child::stopped)), if the sandbox still has it.
+    #[doc(alias = "setsid")]
+    pub fn new_session(&mut self, new_session: bool) -> &mut Self {
+        self.lifecycle.new_session = Some(new_session);
+        self
+    }
+
+    /// Gives the program a new pseudo-terminal as its controlling terminal, and as its stdin,
+    /// stdout and stderr where those are not configured. Default: off.
+    ///
+    /// The pair is allocated in the caller (`/dev/ptmx`); the program gets the slave in a new
+    /// session (`setsid` + `TIOCSCTTY`), the caller gets the master from
+    /// [`Child::take_pty`](crate::Child::take_pty), or lets [`crate::lifecycle::pty::relay`] connect it to
+    /// its own terminal. When the caller's stdin is a terminal, its mode and window size are
+    /// copied to the new one.
+    #[doc(alias = "openpty")]
+    pub fn pty(&mut self, pty: bool) -> &mut Self {
+        self.lifecycle.pty = pty;
+        self
+    }
+
+    /// Kills the sandbox when it runs longer than `timeout` (wall clock, from `spawn`).
+    ///
+    /// The deadline is enforced while the caller waits ([`Child::wait`](crate::Child::wait),
+    /// [`wait_info`](crate::Child::wait_info), [`try_wait`](crate::Child::try_wait),
+    /// [`wait_with_output`](crate::Child::wait_with_output), [`output`](Sandbox::output),
+    /// [`status`](Sandbox::status), [`crate::lifecycle::pty::relay`]): nscell polls the pidfd with a
+    /// timeout; it installs no signal handler and uses no `SIGALRM`. When it passes, PID 1 of
+    /// the sandbox gets `SIGKILL`, which with a PID namespace ends every process inside
+    /// (without one, only the program itself), and [`WaitInfo::timed_out`](crate::WaitInfo::timed_out) says so. A timeout
+    /// too long for the clock to represent (`Duration::MAX`) means no deadline.
+    pub fn timeout(&mut self, timeout: Duration) -> &mut Self {
+        self.lifecycle.timeout = Some(timeout);
+        self
+    }
+
+    /// Abandons the setup of a sandbox when `fd` polls readable before the program has been
+    /// executed: [`spawn`](Sandbox::spawn) then kills and reaps the half-built sandbox and
+    /// returns [`Error::SetupInterrupted`](crate::Error::SetupInterrupted). Nothing is read from `fd`. Default: none.
+    ///
+    /// A setup step can block: [`file_from_fd`](Sandbox::file_from_fd) reads its source to the
+    /// end, and a pipe's writer may never close it. [`timeout`](Sandbox::timeout) bounds the
+    /// whole spawn; this lets the caller end it on an event of its own. A program that blocks
+    /// `SIGINT` and `SIGTERM` and waits for them with a `signalfd` (as the `nscell` binary does)
+    /// passes a duplicate of that signalfd, so a Ctrl-C during setup ends the setup. With either
+    /// set, the child is spawned on the path where the caller's thread waits in user space
+    /// (`clone` without `CLONE_VFORK`), a few microseconds dearer than the default.
+    pub fn abort_setup_on(&mut self, fd: impl Into<OwnedFd>) -> &mut Self {
+        self.lifecycle.abort = Some(std::sync::Arc::new(fd.into()));
+        self
+    }
+}
