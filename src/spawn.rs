@@ -25,6 +25,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+pub(crate) use crate::lifecycle::SetupBound;
+
 /// Why a spawn failed: a step of the child (reported by record; the caller knows the plan's
 /// paths to describe it), or a step of the parent.
 #[derive(Debug)]
@@ -36,20 +38,6 @@ pub(crate) enum SpawnError {
 impl From<Error> for SpawnError {
     fn from(e: Error) -> Self {
         SpawnError::Parent(e)
-    }
-}
-
-/// What ends a setup that has not reached `execve`: the sandbox's timeout, counted from
-/// `spawn`, and an fd that polls readable ([`crate::Sandbox::abort_setup_on`]).
-#[derive(Default)]
-pub(crate) struct SetupBound<'a> {
-    pub deadline: Option<Instant>,
-    pub abort: Option<std::os::fd::BorrowedFd<'a>>,
-}
-
-impl SetupBound<'_> {
-    fn is_set(&self) -> bool {
-        self.deadline.is_some() || self.abort.is_some()
     }
 }
 

@@ -219,9 +219,9 @@ impl Armed {
 
     /// What bounds the setup: the deadline (unless it lies beyond what an `Instant` can
     /// hold, which is no deadline) and the abort fd.
-    pub(crate) fn setup_bound(&self) -> crate::spawn::SetupBound<'_> {
+    pub(crate) fn setup_bound(&self) -> SetupBound<'_> {
         use std::os::fd::AsFd;
-        crate::spawn::SetupBound {
+        SetupBound {
             deadline: self.timeout.and_then(|t| self.started.checked_add(t)),
             abort: self.abort.as_deref().map(|fd| fd.as_fd()),
         }
@@ -477,5 +477,19 @@ impl ResourceUsage {
             system_time: time(ru.ru_stime),
             max_rss_kib: ru.ru_maxrss.max(0) as u64,
         }
+    }
+}
+
+/// What ends a setup that has not reached `execve`: the sandbox's timeout, counted from
+/// `spawn`, and an fd that polls readable ([`crate::Sandbox::abort_setup_on`]).
+#[derive(Default)]
+pub(crate) struct SetupBound<'a> {
+    pub(crate) deadline: Option<std::time::Instant>,
+    pub(crate) abort: Option<std::os::fd::BorrowedFd<'a>>,
+}
+
+impl SetupBound<'_> {
+    pub(crate) fn is_set(&self) -> bool {
+        self.deadline.is_some() || self.abort.is_some()
     }
 }

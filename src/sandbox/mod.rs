@@ -1,5 +1,6 @@
 //! The [`Sandbox`] builder.
 
+mod check;
 mod fs;
 mod harden;
 mod lifecycle;
