@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-/// The largest strongly connected component allowed: two modules may know each other (a feature
-/// and its live part, say), three or more in a loop means nobody can be read or changed alone.
+/// The largest strongly connected component allowed: two modules may know each other (the
+/// builder and the plan, say); three or more in a loop cannot be read or changed one at a time.
 const MAX_COMPONENT: usize = 2;
 
 /// The builder's type: the module that defines `pub struct Sandbox` is the builder.
