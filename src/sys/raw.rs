@@ -151,3 +151,25 @@ pub(super) fn check(ret: isize) -> Result<usize, Errno> {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_tells_errno_from_value() {
+        assert_eq!(check(-1), Err(Errno::PERM));
+        assert_eq!(check(-4095), Err(Errno::from_raw_os_error(4095)));
+        assert_eq!(check(0), Ok(0));
+        assert_eq!(check(42), Ok(42));
+        // Below -4095 is a value (an address high in memory, say), not an error.
+        assert_eq!(check(-4096), Ok((-4096isize) as usize));
+    }
+
+    #[test]
+    fn raw_syscall_returns_the_kernels_answer() {
+        let mut b = [0u8; 1];
+        // SAFETY: getcwd with a 1-byte buffer writes at most one byte into it.
+        let ret = unsafe { syscall4(nr::GETCWD, b.as_mut_ptr() as usize, 1, 0, 0) };
+        assert_eq!(check(ret), Err(Errno::RANGE));
+    }
+}
