@@ -1,0 +1,29 @@
+//! File descriptors: `close_range`, `dup3` and `fcntl(F_DUPFD_CLOEXEC)`, as the child places
+//! the fds a sandbox is given and closes the rest.
+#![allow(unsafe_code)]
+
+use super::raw::{check, nr, syscall4};
+use core::ffi::c_int;
+use rustix::io::Errno;
+
+/// `close_range(first, last, 0)`: closes every fd in the inclusive range.
+pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: integers only.
+    let ret = unsafe { syscall4(nr::CLOSE_RANGE, first as usize, last as usize, 0, 0) };
+    check(ret).map(|_| ())
+}
+
+/// `dup3(old, new, 0)`: `new` becomes a copy of `old` without `O_CLOEXEC`.
+pub fn dup3(old: c_int, new: c_int) -> Result<(), Errno> {
+    // SAFETY: integers only.
+    check(unsafe { syscall4(nr::DUP3, old as usize, new as usize, 0, 0) }).map(|_| ())
+}
+
+const F_DUPFD_CLOEXEC: usize = 1030;
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`: a CLOEXEC copy of `fd` at the lowest free number >= `min`.
+pub fn dupfd_cloexec(fd: c_int, min: c_int) -> Result<c_int, Errno> {
+    // SAFETY: integers only.
+    check(unsafe { syscall4(nr::FCNTL, fd as usize, F_DUPFD_CLOEXEC, min as usize, 0) })
+        .map(|n| n as c_int)
+}

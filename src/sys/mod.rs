@@ -1,0 +1,67 @@
+//! The only raw FFI in the crate: one file per family of system calls.
+//!
+//! Two kinds of code live here:
+//!
+//! - `clone` through the `libc` crate (rustix deliberately has no `clone`), and the child stack it
+//!   runs on, an anonymous mapping with a guard page ([`clone()`], [`Stack`]).
+//! - a raw `syscall` instruction ([`raw`]) for the calls that rustix does not cover, or covers
+//!   in a form the child cannot use, and that run after `clone`: `execve`, `exit_group`,
+//!   `rt_sigaction`, `rt_sigprocmask`, `close_range`, `socket` and `ioctl`, seccomp, Landlock,
+//!   capabilities, `keyctl`; and for the init ([`crate::init`]): `clone` onto a new stack,
+//!   `rt_sigtimedwait`, `wait4` and `kill`.
+//!
+//! # Rules for code that runs after `clone`
+//!
+//! A `CLONE_VM` child shares the caller's memory, and with it the caller thread's TLS, where
+//! `errno` lives. So the child makes system calls only through the raw instruction of [`raw`]
+//! (or rustix, whose `linux_raw` backend is the same instruction; pass it `&CStr` paths, as it
+//! allocates to NUL-terminate longer other ones): a libc wrapper, `libc::syscall` included,
+//! that fails writes `errno` into a live thread of the caller, and libc's wrappers may take locks
+//! the caller holds. The functions the child calls here take no lock, allocate nothing, format
+//! nothing and cannot panic.
+//!
+//! Every function returns the kernel's answer unchanged: a non-negative value or `-errno` as an
+//! [`Errno`](rustix::io::Errno). Three things are for the parent only: [`clone()`], whose
+//! `libc::clone` fallback reads `errno` (the child never returns from it), [`waitid_pidfd`]
+//! (through `libc::syscall`), and [`Stack`] (a pool behind a mutex).
+//!
+//! The families: [`raw`] (the instruction, the numbers, `check`), [`process`], [`signal`],
+//! [`mod@clone`] and [`stack`], [`fd`], [`mount`], [`caps`], [`seccomp`], [`landlock`], [`keyring`],
+//! [`net`], [`terminal`]. Everything the rest of the crate uses is re-exported here, so callers
+//! name it `crate::sys::NAME`.
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("nscell supports x86_64 and aarch64 Linux");
+
+mod caps;
+mod clone;
+mod fd;
+mod keyring;
+mod landlock;
+mod mount;
+mod net;
+mod process;
+mod raw;
+mod seccomp;
+mod signal;
+mod stack;
+mod terminal;
+
+pub use caps::{capget, capset};
+pub use clone::{CLONE_PIDFD, CLONE_VFORK, CLONE_VM, clone, clone_on_stack, clone3};
+pub use fd::{close_range, dup3, dupfd_cloexec};
+pub use keyring::{join_session_keyring, session_keyring_id};
+pub use landlock::{landlock_abi, landlock_add_path_rule, landlock_restrict_self};
+pub use mount::{AT_EMPTY_PATH, AT_RECURSIVE, fchmodat2, mount_setattr};
+pub use net::loopback_up;
+pub use process::{
+    WALL, WNOHANG, WUNTRACED, current_brk, execve, exit, getcwd, kill, pidfd_send_signal, prctl,
+    wait4, waitid_pidfd,
+};
+pub use seccomp::{SockFilter, seccomp_set_filter};
+pub use signal::{
+    SIGCHLD, SIGKILL, SIGRTMAX, blocked_signals, reset_signal_handlers, reset_sigpipe,
+    set_signal_mask, signalfd, wait_signal,
+};
+pub use stack::Stack;
+pub use terminal::{session_and_group, terminal_session};

@@ -1,0 +1,128 @@
+//! Signals: dispositions (`rt_sigaction`), the thread's mask (`rt_sigprocmask`), taking a
+//! pending signal (`rt_sigtimedwait`), `signalfd4`, and the signal numbers nscell names.
+//!
+//! Masks are the kernel's 64-bit `sigset_t`: bit `n - 1` is signal `n`.
+#![allow(unsafe_code)]
+
+use super::raw::{check, nr, syscall4};
+use core::ffi::c_int;
+use rustix::io::Errno;
+
+/// The kernel's `struct sigaction` (not libc's): handler, flags, restorer, mask.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+const SIG_DFL: usize = 0;
+const SIG_IGN: usize = 1;
+/// The highest signal number on Linux (`_NSIG - 1`).
+pub const SIGRTMAX: c_int = 64;
+/// `SIGKILL`, which no handler or mask stops.
+pub const SIGKILL: c_int = 9;
+const SIGSTOP: c_int = 19;
+const SIGPIPE: c_int = 13;
+/// `SIGCHLD`, the exit signal of every child nscell creates.
+pub const SIGCHLD: c_int = 17;
+
+/// Puts `SIGPIPE` back to `SIG_DFL` (the Rust runtime ignores it; programs expect the default).
+/// Enough after `clone3` with `CLONE_CLEAR_SIGHAND`, which has reset every handled signal but
+/// keeps ignored ones ignored.
+pub fn reset_sigpipe() -> Result<(), Errno> {
+    let default = KernelSigaction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: a valid kernel sigaction with SIG_DFL (no restorer needed) and no old action.
+    let ret = unsafe {
+        syscall4(nr::RT_SIGACTION, SIGPIPE as usize, &default as *const _ as usize, 0, 8)
+    };
+    check(ret).map(|_| ())
+}
+
+/// Puts every signal that has a handler back to `SIG_DFL`, and `SIGPIPE` too (the Rust runtime
+/// ignores it; programs expect the default, as `std::process::Command` gives them).
+///
+/// Only the calling task's dispositions change: after `clone` without `CLONE_SIGHAND` the child
+/// has its own copy of the table.
+pub fn reset_signal_handlers() -> Result<(), Errno> {
+    let default = KernelSigaction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    for sig in 1..=SIGRTMAX {
+        if sig == SIGKILL || sig == SIGSTOP {
+            continue;
+        }
+        let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+        // SAFETY: a NULL new action and a valid out-pointer of the kernel's struct; size 8.
+        let ret =
+            unsafe { syscall4(nr::RT_SIGACTION, sig as usize, 0, &mut old as *mut _ as usize, 8) };
+        check(ret)?;
+        if old.handler != SIG_DFL && (old.handler != SIG_IGN || sig == SIGPIPE) {
+            // SAFETY: a valid kernel sigaction with SIG_DFL; no restorer is needed for SIG_DFL.
+            let ret = unsafe {
+                syscall4(nr::RT_SIGACTION, sig as usize, &default as *const _ as usize, 0, 8)
+            };
+            check(ret)?;
+        }
+    }
+    Ok(())
+}
+
+const SIG_BLOCK: usize = 0;
+const SIG_SETMASK: usize = 2;
+
+/// Replaces the calling thread's signal mask, returning the old one.
+pub fn set_signal_mask(mask: u64) -> Result<u64, Errno> {
+    let mut old: u64 = 0;
+    // SAFETY: pointers to two 8-byte masks, size 8.
+    let ret = unsafe {
+        syscall4(
+            nr::RT_SIGPROCMASK,
+            SIG_SETMASK,
+            &mask as *const u64 as usize,
+            &mut old as *mut u64 as usize,
+            8,
+        )
+    };
+    check(ret).map(|_| old)
+}
+
+/// The calling thread's signal mask, unchanged.
+pub fn blocked_signals() -> Result<u64, Errno> {
+    let mut old: u64 = 0;
+    // SAFETY: SIG_BLOCK with a NULL set changes nothing; a pointer to an 8-byte mask, size 8.
+    let ret =
+        unsafe { syscall4(nr::RT_SIGPROCMASK, SIG_BLOCK, 0, &mut old as *mut u64 as usize, 8) };
+    check(ret).map(|_| old)
+}
+
+/// `rt_sigtimedwait(set, &info, NULL, 8)`: takes one pending signal of `set` (which must be
+/// blocked) and returns its number and `si_code`, waiting until one comes.
+pub fn wait_signal(set: u64) -> Result<(c_int, c_int), Errno> {
+    // siginfo_t is 128 bytes: si_signo, si_errno, si_code, then the union.
+    let mut info = [0i32; 32];
+    // SAFETY: a pointer to an 8-byte set, room for a siginfo_t, no timeout, set size 8.
+    let ret = unsafe {
+        syscall4(nr::RT_SIGTIMEDWAIT, &set as *const u64 as usize, info.as_mut_ptr() as usize, 0, 8)
+    };
+    check(ret).map(|sig| (sig as c_int, info[2]))
+}
+
+/// `signalfd4(-1, &mask, 8, SFD_CLOEXEC | SFD_NONBLOCK)`: an fd that reads the (blocked)
+/// signals of `mask` pending for the calling thread or its process.
+pub fn signalfd(mask: u64) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    const SFD_NONBLOCK: usize = 0o4000;
+    const SFD_CLOEXEC: usize = 0o2000000;
+    // SAFETY: a pointer to an 8-byte mask, size 8, flags.
+    let ret = unsafe {
+        syscall4(
+            nr::SIGNALFD4,
+            usize::MAX, // -1: a new fd
+            &mask as *const u64 as usize,
+            8,
+            SFD_NONBLOCK | SFD_CLOEXEC,
+        )
+    };
+    // SAFETY: a new fd that nothing else owns.
+    check(ret).map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as c_int) })
+}
