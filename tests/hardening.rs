@@ -1126,3 +1126,24 @@ fn rlimit_nproc_counts_the_processes_of_the_uid_in_the_sandboxs_user_namespace()
     assert_eq!(in_sandbox, N - 1, "uid {uid}, {M} other processes on the host");
     assert!(on_host < N - M as u64, "uid {uid}: {on_host} forks beside {M} other processes");
 }
+
+/// A passed fd whose target number is the one the setup's own exec channel had: the channel
+/// moves out of its way, and a setup failure after that (here: no such program) is reported to
+/// the caller, never written into the passed fd.
+#[test]
+fn a_setup_failure_is_never_written_into_a_passed_fd() {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    let mut sb = Sandbox::new("/nonexistent/program");
+    // A timeout takes the handshake path, which has the exec channel.
+    sb.timeout(std::time::Duration::from_secs(60));
+    for target in 3..40 {
+        sb.map_fd(w.as_raw_fd(), target);
+    }
+    let e = sb.spawn().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
+    drop(sb);
+    drop(w);
+    let mut buf = [0u8; 64];
+    let n = rustix::io::read(&r, &mut buf).unwrap();
+    assert_eq!(n, 0, "the failure record went into the passed fd: {:?}", &buf[..n]);
+}

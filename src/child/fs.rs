@@ -317,7 +317,10 @@ fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
 }
 
 /// Builds the new root from `plan` and makes it `/`. Runs in the child (see `child.rs`).
-pub(crate) fn apply(plan: &FsPlan) -> Result<(), Failure> {
+pub(crate) fn apply(
+    plan: &FsPlan,
+    before_pivot: impl FnOnce() -> Result<(), Failure>,
+) -> Result<(), Failure> {
     // 1. Clone every source while the host view is intact.
     for (i, op) in plan.ops.iter().enumerate() {
         match &op.kind {
@@ -379,6 +382,8 @@ pub(crate) fn apply(plan: &FsPlan) -> Result<(), Failure> {
     }
 
     // 4. Into the new root; the old one is detached and can no longer be reached.
+    // Every mount of the new root is in place: the parent's checkpoint, if it has one here.
+    before_pivot()?;
     let pivot = fail(Step::PivotRoot, 0);
     rustix::process::fchdir(r).map_err(&pivot)?;
     rustix::process::pivot_root(c".", c".").map_err(&pivot)?;

@@ -14,11 +14,12 @@ fn fail(step: Step) -> impl Fn(Errno) -> Failure {
 }
 
 /// Puts the passed fds in place and closes every other fd above 2, except `exec_fd` (the CLOEXEC
-/// exec pipe, or -1) and the Landlock ruleset (CLOEXEC too, needed until `execve`).
+/// setup channel, or -1) and the Landlock ruleset (CLOEXEC too, needed until `execve`). Returns
+/// the channel's number now: it moves when a passed fd's target needs its number.
 ///
 /// Sources may collide with targets (`map_fd(3, 4)` and `map_fd(4, 3)`), so every source is
 /// first copied above all the numbers involved, then onto its target.
-pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<(), Failure> {
+pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<RawFd, Failure> {
     let landlock = plan.landlock_fd.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
     let mut exec_fd = exec_fd;
     let mut keep = [-1 as RawFd; MAX_FDS + 2];
@@ -53,7 +54,8 @@ pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<(), Failure
             n += 1;
         }
     }
-    close_all_except(&mut keep[..n]).map_err(fail(Step::CloseFds))
+    close_all_except(&mut keep[..n]).map_err(fail(Step::CloseFds))?;
+    Ok(exec_fd)
 }
 
 /// Closes every fd above 2 but those in `keep` (which it sorts; numbers below 3 are ignored).

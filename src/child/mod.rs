@@ -7,6 +7,7 @@
 //! failure is stored in `plan.report` before the exit; the parent decodes it.
 #![allow(unsafe_code)]
 
+pub(crate) mod channel;
 pub(crate) mod fs;
 pub(crate) mod harden;
 pub(crate) mod init;
@@ -14,7 +15,7 @@ pub(crate) mod mount_lock;
 
 use crate::error::Failure;
 use crate::error::Step;
-use crate::plan::Plan;
+use crate::plan::{Checkpoint, Plan};
 use crate::sys;
 use core::ffi::{c_int, c_void};
 use rustix::fs::{Mode, OFlags};
@@ -52,11 +53,7 @@ pub(crate) unsafe extern "C" fn entry(arg: *mut c_void) -> c_int {
 pub(crate) fn report(plan: &Plan<'_>, failure: Failure) -> ! {
     let word = failure.encode();
     plan.report.store(word, Ordering::Release);
-    if plan.exec_fd >= 0 {
-        // SAFETY: the exec pipe's write end stays open in this task until exec or exit.
-        let fd = unsafe { BorrowedFd::borrow_raw(plan.exec_fd) };
-        let _ = rustix::io::write(fd, &word.to_ne_bytes());
-    }
+    plan.channel.send_record(word);
     sys::exit(SETUP_FAILED)
 }
 
@@ -90,24 +87,10 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
 
     crate::child::init::tie_to_spawner(plan)?;
 
-    if plan.go_fd >= 0 {
-        if plan.go_write_fd >= 0 {
-            let w = plan.go_write_fd as u32;
-            sys::close_range(w, w).map_err(fail(Step::Handshake))?;
-        }
-        // SAFETY: the parent keeps this fd open (it is in our fd table until close_range).
-        let go = unsafe { BorrowedFd::borrow_raw(plan.go_fd) };
-        let mut byte = [0u8; 1];
-        loop {
-            match rustix::io::read(go, &mut byte) {
-                Ok(1) => break,
-                // The parent gave up (it could not write the maps, or it died): leave quietly.
-                Ok(_) => sys::exit(SETUP_FAILED),
-                Err(Errno::INTR) => continue,
-                Err(e) => return Err(Failure::new(Step::Handshake, e)),
-            }
-        }
-    }
+    // The order table. (Joining existing namespaces with setns, once the builder offers it,
+    // comes first of all: before any namespace of the sandbox's own is created.)
+    channel::close_parent_end(plan)?;
+    channel::checkpoint(plan, Checkpoint::NamespacesCreated)?;
 
     if let Some(maps) = &plan.self_maps {
         write_file(c"/proc/self/setgroups", b"deny").map_err(fail(Step::WriteSetgroups))?;
@@ -134,7 +117,7 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             .map_err(fail(Step::MakeMountsPrivate))?;
     }
     if let Some(fs) = &plan.fs {
-        crate::child::fs::apply(fs)?;
+        fs::apply(fs, || channel::checkpoint(plan, Checkpoint::MountsReady))?;
     }
     if plan.mount_proc {
         use rustix::mount::MountFlags as M;
@@ -145,6 +128,9 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         if let Some(path) = cwd {
             uncover_cwd(path).map_err(fail(Step::Chdir))?;
         }
+    }
+    if plan.fs.is_none() {
+        channel::checkpoint(plan, Checkpoint::MountsReady)?;
     }
     if plan.lock_mounts {
         // Every mount is in place: lock them all against the program (see mount_lock.rs).
@@ -202,7 +188,7 @@ pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
         }
     };
     plan.stdio.iter().for_each(|&fd| add(fd));
-    add(plan.exec_fd);
+    add(plan.channel.fd());
     add(plan.lifecycle.parent_pidfd);
     add(plan.lifecycle.terminal);
     // The init's own: it reports its program's stops to the parent through this pipe.
@@ -239,7 +225,8 @@ fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
     }
 
     // Passed fds into place, every other fd above 2 closed (the exec pipe kept).
-    crate::child::harden::place_fds(&plan.harden, plan.exec_fd)?;
+    let channel = harden::place_fds(&plan.harden, plan.channel.fd())?;
+    plan.channel.set(channel);
     // Only now, with no fd left that the program is not meant to have: a magic link
     // (/proc/self/fd/N) could otherwise lead the working directory out of the new root.
     if let Some(dir) = plan.cwd {
@@ -269,6 +256,9 @@ fn enter_dir(dir: &CStr) -> Result<(), Errno> {
 /// Tries each candidate as `execvp` does: ENOENT and ENOTDIR move on, EACCES is remembered and
 /// moves on, anything else stops. Returns only on failure.
 fn exec(plan: &Plan<'_>) -> Failure {
+    if let Err(f) = channel::checkpoint(plan, Checkpoint::BeforeExec) {
+        return f;
+    }
     if let Err(e) = sys::set_signal_mask(0) {
         return Failure::new(Step::SignalMask, e);
     }

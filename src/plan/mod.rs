@@ -7,7 +7,7 @@
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 use std::os::raw::c_char;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 /// Map bytes the child writes itself (a single line mapping the caller's own id).
 pub(crate) struct SelfMaps {
@@ -18,15 +18,13 @@ pub(crate) struct SelfMaps {
 pub(crate) struct Plan<'a> {
     /// `CLONE_NEW*` flags for `clone` (never `CLONE_NEWTIME`).
     pub namespace_flags: i32,
-    /// The read end of the "go" pipe on the handshake path, or -1. EOF without a byte means the
-    /// parent gave up: the child exits.
-    pub go_fd: RawFd,
-    /// The parent's (write) end of the "go" pipe, or -1. The child got a copy of it with its fd
-    /// table and closes it first: otherwise it would hold the pipe open and never see EOF.
-    pub go_write_fd: RawFd,
-    /// The write end of the exec pipe on the handshake path, or -1. It is CLOEXEC and survives
-    /// `close_range`, so the parent sees EOF exactly when the child has exec'd or exited.
-    pub exec_fd: RawFd,
+    /// The child's end of the setup channel (see [`Channel`]).
+    pub channel: Channel,
+    /// The parent's end of the setup channel, or -1. The child got a copy of it with its fd
+    /// table and closes it first: otherwise it would never see the parent go away.
+    pub parent_end: RawFd,
+    /// The checkpoints at which the child stops for the parent (a set of [`Checkpoint::bit`]s).
+    pub checkpoints: u8,
     pub self_maps: Option<SelfMaps>,
     pub hostname: Option<&'a [u8]>,
     pub domainname: Option<&'a [u8]>,
@@ -99,5 +97,84 @@ impl KillGate {
         while self.busy.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_micros(50));
         }
+    }
+}
+
+/// Where the child's setup stops for the parent, on the handshake and forked paths, when the
+/// parent has something to do there ([`crate::spawn`]'s hooks). The order table in
+/// [`crate::child`] places them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Checkpoint {
+    /// The namespaces exist, before any step that needs the id maps: id maps the parent
+    /// writes; next, a network helper that must attach before any further user-namespace
+    /// step, and cgroup placement where `CLONE_INTO_CGROUP` could not be used.
+    NamespacesCreated = 1,
+    /// The mounts are in place, before the mounts are locked and the program's root is final
+    /// (OCI `createRuntime` and `createContainer` hooks).
+    MountsReady = 2,
+    /// The last step before the program's hardening and `execve` (OCI `start`).
+    BeforeExec = 3,
+}
+
+/// The tag of a checkpoint message; a failure record's is 1.
+const CHECKPOINT_TAG: u64 = 2 << 56;
+
+impl Checkpoint {
+    /// Its bit in [`Plan::checkpoints`].
+    pub const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The 8-byte message the child sends when it waits here.
+    pub const fn encode(self) -> u64 {
+        CHECKPOINT_TAG | self as u64
+    }
+
+    /// The checkpoint a message names.
+    pub fn decode(word: u64) -> Option<Checkpoint> {
+        const ALL: [Checkpoint; 3] =
+            [Checkpoint::NamespacesCreated, Checkpoint::MountsReady, Checkpoint::BeforeExec];
+        ALL.into_iter().find(|c| c.encode() == word)
+    }
+}
+
+/// The child's end of the setup channel (a `SOCK_SEQPACKET` socket, CLOEXEC), or -1 on the
+/// fast path. Its number can change during the setup (a passed fd may need it), so the child
+/// keeps the current one here; the parent never reads it after `clone`.
+pub(crate) struct Channel {
+    fd: AtomicI32,
+}
+
+impl Channel {
+    /// No channel (the fast path).
+    pub const fn none() -> Channel {
+        Channel { fd: AtomicI32::new(-1) }
+    }
+
+    /// The fd now, or -1.
+    pub fn fd(&self) -> RawFd {
+        self.fd.load(Ordering::Relaxed)
+    }
+
+    /// The channel is now `fd`.
+    pub fn set(&self, fd: RawFd) {
+        self.fd.store(fd, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_messages_round_trip_and_differ_from_failure_records() {
+        for c in [Checkpoint::NamespacesCreated, Checkpoint::MountsReady, Checkpoint::BeforeExec] {
+            assert_eq!(Checkpoint::decode(c.encode()), Some(c));
+            assert_eq!(crate::error::Failure::decode(c.encode()), None);
+        }
+        let record = crate::error::Failure::new(crate::error::Step::Exec, rustix::io::Errno::NOENT);
+        assert_eq!(Checkpoint::decode(record.encode()), None);
+        assert_eq!(Checkpoint::decode(0), None);
     }
 }

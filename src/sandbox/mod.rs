@@ -1,6 +1,8 @@
 //! The [`Sandbox`] builder.
 
 mod check;
+#[cfg(test)]
+mod checkpoint_tests;
 mod fs;
 mod harden;
 mod lifecycle;
@@ -389,9 +391,9 @@ impl Sandbox {
             } else {
                 r.namespaces.clone_flags()
             },
-            go_fd: -1,
-            go_write_fd: -1,
-            exec_fd: -1,
+            channel: crate::plan::Channel::none(),
+            parent_end: -1,
+            checkpoints: 0,
             self_maps: r.self_maps,
             hostname: self.hostname.as_deref(),
             domainname: self.domainname.as_deref(),
@@ -416,7 +418,8 @@ impl Sandbox {
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
         let userns = r.namespaces.contains(Namespaces::USER);
-        let spawned = spawn::spawn(&mut plan, r.parent_maps.as_ref(), &life.setup_bound());
+        let hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
+        let spawned = spawn::spawn(&mut plan, hooks, &life.setup_bound());
         match spawned {
             Ok(spawned) => {
                 let pipes = prepared.into_iter().map(|p| p.parent_end);

@@ -5,7 +5,6 @@
 
 use super::raw::{check, nr};
 use super::signal::SIGCHLD;
-use super::stack::Stack;
 use core::ffi::{c_int, c_void};
 use rustix::io::Errno;
 
@@ -40,7 +39,8 @@ struct CloneArgs {
 /// seccomp policy that refuses `clone3` (container runtimes' default profiles do).
 static CLONE3_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Creates the child: `entry(arg)` on `stack`, with `flags | SIGCHLD`, and returns its pid and
+/// Creates the child: `entry(arg)` on the stack `[stack_base, stack_base + stack_len)` (its top
+/// 16-byte aligned, the lowest page a guard page), with `flags | SIGCHLD`, and returns its pid and
 /// pidfd (`flags` must contain `CLONE_PIDFD`).
 ///
 /// `clone3` with `CLONE_CLEAR_SIGHAND` is tried first: the kernel then resets the caller's signal
@@ -54,7 +54,8 @@ static CLONE3_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::Atomic
 /// exec'd or exited. With `CLONE_VFORK` that is when this call returns.
 pub unsafe fn clone(
     entry: extern "C" fn(*mut c_void) -> c_int,
-    stack: &Stack,
+    stack_base: *mut c_void,
+    stack_len: usize,
     flags: c_int,
     arg: *mut c_void,
     cleared: &std::sync::atomic::AtomicBool,
@@ -71,8 +72,8 @@ pub unsafe fn clone(
             child_tid: 0,
             parent_tid: 0,
             exit_signal: SIGCHLD as u64,
-            stack: stack.base as u64,
-            stack_size: stack.len as u64,
+            stack: stack_base as u64,
+            stack_size: stack_len as u64,
             ..CloneArgs::default()
         };
         // SAFETY: as for this function; the stack is ours and mapped, and the kernel writes the
@@ -87,10 +88,10 @@ pub unsafe fn clone(
         }
     }
     cleared.store(false, Relaxed);
-    // SAFETY: the stack is ours and mapped; the caller vouches for entry and arg. With
+    // SAFETY: the caller vouches for the stack (mapped, unused), entry and arg. With
     // CLONE_PIDFD the kernel stores the pidfd through the parent-tid pointer.
-    let pid =
-        unsafe { libc::clone(entry, stack.top(), flags | SIGCHLD, arg, &mut pidfd as *mut c_int) };
+    let top = stack_base.wrapping_byte_add(stack_len);
+    let pid = unsafe { libc::clone(entry, top, flags | SIGCHLD, arg, &mut pidfd as *mut c_int) };
     if pid < 0 {
         Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL))
     } else {

@@ -2,8 +2,8 @@
 //!
 //! Two kinds of code live here:
 //!
-//! - `clone` through the `libc` crate (rustix deliberately has no `clone`), and the child stack it
-//!   runs on, an anonymous mapping with a guard page ([`clone()`], [`Stack`]).
+//! - `clone` through the `libc` crate (rustix deliberately has no `clone`) ([`clone()`]); the
+//!   stack it runs on is the spawner's ([`crate::spawn`]).
 //! - a raw `syscall` instruction ([`raw`]) for the calls that rustix does not cover, or covers
 //!   in a form the child cannot use, and that run after `clone`: `execve`, `exit_group`,
 //!   `rt_sigaction`, `rt_sigprocmask`, `close_range`, `socket` and `ioctl`, seccomp, Landlock,
@@ -21,12 +21,12 @@
 //! nothing and cannot panic.
 //!
 //! Every function returns the kernel's answer unchanged: a non-negative value or `-errno` as an
-//! [`Errno`](rustix::io::Errno). Three things are for the parent only: [`clone()`], whose
-//! `libc::clone` fallback reads `errno` (the child never returns from it), [`waitid_pidfd`]
-//! (through `libc::syscall`), and [`Stack`] (a pool behind a mutex).
+//! [`Errno`](rustix::io::Errno). Two things are for the parent only: [`clone()`], whose
+//! `libc::clone` fallback reads `errno` (the child never returns from it) and [`waitid_pidfd`]
+//! (through `libc::syscall`).
 //!
 //! The families: [`raw`] (the instruction, the numbers, `check`), [`process`], [`signal`],
-//! [`mod@clone`] and [`stack`], [`fd`], [`mount`], [`caps`], [`seccomp`], [`landlock`], [`keyring`],
+//! [`mod@clone`], [`fd`], [`mount`], [`caps`], [`seccomp`], [`landlock`], [`keyring`],
 //! [`net`], [`terminal`]. Everything the rest of the crate uses is re-exported here, so callers
 //! name it `crate::sys::NAME`.
 
@@ -44,7 +44,6 @@ mod process;
 mod raw;
 mod seccomp;
 mod signal;
-mod stack;
 mod terminal;
 
 pub use caps::{capget, capset};
@@ -63,5 +62,4 @@ pub use signal::{
     SIGCHLD, SIGKILL, SIGRTMAX, blocked_signals, reset_signal_handlers, reset_sigpipe,
     set_signal_mask, signalfd, wait_signal,
 };
-pub use stack::Stack;
 pub use terminal::{session_and_group, terminal_session};

@@ -1,5 +1,5 @@
 //! The child stack: an anonymous private mapping with a guard page, kept in a small pool
-//! between spawns. (Memory management, not FFI: it belongs with `spawn` and moves there.)
+//! between spawns.
 #![allow(unsafe_code)]
 
 use core::ffi::c_void;
@@ -8,8 +8,8 @@ use rustix::io::Errno;
 /// A child stack: an anonymous private mapping whose lowest page is a guard page.
 #[derive(Debug)]
 pub struct Stack {
-    pub(super) base: *mut c_void,
-    pub(super) len: usize,
+    base: *mut c_void,
+    len: usize,
 }
 
 /// How much stack the child side gets. Pages are only touched (and so only cost memory) where
@@ -60,6 +60,11 @@ impl Stack {
         // SAFETY: the first page of our own mapping.
         unsafe { rustix::mm::mprotect(base, GUARD, MprotectFlags::empty())? };
         Ok(stack)
+    }
+
+    /// The mapping's lowest address (its guard page) and its length, for `clone`.
+    pub fn region(&self) -> (*mut c_void, usize) {
+        (self.base, self.len)
     }
 
     /// The initial stack pointer (the stack grows down), 16-byte aligned.

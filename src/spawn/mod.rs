@@ -1,0 +1,400 @@
+//! `clone` in one of three modes, the parent's part between `clone` and `execve`, and turning
+//! the child's report into a `Result`.
+//!
+//! All modes run the same child code ([`crate::child`]):
+//!
+//! - [`Mode::Vfork`], the fast path: `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | namespaces)`.
+//!   The caller's thread is suspended until the child execs or exits, the child writes its own
+//!   single-line id maps, and nothing is copied from the caller's memory: spawning costs the same
+//!   from any size of parent. There is no channel and no checkpoint.
+//! - [`Mode::Handshake`]: `clone(CLONE_VM | CLONE_PIDFD | namespaces)` without `CLONE_VFORK`, when
+//!   the parent must act while the child is being set up (id maps only the parent can write) or
+//!   must be able to cut the setup short (a timeout, an abort fd). A `SOCK_SEQPACKET` channel
+//!   joins them: at each [`Checkpoint`] the plan names, the child says where it is and waits;
+//!   the parent runs its [`Hooks`] for that checkpoint and answers "go" (or shuts the channel, and
+//!   the child leaves quietly). The child's end is CLOEXEC: EOF tells the parent that it has
+//!   exec'd or exited, and only then is the stack it ran on given back.
+//! - [`Mode::Forked`]: without `CLONE_VM`, for a child that outlives the spawn and must not share
+//!   the caller's memory (the init). The same channel and checkpoints.
+//!
+//! This module may use `unsafe` for one call: `clone`, whose contract (the plan and the stack
+//! outlive the child's use of them) is established here and nowhere else.
+#![allow(unsafe_code)]
+
+mod stack;
+
+use crate::child;
+use crate::error::Failure;
+use crate::error::{Error, Step};
+use crate::plan::{Checkpoint, Plan};
+use crate::stdio::above_stdio;
+use crate::sys;
+use crate::userns::ParentMaps;
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendFlags, Shutdown};
+use stack::Stack;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+pub(crate) use crate::lifecycle::SetupBound;
+
+/// Why a spawn failed: a step of the child (reported by record; the caller knows the plan's
+/// paths to describe it), or a step of the parent.
+#[derive(Debug)]
+pub(crate) enum SpawnError {
+    Child(Failure),
+    Parent(Error),
+}
+
+impl From<Error> for SpawnError {
+    fn from(e: Error) -> Self {
+        SpawnError::Parent(e)
+    }
+}
+
+/// How the child is cloned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// `CLONE_VM | CLONE_VFORK`: no channel, no checkpoint, nothing to pay for them.
+    Vfork,
+    /// `CLONE_VM`, with the channel: the parent acts at checkpoints, or bounds the setup.
+    Handshake,
+    /// A copy of the caller's memory, with the channel: a child that outlives the spawn.
+    Forked,
+}
+
+impl Mode {
+    /// The cheapest mode that can do what the plan, the hooks and the bound ask for.
+    fn of(plan: &Plan<'_>, hooks: &Hooks<'_>, bound: &SetupBound<'_>) -> Mode {
+        // An init outlives the spawn and runs beside the sandboxed program for as long as the
+        // sandbox lives, so it must not share the caller's memory: through PID 1's /proc/1/mem
+        // the program could read and write the caller (its uid and namespaces allow that). It
+        // gets a copy (this costs page-table copies that grow with the caller's size) that it
+        // makes non-dumpable. It never execs, so it cannot run under CLONE_VFORK either.
+        if plan.lifecycle.init {
+            Mode::Forked
+        } else if hooks.checkpoints() != 0 || bound.is_set() {
+            // On the fast path the caller's thread is suspended in the kernel until `execve`:
+            // it could neither act at a checkpoint nor notice a setup step that blocks.
+            Mode::Handshake
+        } else {
+            Mode::Vfork
+        }
+    }
+}
+
+/// What the parent does between `clone` and `execve`, at the child's checkpoints.
+pub(crate) struct Hooks<'h> {
+    /// Id maps only the parent may write, at [`Checkpoint::NamespacesCreated`].
+    pub maps: Option<&'h ParentMaps>,
+}
+
+/// A test's own hook, at each checkpoint of its set, for spawns from the thread that set it.
+#[cfg(test)]
+type TestHook = Box<dyn FnMut(Checkpoint, i32) -> Result<(), Error>>;
+
+#[cfg(test)]
+thread_local! {
+    pub(crate) static TEST_HOOK: std::cell::RefCell<Option<(u8, TestHook)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+impl<'h> Hooks<'h> {
+    /// The parent's part when it writes the id maps itself (or none).
+    pub fn with_maps(maps: Option<&'h ParentMaps>) -> Hooks<'h> {
+        Hooks { maps }
+    }
+
+    /// The checkpoints at which the parent acts (a set of [`Checkpoint::bit`]s).
+    fn checkpoints(&self) -> u8 {
+        let maps = if self.maps.is_some() { Checkpoint::NamespacesCreated.bit() } else { 0 };
+        #[cfg(test)]
+        let maps = maps | TEST_HOOK.with_borrow(|h| h.as_ref().map_or(0, |(set, _)| *set));
+        maps
+    }
+
+    /// The parent's part at `at`, for the child `pid`.
+    fn run(&mut self, at: Checkpoint, pid: i32) -> Result<(), Error> {
+        if at == Checkpoint::NamespacesCreated {
+            if let Some(maps) = self.maps {
+                maps.write(pid)?;
+            }
+        }
+        #[cfg(test)]
+        TEST_HOOK.with_borrow_mut(|h| match h {
+            Some((set, hook)) if *set & at.bit() != 0 => hook(at, pid),
+            _ => Ok(()),
+        })?;
+        Ok(())
+    }
+}
+
+/// Why a bounded setup was cut short.
+enum Cut {
+    TimedOut,
+    Interrupted,
+}
+
+/// A child that has exec'd (or, with an init, whose program has).
+pub(crate) struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    /// The timeout passed before the program was executed: the child has been killed.
+    pub setup_timed_out: bool,
+}
+
+/// Clones the child with `plan` and returns it once it has exec'd; `hooks` run at the
+/// checkpoints they name, and `bound` may cut the setup short.
+pub(crate) fn spawn(
+    plan: &mut Plan<'_>,
+    mut hooks: Hooks<'_>,
+    bound: &SetupBound<'_>,
+) -> Result<Spawned, SpawnError> {
+    let userns = plan.namespace_flags & crate::Namespaces::USER.bits() as i32 != 0;
+    let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error(), false);
+    let stack = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
+
+    let mode = Mode::of(plan, &hooks, bound);
+    if mode == Mode::Vfork {
+        let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | plan.namespace_flags;
+        let (pid, pidfd) = clone_blocked(plan, &stack, flags)
+            .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
+        // CLONE_VFORK: the child has exec'd or exited, and its record (if any) is written.
+        stack.give_back();
+        return finish(plan, pid, pidfd);
+    }
+    // The init's program runs on its own stack until it execs.
+    let program_stack = if mode == Mode::Forked {
+        let s = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
+        plan.lifecycle.program_stack = s.top() as usize;
+        Some(s)
+    } else {
+        None
+    };
+
+    let (ours, theirs) = channel().map_err(|e| parent_err(Step::Pipe, e))?;
+    plan.channel.set(theirs.as_raw_fd());
+    plan.parent_end = ours.as_raw_fd();
+    plan.checkpoints = hooks.checkpoints();
+
+    let vm = if mode == Mode::Forked { 0 } else { sys::CLONE_VM };
+    let flags = vm | sys::CLONE_PIDFD | plan.namespace_flags;
+    let (pid, pidfd) = clone_blocked(plan, &stack, flags)
+        .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
+    // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
+    // `Setup` ensures on every path out of this function, unwinding included.
+    let mut setup = Setup(Some(ours));
+    drop(theirs);
+
+    let (word, cut, acted) = setup.follow(&mut hooks, pid, bound, pidfd.as_fd(), &plan.kill_gate);
+    if word != 0 {
+        plan.report.store(word, Ordering::Release);
+    }
+    if let Some(s) = program_stack {
+        s.give_back();
+    }
+    stack.give_back();
+    match cut {
+        // The timeout counts from spawn and kills the sandbox wherever it is: the caller learns
+        // it from the Child, as when it passes later (the killed child is reaped by its wait).
+        Some(Cut::TimedOut) => {
+            return Ok(Spawned { pid, pidfd, setup_timed_out: true });
+        }
+        Some(Cut::Interrupted) => {
+            reap(&pidfd);
+            return Err(SpawnError::Parent(Error::SetupInterrupted));
+        }
+        None => {}
+    }
+    match acted {
+        Ok(()) => finish(plan, pid, pidfd),
+        Err(e) => {
+            // The child may have failed first (and the hook failed because it was gone): its
+            // own record then says more than ours.
+            let first = Failure::decode(plan.report.load(Ordering::Acquire));
+            reap(&pidfd);
+            Err(first.map_or(SpawnError::Parent(e), SpawnError::Child))
+        }
+    }
+}
+
+/// The setup channel: the parent's end, then the child's. Datagrams keep each 8-byte message
+/// whole; a socket, not a pipe, so the parent can answer on it, and with `MSG_NOSIGNAL`: a child
+/// that died in the meantime must not raise `SIGPIPE` in a caller that has not ignored it.
+fn channel() -> Result<(OwnedFd, OwnedFd), Errno> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let (a, b) = rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    Ok((above_stdio(a)?, above_stdio(b)?))
+}
+
+/// Reaps a child that failed or was killed during its setup.
+fn reap(pidfd: &OwnedFd) {
+    let _ = crate::process::wait_pidfd(pidfd.as_fd(), rustix::process::WaitIdOptions::EXITED);
+}
+
+/// Blocks every signal around `clone`, so no handler of the caller's can run in the child before
+/// it has reset them (posix_spawn does the same).
+fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, OwnedFd), Errno> {
+    let old = sys::set_signal_mask(!0)?;
+    let (base, len) = stack.region();
+    // SAFETY: clone_entry only reads the plan and follows child.rs's rules; the plan and the
+    // stack live until the child has exec'd or exited (CLONE_VFORK, or `Setup`).
+    let result = unsafe {
+        sys::clone(
+            child::clone_entry,
+            base,
+            len,
+            flags,
+            plan as *const Plan<'_> as *mut core::ffi::c_void,
+            &plan.sighand_cleared,
+        )
+    };
+    let _ = sys::set_signal_mask(old);
+    result
+}
+
+/// The parent's end of the setup channel. Dropped, it shuts the channel (a child waiting at a
+/// checkpoint then leaves) and reads it to EOF: the child has then exec'd or exited, and no
+/// longer uses the stack or the plan.
+struct Setup(Option<OwnedFd>);
+
+/// What the parent made of one message of the child's.
+enum Message {
+    /// The child's end is closed: it has exec'd or exited.
+    End,
+    /// A failure record, before the child exits.
+    Record(u64),
+    /// The child waits at a checkpoint.
+    At(Checkpoint),
+    /// Nothing that makes sense (it is ignored).
+    Other,
+}
+
+impl Setup {
+    fn receive(fd: &OwnedFd) -> Message {
+        let mut buf = [0u8; 8];
+        loop {
+            match rustix::net::recv(fd, &mut buf, RecvFlags::empty()) {
+                Ok((0, _)) => return Message::End,
+                Ok((8, _)) => break,
+                Ok(_) => return Message::Other,
+                Err(Errno::INTR) => continue,
+                Err(_) => return Message::End,
+            }
+        }
+        let word = u64::from_ne_bytes(buf);
+        if Failure::decode(word).is_some() {
+            return Message::Record(word);
+        }
+        Checkpoint::decode(word).map_or(Message::Other, Message::At)
+    }
+
+    /// Follows the child's setup to its end: runs `hooks` at each checkpoint and answers, until
+    /// EOF. Returns the failure record the child sent (or 0), whether `bound` cut the setup
+    /// short (the child is then killed, and the channel read to its EOF all the same), and the
+    /// first hook's error (after which the child is told to leave).
+    fn follow(
+        &mut self,
+        hooks: &mut Hooks<'_>,
+        pid: i32,
+        bound: &SetupBound<'_>,
+        pidfd: BorrowedFd<'_>,
+        gate: &crate::plan::KillGate,
+    ) -> (u64, Option<Cut>, Result<(), Error>) {
+        let (mut word, mut acted) = (0, Ok(()));
+        let cut = loop {
+            let Some(fd) = &self.0 else { return (word, None, acted) };
+            match Self::ready(fd, bound) {
+                Ok(()) => {}
+                Err(cut) => break cut,
+            }
+            match Self::receive(fd) {
+                Message::End => return (word, None, acted),
+                Message::Record(w) => word = w,
+                Message::At(at) => {
+                    // After a hook failed, no other runs: the child is told to leave.
+                    if acted.is_ok() {
+                        acted = hooks.run(at, pid);
+                    }
+                    if acted.is_ok() {
+                        let _ = rustix::net::send(fd, b"g", SendFlags::NOSIGNAL);
+                    } else {
+                        // No answer but EOF: the child leaves.
+                        let _ = rustix::net::shutdown(fd, Shutdown::Write);
+                    }
+                }
+                Message::Other => {}
+            }
+        };
+        // Not while the child has a helper that would outlive it (a few microseconds).
+        gate.close();
+        let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), sys::SIGKILL);
+        self.drain();
+        (0, Some(cut), acted)
+    }
+
+    /// Waits until the channel has something to read, unless `bound` cuts the setup short
+    /// first. Without a bound it returns at once (the read blocks).
+    fn ready(fd: &OwnedFd, bound: &SetupBound<'_>) -> Result<(), Cut> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        if !bound.is_set() {
+            return Ok(());
+        }
+        loop {
+            let left = bound.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Err(Cut::TimedOut);
+            }
+            let ts = left.map(|t| Timespec {
+                tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(t.subsec_nanos()),
+            });
+            let mut fds = [PollFd::new(fd, PollFlags::IN), PollFd::new(fd, PollFlags::empty())];
+            let n = match &bound.abort {
+                Some(abort) => {
+                    fds[1] = PollFd::new(abort, PollFlags::IN);
+                    2
+                }
+                None => 1,
+            };
+            match poll(&mut fds[..n], ts.as_ref()) {
+                Ok(_) if !fds[0].revents().is_empty() => return Ok(()),
+                Ok(_) if n == 2 && !fds[1].revents().is_empty() => return Err(Cut::Interrupted),
+                Ok(_) | Err(Errno::INTR) => {}
+                // Polling failed: wait without a bound rather than abandon a running child.
+                Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Shuts the channel and reads it to EOF.
+    fn drain(&mut self) {
+        let Some(fd) = self.0.take() else { return };
+        let _ = rustix::net::shutdown(&fd, Shutdown::Write);
+        while !matches!(Self::receive(&fd), Message::End) {}
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
+
+/// After the child has exec'd or exited: its record decides between `Ok` and a reaped `Err`.
+fn finish(plan: &Plan<'_>, pid: i32, pidfd: OwnedFd) -> Result<Spawned, SpawnError> {
+    let word = plan.report.load(Ordering::Acquire);
+    match Failure::decode(word) {
+        None => Ok(Spawned { pid, pidfd, setup_timed_out: false }),
+        Some(f) => {
+            reap(&pidfd);
+            Err(SpawnError::Child(f))
+        }
+    }
+}
