@@ -24,7 +24,7 @@
 //! and exits with the program's status (128+N for signal N).
 #![allow(unsafe_code)]
 
-use crate::child::{SETUP_FAILED, exec_program};
+use crate::child::{Entry, SETUP_FAILED, exec_program, trampoline};
 use crate::error::Failure;
 use crate::error::Step;
 use crate::plan::Plan;
@@ -151,13 +151,13 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
     }
     let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::SIGCHLD;
     // SAFETY: program_stack is the top of a stack the parent allocated for this and keeps until
-    // the exec pipe closes; program_entry follows child.rs's rules; with CLONE_VFORK this task
-    // waits (and so keeps `plan` in use) until the program has exec'd or exited.
+    // the exec pipe closes; Program follows child.rs's rules; with CLONE_VFORK this task waits
+    // (and so keeps `plan`, its argument, alive) until the program has exec'd or exited.
     let cloned = unsafe {
         sys::clone_on_stack(
             flags,
             plan.lifecycle.program_stack,
-            program_entry,
+            trampoline::<Program>,
             plan as *const Plan<'_> as *mut c_void,
         )
     };
@@ -233,12 +233,15 @@ fn hide_caller(mem: &crate::lifecycle::CallerMemory) {
 }
 
 /// The program's task: the end of the normal path, from the init.
-extern "C" fn program_entry(arg: *mut c_void) -> c_int {
-    // SAFETY: `run` passes its live plan and is suspended (CLONE_VFORK) until we exec or exit.
-    let plan = unsafe { &*(arg as *const Plan<'_>) };
-    let failure = exec_program(plan);
-    plan.report.store(failure.encode(), Ordering::Release);
-    sys::exit(SETUP_FAILED)
+struct Program;
+
+impl Entry for Program {
+    type Arg<'a> = Plan<'a>;
+    fn run(plan: &Plan<'_>) -> c_int {
+        let failure = exec_program(plan);
+        plan.report.store(failure.encode(), Ordering::Release);
+        sys::exit(SETUP_FAILED)
+    }
 }
 
 /// The init's loop. Uses nothing of the plan: once it has closed the exec pipe, the caller may

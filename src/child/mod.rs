@@ -29,23 +29,54 @@ pub(crate) const SETUP_FAILED: c_int = 127;
 /// `statfs.f_type` of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
-/// The entry point `clone` runs.
+/// A task that `clone` starts: a safe function of what its spawner passes by address.
 ///
-/// # Safety
-///
-/// `arg` points to a [`Plan`] that stays valid and unchanged until this task has exec'd or
-/// exited.
-pub(crate) unsafe extern "C" fn entry(arg: *mut c_void) -> c_int {
-    // SAFETY: the caller (spawn) passes a live Plan and keeps it alive until exec or exit.
-    let plan = unsafe { &*(arg as *const Plan<'_>) };
-    let failure = match setup(plan) {
-        Ok(()) if plan.probe_only => sys::exit(0),
-        Ok(()) if plan.lifecycle.init => crate::child::init::run(plan),
-        Ok(()) => exec_program(plan),
-        Err(f) => f,
-    };
-    report(plan, failure)
+/// `clone` runs a C function of one pointer; [`trampoline`] is the only one, and it turns the
+/// pointer back into the reference the spawner passed. So every entry of the child is a safe
+/// function, and the one unsafe cast is here.
+pub(crate) trait Entry {
+    /// What the spawner passes (its address is `clone`'s `arg`).
+    type Arg<'a>;
+    /// The task's code. It leaves through `execve` or `exit_group`, or returns the task's exit
+    /// code.
+    fn run(arg: &Self::Arg<'_>) -> c_int;
 }
+
+/// The `extern "C"` function every `clone` of the child runs: `E::run(&*arg)`.
+///
+/// Only ever passed to `clone` (an unsafe call) with, as `arg`, the address of an `E::Arg` that
+/// stays valid and unchanged until the new task has exec'd or exited; every such call says so
+/// in its `SAFETY` comment.
+pub(crate) extern "C" fn trampoline<E: Entry>(arg: *mut c_void) -> c_int {
+    // SAFETY: every call of clone with this function passes a live `E::Arg` and keeps it alive
+    // until the new task has exec'd or exited (see above).
+    let arg = unsafe { &*arg.cast_const().cast::<E::Arg<'_>>() };
+    E::run(arg)
+}
+
+/// The sandbox's first task: the setup, then the program (or the init, or, probing, nothing).
+struct Setup;
+
+impl Entry for Setup {
+    type Arg<'a> = Plan<'a>;
+    fn run(plan: &Plan<'_>) -> c_int {
+        let failure = match setup(plan) {
+            Ok(()) if plan.probe_only => sys::exit(0),
+            Ok(()) if plan.lifecycle.init => crate::child::init::run(plan),
+            Ok(()) => exec_program(plan),
+            Err(f) => f,
+        };
+        report(plan, failure)
+    }
+}
+
+/// The entry point spawn passes to `clone`, with the address of a [`Plan`] that stays valid and
+/// unchanged until the child has exec'd or exited.
+#[expect(
+    non_upper_case_globals,
+    reason = "spawn.rs names it `child::clone_entry`, as the function it was"
+)]
+pub(crate) const clone_entry: extern "C" fn(*mut c_void) -> c_int = trampoline::<Setup>;
 
 /// Records `failure` for the parent and exits: in the plan's memory (which the parent shares
 /// unless this is a forked init) and, on the handshake path, through the exec pipe as well.
@@ -58,12 +89,6 @@ pub(crate) fn report(plan: &Plan<'_>, failure: Failure) -> ! {
         let _ = rustix::io::write(fd, &word.to_ne_bytes());
     }
     sys::exit(SETUP_FAILED)
-}
-
-/// `extern "C"` wrapper with the signature `clone` wants.
-pub(crate) extern "C" fn clone_entry(arg: *mut c_void) -> c_int {
-    // SAFETY: only spawn passes this function to clone, with a live Plan.
-    unsafe { entry(arg) }
 }
 
 fn fail(step: Step) -> impl Fn(Errno) -> Failure {
