@@ -6,6 +6,21 @@
 //! allocates, formats, locks or unwinds, and leaves only through `execve` or `exit_group`. A
 //! failure is stored in `plan.report` before the exit; the parent decodes it.
 #![allow(unsafe_code)]
+// The child's rules, checked by the compiler: nothing here may panic (the panic hook allocates
+// and takes the stderr lock in a task that shares the caller's memory), allocate, format or
+// lock. Tests of pure helpers opt out in their own `mod tests`.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::arithmetic_side_effects,
+    clippy::disallowed_macros,
+    clippy::disallowed_methods
+)]
 
 pub(crate) mod fs;
 pub(crate) mod harden;
@@ -218,12 +233,11 @@ const MAX_PLANNED_FDS: usize = 80;
 /// the program, whose task starts with a copy of the init's fds): no fd of the caller's is left
 /// for a magic link such as `/proc/1/fd/N` to reach.
 pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
-    let mut keep = [-1; MAX_PLANNED_FDS];
-    let mut n = 0;
+    let mut keep = Bounded::<i32, MAX_PLANNED_FDS>::new(-1);
     let mut add = |fd: i32| {
-        if let Some(slot) = keep.get_mut(n).filter(|_| fd >= 3) {
-            *slot = fd;
-            n += 1;
+        if fd >= 3 {
+            // Full: the rest are closed (no plan names that many).
+            let _ = keep.push(fd);
         }
     };
     plan.stdio.iter().for_each(|&fd| add(fd));
@@ -233,8 +247,41 @@ pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
     // The init's own: it reports its program's stops to the parent through this pipe.
     add(plan.lifecycle.stop_fd);
     plan.harden.for_each_fd(&mut add);
-    let keep = keep.get_mut(..n).unwrap_or_default();
-    crate::child::harden::close_all_except(keep).map_err(fail(Step::CloseFds))
+    crate::child::harden::close_all_except(keep.as_mut_slice()).map_err(fail(Step::CloseFds))
+}
+
+/// At most `N` values in a fixed array, in the order they were added: what the child uses where
+/// other code would use a `Vec`.
+pub(crate) struct Bounded<T, const N: usize> {
+    items: [T; N],
+    len: usize,
+}
+
+impl<T: Copy, const N: usize> Bounded<T, N> {
+    /// An empty list (`fill` is only what the unused slots hold).
+    pub(crate) const fn new(fill: T) -> Self {
+        Bounded { items: [fill; N], len: 0 }
+    }
+
+    /// Adds `item` at the end, or `Err(EOVERFLOW)` when the list holds `N` already.
+    pub(crate) fn push(&mut self, item: T) -> Result<(), Errno> {
+        let slot = self.items.get_mut(self.len).ok_or(Errno::OVERFLOW)?;
+        *slot = item;
+        #[expect(clippy::arithmetic_side_effects, reason = "items[len] exists: len < N")]
+        let len = self.len + 1;
+        self.len = len;
+        Ok(())
+    }
+
+    /// The values added, in order.
+    pub(crate) fn as_slice(&self) -> &[T] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+
+    /// The values added, in order.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+        self.items.get_mut(..self.len).unwrap_or_default()
+    }
 }
 
 /// The end of every path to the program (the direct one, and the init's child): stdio in
@@ -312,4 +359,23 @@ fn exec(plan: &Plan<'_>) -> Failure {
         }
     }
     result
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_macros, reason = "tests run in the test harness, never after clone")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_keeps_what_fits_in_order() {
+        let mut list = Bounded::<i32, 3>::new(-1);
+        assert_eq!(list.as_slice(), &[] as &[i32]);
+        for fd in [5, 3, 4] {
+            assert_eq!(list.push(fd), Ok(()));
+        }
+        assert_eq!(list.push(6), Err(Errno::OVERFLOW));
+        assert_eq!(list.as_slice(), &[5, 3, 4]);
+        list.as_mut_slice().sort_unstable();
+        assert_eq!(list.as_slice(), &[3, 4, 5]);
+    }
 }
