@@ -116,7 +116,7 @@ fn clone_and_reap(
         // No clone3, or no such pid here (a lower pid_max): let the kernel pick one.
         Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::EXIST) => {
             // One past the end of the buffer: 16-byte aligned, as its start and size are.
-            let top = base as usize + HELPER_STACK;
+            let top = base.cast::<HelperStack>().wrapping_add(1) as usize;
             // SAFETY: as above.
             unsafe { sys::clone_on_stack(flags, top, helper, arg) }?
         }
