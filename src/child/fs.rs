@@ -2,6 +2,7 @@
 //! [`crate::child`] and [`crate::fs`] for what they do).
 #![allow(unsafe_code)]
 
+use crate::child::Bounded;
 use crate::error::Failure;
 use crate::error::Step;
 use crate::fs::*;
@@ -20,6 +21,12 @@ fn fail(step: Step, index: usize) -> impl Fn(Errno) -> Failure {
 
 fn store(slot: &AtomicI32, fd: OwnedFd) {
     slot.store(fd.into_raw_fd(), Ordering::Relaxed);
+}
+
+/// The fd slot `k` of `op` (of those it has from [`Planned::slot`] on); `EBADF` if the plan
+/// has no such slot.
+fn slot<'p>(plan: &'p FsPlan, op: &Planned, k: usize) -> Result<&'p AtomicI32, Errno> {
+    op.slot.checked_add(k).and_then(|i| plan.slots.get(i)).ok_or(Errno::BADF)
 }
 
 fn take(slot: &AtomicI32) -> Option<OwnedFd> {
@@ -43,16 +50,16 @@ fn open_in(root: BorrowedFd<'_>, path: &CStr, flags: OFlags) -> Result<OwnedFd, 
     } else {
         flags | OFlags::CLOEXEC | OFlags::NOCTTY
     };
-    let mut tries = 0;
-    loop {
-        // EAGAIN: a concurrent rename raced with the lookup; the kernel asks to retry.
-        // openat2 wants mode 0 unless it creates.
-        let mode = if flags.contains(OFlags::CREATE) { 0o666 } else { 0 };
-        match rustix::fs::openat2(root, path, flags, Mode::from_raw_mode(mode), resolve) {
-            Err(Errno::AGAIN) if tries < 16 => tries += 1,
+    // openat2 wants mode 0 unless it creates.
+    let mode = Mode::from_raw_mode(if flags.contains(OFlags::CREATE) { 0o666 } else { 0 });
+    // EAGAIN: a concurrent rename raced with the lookup; the kernel asks to retry (16 times).
+    for _ in 0..16 {
+        match rustix::fs::openat2(root, path, flags, mode, resolve) {
+            Err(Errno::AGAIN) => {}
             r => return r,
         }
     }
+    rustix::fs::openat2(root, path, flags, mode, resolve)
 }
 
 /// Opens the directory at `comps` inside `root`, creating missing ones (0755 less the umask).
@@ -155,23 +162,18 @@ fn remount_tree(top: BorrowedFd<'_>, attrs: A) -> Result<(), Errno> {
     use rustix::fs::{AtFlags, StatxFlags};
     use rustix::mount::MountFlags as M;
     let top_id = rustix::fs::statx(top, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?.stx_mnt_id;
-    let mut ids = [0u64; MAX_TREE];
-    ids[0] = top_id;
-    let mut n = 1;
+    let mut ids = Bounded::<u64, MAX_TREE>::new(0);
+    ids.push(top_id)?;
     // Children may be listed before their parents: repeat until nothing is added.
     loop {
-        let before = n;
+        let before = ids.as_slice().len();
         for_each_mount(|id, parent, _, _| {
-            if ids[..n].contains(&parent) && !ids[..n].contains(&id) {
-                if n == MAX_TREE {
-                    return Err(Errno::NOMEM);
-                }
-                ids[n] = id;
-                n += 1;
+            if ids.as_slice().contains(&parent) && !ids.as_slice().contains(&id) {
+                ids.push(id).map_err(|_| Errno::NOMEM)?;
             }
             Ok(())
         })?;
-        if n == before {
+        if ids.as_slice().len() == before {
             break;
         }
     }
@@ -186,7 +188,7 @@ fn remount_tree(top: BorrowedFd<'_>, attrs: A) -> Result<(), Errno> {
         }
     }
     for_each_mount(|id, _, path, flags| {
-        if ids[..n].contains(&id) {
+        if ids.as_slice().contains(&id) {
             rustix::mount::mount_remount(path, flags | extra, c"")?;
         }
         Ok(())
@@ -205,27 +207,34 @@ fn for_each_mount(
     let mut buf = [0u8; 8192];
     let mut len = 0;
     let mut eof = false;
+    // buf[..len] is read and not yet parsed; len <= buf.len().
     loop {
-        if !eof && len < buf.len() {
-            match rustix::io::read(&file, &mut buf[len..]) {
+        let free = buf.get_mut(len..).filter(|free| !eof && !free.is_empty());
+        if let Some(free) = free {
+            match rustix::io::read(&file, free) {
                 Ok(0) => eof = true,
-                Ok(k) => len += k,
+                // k <= free.len(): len stays <= buf.len(), far from saturating.
+                Ok(k) => len = len.saturating_add(k),
                 Err(Errno::INTR) => continue,
                 Err(e) => return Err(e),
             }
         }
-        match buf[..len].iter().position(|&b| b == b'\n') {
-            Some(end) => {
-                let (id, parent, path, flags) = parse_mountinfo_line(&buf[..end])?;
+        let read = buf.get(..len).ok_or(Errno::OVERFLOW)?;
+        let mut lines = read.splitn(2, |&b| b == b'\n');
+        match (lines.next(), lines.next()) {
+            (Some(line), Some(rest)) => {
+                let rest = rest.len();
+                let (id, parent, path, flags) = parse_mountinfo_line(line)?;
                 let mut cpath = [0u8; 4097];
                 let cpath = unescape(path, &mut cpath)?;
                 f(id, parent, cpath, flags)?;
-                buf.copy_within(end + 1..len, 0);
-                len -= end + 1;
+                // What follows the line (`rest` bytes, the last ones read) moves to the front.
+                buf.copy_within(len.saturating_sub(rest)..len, 0);
+                len = rest;
             }
-            None if eof => return Ok(()),
-            None if len == buf.len() => return Err(Errno::NAMETOOLONG),
-            None => {}
+            _ if eof => return Ok(()),
+            _ if len == buf.len() => return Err(Errno::NAMETOOLONG),
+            _ => {}
         }
     }
 }
@@ -239,17 +248,10 @@ fn parse_mountinfo_line(line: &[u8]) -> Result<MountLine<'_>, Errno> {
     let mut fields = line.split(|&b| b == b' ');
     let mut next = || fields.next().ok_or(Errno::INVAL);
     let number = |s: &[u8]| -> Result<u64, Errno> {
-        let mut v: u64 = 0;
-        for &b in s {
-            if !b.is_ascii_digit() {
-                return Err(Errno::INVAL);
-            }
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(b - b'0')))
-                .ok_or(Errno::INVAL)?;
-        }
-        Ok(v)
+        s.iter().try_fold(0u64, |v, &b| {
+            let digit = char::from(b).to_digit(10).ok_or(Errno::INVAL)?;
+            v.checked_mul(10).and_then(|v| v.checked_add(u64::from(digit))).ok_or(Errno::INVAL)
+        })
     };
     let id = number(next()?)?;
     let parent = number(next()?)?;
@@ -283,32 +285,44 @@ fn parse_mountinfo_line(line: &[u8]) -> Result<MountLine<'_>, Errno> {
     Ok((id, parent, path, flags))
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space) into `out`, NUL-terminated.
+/// Undoes mountinfo's octal escapes (`\040` for a space) into `out`, NUL-terminated. An escape
+/// of more than 255 (`\400` and up, which the kernel never writes) is `EINVAL`.
 fn unescape<'b>(s: &[u8], out: &'b mut [u8; 4097]) -> Result<&'b CStr, Errno> {
-    let octal = |b: u8| (b'0'..=b'7').contains(&b);
-    let (mut i, mut o) = (0, 0);
-    while i < s.len() {
-        if o == out.len() - 1 {
-            return Err(Errno::NAMETOOLONG);
-        }
-        if s[i] == b'\\' && i + 4 <= s.len() && s[i + 1..i + 4].iter().all(|&b| octal(b)) {
-            out[o] = (s[i + 1] - b'0') * 64 + (s[i + 2] - b'0') * 8 + (s[i + 3] - b'0');
-            i += 4;
-        } else {
-            out[o] = s[i];
-            i += 1;
-        }
-        o += 1;
+    let octal = |b: &u8| char::from(*b).to_digit(8).and_then(|d| u8::try_from(d).ok());
+    let mut rest = s;
+    // out[..o] is written; o < out.len().
+    let mut o = 0usize;
+    while let Some((&first, tail)) = rest.split_first() {
+        let (byte, after) = match tail {
+            [a, b, c, after @ ..]
+                if first == b'\\' && [a, b, c].into_iter().all(|d| octal(d).is_some()) =>
+            {
+                let value = [a, b, c]
+                    .into_iter()
+                    .try_fold(0u8, |v, d| v.checked_mul(8)?.checked_add(octal(d)?));
+                (value.ok_or(Errno::INVAL)?, after)
+            }
+            _ => (first, tail),
+        };
+        // The last byte of `out` is for the NUL.
+        let slot = out.get_mut(o).filter(|_| o < 4096).ok_or(Errno::NAMETOOLONG)?;
+        *slot = byte;
+        o = o.saturating_add(1);
+        rest = after;
     }
-    out[o] = 0;
-    CStr::from_bytes_with_nul(&out[..=o]).map_err(|_| Errno::INVAL)
+    let with_nul = out.get_mut(..=o).ok_or(Errno::NAMETOOLONG)?;
+    if let Some(nul) = with_nul.last_mut() {
+        *nul = 0;
+    }
+    CStr::from_bytes_with_nul(with_nul).map_err(|_| Errno::INVAL)
 }
 
 fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
     while !bytes.is_empty() {
         match rustix::io::write(fd, bytes) {
             Ok(0) => return Err(Errno::IO),
-            Ok(n) => bytes = &bytes[n..],
+            // write never takes more than it is given.
+            Ok(n) => bytes = bytes.get(n..).ok_or(Errno::IO)?,
             Err(Errno::INTR) => {}
             Err(e) => return Err(e),
         }
@@ -329,7 +343,7 @@ pub(crate) fn apply(
                     | OpenTreeFlags::OPEN_TREE_CLOEXEC
                     | OpenTreeFlags::AT_RECURSIVE;
                 match rustix::mount::open_tree(CWD, src.as_c_str(), flags) {
-                    Ok(fd) => store(&plan.slots[op.slot], fd),
+                    Ok(fd) => store(slot(plan, op, 0).map_err(fail(Step::BindMount, i))?, fd),
                     Err(Errno::NOENT) if op.skip_missing => {}
                     Err(e) => return Err(Failure::new(Step::BindMount, e).at(i)),
                 }
@@ -339,7 +353,7 @@ pub(crate) fn apply(
                 for (k, (host, _)) in DEV_NODES.iter().enumerate() {
                     let fd = rustix::mount::open_tree(CWD, *host, flags)
                         .map_err(fail(Step::MountDev, i))?;
-                    store(&plan.slots[op.slot + k], fd);
+                    store(slot(plan, op, k).map_err(fail(Step::MountDev, i))?, fd);
                 }
             }
             _ => {}
@@ -349,10 +363,13 @@ pub(crate) fn apply(
     // 2. The new root, attached in the (private) host view until pivot_root.
     let mut first = 0;
     let mut root_attrs = None;
-    let root = match plan.root_bind.then(|| take(&plan.slots[0])).flatten() {
+    // With `root_bind`, the first operation is the root's bind.
+    let root_op = plan.ops.first().filter(|_| plan.root_bind);
+    let root_slot = root_op.map(|op| slot(plan, op, 0)).transpose();
+    let root = match root_slot.map_err(fail(Step::BindMount, 0))?.and_then(take) {
         Some(fd) => {
-            if let Kind::Bind { attrs, .. } = plan.ops[0].kind {
-                root_attrs = Some((set_attrs(plan, &fd, attrs), attrs));
+            if let Some(Kind::Bind { attrs, .. }) = root_op.map(|op| &op.kind) {
+                root_attrs = Some((set_attrs(plan, &fd, *attrs), *attrs));
             }
             first = 1;
             fd
@@ -419,7 +436,7 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Er
     match &op.kind {
         Kind::Bind { attrs, .. } => {
             // A missing source of a _try bind left its slot empty: skip it.
-            let Some(src) = take(&plan.slots[op.slot]) else { return Ok(()) };
+            let Some(src) = take(slot(plan, op, 0)?) else { return Ok(()) };
             let done = set_attrs(plan, &src, *attrs)?;
             let is_dir =
                 FileType::from_raw_mode(rustix::fs::fstat(&src)?.st_mode) == FileType::Directory;
@@ -465,7 +482,7 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Er
                     let mut buf = [0u8; 4096];
                     let n = rustix::fs::readlinkat_raw(&parent, last.name.as_c_str(), &mut buf[..])
                         .map_err(|_| Errno::EXIST)?;
-                    if &buf[..n] == target.to_bytes() { Ok(()) } else { Err(Errno::EXIST) }
+                    if buf.get(..n) == Some(target.to_bytes()) { Ok(()) } else { Err(Errno::EXIST) }
                 }
                 r => r,
             }
@@ -500,7 +517,8 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Er
             loop {
                 match rustix::io::read(from, &mut buf) {
                     Ok(0) => return Ok(()),
-                    Ok(n) => write_all(&file, &buf[..n])?,
+                    // read never returns more than it is given.
+                    Ok(n) => write_all(&file, buf.get(..n).ok_or(Errno::IO)?)?,
                     Err(Errno::INTR) => {}
                     Err(e) => return Err(e),
                 }
@@ -560,7 +578,7 @@ fn make_dev(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Err
             OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        let node = take(&plan.slots[op.slot + k]).ok_or(Errno::BADF)?;
+        let node = take(slot(plan, op, k)?).ok_or(Errno::BADF)?;
         attach(&node, &at)?;
     }
     for (target, name) in DEV_LINKS {
@@ -582,6 +600,12 @@ fn make_dev(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Err
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_macros,
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    reason = "tests run in the test harness, never after clone"
+)]
 mod tests {
     use super::*;
     use rustix::mount::MountFlags as M;
@@ -608,5 +632,35 @@ mod tests {
         assert_eq!(unescape(b"\\04", &mut buf).unwrap(), c"\\04");
         assert_eq!(unescape(b"", &mut buf).unwrap(), c"");
         assert!(unescape(&[b'a'; 5000], &mut buf).is_err());
+        assert_eq!(unescape(&[b'a'; 4096], &mut buf).unwrap().to_bytes(), &[b'a'; 4096]);
+        assert_eq!(unescape(&[b'a'; 4097], &mut buf), Err(Errno::NAMETOOLONG));
+    }
+
+    #[test]
+    fn unescape_refuses_escapes_above_a_byte() {
+        let mut buf = [0u8; 4097];
+        assert_eq!(unescape(b"\\377", &mut buf).unwrap().to_bytes(), b"\xff");
+        assert_eq!(unescape(b"a\\400", &mut buf), Err(Errno::INVAL));
+        assert_eq!(unescape(b"\\777", &mut buf), Err(Errno::INVAL));
+    }
+
+    #[test]
+    fn every_mountinfo_line_is_seen() {
+        let text = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+        let want: Vec<(u64, u64)> = text
+            .lines()
+            .map(|l| {
+                let mut f = l.split(' ').map(|n| n.parse().unwrap());
+                (f.next().unwrap(), f.next().unwrap())
+            })
+            .collect();
+        let mut got = Vec::new();
+        for_each_mount(|id, parent, path, _| {
+            assert!(path.to_bytes().starts_with(b"/"));
+            got.push((id, parent));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, want);
     }
 }

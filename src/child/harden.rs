@@ -2,6 +2,7 @@
 //! the session keyring and the nested user namespace limit. Raw system calls only.
 #![allow(unsafe_code)]
 
+use crate::child::Bounded;
 use crate::error::Failure;
 use crate::error::Step;
 use crate::harden::*;
@@ -22,14 +23,14 @@ fn fail(step: Step) -> impl Fn(Errno) -> Failure {
 pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<RawFd, Failure> {
     let landlock = plan.landlock_fd.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
     let mut exec_fd = exec_fd;
-    let mut keep = [-1 as RawFd; MAX_FDS + 2];
-    let mut n = 0;
+    let mut keep = Bounded::<RawFd, { MAX_FDS + 2 }>::new(-1);
+    let too_many = |_| Failure::new(Step::PassFds, Errno::INVAL);
     if !plan.fds.is_empty() {
-        let mut high = 3;
-        for &(s, t) in &plan.fds {
-            high = high.max(s + 1).max(t + 1);
+        // A number above every fd involved (fds are far below RawFd::MAX: none saturates).
+        let mut high: RawFd = 3;
+        for &fd in plan.fds.iter().flat_map(|(s, t)| [s, t]).chain([&exec_fd, &landlock]) {
+            high = high.max(fd.saturating_add(1));
         }
-        high = high.max(exec_fd + 1).max(landlock + 1);
         let collides = |fd: RawFd| fd >= 0 && plan.fds.iter().any(|&(_, t)| t == fd);
         if collides(exec_fd) {
             exec_fd = sys::dupfd_cloexec(exec_fd, high).map_err(fail(Step::PassFds))?;
@@ -37,24 +38,24 @@ pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<RawFd, Fail
         if collides(landlock) {
             return Err(Failure::new(Step::PassFds, Errno::BUSY));
         }
-        let mut temp = [-1 as RawFd; MAX_FDS];
+        let mut temp = Bounded::<RawFd, MAX_FDS>::new(-1);
         for (i, &(s, _)) in plan.fds.iter().enumerate() {
-            temp[i] =
+            let fd =
                 sys::dupfd_cloexec(s, high).map_err(|e| Failure::new(Step::PassFds, e).at(i))?;
+            // Never more than MAX_FDS: the builder refuses more.
+            temp.push(fd).map_err(too_many)?;
         }
-        for (i, &(_, t)) in plan.fds.iter().enumerate() {
-            sys::dup3(temp[i], t).map_err(|e| Failure::new(Step::PassFds, e).at(i))?;
-            keep[n] = t;
-            n += 1;
+        for (i, (&from, &(_, t))) in temp.as_slice().iter().zip(&plan.fds).enumerate() {
+            sys::dup3(from, t).map_err(|e| Failure::new(Step::PassFds, e).at(i))?;
+            keep.push(t).map_err(too_many)?;
         }
     }
     for extra in [exec_fd, landlock] {
         if extra >= 3 {
-            keep[n] = extra;
-            n += 1;
+            keep.push(extra).map_err(too_many)?;
         }
     }
-    close_all_except(&mut keep[..n]).map_err(fail(Step::CloseFds))?;
+    close_all_except(keep.as_mut_slice()).map_err(fail(Step::CloseFds))?;
     Ok(exec_fd)
 }
 
@@ -65,8 +66,9 @@ pub(crate) fn close_all_except(keep: &mut [RawFd]) -> Result<(), Errno> {
     let mut from: u32 = 3;
     for &k in keep.iter() {
         let Ok(k) = u32::try_from(k) else { continue };
-        if k > from {
-            sys::close_range(from, k - 1)?;
+        // The fds between the last one kept and this one, if any.
+        if let Some(last) = k.checked_sub(1).filter(|&last| last >= from) {
+            sys::close_range(from, last)?;
         }
         from = from.max(k.saturating_add(1));
     }
@@ -95,7 +97,8 @@ pub(crate) fn harden(plan: &HardenPlan, in_init: bool) -> Result<(), Failure> {
     if let Some(ruleset) = &plan.landlock_fd {
         let ruleset = std::os::fd::AsRawFd::as_raw_fd(ruleset);
         for (i, rule) in plan.landlock_rules.iter().enumerate() {
-            add_path_rule(ruleset, rule).map_err(|e| Failure::new(Step::Landlock, e).at(i + 1))?;
+            add_path_rule(ruleset, rule)
+                .map_err(|e| Failure::new(Step::Landlock, e).at(i.saturating_add(1)))?;
         }
     }
     if !in_init {
@@ -117,7 +120,8 @@ pub(crate) fn harden(plan: &HardenPlan, in_init: bool) -> Result<(), Failure> {
         sys::seccomp_set_filter(filter).map_err(fail(Step::Seccomp))?;
     }
     for (i, program) in plan.programs.iter().enumerate() {
-        sys::seccomp_set_filter(program).map_err(|e| Failure::new(Step::Seccomp, e).at(i + 1))?;
+        let at = i.saturating_add(1);
+        sys::seccomp_set_filter(program).map_err(|e| Failure::new(Step::Seccomp, e).at(at))?;
     }
     Ok(())
 }
@@ -257,32 +261,15 @@ fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> Result<(), Errno> {
 
 /// `"ID ID 1\n"` without allocating.
 fn id_line(buf: &mut [u8; 40], id: u32) -> &[u8] {
-    let mut digits = [0u8; 10];
-    let mut len = 0;
-    let mut v = id;
-    loop {
-        digits[len] = b'0' + (v % 10) as u8;
-        len += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    let mut at = 0;
-    for _ in 0..2 {
-        for i in (0..len).rev() {
-            buf[at] = digits[i];
-            at += 1;
-        }
-        buf[at] = b' ';
-        at += 1;
-    }
-    buf[at] = b'1';
-    buf[at + 1] = b'\n';
-    &buf[..at + 2]
+    let id = rustix::path::DecInt::new(id);
+    let bytes = [id.as_bytes(), b" ", id.as_bytes(), b" 1\n"];
+    // At most 24 bytes: every one fits.
+    let len = buf.iter_mut().zip(bytes.iter().copied().flatten()).map(|(to, &b)| *to = b).count();
+    buf.get(..len).unwrap_or_default()
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_macros, reason = "tests run in the test harness, never after clone")]
 mod tests {
     use super::*;
 

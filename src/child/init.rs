@@ -24,7 +24,7 @@
 //! and exits with the program's status (128+N for signal N).
 #![allow(unsafe_code)]
 
-use crate::child::{SETUP_FAILED, exec_program};
+use crate::child::{Entry, SETUP_FAILED, exec_program, trampoline};
 use crate::error::Failure;
 use crate::error::Step;
 use crate::plan::Plan;
@@ -127,6 +127,22 @@ const PR_SET_DUMPABLE: c_int = 4;
 /// foreground process group (or a hang-up to the session leader).
 const SI_KERNEL: c_int = 0x80;
 
+/// The signals the init waits for, as a mask: `SIGCHLD` and the forwarded ones.
+const WAITED: u64 = {
+    let mut set = bit(sys::SIGCHLD);
+    let mut rest: &[c_int] = &FORWARDED;
+    while let [sig, tail @ ..] = rest {
+        set |= bit(*sig);
+        rest = tail;
+    }
+    set
+};
+
+/// The bit of signal `sig` in a signal mask.
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "evaluated at compile time only (WAITED), where an overflow does not compile"
+)]
 const fn bit(sig: c_int) -> u64 {
     1 << (sig - 1)
 }
@@ -151,13 +167,13 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
     }
     let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::SIGCHLD;
     // SAFETY: program_stack is the top of a stack the parent allocated for this and keeps until
-    // the exec pipe closes; program_entry follows child.rs's rules; with CLONE_VFORK this task
-    // waits (and so keeps `plan` in use) until the program has exec'd or exited.
+    // the exec pipe closes; Program follows child.rs's rules; with CLONE_VFORK this task waits
+    // (and so keeps `plan`, its argument, alive) until the program has exec'd or exited.
     let cloned = unsafe {
         sys::clone_on_stack(
             flags,
             plan.lifecycle.program_stack,
-            program_entry,
+            trampoline::<Program>,
             plan as *const Plan<'_> as *mut c_void,
         )
     };
@@ -194,21 +210,23 @@ fn hide_caller(mem: &crate::lifecycle::CallerMemory) {
     let name = INIT_NAME.to_bytes_with_nul();
     let mut arg_end = mem.arg_end;
     for (start, end) in [(mem.arg_start, mem.arg_end), (mem.env_start, mem.env_end)] {
-        if start != 0 && end > start {
+        if let Some(len) = end.checked_sub(start).filter(|&len| start != 0 && len > 0) {
             // SAFETY: the kernel's own record of where this process's (the init's copy of the
             // caller's) argument and environment strings lie; nothing of the init reads them.
-            unsafe { core::ptr::write_bytes(start as usize as *mut u8, 0, (end - start) as usize) };
+            unsafe { core::ptr::write_bytes(start as usize as *mut u8, 0, len as usize) };
         }
     }
     let room = mem.arg_end.saturating_sub(mem.arg_start) as usize;
-    if room > 1 {
-        let len = name.len().min(room) - 1;
+    // The name's bytes that fit with a NUL after them (at least one, or none at all).
+    if let Some(space) = room.checked_sub(1).filter(|&space| space > 0) {
+        let len = INIT_NAME.to_bytes().len().min(space);
         // SAFETY: `len` bytes fit in the argument area (checked above); the NUL after them is
         // one of the zeroes just written.
         unsafe {
             core::ptr::copy_nonoverlapping(name.as_ptr(), mem.arg_start as usize as *mut u8, len)
         };
-        arg_end = mem.arg_start + len as u64 + 1;
+        // len < room: within the argument area, so no sum here saturates.
+        arg_end = mem.arg_start.saturating_add(len as u64).saturating_add(1);
     }
     let Ok(brk) = sys::current_brk() else { return };
     let map = rustix::process::PrctlMmMap {
@@ -233,12 +251,15 @@ fn hide_caller(mem: &crate::lifecycle::CallerMemory) {
 }
 
 /// The program's task: the end of the normal path, from the init.
-extern "C" fn program_entry(arg: *mut c_void) -> c_int {
-    // SAFETY: `run` passes its live plan and is suspended (CLONE_VFORK) until we exec or exit.
-    let plan = unsafe { &*(arg as *const Plan<'_>) };
-    let failure = exec_program(plan);
-    plan.report.store(failure.encode(), Ordering::Release);
-    sys::exit(SETUP_FAILED)
+struct Program;
+
+impl Entry for Program {
+    type Arg<'a> = Plan<'a>;
+    fn run(plan: &Plan<'_>) -> c_int {
+        let failure = exec_program(plan);
+        plan.report.store(failure.encode(), Ordering::Release);
+        sys::exit(SETUP_FAILED)
+    }
 }
 
 /// The init's loop. Uses nothing of the plan: once it has closed the exec pipe, the caller may
@@ -246,17 +267,20 @@ extern "C" fn program_entry(arg: *mut c_void) -> c_int {
 fn supervise(program: c_int, stop_fd: c_int) -> ! {
     // The exec pipe (EOF: the parent's spawn returns) and the program's stdio (pipes see EOF
     // when the program and its children are done with them); not the stop pipe.
-    if stop_fd > 0 {
-        let _ = sys::close_range(0, stop_fd as u32 - 1);
-        let _ = sys::close_range(stop_fd as u32 + 1, u32::MAX);
-    } else {
-        let _ = sys::close_range(0, u32::MAX);
+    let around = |fd: u32| Some((fd.checked_sub(1)?, fd.checked_add(1)?));
+    match u32::try_from(stop_fd).ok().and_then(around) {
+        Some((below, above)) => {
+            let _ = sys::close_range(0, below);
+            let _ = sys::close_range(above, u32::MAX);
+        }
+        None => {
+            let _ = sys::close_range(0, u32::MAX);
+        }
     }
     // Everything is blocked already (since clone); make sure of it.
     let _ = sys::set_signal_mask(!0);
-    let set = FORWARDED.iter().fold(bit(sys::SIGCHLD), |set, &sig| set | bit(sig));
     let status = loop {
-        match sys::wait_signal(set) {
+        match sys::wait_signal(WAITED) {
             Ok((sig, code)) if sig != sys::SIGCHLD && (code != SI_KERNEL || sig == SIGHUP) => {
                 let _ = sys::kill(program, sig);
             }
@@ -297,10 +321,12 @@ fn reap(program: c_int, stop_fd: c_int) -> Option<c_int> {
 /// A wait status as a shell shows it: the exit code, or 128+N for signal N.
 fn exit_code(status: c_int) -> c_int {
     let sig = status & 0x7f;
-    if sig == 0 { (status >> 8) & 0xff } else { 128 + sig }
+    // sig < 128: the sum cannot saturate.
+    if sig == 0 { (status >> 8) & 0xff } else { sig.saturating_add(128) }
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_macros, reason = "tests run in the test harness, never after clone")]
 mod tests {
     use super::*;
 

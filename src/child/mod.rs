@@ -6,6 +6,21 @@
 //! allocates, formats, locks or unwinds, and leaves only through `execve` or `exit_group`. A
 //! failure is stored in `plan.report` before the exit; the parent decodes it.
 #![allow(unsafe_code)]
+// The child's rules, checked by the compiler: nothing here may panic (the panic hook allocates
+// and takes the stderr lock in a task that shares the caller's memory), allocate, format or
+// lock. Tests of pure helpers opt out in their own `mod tests`.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::arithmetic_side_effects,
+    clippy::disallowed_macros,
+    clippy::disallowed_methods
+)]
 
 pub(crate) mod channel;
 pub(crate) mod fs;
@@ -30,23 +45,50 @@ pub(crate) const SETUP_FAILED: c_int = 127;
 /// `statfs.f_type` of procfs.
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
-/// The entry point `clone` runs.
+/// A task that `clone` starts: a safe function of what its spawner passes by address.
 ///
-/// # Safety
-///
-/// `arg` points to a [`Plan`] that stays valid and unchanged until this task has exec'd or
-/// exited.
-pub(crate) unsafe extern "C" fn entry(arg: *mut c_void) -> c_int {
-    // SAFETY: the caller (spawn) passes a live Plan and keeps it alive until exec or exit.
-    let plan = unsafe { &*(arg as *const Plan<'_>) };
-    let failure = match setup(plan) {
-        Ok(()) if plan.probe_only => sys::exit(0),
-        Ok(()) if plan.lifecycle.init => crate::child::init::run(plan),
-        Ok(()) => exec_program(plan),
-        Err(f) => f,
-    };
-    report(plan, failure)
+/// `clone` runs a C function of one pointer; [`trampoline`] is the only one, and it turns the
+/// pointer back into the reference the spawner passed. So every entry of the child is a safe
+/// function, and the one unsafe cast is here.
+pub(crate) trait Entry {
+    /// What the spawner passes (its address is `clone`'s `arg`).
+    type Arg<'a>;
+    /// The task's code. It leaves through `execve` or `exit_group`, or returns the task's exit
+    /// code.
+    fn run(arg: &Self::Arg<'_>) -> c_int;
 }
+
+/// The `extern "C"` function every `clone` of the child runs: `E::run(&*arg)`.
+///
+/// Only ever passed to `clone` (an unsafe call) with, as `arg`, the address of an `E::Arg` that
+/// stays valid and unchanged until the new task has exec'd or exited; every such call says so
+/// in its `SAFETY` comment.
+pub(crate) extern "C" fn trampoline<E: Entry>(arg: *mut c_void) -> c_int {
+    // SAFETY: every call of clone with this function passes a live `E::Arg` and keeps it alive
+    // until the new task has exec'd or exited (see above).
+    let arg = unsafe { &*arg.cast_const().cast::<E::Arg<'_>>() };
+    E::run(arg)
+}
+
+/// The sandbox's first task: the setup, then the program (or the init, or, probing, nothing).
+struct Setup;
+
+impl Entry for Setup {
+    type Arg<'a> = Plan<'a>;
+    fn run(plan: &Plan<'_>) -> c_int {
+        let failure = match setup(plan) {
+            Ok(()) if plan.probe_only => sys::exit(0),
+            Ok(()) if plan.lifecycle.init => crate::child::init::run(plan),
+            Ok(()) => exec_program(plan),
+            Err(f) => f,
+        };
+        report(plan, failure)
+    }
+}
+
+/// The entry point spawn passes to `clone`, with the address of a [`Plan`] that stays valid and
+/// unchanged until the child has exec'd or exited.
+pub(crate) const CLONE_ENTRY: extern "C" fn(*mut c_void) -> c_int = trampoline::<Setup>;
 
 /// Records `failure` for the parent and exits: in the plan's memory (which the parent shares
 /// unless this is a forked init) and, on the handshake path, through the exec pipe as well.
@@ -55,12 +97,6 @@ pub(crate) fn report(plan: &Plan<'_>, failure: Failure) -> ! {
     plan.report.store(word, Ordering::Release);
     plan.channel.send_record(word);
     sys::exit(SETUP_FAILED)
-}
-
-/// `extern "C"` wrapper with the signature `clone` wants.
-pub(crate) extern "C" fn clone_entry(arg: *mut c_void) -> c_int {
-    // SAFETY: only spawn passes this function to clone, with a live Plan.
-    unsafe { entry(arg) }
 }
 
 fn fail(step: Step) -> impl Fn(Errno) -> Failure {
@@ -179,12 +215,11 @@ const MAX_PLANNED_FDS: usize = 80;
 /// the program, whose task starts with a copy of the init's fds): no fd of the caller's is left
 /// for a magic link such as `/proc/1/fd/N` to reach.
 pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
-    let mut keep = [-1; MAX_PLANNED_FDS];
-    let mut n = 0;
+    let mut keep = Bounded::<i32, MAX_PLANNED_FDS>::new(-1);
     let mut add = |fd: i32| {
-        if let Some(slot) = keep.get_mut(n).filter(|_| fd >= 3) {
-            *slot = fd;
-            n += 1;
+        if fd >= 3 {
+            // Full: the rest are closed (no plan names that many).
+            let _ = keep.push(fd);
         }
     };
     plan.stdio.iter().for_each(|&fd| add(fd));
@@ -194,8 +229,41 @@ pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
     // The init's own: it reports its program's stops to the parent through this pipe.
     add(plan.lifecycle.stop_fd);
     plan.harden.for_each_fd(&mut add);
-    let keep = keep.get_mut(..n).unwrap_or_default();
-    crate::child::harden::close_all_except(keep).map_err(fail(Step::CloseFds))
+    crate::child::harden::close_all_except(keep.as_mut_slice()).map_err(fail(Step::CloseFds))
+}
+
+/// At most `N` values in a fixed array, in the order they were added: what the child uses where
+/// other code would use a `Vec`.
+pub(crate) struct Bounded<T, const N: usize> {
+    items: [T; N],
+    len: usize,
+}
+
+impl<T: Copy, const N: usize> Bounded<T, N> {
+    /// An empty list (`fill` is only what the unused slots hold).
+    pub(crate) const fn new(fill: T) -> Self {
+        Bounded { items: [fill; N], len: 0 }
+    }
+
+    /// Adds `item` at the end, or `Err(EOVERFLOW)` when the list holds `N` already.
+    pub(crate) fn push(&mut self, item: T) -> Result<(), Errno> {
+        let slot = self.items.get_mut(self.len).ok_or(Errno::OVERFLOW)?;
+        *slot = item;
+        #[expect(clippy::arithmetic_side_effects, reason = "items[len] exists: len < N")]
+        let len = self.len + 1;
+        self.len = len;
+        Ok(())
+    }
+
+    /// The values added, in order.
+    pub(crate) fn as_slice(&self) -> &[T] {
+        self.items.get(..self.len).unwrap_or_default()
+    }
+
+    /// The values added, in order.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+        self.items.get_mut(..self.len).unwrap_or_default()
+    }
 }
 
 /// The end of every path to the program (the direct one, and the init's child): stdio in
@@ -277,4 +345,23 @@ fn exec(plan: &Plan<'_>) -> Failure {
         }
     }
     result
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_macros, reason = "tests run in the test harness, never after clone")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_keeps_what_fits_in_order() {
+        let mut list = Bounded::<i32, 3>::new(-1);
+        assert_eq!(list.as_slice(), &[] as &[i32]);
+        for fd in [5, 3, 4] {
+            assert_eq!(list.push(fd), Ok(()));
+        }
+        assert_eq!(list.push(6), Err(Errno::OVERFLOW));
+        assert_eq!(list.as_slice(), &[5, 3, 4]);
+        list.as_mut_slice().sort_unstable();
+        assert_eq!(list.as_slice(), &[3, 4, 5]);
+    }
 }

@@ -26,6 +26,7 @@
 //! and unmount what it mounts itself.
 #![allow(unsafe_code)]
 
+use crate::child::{Entry, trampoline};
 use crate::sys;
 use core::ffi::{c_int, c_void};
 use rustix::fd::{AsFd, FromRawFd, OwnedFd};
@@ -97,24 +98,25 @@ pub(crate) fn enter(gate: &crate::plan::KillGate) -> Result<(), Errno> {
     restore(&cwd, cwd_len.and_then(|n| cwd_path.get(..n)))
 }
 
-/// Clones the helper (`helper(arg)` on the stack at `base`, with `tid` as its pid when given)
-/// and reaps it.
+/// Clones the helper ([`Helper`] of `arg`, on the stack at `base`, with `tid` as its pid when
+/// given) and reaps it.
 fn clone_and_reap(
     flags: c_int,
     base: *mut c_void,
     tid: Option<&[libc::pid_t; 1]>,
     arg: *mut c_void,
 ) -> Result<(), Errno> {
-    // SAFETY: the helper runs `helper` on the stack at `base` and stores through `arg`, both of
-    // which the caller keeps alive until it has exited (CLONE_VFORK: before clone returns);
-    // `helper` follows child.rs's rules.
+    let helper = trampoline::<Helper>;
+    // SAFETY: the helper runs `Helper` on the stack at `base` and stores through `arg` (an
+    // AtomicI32), both of which the caller keeps alive until it has exited (CLONE_VFORK: before
+    // clone returns); `Helper` follows child.rs's rules.
     let cloned = unsafe { sys::clone3(flags, base, HELPER_STACK, tid, helper, arg) };
     let pid = match cloned {
         Ok(pid) => pid,
         // No clone3, or no such pid here (a lower pid_max): let the kernel pick one.
         Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::EXIST) => {
             // One past the end of the buffer: 16-byte aligned, as its start and size are.
-            let top = base as usize + HELPER_STACK;
+            let top = base.cast::<HelperStack>().wrapping_add(1) as usize;
             // SAFETY: as above.
             unsafe { sys::clone_on_stack(flags, top, helper, arg) }?
         }
@@ -146,15 +148,18 @@ fn restore(cwd: &OwnedFd, path: Option<&[u8]>) -> Result<(), Errno> {
 }
 
 /// The helper: opens its mount namespace into the shared fd table and stores the fd (or
-/// `-errno`) in `*ns`, then exits.
-extern "C" fn helper(ns: *mut c_void) -> c_int {
-    // SAFETY: `enter` passes a pointer to an AtomicI32 that outlives this task (CLONE_VFORK).
-    let ns = unsafe { &*(ns as *const AtomicI32) };
-    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-    let value = match rustix::fs::open(c"/proc/thread-self/ns/mnt", flags, Mode::empty()) {
-        Ok(fd) => rustix::fd::IntoRawFd::into_raw_fd(fd),
-        Err(e) => e.raw_os_error().saturating_neg(),
-    };
-    ns.store(value, Ordering::Release);
-    0
+/// `-errno`) in its argument, then exits.
+struct Helper;
+
+impl Entry for Helper {
+    type Arg<'a> = AtomicI32;
+    fn run(ns: &AtomicI32) -> c_int {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        let value = match rustix::fs::open(c"/proc/thread-self/ns/mnt", flags, Mode::empty()) {
+            Ok(fd) => rustix::fd::IntoRawFd::into_raw_fd(fd),
+            Err(e) => e.raw_os_error().saturating_neg(),
+        };
+        ns.store(value, Ordering::Release);
+        0
+    }
 }
