@@ -75,6 +75,7 @@ pub mod pty;
 mod report;
 mod sandbox;
 mod seccomp;
+pub mod signals;
 mod spawn;
 mod stdio;
 mod support;
