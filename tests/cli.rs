@@ -713,3 +713,32 @@ fn bad_command_lines_get_one_line_and_exit_2() {
         assert_eq!(text(&out.stdout), "", "{args:?}");
     }
 }
+
+#[test]
+fn an_fd_named_on_the_command_line_is_never_one_nscell_opened_itself() {
+    // fd 3 is not open for nscell; its copy of stdin for --add-seccomp-fd 0 must not be taken
+    // for the caller's fd 3.
+    let out = output(Command::new("sh").args([
+        "-c",
+        "exec \"$0\" --add-seccomp-fd 0 --json-status-fd 3 -- true </dev/null",
+        nscell_bin(),
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "nscell: --json-status-fd 3: Bad file descriptor (os error 9)\n");
+}
+
+#[test]
+fn an_fd_named_by_two_options_is_a_usage_error() {
+    // Read by --file and passed on by --keep-fd: one fd, one owner.
+    let out = output(Command::new("sh").args([
+        "-c",
+        "exec \"$0\" --tmpfs /t --file 5 /t/x --keep-fd 5 -- true 5</dev/null",
+        nscell_bin(),
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "nscell: --keep-fd 5: fd 5 is already given to --file (an fd goes to one option only) \
+         (see nscell --help)\n"
+    );
+}
