@@ -220,10 +220,8 @@ impl Forwarder {
             set |= bit(libc::SIGCHLD) | bit(libc::SIGCONT);
         }
         let Ok(sigfd) = sys::signalfd(set) else {
-            let stop = self.forward_on_thread(child);
-            let ended = child.wait_info();
-            stop.store(true, Ordering::Relaxed);
-            return ended;
+            let _thread = self.forward_on_thread(child);
+            return child.wait_info();
         };
         let look = self.job_control.then_some(FOREGROUND_LOOK);
         loop {
@@ -285,10 +283,8 @@ impl Forwarder {
     /// the forwarder with [`window_size`](ForwarderBuilder::window_size)`(true)` so that
     /// window size changes are passed on at once.
     pub fn relay(&self, child: &mut Child) -> Result<WaitInfo, Error> {
-        let stop = self.forward_on_thread(child);
-        let ended = crate::pty::relay(child);
-        stop.store(true, Ordering::Relaxed);
-        ended
+        let _thread = self.forward_on_thread(child);
+        crate::pty::relay(child)
     }
 
     /// Restores the calling thread's signal mask to what it was before
@@ -301,43 +297,75 @@ impl Forwarder {
 
     /// Starts a thread that passes the forwarded signals on to `child` (through a duplicate of
     /// its pidfd, which names the program and no other process even after it has been
-    /// reaped) until the flag returned is set or the program has ended. The thread is not
-    /// joined: it ends on its own, within [`THREAD_LOOK`].
-    fn forward_on_thread(&self, child: &Child) -> Arc<AtomicBool> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+    /// reaped) until the program has ended or the handle returned is dropped. The thread is
+    /// not joined: it ends on its own once told (at once with a signalfd, within
+    /// [`THREAD_LOOK`] without one).
+    fn forward_on_thread(&self, child: &Child) -> StopThread {
+        let flag = Arc::new(AtomicBool::new(false));
         let set = self.forwarded;
-        let started = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3)
-            .map_err(io::Error::from)
-            .and_then(|pidfd| {
-                let sigfd = sys::signalfd(set).ok();
-                std::thread::Builder::new()
-                    .name("signals".into())
-                    .spawn(move || forward_until(set, sigfd, &pidfd, &flag))
-            });
-        if let (Err(e), Some(report)) = (started, self.unforwarded) {
-            report(&e);
-        }
-        stop
+        let started = (|| -> io::Result<Option<OwnedFd>> {
+            let pidfd = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3)?;
+            // With a signalfd, the thread sleeps in poll until a signal, the program's end or
+            // the end of this pipe (its write end dropped) wakes it.
+            let (fds, wake) = match sys::signalfd(set) {
+                Ok(sigfd) => {
+                    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+                    (Some((sigfd, r)), Some(w))
+                }
+                Err(_) => (None, None),
+            };
+            let flag = Arc::clone(&flag);
+            std::thread::Builder::new()
+                .name("signals".into())
+                .spawn(move || forward_until(set, fds, &pidfd, &flag))?;
+            Ok(wake)
+        })();
+        let wake = started.unwrap_or_else(|e| {
+            if let Some(report) = self.unforwarded {
+                report(&e);
+            }
+            None
+        });
+        StopThread { flag, wake }
     }
 }
 
-/// The forwarding thread: takes each signal of `set` (from `sigfd`, or with `sigtimedwait`
-/// without one) and sends it on through `pidfd`, until `stop` or the program's end.
-fn forward_until(set: u64, sigfd: Option<OwnedFd>, pidfd: &OwnedFd, stop: &AtomicBool) {
+/// Tells a forwarding thread to end when dropped.
+struct StopThread {
+    flag: Arc<AtomicBool>,
+    /// The write end of the thread's wake-up pipe, when it polls a signalfd.
+    wake: Option<OwnedFd>,
+}
+
+impl Drop for StopThread {
+    fn drop(&mut self) {
+        self.flag.store(true, Ordering::Relaxed);
+        drop(self.wake.take());
+    }
+}
+
+/// The forwarding thread: takes each signal of `set` and sends it on through `pidfd`, until
+/// the program's end or `stop`. With `fds` (a signalfd of `set` and the read end of the
+/// wake-up pipe) it sleeps in `poll`; without, in `sigtimedwait`, looking at `stop` and the
+/// program every [`THREAD_LOOK`].
+fn forward_until(set: u64, fds: Option<(OwnedFd, OwnedFd)>, pidfd: &OwnedFd, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let sig = match &sigfd {
-            Some(sigfd) => {
-                let mut fds =
-                    [PollFd::new(pidfd, PollFlags::IN), PollFd::new(sigfd, PollFlags::IN)];
-                match poll(&mut fds, Some(&timespec(THREAD_LOOK))) {
-                    Ok(_) if !fds[0].revents().is_empty() => return,
-                    Ok(_) if !fds[1].revents().is_empty() => take_signal(sigfd.as_fd()),
-                    Ok(_) | Err(Errno::INTR) => None,
+        let sig = match &fds {
+            Some((sigfd, wake)) => {
+                let mut polled = [
+                    PollFd::new(pidfd, PollFlags::IN),
+                    PollFd::new(sigfd, PollFlags::IN),
+                    PollFd::new(wake, PollFlags::IN),
+                ];
+                match poll(&mut polled, None) {
+                    Ok(_) if polled.iter().step_by(2).any(|f| !f.revents().is_empty()) => return,
+                    Ok(_) => take_signal(sigfd.as_fd()),
+                    Err(Errno::INTR) => None,
                     Err(_) => return,
                 }
             }
             None => match wait_signal_for(set, THREAD_LOOK) {
+                Ok(None) if program_ended(pidfd) => return,
                 Ok(sig) => sig,
                 Err(_) => return,
             },
@@ -345,8 +373,6 @@ fn forward_until(set: u64, sigfd: Option<OwnedFd>, pidfd: &OwnedFd, stop: &Atomi
         if let Some(sig) = sig {
             // ESRCH: the program has ended; the caller is about to know.
             let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), sig);
-        } else if sigfd.is_none() && program_ended(pidfd) {
-            return;
         }
     }
 }
@@ -474,6 +500,51 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    /// Runs [`forward_until`] on a thread of its own (blocking `SIGUSR1` there) for a shell that
+    /// exits 7 on `SIGUSR1`, sends that thread `SIGUSR1`, and returns the shell's exit code.
+    #[allow(unsafe_code)]
+    fn forward_usr1_to_a_shell(with_signalfd: bool) -> Option<i32> {
+        use std::io::BufRead;
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "trap 'exit 7' USR1; echo ready; while :; do sleep 0.01; done"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(sh.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        let pid = rustix::process::Pid::from_raw(sh.id() as i32).unwrap();
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let forwarder = std::thread::spawn(move || {
+            let set = bit(libc::SIGUSR1);
+            let old = sys::blocked_signals().unwrap();
+            sys::set_signal_mask(old | set).unwrap();
+            let (_wake, fds) = if with_signalfd {
+                let (r, w) = rustix::pipe::pipe().unwrap();
+                (Some(w), Some((sys::signalfd(set).unwrap(), r)))
+            } else {
+                (None, None)
+            };
+            tid_tx.send(rustix::thread::gettid().as_raw_nonzero().get()).unwrap();
+            forward_until(set, fds, &pidfd, &AtomicBool::new(false));
+        });
+        let tid = tid_rx.recv().unwrap();
+        let me = rustix::process::getpid().as_raw_nonzero().get();
+        // SAFETY: a signal to the forwarding thread, which blocks it.
+        assert_eq!(unsafe { libc::syscall(libc::SYS_tgkill, me, tid, libc::SIGUSR1) }, 0);
+        let status = sh.wait().unwrap();
+        // It ends with the program.
+        forwarder.join().unwrap();
+        status.code()
+    }
+
+    #[test]
+    fn the_forwarding_thread_passes_a_signal_on_and_ends_with_the_program() {
+        assert_eq!(forward_usr1_to_a_shell(true), Some(7), "with a signalfd");
+        assert_eq!(forward_usr1_to_a_shell(false), Some(7), "with sigtimedwait");
     }
 
     #[test]

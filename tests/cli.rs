@@ -576,7 +576,8 @@ fn signal_nscell(args: &[&str], sig: rustix::process::Signal) -> (ExitStatus, St
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    // "\r\n" through a pty.
+    assert_eq!(line.trim_end_matches(['\r', '\n']), "ready");
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, sig).unwrap();
     let status = wait_timeout(&mut child, 20);
@@ -741,4 +742,14 @@ fn an_fd_named_by_two_options_is_a_usage_error() {
         "nscell: --keep-fd 5: fd 5 is already given to --file (an fd goes to one option only) \
          (see nscell --help)\n"
     );
+}
+
+#[test]
+fn signals_reach_a_program_that_has_a_pty() {
+    // The pty's relay runs on nscell's main thread; the signals are passed on beside it.
+    let script = "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done";
+    let (status, out) =
+        signal_nscell(&["--pty", "--", "sh", "-c", script], rustix::process::Signal::TERM);
+    assert_eq!(status.code(), Some(7), "{out:?}");
+    assert_eq!(out, "got TERM\r\n");
 }
