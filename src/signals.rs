@@ -108,8 +108,9 @@ impl ForwarderBuilder {
     /// stay pending for the [`Forwarder`] instead of being delivered. Threads started later by
     /// this thread inherit the mask; a program spawned by a [`Sandbox`](crate::Sandbox) starts
     /// with an empty mask all the same. Fails with [`io::ErrorKind::InvalidInput`] for a
-    /// signal that is not between 1 and 64, or `SIGKILL` or `SIGSTOP` (which cannot be
-    /// blocked).
+    /// signal that is not between 1 and 64, for `SIGKILL` or `SIGSTOP` (which cannot be
+    /// blocked), and for the real-time signals below `SIGRTMIN` that the C library keeps for
+    /// itself (32 and 33 with glibc).
     ///
     /// A signalfd of the forwarded signals is made too ([`Forwarder::signal_fd`]); without one
     /// (the kernel refused it), the forwarder works on.
@@ -120,7 +121,10 @@ impl ForwarderBuilder {
         if let Some(sig) = self.invalid {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("signal {sig} cannot be forwarded (1 to 64, not SIGKILL or SIGSTOP)"),
+                format!(
+                    "signal {sig} cannot be forwarded (1 to 64, not SIGKILL, SIGSTOP or one the C \
+                     library keeps)"
+                ),
             ));
         }
         let mut blocked = self.forwarded;
@@ -168,10 +172,15 @@ pub struct Forwarder {
 impl Forwarder {
     /// The options of a forwarder of `signals` (see [`DEFAULT_FORWARDED`]).
     pub fn builder(signals: &[i32]) -> ForwarderBuilder {
-        let invalid = signals
-            .iter()
-            .copied()
-            .find(|&s| !(1..=sys::SIGRTMAX).contains(&s) || s == sys::SIGKILL || s == sys::SIGSTOP);
+        // The C library keeps the first real-time signals for itself (thread cancellation,
+        // set*id across threads): blocking them would break it.
+        let reserved = 32..libc::SIGRTMIN();
+        let invalid = signals.iter().copied().find(|&s| {
+            !(1..=sys::SIGRTMAX).contains(&s)
+                || s == sys::SIGKILL
+                || s == sys::SIGSTOP
+                || reserved.contains(&s)
+        });
         let forwarded = signals
             .iter()
             .filter(|&&s| (1..=sys::SIGRTMAX).contains(&s))
@@ -467,7 +476,7 @@ mod tests {
     #[test]
     fn signals_that_cannot_be_blocked_are_refused_before_anything_is_blocked() {
         let before = sys::blocked_signals().unwrap();
-        for bad in [0, 65, -1, libc::SIGKILL, libc::SIGSTOP] {
+        for bad in [0, 65, -1, libc::SIGKILL, libc::SIGSTOP, 32] {
             let err = Forwarder::builder(&[libc::SIGTERM, bad]).block().unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad}: {err}");
         }
