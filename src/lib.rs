@@ -71,6 +71,7 @@ mod plan;
 mod process;
 mod sandbox;
 mod seccomp;
+pub mod signals;
 mod spawn;
 mod stdio;
 mod support;

@@ -576,7 +576,8 @@ fn signal_nscell(args: &[&str], sig: rustix::process::Signal) -> (ExitStatus, St
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
+    // "\r\n" through a pty.
+    assert_eq!(line.trim_end_matches(['\r', '\n']), "ready");
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, sig).unwrap();
     let status = wait_timeout(&mut child, 20);
@@ -712,4 +713,43 @@ fn bad_command_lines_get_one_line_and_exit_2() {
         assert_eq!(text(&out.stderr), message, "{args:?}");
         assert_eq!(text(&out.stdout), "", "{args:?}");
     }
+}
+
+#[test]
+fn an_fd_named_on_the_command_line_is_never_one_nscell_opened_itself() {
+    // fd 3 is not open for nscell; its copy of stdin for --add-seccomp-fd 0 must not be taken
+    // for the caller's fd 3.
+    let out = output(Command::new("sh").args([
+        "-c",
+        "exec \"$0\" --add-seccomp-fd 0 --json-status-fd 3 -- true </dev/null",
+        nscell_bin(),
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "nscell: --json-status-fd 3: Bad file descriptor (os error 9)\n");
+}
+
+#[test]
+fn an_fd_named_by_two_options_is_a_usage_error() {
+    // Read by --file and passed on by --keep-fd: one fd, one owner.
+    let out = output(Command::new("sh").args([
+        "-c",
+        "exec \"$0\" --tmpfs /t --file 5 /t/x --keep-fd 5 -- true 5</dev/null",
+        nscell_bin(),
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "nscell: --keep-fd 5: fd 5 is already given to --file (an fd goes to one option only) \
+         (see nscell --help)\n"
+    );
+}
+
+#[test]
+fn signals_reach_a_program_that_has_a_pty() {
+    // The pty's relay runs on nscell's main thread; the signals are passed on beside it.
+    let script = "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.05; done";
+    let (status, out) =
+        signal_nscell(&["--pty", "--", "sh", "-c", script], rustix::process::Signal::TERM);
+    assert_eq!(status.code(), Some(7), "{out:?}");
+    assert_eq!(out, "got TERM\r\n");
 }

@@ -23,7 +23,7 @@ const SIG_IGN: usize = 1;
 pub const SIGRTMAX: c_int = 64;
 /// `SIGKILL`, which no handler or mask stops.
 pub const SIGKILL: c_int = 9;
-const SIGSTOP: c_int = 19;
+pub const SIGSTOP: c_int = 19;
 const SIGPIPE: c_int = 13;
 /// `SIGCHLD`, the exit signal of every child nscell creates.
 pub const SIGCHLD: c_int = 17;

@@ -1,0 +1,282 @@
+//! What a command line asks for, as plain data: [`Action`] and [`Cli`], built by
+//! [`crate::options::parse`] without any I/O, and [`check`], which refuses values that cannot
+//! work together before anything is opened or spawned.
+
+use nscell::{Capabilities, IdMap, LandlockAccess, Namespaces, Resource};
+use std::ffi::{OsStr, OsString};
+use std::path::PathBuf;
+
+/// The program run when no command is given (the seed's behaviour).
+pub const DEFAULT_COMMAND: &str = "/bin/bash";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub enum Action {
+    Help,
+    Version,
+    Check,
+    Run(Box<Cli>),
+}
+
+/// The options of a run, as given.
+#[derive(Debug, Default, PartialEq)]
+pub struct Cli {
+    /// `None`: the library's default set.
+    pub namespaces: Option<Namespaces>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub uid_maps: Vec<IdMap>,
+    pub gid_maps: Vec<IdMap>,
+    pub hostname: Option<OsString>,
+    pub domainname: Option<OsString>,
+    pub chdir: Option<PathBuf>,
+    /// `--setenv`, `--unsetenv` and `--clearenv`, in order.
+    pub env: Vec<EnvChange>,
+    pub no_proc: bool,
+    pub json_status_fd: Option<i32>,
+    /// Hardening options, in order.
+    pub harden: Vec<HardenOpt>,
+    /// Filesystem operations, in order; any of them means a new root.
+    pub fs: Vec<FsOp>,
+    pub init: bool,
+    pub die_with_parent: bool,
+    /// `--new-session` (true) or `--share-terminal` (false); `None`: the library's default.
+    pub new_session: Option<bool>,
+    pub timeout: Option<std::time::Duration>,
+    /// `--pty` / `--no-pty`; `None`: a pty when stdin is a terminal.
+    pub pty: Option<bool>,
+    /// Program and arguments; empty means [`DEFAULT_COMMAND`].
+    pub command: Vec<OsString>,
+}
+
+/// A filesystem option, as given.
+#[derive(Debug, PartialEq)]
+pub enum FsOp {
+    /// `--bind` and friends: (option name, source, destination).
+    Bind(&'static str, OsString, OsString),
+    RemountRo(OsString),
+    Tmpfs {
+        dest: OsString,
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
+    Proc(OsString),
+    Dev(OsString),
+    Mqueue(OsString),
+    Dir {
+        dest: OsString,
+        mode: Option<u32>,
+    },
+    Symlink {
+        target: OsString,
+        dest: OsString,
+    },
+    File {
+        fd: i32,
+        dest: OsString,
+        mode: Option<u32>,
+    },
+    Chmod {
+        mode: u32,
+        path: OsString,
+    },
+    Rootfs(OsString),
+}
+
+impl FsOp {
+    /// The option that gave this operation and the path in the new root it acts on.
+    fn destination(&self) -> (&'static str, &OsStr) {
+        match self {
+            FsOp::Bind(name, _, dest) => (name, dest),
+            FsOp::RemountRo(dest) => ("--remount-ro", dest),
+            FsOp::Tmpfs { dest, .. } => ("--tmpfs", dest),
+            FsOp::Proc(dest) => ("--proc", dest),
+            FsOp::Dev(dest) => ("--dev", dest),
+            FsOp::Mqueue(dest) => ("--mqueue", dest),
+            FsOp::Dir { dest, .. } => ("--dir", dest),
+            FsOp::Symlink { dest, .. } => ("--symlink", dest),
+            FsOp::File { dest, .. } => ("--file", dest),
+            FsOp::Chmod { path, .. } => ("--chmod", path),
+            FsOp::Rootfs(_) => ("--rootfs", OsStr::new("/")),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum EnvChange {
+    Set(OsString, OsString),
+    Unset(OsString),
+    Clear,
+}
+
+/// The hardening options (issue 7), one entry per option given.
+#[derive(Debug, PartialEq)]
+pub enum HardenOpt {
+    CapDrop(Capabilities),
+    CapAdd(Capabilities),
+    /// `--seccomp` (`replace`: the program is the whole policy) or `--add-seccomp-fd`: the fd
+    /// to read the program from, after parsing.
+    Seccomp {
+        fd: i32,
+        replace: bool,
+    },
+    NoDefaultSeccomp,
+    DenyIoUring,
+    DisableUserns,
+    KeepSessionKeyring,
+    Landlock(PathBuf, LandlockAccess),
+    /// `--landlock-tcp-bind` (true) or `--landlock-tcp-connect` (false); `None`: no port.
+    LandlockTcp(bool, Option<u16>),
+    LandlockRequired,
+    Rlimit(Resource, u64, u64),
+    KeepFd(i32),
+}
+
+impl HardenOpt {
+    /// The option of a `--seccomp` or `--add-seccomp-fd` entry.
+    pub fn seccomp_option(replace: bool) -> &'static str {
+        if replace { "--seccomp" } else { "--add-seccomp-fd" }
+    }
+}
+
+impl Cli {
+    /// Every fd the command line names, with its option, in the order their errors are told:
+    /// the seccomp programs', the status fd, `--file`'s, `--keep-fd`'s.
+    pub fn named_fds(&self) -> Vec<(&'static str, i32)> {
+        let seccomp = self.harden.iter().filter_map(|h| match h {
+            HardenOpt::Seccomp { fd, replace } => Some((HardenOpt::seccomp_option(*replace), *fd)),
+            _ => None,
+        });
+        let json = self.json_status_fd.map(|fd| ("--json-status-fd", fd));
+        let files = self.fs.iter().filter_map(|op| match op {
+            FsOp::File { fd, .. } => Some(("--file", *fd)),
+            _ => None,
+        });
+        let keep = self.harden.iter().filter_map(|h| match h {
+            HardenOpt::KeepFd(fd) => Some(("--keep-fd", *fd)),
+            _ => None,
+        });
+        seccomp.chain(json).chain(files).chain(keep).collect()
+    }
+}
+
+/// The kernel's limit on a hostname or domain name (`__NEW_UTS_LEN`).
+const MAX_UTS_NAME: usize = 64;
+
+/// Checks what the options ask for together, before anything is opened or spawned, so a value
+/// that cannot work is a usage error naming its option (the library would refuse it too, in
+/// its own terms). `root`: nscell runs as host root (no user namespace is added implicitly).
+pub fn check(cli: &Cli, root: bool) -> Result<(), String> {
+    if cli.command.first().is_some_and(|p| p.is_empty()) {
+        return Err("the command is an empty string (name a program, or none for /bin/bash)".into());
+    }
+    for (option, name) in [("--hostname", &cli.hostname), ("--domainname", &cli.domainname)] {
+        let Some(name) = name else { continue };
+        if name.len() > MAX_UTS_NAME {
+            return Err(format!(
+                "{option}: the name is {} bytes; the kernel takes at most {MAX_UTS_NAME}",
+                name.len()
+            ));
+        }
+    }
+    for op in &cli.fs {
+        let (option, dest) = op.destination();
+        if std::path::Path::new(dest).components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(format!(
+                "{option}: the destination {dest:?} contains '..'; name the place inside the new \
+                 root directly"
+            ));
+        }
+    }
+    // Named namespaces replace the default set: some options need one that was left out.
+    let Some(ns) = cli.namespaces else { return Ok(()) };
+    let user = ns.contains(Namespaces::USER) || !root;
+    let needs = [
+        (cli.hostname.is_some(), "--hostname", Namespaces::UTS, "--unshare-uts"),
+        (cli.domainname.is_some(), "--domainname", Namespaces::UTS, "--unshare-uts"),
+        (cli.init, "--init", Namespaces::PID, "--unshare-pid"),
+    ];
+    for (given, option, needed, unshare) in needs {
+        if given && !ns.contains(needed) {
+            let what = if needed == Namespaces::PID { "PID" } else { "UTS" };
+            return Err(format!("{option} needs a {what} namespace (add {unshare})"));
+        }
+    }
+    let maps = [
+        (cli.uid.is_some(), "--uid"),
+        (cli.gid.is_some(), "--gid"),
+        (!cli.uid_maps.is_empty(), "--map-users"),
+        (!cli.gid_maps.is_empty(), "--map-groups"),
+        (cli.harden.contains(&HardenOpt::DisableUserns), "--disable-userns"),
+    ];
+    if let Some((_, option)) = maps.iter().find(|(given, _)| *given && !user) {
+        return Err(format!("{option} needs a user namespace (add --unshare-user)"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::tests::cli;
+
+    #[test]
+    fn values_that_cannot_work_are_usage_errors_naming_the_option() {
+        let err = |list: &[&str], root: bool| check(&cli(list), root).unwrap_err();
+        let long = "h".repeat(65);
+        for (list, msg) in [
+            (&["--hostname", &long][..], "--hostname: the name is 65 bytes"),
+            (&["--domainname", &long], "--domainname: the name is 65 bytes"),
+            (&["--unshare-user", "--hostname", "h"], "--hostname needs a UTS namespace"),
+            (&["--unshare-pid", "--domainname", "d"], "--domainname needs a UTS namespace"),
+            (&["--unshare-user", "--init"], "--init needs a PID namespace"),
+            (&["--tmpfs", "/a/../b"], "--tmpfs: the destination \"/a/../b\" contains '..'"),
+            (&["--bind", "/x", ".."], "--bind: the destination \"..\""),
+            (&["--chmod", "700", "../x"], "--chmod: the destination"),
+            (&["--symlink", "../ok", "/d/.."], "--symlink: the destination \"/d/..\""),
+            (&["--", ""], "the command is an empty string"),
+        ] {
+            assert!(err(list, false).contains(msg), "{list:?}: {}", err(list, false));
+        }
+        // Root gets no user namespace unless it asks for one.
+        assert!(err(&["--unshare-pid", "--uid", "1"], true).contains("--uid needs a user"));
+        assert!(err(&["--unshare-pid", "--disable-userns"], true).contains("--disable-userns"));
+        assert!(check(&cli(&["--unshare-pid", "--uid", "1"]), false).is_ok());
+        for ok in [
+            &["--hostname", &"h".repeat(64)][..],
+            &["--unshare-uts", "--hostname", "h"],
+            &["--unshare-pid", "--init"],
+            &["--symlink", "../usr/bin", "/bin"],
+            &["--unshare-user", "--unshare-pid", "--uid", "1", "--disable-userns"],
+        ] {
+            assert_eq!(check(&cli(ok), true), Ok(()), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn named_fds_come_in_the_order_their_errors_are_told() {
+        let c = cli(&[
+            "--keep-fd",
+            "7",
+            "--file",
+            "6",
+            "/f",
+            "--json-status-fd",
+            "5",
+            "--add-seccomp-fd",
+            "4",
+            "--seccomp",
+            "3",
+        ]);
+        assert_eq!(
+            c.named_fds(),
+            [
+                ("--add-seccomp-fd", 4),
+                ("--seccomp", 3),
+                ("--json-status-fd", 5),
+                ("--file", 6),
+                ("--keep-fd", 7)
+            ]
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! What the command line names outside nscell, looked at once the fds are claimed: the checks
+//! of the fds to read from ([`check_seccomp_fds`], [`check_files`]) and the reading of the
+//! seccomp programs ([`read_seccomp_programs`]).
+
+use crate::cli::{Cli, FsOp, HardenOpt};
+use crate::fds::Fds;
+use rustix::fs::OFlags;
+use std::os::fd::BorrowedFd;
+use std::time::Instant;
+
+/// The largest seccomp program the kernel takes: `BPF_MAXINSNS` instructions of 8 bytes.
+const MAX_SECCOMP_BYTES: u64 = 4096 * 8;
+
+/// The flags of an open fd (`F_GETFL`).
+fn flags(fd: BorrowedFd<'_>) -> Option<OFlags> {
+    rustix::fs::fcntl_getfl(fd).ok()
+}
+
+/// Refuses a `--seccomp`/`--add-seccomp-fd` fd that is open for writing only (the write end of
+/// a pipe: reading it would never end). `Err` is one line for stderr.
+pub fn check_seccomp_fds(cli: &Cli, fds: &Fds) -> Result<(), String> {
+    for opt in &cli.harden {
+        let HardenOpt::Seccomp { fd, replace } = opt else { continue };
+        let Some(file) = fds.get(*fd) else { continue };
+        if flags(file).unwrap_or(OFlags::RDONLY) & OFlags::RWMODE == OFlags::WRONLY {
+            let option = HardenOpt::seccomp_option(*replace);
+            return Err(format!(
+                "{option} {fd}: cannot read the seccomp program: fd {fd} is not open for reading"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that an fd to read a file's contents from is not a directory and is open for
+/// reading (not write-only, not `O_PATH`). `Err` is one line for stderr.
+pub fn check_files(cli: &Cli, fds: &Fds) -> Result<(), String> {
+    for op in &cli.fs {
+        let FsOp::File { fd, .. } = op else { continue };
+        let Some(file) = fds.get(*fd) else { continue };
+        let is_dir = rustix::fs::fstat(file).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory
+        });
+        let readable = flags(file)
+            .is_some_and(|f| f & OFlags::RWMODE != OFlags::WRONLY && !f.contains(OFlags::PATH));
+        let why = if is_dir {
+            "is a directory"
+        } else if !readable {
+            "is not open for reading"
+        } else {
+            continue;
+        };
+        return Err(format!(
+            "--file {fd}: fd {fd} {why} (--file reads a file, a pipe or a socket)"
+        ));
+    }
+    Ok(())
+}
+
+/// Why reading the seccomp programs stopped.
+#[derive(Debug, PartialEq)]
+pub enum ReadStop {
+    /// A usage error: the message.
+    Usage(String),
+    /// `--timeout` passed.
+    TimedOut,
+    /// A signal came (it is pending on the abort fd).
+    Signal,
+}
+
+/// Reads each `--seccomp`/`--add-seccomp-fd` program from its claimed fd, in the order given,
+/// as bubblewrap does: from the fd itself (a pipe, a socket, a file from its current offset),
+/// to its end, and at most [`MAX_SECCOMP_BYTES`] of it. The fd stays open. (Reopening
+/// `/proc/self/fd/N` instead fails for a socket, ignores a file's offset, and on the write end
+/// of a pipe opens a reader that waits for nscell itself to write.) A writer that never closes
+/// the fd is a setup step that blocks: `--timeout` bounds it, and `abort` polling readable (a
+/// signalfd of the forwarded signals) ends it, as for the library's setup steps.
+pub fn read_seccomp_programs(
+    cli: &Cli,
+    fds: &Fds,
+    deadline: Option<Instant>,
+    abort: Option<BorrowedFd<'_>>,
+) -> Result<Vec<Vec<u8>>, ReadStop> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut programs = Vec::new();
+    for opt in &cli.harden {
+        let HardenOpt::Seccomp { fd, replace } = opt else { continue };
+        let option = HardenOpt::seccomp_option(*replace);
+        let cannot = |e: rustix::io::Errno| {
+            ReadStop::Usage(format!("{option} {fd}: cannot read the seccomp program: {e}"))
+        };
+        let file = fds.get(*fd).ok_or(cannot(rustix::io::Errno::BADF))?;
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Err(ReadStop::TimedOut);
+            }
+            let timeout = left
+                .map(|w| Timespec { tv_sec: w.as_secs() as i64, tv_nsec: w.subsec_nanos() as i64 });
+            let mut polled = vec![PollFd::new(&file, PollFlags::IN)];
+            if let Some(abort) = &abort {
+                polled.push(PollFd::new(abort, PollFlags::IN));
+            }
+            match poll(&mut polled, timeout.as_ref()) {
+                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+                Ok(_) => {}
+                Err(e) => return Err(cannot(e)),
+            }
+            if polled.get(1).is_some_and(|f| !f.revents().is_empty()) {
+                return Err(ReadStop::Signal);
+            }
+            match rustix::io::read(file, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+                Err(e) => return Err(cannot(e)),
+            }
+            if bytes.len() as u64 > MAX_SECCOMP_BYTES {
+                return Err(ReadStop::Usage(format!(
+                    "{option} {fd}: the seccomp program is longer than {MAX_SECCOMP_BYTES} bytes \
+                     (4096 instructions, the kernel's limit)"
+                )));
+            }
+        }
+        programs.push(bytes);
+    }
+    Ok(programs)
+}

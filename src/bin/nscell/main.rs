@@ -1,0 +1,174 @@
+//! `nscell`: runs a program in new Linux namespaces without host root.
+//!
+//! A thin front over the library: options (named as bubblewrap names them) become [`Sandbox`]
+//! settings, and the program's fate becomes nscell's exit status. The only thing it does on its
+//! own is pass SIGINT, SIGTERM and SIGHUP on to the program ([`nscell::signals`]).
+//!
+//! A run goes one way: [`options::parse`] turns the arguments into a plain [`cli::Cli`] (no
+//! I/O); [`fds::claim`] claims the fds it names, before anything else opens one; the checks
+//! and the seccomp programs' reading follow ([`inputs`]); [`sandbox::sandbox`] builds the
+//! sandbox; [`status`] maps how it ended to the exit status.
+#![deny(unsafe_code)]
+
+mod cli;
+mod fds;
+mod inputs;
+mod options;
+mod sandbox;
+mod status;
+
+use cli::Action;
+use inputs::ReadStop;
+use nscell::signals::{DEFAULT_FORWARDED, Forwarder};
+use nscell::{Error, Sandbox};
+use status::{EXIT_SETUP, EXIT_TIMEOUT, EXIT_USAGE, JsonStatus};
+use std::ffi::OsString;
+use std::time::Instant;
+
+fn main() {
+    std::process::exit(run(std::env::args_os().skip(1)));
+}
+
+/// A usage error: one line naming what is wrong, pointing to `--help`.
+fn usage(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("nscell: {msg} (see nscell --help)");
+    EXIT_USAGE
+}
+
+fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let start = Instant::now();
+    let mut cli = match options::parse(args) {
+        Ok(Action::Run(cli)) => cli,
+        Ok(Action::Help) => {
+            print!("{}", options::help());
+            return 0;
+        }
+        Ok(Action::Version) => {
+            println!("nscell {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Ok(Action::Check) => {
+            let support = Sandbox::check();
+            println!("{support}");
+            return if support.default_works() { 0 } else { 1 };
+        }
+        Err(e) => return usage(e),
+    };
+    // First of all, before anything opens an fd: the numbers still name what the caller gave.
+    let fds = match fds::claim(&cli.named_fds()) {
+        Ok(fds) => fds,
+        Err(e) if e.points_to_help() => return usage(e),
+        Err(e) => {
+            eprintln!("nscell: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Err(msg) = inputs::check_seccomp_fds(&cli, &fds) {
+        return usage(msg);
+    }
+    let json = match cli.json_status_fd.map(|fd| fds.file(fd)).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("nscell: --json-status-fd {}: {e}", cli.json_status_fd.unwrap_or(-1));
+            return EXIT_USAGE;
+        }
+    };
+    if let Err(msg) = cli::check(&cli, rustix::process::geteuid().is_root()) {
+        return usage(msg);
+    }
+    if let Err(msg) = inputs::check_files(&cli, &fds) {
+        eprintln!("nscell: {msg}");
+        return EXIT_USAGE;
+    }
+
+    // A terminal on stdin: the command gets a pty of its own, relayed to it; unless it is to
+    // share this terminal.
+    let pty = cli.pty.unwrap_or_else(|| {
+        cli.new_session != Some(false) && rustix::termios::isatty(rustix::stdio::stdin())
+    });
+    // Only a command in nscell's own session gets the terminal's Ctrl-C itself.
+    let shares_terminal = !pty && cli.new_session == Some(false);
+    // Before the program exists (and before any thread, which inherits the mask), so a signal
+    // that comes early waits for it instead of ending nscell and leaving the program behind.
+    // SIGWINCH too: the pty relay then reads it from a signalfd instead of polling the size.
+    let forwarder = Forwarder::builder(&DEFAULT_FORWARDED)
+        .job_control(shares_terminal)
+        .window_size(true)
+        .on_unforwarded(|e| {
+            eprintln!("nscell: warning: signals will not be passed on to the program: {e}")
+        })
+        .block();
+    let forwarder = match forwarder {
+        Ok(f) => Some(f),
+        Err(e) => {
+            eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
+            None
+        }
+    };
+    // A signal that comes while the sandbox is being set up ends the setup (a step can block:
+    // --file reads its fd to the end); one that comes later is passed on to the program.
+    let abort = forwarder.as_ref().and_then(Forwarder::signal_fd);
+    // As if the signal had ended nscell: the program never ran.
+    let ended_by_signal =
+        || 128 + forwarder.as_ref().and_then(Forwarder::take_signal).unwrap_or(libc::SIGTERM);
+    let deadline = cli.timeout.and_then(|t| start.checked_add(t));
+    let programs = match inputs::read_seccomp_programs(&cli, &fds, deadline, abort) {
+        Ok(programs) => programs,
+        Err(ReadStop::Usage(msg)) => return usage(msg),
+        Err(ReadStop::TimedOut) => {
+            eprintln!(
+                "nscell: --timeout passed while reading a seccomp program: its fd was never \
+                 closed by its writer"
+            );
+            return EXIT_TIMEOUT;
+        }
+        Err(ReadStop::Signal) => return ended_by_signal(),
+    };
+    // The rest of --timeout is the sandbox's.
+    cli.timeout = cli.timeout.map(|t| t.saturating_sub(start.elapsed()));
+    let mut sb = sandbox::sandbox(&cli, &fds, &programs);
+    sb.pty(pty);
+    if let Some(fd) = abort.and_then(|fd| fd.try_clone_to_owned().ok()) {
+        sb.abort_setup_on(fd);
+    }
+    let mut child = match sb.spawn() {
+        Ok(child) => child,
+        Err(Error::SetupInterrupted) => return ended_by_signal(),
+        // Whatever `check` did not catch, the library's sentence names the value.
+        Err(Error::InvalidInput(msg)) => return usage(msg),
+        Err(e) => {
+            eprintln!("nscell: {e}");
+            return status::error_status(&e);
+        }
+    };
+    let json = json.map(|f| JsonStatus::start(f, child.id()));
+    // As the library does: a deadline the clock cannot represent is never reached.
+    let deadline = cli.timeout.and_then(|t| Instant::now().checked_add(t));
+    let ended = match (&forwarder, pty) {
+        // The relay has a loop of its own; the signals are passed on from a thread beside it.
+        (Some(f), true) => f.relay(&mut child),
+        (Some(f), false) => f.wait(&mut child, deadline),
+        (None, true) => nscell::pty::relay(&mut child),
+        (None, false) => child.wait_info(),
+    };
+    let code = match ended {
+        Ok(info) if info.timed_out => {
+            if info.timed_out_in_setup {
+                eprintln!(
+                    "nscell: the sandbox was still being set up when --timeout passed: a setup \
+                     step blocked (a --file whose input never ends, say)"
+                );
+            }
+            EXIT_TIMEOUT
+        }
+        Ok(info) => status::exit_status(info.status),
+        Err(e) => {
+            eprintln!("nscell: {e}");
+            EXIT_SETUP
+        }
+    };
+    if let Some(json) = json {
+        json.finish(code);
+    }
+    code
+}

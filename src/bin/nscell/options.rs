@@ -1,0 +1,877 @@
+//! The options table: one [`Opt`] per option, with its value names, its help text and the
+//! handler that parses it. [`help`] renders `--help` from the table and [`parse`] dispatches
+//! from it, so an option cannot be parsed without being in `--help`, nor the other way round.
+//!
+//! Parsing turns the arguments into a plain [`Cli`] and does no I/O: the fds the options name
+//! are claimed and read afterwards (see `fds.rs` and `inputs.rs`).
+
+use crate::cli::{Action, Cli, EnvChange, FsOp, HardenOpt};
+use nscell::{Capabilities, IdMap, LandlockAccess, Namespaces, Resource};
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+
+/// Why a command line could not be parsed. Its `Display` is the one line nscell prints.
+#[derive(Debug)]
+pub enum Error {
+    /// lexopt's own: an unknown option, a missing value, a value given to an option that
+    /// takes none.
+    Lexopt(lexopt::Error),
+    /// A value its option cannot take, or one missing from a pair: the sentence.
+    Value(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Lexopt(e) => e.fmt(f),
+            Error::Value(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Lexopt(e) => Some(e),
+            Error::Value(_) => None,
+        }
+    }
+}
+
+impl From<lexopt::Error> for Error {
+    fn from(e: lexopt::Error) -> Error {
+        Error::Lexopt(e)
+    }
+}
+
+impl From<String> for Error {
+    fn from(msg: String) -> Error {
+        Error::Value(msg)
+    }
+}
+
+/// One option: how `--help` shows it and how it is parsed.
+pub struct Opt {
+    /// `--name`.
+    name: &'static str,
+    /// The short form (`-h`), if there is one.
+    short: Option<char>,
+    /// The names of its values, as `--help` shows them (`SRC DEST`); empty for a flag.
+    values: &'static str,
+    /// Its help, one line of the table per line.
+    help: &'static str,
+    /// Takes its values from the command line and records them.
+    parse: fn(&mut State, &mut Values<'_>) -> Result<(), Error>,
+}
+
+/// A part of `--help`: the text before its options, the options, the text after them.
+struct Section {
+    head: &'static str,
+    options: &'static [Opt],
+    foot: &'static str,
+}
+
+/// What parsing has gathered so far.
+#[derive(Default)]
+struct State {
+    cli: Cli,
+    // --perms and --size wait for the option they apply to.
+    perms: Option<u32>,
+    size: Option<u64>,
+    /// Set by `--help`, `--version`, `--check`: parsing ends there.
+    done: Option<Action>,
+}
+
+impl State {
+    fn unshare(&mut self, ns: Namespaces) -> Result<(), Error> {
+        self.cli.namespaces = Some(self.cli.namespaces.unwrap_or(Namespaces::empty()) | ns);
+        Ok(())
+    }
+
+    fn set(&mut self, change: impl FnOnce(&mut Cli)) -> Result<(), Error> {
+        change(&mut self.cli);
+        Ok(())
+    }
+
+    fn fs(&mut self, op: FsOp) -> Result<(), Error> {
+        self.cli.fs.push(op);
+        Ok(())
+    }
+
+    fn harden(&mut self, opt: HardenOpt) -> Result<(), Error> {
+        self.cli.harden.push(opt);
+        Ok(())
+    }
+
+    fn done(&mut self, action: Action) -> Result<(), Error> {
+        self.done = Some(action);
+        Ok(())
+    }
+}
+
+/// The values of the option being parsed, taken from the command line as its handler asks.
+struct Values<'a> {
+    parser: &'a mut lexopt::Parser,
+    option: &'static Opt,
+}
+
+impl Values<'_> {
+    fn name(&self) -> &'static str {
+        self.option.name
+    }
+
+    /// The one value.
+    fn one(&mut self) -> Result<OsString, Error> {
+        Ok(self.parser.value()?)
+    }
+
+    /// The two values of an option like `--bind SRC DEST`.
+    fn two(&mut self) -> Result<(OsString, OsString), Error> {
+        let (name, values) = (self.name(), self.option.values);
+        let missing = || format!("missing argument for option '{name}' ({name} {values})");
+        let a = self.parser.value().map_err(|_| missing())?;
+        let b = self.parser.value().map_err(|_| missing())?;
+        Ok((a, b))
+    }
+
+    /// The last value, `what`, of an option like `--setenv VAR VALUE`.
+    fn last_named(&mut self, what: &str) -> Result<OsString, Error> {
+        let (name, values) = (self.name(), self.option.values);
+        self.parser.value().map_err(|_| {
+            Error::Value(format!("missing {what} for option '{name}' ({name} {values})"))
+        })
+    }
+
+    fn number(&mut self) -> Result<u32, Error> {
+        let v = self.one()?;
+        let name = self.name();
+        Ok(parse_u32(&v)
+            .ok_or_else(|| format!("{name}: {v:?} is not a number from 0 to 4294967295"))?)
+    }
+
+    fn fd(&mut self) -> Result<i32, Error> {
+        let n = self.number()?;
+        let name = self.name();
+        Ok(i32::try_from(n).map_err(|_| format!("{name}: {n} is not a file descriptor"))?)
+    }
+
+    /// `INSIDE:OUTSIDE:COUNT`, the order of `IdMap::new` and of `/proc/PID/uid_map`.
+    fn id_map(&mut self) -> Result<IdMap, Error> {
+        let v = self.one()?;
+        let fields: Option<Vec<u32>> =
+            v.to_str().and_then(|s| s.split(':').map(|f| f.parse().ok()).collect());
+        match fields.as_deref() {
+            Some(&[inside, outside, count]) => Ok(IdMap::new(inside, outside, count)),
+            _ => Err(format!("{}: {v:?} is not INSIDE:OUTSIDE:COUNT (three numbers)", self.name())
+                .into()),
+        }
+    }
+
+    fn capability(&mut self) -> Result<Capabilities, Error> {
+        let v = self.one()?;
+        let name = self.name();
+        Ok(v.to_str().and_then(Capabilities::parse).ok_or_else(|| {
+            format!("{name}: {v:?} is not a capability (CAP_NET_ADMIN, ALL, ...)")
+        })?)
+    }
+
+    /// A port, or `none`.
+    fn port(&mut self) -> Result<Option<u16>, Error> {
+        let v = self.one()?;
+        let name = self.name();
+        match v.to_str() {
+            Some("none") => Ok(None),
+            s => Ok(Some(s.and_then(|s| s.parse::<u16>().ok()).ok_or_else(|| {
+                format!("{name}: {v:?} is not a port from 0 to 65535 (or 'none')")
+            })?)),
+        }
+    }
+
+    fn rlimit(&mut self) -> Result<HardenOpt, Error> {
+        let v = self.one()?;
+        let name = self.name();
+        match rlimit(v.to_str().unwrap_or("")) {
+            Some(HardenOpt::Rlimit(_, soft, hard)) if soft > hard => {
+                Err(format!("{name}: {v:?}: the soft limit {soft} is above the hard limit {hard}")
+                    .into())
+            }
+            Some(opt) => Ok(opt),
+            None => {
+                Err(format!("{name}: {v:?} is not NAME=SOFT[:HARD] (NOFILE=1024:4096, CORE=0)")
+                    .into())
+            }
+        }
+    }
+
+    fn bind(&mut self, s: &mut State) -> Result<(), Error> {
+        let (src, dest) = self.two()?;
+        s.fs(FsOp::Bind(self.name(), src, dest))
+    }
+
+    fn landlock(&mut self, s: &mut State, access: LandlockAccess) -> Result<(), Error> {
+        let path = self.one()?;
+        s.harden(HardenOpt::Landlock(path.into(), access))
+    }
+}
+
+/// A permission mode in octal, as chmod(1) takes it.
+fn octal(v: &OsStr, option: &str) -> Result<u32, Error> {
+    Ok(v.to_str()
+        .and_then(|s| u32::from_str_radix(s, 8).ok())
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("{option}: {v:?} is not an octal mode from 0 to 7777"))?)
+}
+
+fn parse_u32(v: &OsStr) -> Option<u32> {
+    v.to_str()?.parse().ok()
+}
+
+fn rlimit(v: &str) -> Option<HardenOpt> {
+    let (name, values) = v.split_once('=')?;
+    let limit = |s: &str| match s {
+        "unlimited" | "infinity" => Some(nscell::RLIM_INFINITY),
+        _ => s.parse().ok(),
+    };
+    let (soft, hard) = match values.split_once(':') {
+        Some((s, h)) => (limit(s)?, limit(h)?),
+        None => (limit(values)?, limit(values)?),
+    };
+    Some(HardenOpt::Rlimit(Resource::parse(name)?, soft, hard))
+}
+
+/// Shorthand for a table entry without a short form.
+const fn opt(
+    name: &'static str,
+    values: &'static str,
+    help: &'static str,
+    parse: fn(&mut State, &mut Values<'_>) -> Result<(), Error>,
+) -> Opt {
+    Opt { name, short: None, values, help, parse }
+}
+
+/// The column where the help of an option starts.
+const HELP_COLUMN: usize = 26;
+
+static SECTIONS: &[Section] = &[
+    Section {
+        head: "\
+Usage: nscell [OPTIONS] [--] [COMMAND [ARG...]]
+
+Runs COMMAND (default /bin/bash) in new user, PID, mount, UTS and IPC namespaces, as root inside
+(your uid and gid are mapped to 0), as PID 1, with a fresh /proc. No host root is needed.
+The first argument that is not an option, or everything after --, starts the command; it and its
+arguments are passed on as they are, options included.
+
+Namespaces (naming any replaces the default set with exactly those; without root, a user
+namespace mapping your own ids is added when --unshare-user is not named):
+",
+        options: &[
+            opt("--unshare-user", "", "new user namespace: its own uids and gids", |s, _| {
+                s.unshare(Namespaces::USER)
+            }),
+            opt(
+                "--unshare-pid",
+                "",
+                "new PID namespace: the command is PID 1 and sees only its descendants",
+                |s, _| s.unshare(Namespaces::PID),
+            ),
+            opt(
+                "--unshare-mount",
+                "",
+                "new mount namespace: mounts made inside stay inside",
+                |s, _| s.unshare(Namespaces::MOUNT),
+            ),
+            opt(
+                "--unshare-uts",
+                "",
+                "new UTS namespace: its own hostname and domain name",
+                |s, _| s.unshare(Namespaces::UTS),
+            ),
+            opt(
+                "--unshare-ipc",
+                "",
+                "new IPC namespace: its own System V IPC and POSIX message queues",
+                |s, _| s.unshare(Namespaces::IPC),
+            ),
+            opt(
+                "--unshare-net",
+                "",
+                "new network namespace: only a loopback interface (brought up)",
+                |s, _| s.unshare(Namespaces::NET),
+            ),
+            opt(
+                "--unshare-cgroup",
+                "",
+                "new cgroup namespace: the current cgroup is its root",
+                |s, _| s.unshare(Namespaces::CGROUP),
+            ),
+            opt("--unshare-time", "", "new time namespace (Linux 5.6+)", |s, _| {
+                s.unshare(Namespaces::TIME)
+            }),
+            opt("--unshare-all", "", "all of the above", |s, _| s.unshare(Namespaces::all())),
+        ],
+        foot: "",
+    },
+    Section {
+        head: "\nUser and group ids (need a user namespace):\n",
+        options: &[
+            opt(
+                "--uid",
+                "N",
+                "run as uid N inside: N is mapped to your uid (default 0, root)",
+                |s, v| {
+                    s.cli.uid = Some(v.number()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--gid",
+                "N",
+                "run as gid N inside: N is mapped to your gid (default 0)",
+                |s, v| {
+                    s.cli.gid = Some(v.number()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--map-users",
+                "IN:OUT:COUNT",
+                "map COUNT uids starting at IN inside to OUT outside (repeatable; the\n\
+                 order of /proc/PID/uid_map). Ids other than your own need root, or\n\
+                 newuidmap and ranges in /etc/subuid",
+                |s, v| {
+                    s.cli.uid_maps.push(v.id_map()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--map-groups",
+                "IN:OUT:COUNT",
+                "the same for gids (newgidmap, /etc/subgid)",
+                |s, v| {
+                    s.cli.gid_maps.push(v.id_map()?);
+                    Ok(())
+                },
+            ),
+        ],
+        foot: "",
+    },
+    Section {
+        head: "\nThe command's surroundings:\n",
+        options: &[
+            opt("--hostname", "NAME", "set the hostname (needs a UTS namespace)", |s, v| {
+                s.cli.hostname = Some(v.one()?);
+                Ok(())
+            }),
+            opt(
+                "--domainname",
+                "NAME",
+                "set the NIS domain name (needs a UTS namespace)",
+                |s, v| {
+                    s.cli.domainname = Some(v.one()?);
+                    Ok(())
+                },
+            ),
+            opt("--chdir", "DIR", "start in DIR, as seen inside", |s, v| {
+                s.cli.chdir = Some(v.one()?.into());
+                Ok(())
+            }),
+            opt("--setenv", "VAR VALUE", "set an environment variable", |s, v| {
+                let var = v.one()?;
+                let val = v.last_named("VALUE")?;
+                s.cli.env.push(EnvChange::Set(var, val));
+                Ok(())
+            }),
+            opt("--unsetenv", "VAR", "remove an environment variable", |s, v| {
+                s.cli.env.push(EnvChange::Unset(v.one()?));
+                Ok(())
+            }),
+            opt(
+                "--clearenv",
+                "",
+                "start from an empty environment (--setenv still applies)",
+                |s, _| s.set(|c| c.env.push(EnvChange::Clear)),
+            ),
+            opt(
+                "--no-proc",
+                "",
+                "do not mount a fresh /proc (one is mounted when the PID and mount\n\
+                 namespaces are both new)",
+                |s, _| s.set(|c| c.no_proc = true),
+            ),
+        ],
+        foot: "",
+    },
+    Section {
+        head: "
+Filesystem (any of these gives the command a new root: an empty tmpfs that the options fill in
+order and that becomes /, the host's root detached; nothing else is mounted in it, not even
+/proc; they imply --unshare-mount):
+",
+        options: &[
+            opt(
+                "--bind",
+                "SRC DEST",
+                "bind-mount the host path SRC on DEST, read-write (nosuid, nodev)",
+                |s, v| v.bind(s),
+            ),
+            opt("--bind-try", "SRC DEST", "the same, skipped when SRC does not exist", |s, v| {
+                v.bind(s)
+            }),
+            opt(
+                "--ro-bind",
+                "SRC DEST",
+                "bind-mount SRC on DEST read-only, every mount below it included",
+                |s, v| v.bind(s),
+            ),
+            opt(
+                "--ro-bind-try",
+                "SRC DEST",
+                "the same, skipped when SRC does not exist",
+                |s, v| v.bind(s),
+            ),
+            opt(
+                "--dev-bind",
+                "SRC DEST",
+                "bind-mount SRC on DEST read-write with device nodes usable",
+                |s, v| v.bind(s),
+            ),
+            opt(
+                "--dev-bind-try",
+                "SRC DEST",
+                "the same, skipped when SRC does not exist",
+                |s, v| v.bind(s),
+            ),
+            opt("--remount-ro", "DEST", "make the mount at DEST read-only", |s, v| {
+                let dest = v.one()?;
+                s.fs(FsOp::RemountRo(dest))
+            }),
+            opt("--tmpfs", "DEST", "mount an empty tmpfs on DEST", |s, v| {
+                let dest = v.one()?;
+                let (size, mode) = (s.size.take(), s.perms.take());
+                s.fs(FsOp::Tmpfs { dest, size, mode })
+            }),
+            opt(
+                "--proc",
+                "DEST",
+                "mount a fresh procfs on DEST (needs --unshare-pid without root)",
+                |s, v| {
+                    let dest = v.one()?;
+                    s.fs(FsOp::Proc(dest))
+                },
+            ),
+            opt(
+                "--dev",
+                "DEST",
+                "a minimal /dev on DEST: null zero full random urandom tty, pts, shm",
+                |s, v| {
+                    let dest = v.one()?;
+                    s.fs(FsOp::Dev(dest))
+                },
+            ),
+            opt("--mqueue", "DEST", "mount a POSIX message queue filesystem on DEST", |s, v| {
+                let dest = v.one()?;
+                s.fs(FsOp::Mqueue(dest))
+            }),
+            opt("--dir", "DEST", "create the directory DEST", |s, v| {
+                let dest = v.one()?;
+                let mode = s.perms.take();
+                s.fs(FsOp::Dir { dest, mode })
+            }),
+            opt(
+                "--symlink",
+                "TARGET DEST",
+                "create the symlink DEST pointing to TARGET",
+                |s, v| {
+                    let (target, dest) = v.two()?;
+                    s.fs(FsOp::Symlink { target, dest })
+                },
+            ),
+            opt(
+                "--file",
+                "FD DEST",
+                "create the file DEST with what is read from file descriptor FD",
+                |s, v| {
+                    let (fd, dest) = v.two()?;
+                    let fd = parse_u32(&fd)
+                        .and_then(|fd| i32::try_from(fd).ok())
+                        .ok_or_else(|| format!("{}: {fd:?} is not a file descriptor", v.name()))?;
+                    let mode = s.perms.take();
+                    s.fs(FsOp::File { fd, dest, mode })
+                },
+            ),
+            opt("--chmod", "OCTAL PATH", "change the mode of PATH", |s, v| {
+                let (mode, path) = v.two()?;
+                let mode = octal(&mode, v.name())?;
+                s.fs(FsOp::Chmod { mode, path })
+            }),
+            opt(
+                "--rootfs",
+                "DIR",
+                "use the host directory DIR read-only as the new root, with a fresh\n\
+                 /proc and a minimal /dev in it (DIR needs proc and dev directories)",
+                |s, v| {
+                    let dir = v.one()?;
+                    s.fs(FsOp::Rootfs(dir))
+                },
+            ),
+            opt("--perms", "OCTAL", "the mode of the next --tmpfs, --dir or --file", |s, v| {
+                s.perms = Some(octal(&v.one()?, v.name())?);
+                Ok(())
+            }),
+            opt("--size", "BYTES", "the size limit of the next --tmpfs", |s, v| {
+                let val = v.one()?;
+                let n = val.to_str().and_then(|s| s.parse().ok());
+                let n = n.ok_or_else(|| format!("--size: {val:?} is not a number of bytes"))?;
+                if n == 0 {
+                    // The kernel's size=0 is no limit at all; bubblewrap refuses it too.
+                    return Err(Error::Value(
+                        "--size: 0 is not a size limit (at least 1 byte; leave --size out for \
+                         the default)"
+                            .into(),
+                    ));
+                }
+                s.size = Some(n);
+                Ok(())
+            }),
+        ],
+        foot: "Destinations are paths in the new root; symlinks in them resolve inside it, never \
+               to the host.\n",
+    },
+    Section {
+        head: "
+Hardening (defaults: no_new_privs; root inside keeps its capabilities over the sandbox's
+namespaces; nscell's seccomp policy denies kexec, kernel modules, bpf, perf_event_open,
+userfaultfd, keyctl/add_key/request_key, ptrace, process_vm_*, personality changes, TIOCSTI,
+TIOCLINUX, x32 calls):
+",
+        options: &[
+            opt(
+                "--cap-drop",
+                "CAP",
+                "drop capability CAP (CAP_NET_ADMIN, net_admin, or ALL) from every set",
+                |s, v| {
+                    let cap = v.capability()?;
+                    s.harden(HardenOpt::CapDrop(cap))
+                },
+            ),
+            opt(
+                "--cap-add",
+                "CAP",
+                "give capability CAP back (or ALL); a non-root --uid keeps it through\n\
+                 the ambient set. --cap-drop/--cap-add apply in order from the default",
+                |s, v| {
+                    let cap = v.capability()?;
+                    s.harden(HardenOpt::CapAdd(cap))
+                },
+            ),
+            opt(
+                "--seccomp",
+                "FD",
+                "read a compiled seccomp program (raw struct sock_filter array, as\n\
+                 bwrap --seccomp) from FD and make it the whole policy. FD is read to\n\
+                 its end from its current offset (a file, pipe or socket), at most\n\
+                 32768 bytes (4096 instructions), and stays open",
+                |s, v| {
+                    let fd = v.fd()?;
+                    s.harden(HardenOpt::Seccomp { fd, replace: true })
+                },
+            ),
+            opt(
+                "--add-seccomp-fd",
+                "FD",
+                "read a compiled seccomp program from FD and stack it on the policy",
+                |s, v| {
+                    let fd = v.fd()?;
+                    s.harden(HardenOpt::Seccomp { fd, replace: false })
+                },
+            ),
+            opt(
+                "--no-default-seccomp",
+                "",
+                "do not install nscell's default seccomp policy",
+                |s, _| s.harden(HardenOpt::NoDefaultSeccomp),
+            ),
+            opt(
+                "--deny-io-uring",
+                "",
+                "also deny io_uring_setup, io_uring_enter and io_uring_register\n\
+                 (EPERM), with or without the default seccomp policy",
+                |s, _| s.harden(HardenOpt::DenyIoUring),
+            ),
+            opt(
+                "--disable-userns",
+                "",
+                "the command cannot create user namespaces (needs a user namespace;\n\
+                 it also loses its capabilities over the sandbox's namespaces)",
+                |s, _| s.harden(HardenOpt::DisableUserns),
+            ),
+            opt(
+                "--keep-session-keyring",
+                "",
+                "let the command keep this process's session keyring and its keys (by\n\
+                 default it gets a new, empty one, counted in kernel.keys.maxkeys)",
+                |s, _| s.harden(HardenOpt::KeepSessionKeyring),
+            ),
+            opt(
+                "--landlock-ro",
+                "PATH",
+                "Landlock: allow reading beneath PATH. Any of --landlock-ro,\n\
+                 --landlock-exec and --landlock-rw denies every other file access",
+                |s, v| v.landlock(s, LandlockAccess::ReadOnly),
+            ),
+            opt(
+                "--landlock-exec",
+                "PATH",
+                "Landlock: allow reading and executing beneath PATH",
+                |s, v| v.landlock(s, LandlockAccess::Execute),
+            ),
+            opt(
+                "--landlock-rw",
+                "PATH",
+                "Landlock: allow every file access beneath PATH",
+                |s, v| v.landlock(s, LandlockAccess::ReadWrite),
+            ),
+            opt(
+                "--landlock-tcp-bind",
+                "PORT",
+                "Landlock: allow TCP bind on PORT, and no other port (repeatable;\n\
+                 'none': no TCP bind at all; Linux 6.7+)",
+                |s, v| {
+                    let port = v.port()?;
+                    s.harden(HardenOpt::LandlockTcp(true, port))
+                },
+            ),
+            opt(
+                "--landlock-tcp-connect",
+                "PORT",
+                "Landlock: allow TCP connect to PORT, on any address, and no other\n\
+                 port (repeatable; 'none': no TCP connect at all; Linux 6.7+)",
+                |s, v| {
+                    let port = v.port()?;
+                    s.harden(HardenOpt::LandlockTcp(false, port))
+                },
+            ),
+            opt(
+                "--landlock-required",
+                "",
+                "fail (exit 125) unless the kernel enforces every Landlock rule\n\
+                 given; without it, Landlock is best effort on older kernels",
+                |s, _| s.harden(HardenOpt::LandlockRequired),
+            ),
+            opt(
+                "--rlimit",
+                "NAME=SOFT[:HARD]",
+                "set a resource limit (AS, CORE, CPU, FSIZE, NOFILE, NPROC, STACK,\n\
+                 MEMLOCK; a number or 'unlimited'; HARD defaults to SOFT)",
+                |s, v| {
+                    let limit = v.rlimit()?;
+                    s.harden(limit)
+                },
+            ),
+            opt(
+                "--keep-fd",
+                "FD",
+                "pass file descriptor FD to the command (every other fd above 2 is\n\
+                 closed)",
+                |s, v| {
+                    let fd = v.fd()?;
+                    s.harden(HardenOpt::KeepFd(fd))
+                },
+            ),
+        ],
+        foot: "",
+    },
+    Section {
+        head: "\nLife and death:\n",
+        options: &[
+            opt(
+                "--init",
+                "",
+                "run a tiny init as PID 1 that reaps orphans, passes SIGINT, SIGTERM,\n\
+                 SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH on to the command and\n\
+                 exits with its status (needs the PID namespace; as docker run --init).\n\
+                 Use it for a command that does not handle SIGTERM or starts children",
+                |s, _| s.set(|c| c.init = true),
+            ),
+            opt(
+                "--die-with-parent",
+                "",
+                "kill the sandbox when nscell dies (PR_SET_PDEATHSIG)",
+                |s, _| s.set(|c| c.die_with_parent = true),
+            ),
+            opt(
+                "--new-session",
+                "",
+                "start the command in a new session (setsid), so it cannot push input\n\
+                 into this terminal (TIOCSTI). The default, unless it gets a pty;\n\
+                 --share-terminal turns it off",
+                |s, _| s.set(|c| c.new_session = Some(true)),
+            ),
+            opt(
+                "--share-terminal",
+                "",
+                "let the command use this terminal as its controlling terminal, as a\n\
+                 job of its own (its own process group, in the foreground when nscell\n\
+                 is; Ctrl-Z stops nscell with it). No pty unless --pty is given too",
+                |s, _| s.set(|c| c.new_session = Some(false)),
+            ),
+            opt(
+                "--timeout",
+                "SECONDS",
+                "kill the sandbox after SECONDS (decimals allowed); exit status 124",
+                |s, v| {
+                    let val = v.one()?;
+                    let secs = val.to_str().and_then(|s| s.parse::<f64>().ok());
+                    match secs.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()) {
+                        Some(d) => s.cli.timeout = Some(d),
+                        None => {
+                            return Err(
+                                format!("--timeout: {val:?} is not a number of seconds").into()
+                            );
+                        }
+                    }
+                    Ok(())
+                },
+            ),
+            opt(
+                "--pty",
+                "",
+                "give the command a new pseudo-terminal, relayed to this terminal in\n\
+                 raw mode, with window size changes passed on (default when stdin is a\n\
+                 terminal, unless --share-terminal)",
+                |s, _| s.set(|c| c.pty = Some(true)),
+            ),
+            opt(
+                "--no-pty",
+                "",
+                "do not: the command uses nscell's stdin, stdout and stderr as they are",
+                |s, _| s.set(|c| c.pty = Some(false)),
+            ),
+        ],
+        foot: "",
+    },
+    Section {
+        head: "\nReporting:\n",
+        options: &[
+            opt(
+                "--json-status-fd",
+                "FD",
+                "write JSON lines to file descriptor FD: {\"child-pid\": N,\n\
+                 \"user-namespace\": INODE, ...} (one entry per new namespace) once the\n\
+                 command has started, and {\"exit-code\": N} when it has ended",
+                |s, v| {
+                    s.cli.json_status_fd = Some(v.fd()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--check",
+                "",
+                "show what this kernel and user can use; exit 0 if the default\n\
+                 sandbox works, 1 if not",
+                |s, _| s.done(Action::Check),
+            ),
+            Opt {
+                short: Some('h'),
+                ..opt("--help", "", "show this help", |s, _| s.done(Action::Help))
+            },
+            Opt {
+                short: Some('V'),
+                ..opt("--version", "", "show the version", |s, _| s.done(Action::Version))
+            },
+        ],
+        foot: "",
+    },
+];
+
+/// The end of `--help`, after the options.
+const TAIL: &str = "
+Exit status:
+  the command's own; 128+N when it was killed by signal N; 125 when the sandbox could not be set
+  up (the message names the step, the error and a hint); 126 when the command cannot be
+  executed; 127 when it is not found; 2 for a bad command line, a value included that cannot
+  work (a 65-byte hostname, overlapping id maps, an fd that is not open, --init without a PID
+  namespace, ...).
+
+Signals:
+  SIGINT, SIGTERM and SIGHUP sent to nscell are passed on to the command. In a new PID namespace
+  the command is PID 1, and the kernel delivers to PID 1 only the signals it has a handler for:
+  a program without handlers (sleep, many servers) ignores SIGTERM, SIGINT and Ctrl-C there, and
+  only SIGKILL ends it. Use --init for such a program: the init is PID 1 and passes the signals
+  on.
+";
+
+/// Every option, in the order of `--help`.
+fn options() -> impl Iterator<Item = &'static Opt> {
+    SECTIONS.iter().flat_map(|s| s.options)
+}
+
+/// The text of `--help`.
+pub fn help() -> String {
+    let mut out = String::new();
+    for section in SECTIONS {
+        out.push_str(section.head);
+        for opt in section.options {
+            let start = out.len();
+            out.push_str("  ");
+            if let Some(short) = opt.short {
+                out.push_str(&format!("-{short}, "));
+            }
+            out.push_str(opt.name);
+            if !opt.values.is_empty() {
+                out.push(' ');
+                out.push_str(opt.values);
+            }
+            // Too long for the column: the help starts on the next line.
+            if out.len() - start >= HELP_COLUMN {
+                out.push('\n');
+                out.push_str(&" ".repeat(HELP_COLUMN));
+            } else {
+                out.push_str(&" ".repeat(HELP_COLUMN - (out.len() - start)));
+            }
+            out.push_str(&opt.help.replace('\n', &format!("\n{:HELP_COLUMN$}", "")));
+            out.push('\n');
+        }
+        out.push_str(section.foot);
+    }
+    out.push_str(TAIL);
+    out
+}
+
+/// Parses the arguments after the program name into what they ask for, dispatching each
+/// option to its entry in the table. No I/O.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, Error> {
+    use lexopt::Arg::{Long, Short, Value};
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut state = State::default();
+    while let Some(arg) = parser.next()? {
+        let option = match arg {
+            Long(name) => options()
+                .find(|o| o.name.strip_prefix("--") == Some(name))
+                .ok_or_else(|| Long(name).unexpected())?,
+            Short(c) => {
+                options().find(|o| o.short == Some(c)).ok_or_else(|| Short(c).unexpected())?
+            }
+            Value(program) => {
+                state.cli.command.push(program);
+                state.cli.command.extend(parser.raw_args()?);
+                break;
+            }
+        };
+        (option.parse)(&mut state, &mut Values { parser: &mut parser, option })?;
+        if let Some(action) = state.done.take() {
+            return Ok(action);
+        }
+    }
+    if state.perms.is_some() {
+        return Err(Error::Value("--perms must be followed by --tmpfs, --dir or --file".into()));
+    }
+    if state.size.is_some() {
+        return Err(Error::Value("--size must be followed by --tmpfs".into()));
+    }
+    Ok(Action::Run(Box::new(state.cli)))
+}
+
+#[cfg(test)]
+pub mod tests;

@@ -1,0 +1,368 @@
+//! Tests of the options table: what each option parses to, its errors, and `--help`.
+
+use super::*;
+use crate::cli::HardenOpt;
+use std::path::PathBuf;
+
+pub fn args(list: &[&str]) -> Vec<OsString> {
+    list.iter().map(OsString::from).collect()
+}
+
+/// The run a command line asks for; panics if it is anything else.
+pub fn cli(list: &[&str]) -> Cli {
+    match parse(args(list)) {
+        Ok(Action::Run(cli)) => *cli,
+        other => panic!("{list:?} parsed to {other:?}"),
+    }
+}
+
+/// The one line a bad command line gets.
+fn err(list: &[&str]) -> String {
+    match parse(args(list)) {
+        Err(e) => e.to_string(),
+        other => panic!("{list:?} parsed: {other:?}"),
+    }
+}
+
+#[test]
+fn no_options_is_the_default_run() {
+    assert_eq!(cli(&[]), Cli::default());
+}
+
+#[test]
+fn unshare_options_replace_the_default_set() {
+    assert_eq!(cli(&["--unshare-net"]).namespaces, Some(Namespaces::NET));
+    let c = cli(&["--unshare-user", "--unshare-pid", "--unshare-cgroup", "--unshare-time"]);
+    assert_eq!(
+        c.namespaces,
+        Some(Namespaces::USER | Namespaces::PID | Namespaces::CGROUP | Namespaces::TIME)
+    );
+    let c = cli(&["--unshare-mount", "--unshare-uts", "--unshare-ipc", "--unshare-net"]);
+    assert_eq!(
+        c.namespaces,
+        Some(Namespaces::MOUNT | Namespaces::UTS | Namespaces::IPC | Namespaces::NET)
+    );
+    assert_eq!(cli(&["--unshare-all"]).namespaces, Some(Namespaces::all()));
+}
+
+#[test]
+fn the_command_starts_at_the_first_non_option_and_is_not_parsed() {
+    let c = cli(&["--hostname", "h", "echo", "--uid", "x", "--", "-V"]);
+    assert_eq!(c.hostname.as_deref(), Some(OsStr::new("h")));
+    assert_eq!(c.uid, None);
+    assert_eq!(c.command, args(&["echo", "--uid", "x", "--", "-V"]));
+    let c = cli(&["--", "--help", "--"]);
+    assert_eq!(c.command, args(&["--help", "--"]));
+}
+
+#[test]
+fn values_ids_maps_and_environment() {
+    let c = cli(&[
+        "--uid=5",
+        "--gid",
+        "6",
+        "--map-users",
+        "1:100000:10",
+        "--map-groups",
+        "2:200000:20",
+        "--map-users",
+        "20:300000:1",
+        "--setenv",
+        "A",
+        "1",
+        "--unsetenv",
+        "B",
+        "--clearenv",
+        "--chdir",
+        "/tmp",
+        "--domainname",
+        "d",
+        "--no-proc",
+        "--json-status-fd",
+        "3",
+    ]);
+    assert_eq!((c.uid, c.gid), (Some(5), Some(6)));
+    assert_eq!(c.uid_maps, [IdMap::new(1, 100000, 10), IdMap::new(20, 300000, 1)]);
+    assert_eq!(c.gid_maps, [IdMap::new(2, 200000, 20)]);
+    assert_eq!(
+        c.env,
+        [EnvChange::Set("A".into(), "1".into()), EnvChange::Unset("B".into()), EnvChange::Clear]
+    );
+    assert_eq!(c.chdir, Some(PathBuf::from("/tmp")));
+    assert_eq!(c.domainname.as_deref(), Some(OsStr::new("d")));
+    assert!(c.no_proc);
+    assert_eq!(c.json_status_fd, Some(3));
+    assert!(c.command.is_empty());
+}
+
+#[test]
+fn help_version_and_check() {
+    let action = |list: &[&str]| parse(args(list)).unwrap();
+    assert_eq!(action(&["-h"]), Action::Help);
+    assert_eq!(action(&["--unshare-net", "--help"]), Action::Help);
+    assert_eq!(action(&["-V"]), Action::Version);
+    assert_eq!(action(&["--version"]), Action::Version);
+    assert_eq!(action(&["--check"]), Action::Check);
+}
+
+#[test]
+fn bad_command_lines_say_what_is_wrong() {
+    assert_eq!(err(&["--bogus"]), "invalid option '--bogus'");
+    assert_eq!(err(&["-x"]), "invalid option '-x'");
+    assert_eq!(err(&["--hostname"]), "missing argument for option '--hostname'");
+    assert!(err(&["--setenv", "A"]).contains("missing VALUE"));
+    assert!(err(&["--uid", "root"]).starts_with("--uid: \"root\" is not a number"));
+    assert!(err(&["--uid", "-1"]).starts_with("--uid: "));
+    assert!(err(&["--map-users", "0:1000"]).contains("INSIDE:OUTSIDE:COUNT"));
+    assert!(err(&["--map-groups", "0:1000:x"]).contains("INSIDE:OUTSIDE:COUNT"));
+    assert!(err(&["--map-groups", "0:1:2:3"]).contains("INSIDE:OUTSIDE:COUNT"));
+    assert!(err(&["--json-status-fd", "4294967295"]).contains("not a file descriptor"));
+    assert_eq!(err(&["--no-proc=yes"]), "unexpected argument for option '--no-proc': \"yes\"");
+    let rl = err(&["--rlimit", "NOFILE=10:5"]);
+    assert!(rl.contains("--rlimit: \"NOFILE=10:5\": the soft limit 10 is above"), "{rl}");
+}
+
+#[test]
+fn lexopt_errors_are_carried_as_lexopt_errors() {
+    for (list, lexopt) in
+        [(&["--bogus"][..], true), (&["--hostname"], true), (&["--uid", "x"], false)]
+    {
+        let e = parse(args(list)).unwrap_err();
+        assert_eq!(matches!(e, Error::Lexopt(_)), lexopt, "{list:?}: {e:?}");
+        assert_eq!(std::error::Error::source(&e).is_some(), lexopt, "{list:?}");
+    }
+}
+
+#[test]
+fn parsing_opens_nothing_the_fds_are_only_numbers() {
+    // An fd that is not open parses: claiming it is a later step.
+    let c = cli(&["--seccomp", "999999", "--add-seccomp-fd", "999998", "--keep-fd", "999997"]);
+    assert_eq!(
+        c.harden,
+        [
+            HardenOpt::Seccomp { fd: 999999, replace: true },
+            HardenOpt::Seccomp { fd: 999998, replace: false },
+            HardenOpt::KeepFd(999997),
+        ]
+    );
+}
+
+#[test]
+fn each_option_has_one_line_of_help_that_starts_with_its_name_and_values() {
+    let help = help();
+    for o in options() {
+        let mut head = String::from("  ");
+        if let Some(c) = o.short {
+            head.push_str(&format!("-{c}, "));
+        }
+        head.push_str(o.name);
+        if !o.values.is_empty() {
+            head.push(' ');
+            head.push_str(o.values);
+        }
+        let lines = help.lines().filter(|l| l.starts_with(&format!("{head} "))).count()
+            + help.lines().filter(|l| *l == head).count();
+        assert_eq!(lines, 1, "{head:?}");
+    }
+    // The help column: past it, the help starts on the next line.
+    assert!(help.contains("\n  --dev-bind-try SRC DEST the same"));
+    assert!(help.contains(
+        "\n  --landlock-tcp-bind PORT\n                          Landlock: allow TCP bind"
+    ));
+    assert!(help.contains("\n  -h, --help              show this help\n"));
+}
+
+/// A plausible value for each value name of the table.
+fn sample(name: &str) -> &'static str {
+    match name {
+        "N" | "FD" | "BYTES" | "SECONDS" => "5",
+        "IN:OUT:COUNT" => "1:100000:1",
+        "OCTAL" => "755",
+        "CAP" => "ALL",
+        "PORT" => "80",
+        "NAME=SOFT[:HARD]" => "CORE=0",
+        "NAME" | "VAR" | "VALUE" => "x",
+        "DIR" | "SRC" | "DEST" | "PATH" | "TARGET" => "/x",
+        other => panic!("no sample for {other}: teach this test the new value"),
+    }
+}
+
+#[test]
+fn every_option_takes_exactly_the_values_its_help_names() {
+    for o in options() {
+        let mut list = vec![o.name];
+        list.extend(o.values.split_whitespace().map(sample));
+        // --perms and --size wait for a --tmpfs; the command marks where the options end.
+        list.extend(["--tmpfs", "/t", "prog"]);
+        match parse(args(&list)) {
+            Ok(Action::Run(c)) => {
+                assert_eq!(c.command, args(&["prog"]), "{list:?}");
+                assert!(
+                    matches!(c.fs.last(), Some(FsOp::Tmpfs { dest, .. }) if dest == "/t"),
+                    "{list:?}: {:?}",
+                    c.fs
+                );
+            }
+            Ok(_) => assert!(["--help", "--version", "--check"].contains(&o.name)),
+            Err(e) => panic!("{list:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn lifecycle_options() {
+    let c = cli(&["--init", "--die-with-parent", "--timeout", "1.5", "--no-pty", "true"]);
+    assert!(c.init && c.die_with_parent);
+    assert_eq!(c.timeout, Some(std::time::Duration::from_millis(1500)));
+    assert_eq!(c.pty, Some(false));
+    assert_eq!(c.new_session, None);
+    assert_eq!(cli(&["--pty"]).pty, Some(true));
+    assert_eq!(cli(&["--new-session"]).new_session, Some(true));
+    assert_eq!(cli(&["--share-terminal"]).new_session, Some(false));
+    assert!(err(&["--timeout", "soon"]).contains("not a number of seconds"));
+    assert!(parse(args(&["--timeout", "-1"])).is_err());
+}
+
+#[test]
+fn filesystem_options_in_order_with_perms_and_size() {
+    let c = cli(&[
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--bind-try",
+        "/a",
+        "/b",
+        "--symlink",
+        "usr/bin",
+        "/bin",
+        "--size",
+        "1024",
+        "--perms",
+        "700",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/t2",
+        "--perms",
+        "0755",
+        "--dir",
+        "/d",
+        "--file",
+        "5",
+        "/f",
+        "--chmod",
+        "1777",
+        "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--mqueue",
+        "/dev/mqueue",
+        "--remount-ro",
+        "/",
+        "--rootfs",
+        "/img",
+        "sh",
+    ]);
+    let o = |s: &str| OsString::from(s);
+    assert_eq!(
+        c.fs,
+        [
+            FsOp::Bind("--ro-bind", o("/usr"), o("/usr")),
+            FsOp::Bind("--bind-try", o("/a"), o("/b")),
+            FsOp::Symlink { target: o("usr/bin"), dest: o("/bin") },
+            FsOp::Tmpfs { dest: o("/tmp"), size: Some(1024), mode: Some(0o700) },
+            FsOp::Tmpfs { dest: o("/t2"), size: None, mode: None },
+            FsOp::Dir { dest: o("/d"), mode: Some(0o755) },
+            FsOp::File { fd: 5, dest: o("/f"), mode: None },
+            FsOp::Chmod { mode: 0o1777, path: o("/tmp") },
+            FsOp::Proc(o("/proc")),
+            FsOp::Dev(o("/dev")),
+            FsOp::Mqueue(o("/dev/mqueue")),
+            FsOp::RemountRo(o("/")),
+            FsOp::Rootfs(o("/img")),
+        ]
+    );
+    assert_eq!(c.command, [o("sh")]);
+
+    for (line, msg) in [
+        (&["--bind", "/a"][..], "missing argument for option '--bind' (--bind SRC DEST)"),
+        (&["--perms", "9"], "--perms: \"9\" is not an octal mode"),
+        (&["--perms", "700"], "--perms must be followed by"),
+        (&["--size", "1k", "--tmpfs", "/t"], "--size: \"1k\" is not a number"),
+        (&["--size", "1"], "--size must be followed by --tmpfs"),
+        (&["--size", "0", "--tmpfs", "/t"], "--size: 0 is not a size limit"),
+        (&["--size", "-1", "--tmpfs", "/t"], "--size: \"-1\" is not a number"),
+        (&["--size", "18446744073709551616", "--tmpfs", "/t"], "is not a number of bytes"),
+        (&["--file", "x", "/f"], "--file: \"x\" is not a file descriptor"),
+        (&["--chmod", "1", "/a", "--chmod", "77777", "/b"], "not an octal mode"),
+    ] {
+        let e = err(line);
+        assert!(e.contains(msg), "{line:?}: {e}");
+    }
+}
+
+#[test]
+fn hardening_options_parse_in_order() {
+    let c = cli(&[
+        "--cap-drop",
+        "ALL",
+        "--cap-add=net_admin",
+        "--no-default-seccomp",
+        "--disable-userns",
+        "--keep-session-keyring",
+        "--landlock-ro",
+        "/usr",
+        "--landlock-rw",
+        "/tmp",
+        "--landlock-exec",
+        "/bin",
+        "--rlimit",
+        "NOFILE=64:128",
+        "--rlimit",
+        "core=0",
+        "--rlimit",
+        "AS=unlimited",
+        "--keep-fd",
+        "5",
+        "--deny-io-uring",
+        "--landlock-tcp-bind",
+        "8080",
+        "--landlock-tcp-connect=443",
+        "--landlock-tcp-connect",
+        "none",
+        "--landlock-required",
+        "true",
+    ]);
+    assert_eq!(
+        c.harden,
+        [
+            HardenOpt::CapDrop(Capabilities::ALL),
+            HardenOpt::CapAdd(Capabilities::NET_ADMIN),
+            HardenOpt::NoDefaultSeccomp,
+            HardenOpt::DisableUserns,
+            HardenOpt::KeepSessionKeyring,
+            HardenOpt::Landlock("/usr".into(), LandlockAccess::ReadOnly),
+            HardenOpt::Landlock("/tmp".into(), LandlockAccess::ReadWrite),
+            HardenOpt::Landlock("/bin".into(), LandlockAccess::Execute),
+            HardenOpt::Rlimit(Resource::Nofile, 64, 128),
+            HardenOpt::Rlimit(Resource::Core, 0, 0),
+            HardenOpt::Rlimit(Resource::As, u64::MAX, u64::MAX),
+            HardenOpt::KeepFd(5),
+            HardenOpt::DenyIoUring,
+            HardenOpt::LandlockTcp(true, Some(8080)),
+            HardenOpt::LandlockTcp(false, Some(443)),
+            HardenOpt::LandlockTcp(false, None),
+            HardenOpt::LandlockRequired,
+        ]
+    );
+    assert!(err(&["--cap-drop", "CAP_NOPE"]).contains("not a capability"));
+    assert!(err(&["--rlimit", "NOFILE"]).contains("NAME=SOFT[:HARD]"));
+    assert!(err(&["--rlimit", "BOGUS=1"]).contains("NAME=SOFT[:HARD]"));
+    for bad in ["65536", "-1", "http", ""] {
+        let e = err(&["--landlock-tcp-connect", bad]);
+        assert!(e.contains("is not a port from 0 to 65535"), "{bad}: {e}");
+    }
+    assert!(err(&["--landlock-tcp-bind"]).contains("missing argument"));
+}

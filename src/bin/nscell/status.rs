@@ -1,0 +1,128 @@
+//! nscell's exit status ([`error_status`], [`exit_status`]) and the JSON status records of
+//! `--json-status-fd` ([`JsonStatus`]).
+
+use nscell::{Error, Namespaces};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::thread::JoinHandle;
+
+/// Exit status when the sandbox cannot be set up (as `docker run`, `podman run`).
+pub const EXIT_SETUP: i32 = 125;
+/// Exit status when the program exists but cannot be executed (as a shell).
+pub const EXIT_CANNOT_EXECUTE: i32 = 126;
+/// Exit status when the program is not found (as a shell).
+pub const EXIT_NOT_FOUND: i32 = 127;
+/// Exit status for a bad command line.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status when --timeout ended the command (as timeout(1)).
+pub const EXIT_TIMEOUT: i32 = 124;
+
+/// nscell's exit status for a sandbox that could not run the program.
+pub fn error_status(e: &Error) -> i32 {
+    match e {
+        Error::Exec { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            EXIT_NOT_FOUND
+        }
+        Error::Exec { .. } => EXIT_CANNOT_EXECUTE,
+        // A value the library refused before anything was spawned: the command line is wrong.
+        Error::InvalidInput(_) => EXIT_USAGE,
+        _ => EXIT_SETUP,
+    }
+}
+
+/// nscell's exit status for the program's: its code, or 128+N for signal N.
+pub fn exit_status(status: std::process::ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => EXIT_SETUP,
+    }
+}
+
+/// The first JSON line of `--json-status-fd`: the pid and each namespace of the program that is
+/// not nscell's own (the user namespace included when one was added implicitly). A namespace
+/// whose link can no longer be read (the program already ended) is left out.
+fn start_record(pid: u32) -> String {
+    let mut line = format!("{{\"child-pid\": {pid}");
+    for ns in Namespaces::all().iter() {
+        let Some(name) = ns.proc_name() else { continue };
+        let inode =
+            |who: &str| std::fs::metadata(format!("/proc/{who}/ns/{name}")).map(|m| m.ino());
+        if let (Ok(theirs), Ok(ours)) = (inode(&pid.to_string()), inode("self")) {
+            if theirs != ours {
+                line.push_str(&format!(", \"{name}-namespace\": {theirs}"));
+            }
+        }
+    }
+    line.push_str("}\n");
+    line
+}
+
+/// The `--json-status-fd` records being written: the start record from a thread of its own,
+/// so that a reader that does not read (a full pipe) cannot keep nscell from enforcing
+/// `--timeout` and passing signals on while the program runs. A reader that went away does not
+/// stop the program either.
+pub struct JsonStatus(JoinHandle<File>);
+
+impl JsonStatus {
+    /// Starts writing the start record of the program `pid` to `file`.
+    pub fn start(mut file: File, pid: u32) -> JsonStatus {
+        let record = start_record(pid);
+        JsonStatus(std::thread::spawn(move || {
+            let _ = file.write_all(record.as_bytes());
+            file
+        }))
+    }
+
+    /// Writes the exit record, after the start record, once its reader has taken that.
+    pub fn finish(self, code: i32) {
+        if let Ok(mut file) = self.0.join() {
+            let _ = file.write_all(format!("{{\"exit-code\": {code}}}\n").as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_like_a_shell() {
+        let exec = |errno| Error::Exec {
+            program: "p".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+            hint: None,
+        };
+        assert_eq!(error_status(&exec(libc::ENOENT)), 127);
+        assert_eq!(error_status(&exec(libc::EACCES)), 126);
+        assert_eq!(error_status(&exec(libc::ENOEXEC)), 126);
+        // A value refused before spawning is a bad command line, not a failed setup.
+        assert_eq!(error_status(&Error::InvalidInput("bad".into())), 2);
+        let setup = Error::Setup {
+            step: nscell::Step::MountProc,
+            path: None,
+            source: std::io::Error::from_raw_os_error(libc::EPERM),
+            hint: None,
+        };
+        assert_eq!(error_status(&setup), 125);
+    }
+
+    #[test]
+    fn statuses_map_like_a_shell() {
+        use std::process::ExitStatus;
+        assert_eq!(exit_status(ExitStatus::from_raw(42 << 8)), 42);
+        assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGTERM)), 143);
+        assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGSEGV | 0x80)), 128 + 11);
+    }
+
+    #[test]
+    fn the_start_record_lists_only_namespaces_that_differ() {
+        // This process shares every namespace with itself.
+        assert_eq!(
+            start_record(std::process::id()),
+            format!("{{\"child-pid\": {}}}\n", std::process::id())
+        );
+    }
+}
