@@ -67,15 +67,15 @@ pub(crate) fn spawn(
     parent_maps: Option<&ParentMaps>,
     bound: &SetupBound<'_>,
 ) -> Result<Spawned, SpawnError> {
-    let userns = plan.namespace_flags & crate::Namespaces::USER.bits() as i32 != 0;
-    let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error(), false);
+    let namespaces = crate::Namespaces::from_bits_truncate(plan.namespace_flags as u32);
+    let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error());
+    let clone_err = |e: Errno| Error::setup_in(Step::Clone, None, e.raw_os_error(), namespaces);
     let stack = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
 
     let init = plan.lifecycle.init;
     if parent_maps.is_none() && !init && !bound.is_set() {
         let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | plan.namespace_flags;
-        let (pid, pidfd) = clone_blocked(plan, &stack, flags)
-            .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
+        let (pid, pidfd) = clone_blocked(plan, &stack, flags).map_err(clone_err)?;
         // CLONE_VFORK: the child has exec'd or exited, and its record (if any) is written.
         stack.give_back();
         return finish(plan, pid, pidfd);
@@ -113,8 +113,7 @@ pub(crate) fn spawn(
     // (fork-style; this costs page-table copies that grow with the caller's size) that it makes
     // non-dumpable. Without an init, the child shares the caller's memory only until execve.
     let flags = if init { 0 } else { sys::CLONE_VM } | sys::CLONE_PIDFD | plan.namespace_flags;
-    let (pid, pidfd) = clone_blocked(plan, &stack, flags)
-        .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
+    let (pid, pidfd) = clone_blocked(plan, &stack, flags).map_err(clone_err)?;
     // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
     // `ExecGuard` ensures on every path out of this function, unwinding included.
     let mut guard = ExecGuard(Some(exec_r));
