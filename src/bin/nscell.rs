@@ -5,7 +5,9 @@
 //! own is pass SIGINT, SIGTERM and SIGHUP on to the program.
 #![deny(unsafe_code)]
 
-use nscell::{Capabilities, Error, IdMap, LandlockAccess, Namespaces, Resource, Sandbox};
+use nscell::landlock::{self, Access as LandlockAccess};
+use nscell::rlimit::{self, Resource};
+use nscell::{Capabilities, Error, IdMap, Namespaces, Sandbox};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -727,7 +729,7 @@ fn read_seccomp_programs(
 fn rlimit(v: &str) -> Option<HardenOpt> {
     let (name, values) = v.split_once('=')?;
     let limit = |s: &str| match s {
-        "unlimited" | "infinity" => Some(nscell::RLIM_INFINITY),
+        "unlimited" | "infinity" => Some(rlimit::INFINITY),
         _ => s.parse().ok(),
     };
     let (soft, hard) = match values.split_once(':') {
@@ -755,9 +757,16 @@ fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt]) {
             HardenOpt::Landlock(path, access) => sb.landlock_path(path, *access),
             HardenOpt::LandlockTcp(true, port) => sb.landlock_tcp_bind(port.as_slice()),
             HardenOpt::LandlockTcp(false, port) => sb.landlock_tcp_connect(port.as_slice()),
-            HardenOpt::LandlockRequired => sb.landlock_required(true),
+            HardenOpt::LandlockRequired => {
+                sb.landlock_compat_level(landlock::CompatLevel::HardRequirement)
+            }
             HardenOpt::Rlimit(r, soft, hard) => sb.rlimit(*r, *soft, *hard),
-            HardenOpt::KeepFd(fd) => sb.keep_fd(*fd),
+            // `check_fds` has checked that the fd is open: the sandbox gets a duplicate, put at
+            // the same number in the program.
+            HardenOpt::KeepFd(fd) => match signals::status_file(*fd) {
+                Ok(file) => sb.map_fd(file, *fd),
+                Err(_) => &mut *sb,
+            },
         };
     }
 }
@@ -1412,22 +1421,30 @@ mod tests {
 
     #[test]
     fn errors_map_like_a_shell() {
-        let exec = |errno| Error::Exec {
-            program: "p".into(),
-            source: std::io::Error::from_raw_os_error(errno),
-            hint: None,
+        // Error's struct variants are non_exhaustive: real errors, from real spawns.
+        let spawn = |program: &std::path::Path, cwd: &str| {
+            Sandbox::new(program).namespaces(Namespaces::empty()).current_dir(cwd).spawn()
         };
-        assert_eq!(error_status(&exec(libc::ENOENT)), 127);
-        assert_eq!(error_status(&exec(libc::EACCES)), 126);
-        assert_eq!(error_status(&exec(libc::ENOEXEC)), 126);
+        let exec = |program: &str| {
+            let e = spawn(program.as_ref(), "/").unwrap_err();
+            assert!(matches!(e, Error::Exec { .. }), "{e}");
+            e
+        };
+        assert_eq!(error_status(&exec("/nonexistent/p")), 127);
+        // EACCES: not a regular file.
+        assert_eq!(error_status(&exec("/dev/null")), 126);
+        let noexec = std::env::temp_dir().join(format!("nscell-noexec-{}", std::process::id()));
+        std::fs::write(&noexec, [0u8; 16]).unwrap();
+        std::fs::set_permissions(&noexec, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let e = spawn(&noexec, "/").unwrap_err();
+        let _ = std::fs::remove_file(&noexec);
+        assert!(matches!(e, Error::Exec { .. }), "{e}");
+        assert_eq!(error_status(&e), 126);
         // A value refused before spawning is a bad command line, not a failed setup.
         assert_eq!(error_status(&Error::InvalidInput("bad".into())), 2);
-        let setup = Error::Setup {
-            step: nscell::Step::MountProc,
-            path: None,
-            source: std::io::Error::from_raw_os_error(libc::EPERM),
-            hint: None,
-        };
+        let setup = spawn("/bin/true".as_ref(), "/nonexistent-directory").unwrap_err();
+        assert!(matches!(setup, Error::Setup { .. }), "{setup}");
         assert_eq!(error_status(&setup), 125);
     }
 
