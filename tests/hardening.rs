@@ -1125,3 +1125,44 @@ fn rlimit_nproc_counts_the_processes_of_the_uid_in_the_sandboxs_user_namespace()
     assert_eq!(in_sandbox, N - 1, "uid {uid}, {M} other processes on the host");
     assert!(on_host < N - M as u64, "uid {uid}: {on_host} forks beside {M} other processes");
 }
+
+#[test]
+fn a_kept_file_is_the_sandboxs_to_pass_and_to_close() {
+    let dir = scratch("owned-fd");
+    let path = dir.join("f");
+    std::fs::write(&path, "owned").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let n = file.as_raw_fd();
+    let names_the_file =
+        || std::fs::read_link(format!("/proc/self/fd/{n}")).is_ok_and(|link| link == path);
+    let mut sb = sh(&format!("cat /proc/self/fd/{n}"));
+    sb.keep_fd(file);
+    // At its own number in the program, for every spawn of the sandbox.
+    assert_eq!(text(&out(&mut sb)), "owned");
+    assert_eq!(text(&out(&mut sb)), "owned");
+    assert!(names_the_file(), "the sandbox closed fd {n} while it lives");
+    drop(sb);
+    // (Another test's thread may reuse the number: it then names another file.)
+    assert!(!names_the_file(), "fd {n} is still open after the Sandbox was dropped");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn each_child_says_what_landlock_enforced_at_its_own_spawn() {
+    let mut sb = sh("true");
+    let mut plain = sb.spawn().unwrap();
+    assert_eq!(plain.landlock_status(), None, "no Landlock rule, no status");
+    sb.landlock_path("/", landlock::Access::Execute);
+    let mut ruled = sb.spawn().unwrap();
+    let status = ruled.landlock_status().expect("a status from a spawn with Landlock rules");
+    assert_eq!(status.kernel_abi, nscell_abi());
+    if status.kernel_abi == 0 {
+        assert_eq!(status.enforcement, landlock::Enforcement::None);
+    } else {
+        assert_ne!(status.enforcement, landlock::Enforcement::None);
+    }
+    // A later spawn's status is its own: the first child's is unchanged.
+    assert_eq!(plain.landlock_status(), None);
+    assert!(plain.wait().unwrap().success());
+    assert!(ruled.wait().unwrap().success());
+}

@@ -613,6 +613,39 @@ mod tests {
     }
 
     #[test]
+    fn process_errors_read_like_a_sentence_and_name_no_step() {
+        use rustix::io::Errno;
+        for (operation, text) in [
+            (Operation::Wait, "cannot wait for the sandbox: No child processes (os error 10)"),
+            (Operation::Signal, "cannot signal the sandbox: No child processes (os error 10)"),
+            (
+                Operation::ReadOutput,
+                "cannot read the sandbox's output: No child processes (os error 10)",
+            ),
+            (
+                Operation::RelayTerminal,
+                "cannot relay the sandbox's terminal: No child processes (os error 10)",
+            ),
+        ] {
+            let e = Error::process(operation, Errno::CHILD);
+            assert_eq!(e.to_string(), text);
+            assert_eq!((e.step(), e.raw_os_error(), e.hint()), (None, Some(libc::ECHILD), None));
+            assert!(std::error::Error::source(&e).is_some(), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_new_root_message_names_every_place_it_may_be_attached() {
+        let e = Error::setup(Step::NewRoot, None, libc::EPERM);
+        assert_eq!(
+            e.to_string(),
+            "cannot create the new root (a tmpfs or the rootfs bind, attached on the first of \
+             /tmp, /run, /mnt and /var/tmp that is a directory, until pivot_root): Operation not \
+             permitted (os error 1)"
+        );
+    }
+
+    #[test]
     fn steps_round_trip_through_u8() {
         for &s in Step::ALL {
             assert_eq!(Step::from_u8(s as u8), Some(s));
