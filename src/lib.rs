@@ -40,6 +40,17 @@
 //! only root or `newuidmap`/`newgidmap` may write), the child waits on a pipe while the parent
 //! writes the maps; it still shares the caller's memory instead of copying it.
 //!
+//! # The API
+//!
+//! The builder ([`Sandbox`]), the running program ([`Child`]), the errors ([`Error`], [`Step`],
+//! [`Operation`]) and what they take or return ([`Namespaces`], [`IdMap`], [`Stdio`],
+//! [`Capabilities`], [`WaitInfo`], [`ResourceUsage`], [`Support`]) are at the root. Each
+//! hardening layer has a module of its own, as in rustix: [`seccomp`] (rules and the default
+//! policy), [`landlock`] (path and port rules, what was enforced), [`rlimit`] (resource
+//! limits); [`pty`] relays a pseudo-terminal. Fds passed to the program ([`Sandbox::keep_fd`],
+//! [`Sandbox::map_fd`]) are owned fds, which the `Sandbox` closes when it is dropped; what
+//! Landlock enforced comes back with each spawn ([`Child::landlock_status`]).
+//!
 //! # Caveats of namespaces
 //!
 //! - As PID 1 of a new PID namespace, the program receives only the signals it has handlers for
