@@ -368,7 +368,8 @@ fn landlock_blocks_writes_outside_the_allowed_paths() {
     let mut sb = sh(&script);
     sb.landlock_path("/", landlock::Access::Execute)
         .landlock_path(&inside, landlock::Access::ReadWrite);
-    let child = sb.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let child = sb.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let child = child.expect("spawn");
     let status = child.landlock_status().expect("a status after spawn");
     let o = child.wait_with_output().expect("wait");
     if status.enforcement == landlock::Enforcement::None {
