@@ -24,7 +24,8 @@ fn main() {
         eprintln!("usage: try_syscall NAME|NUMBER [ARG...]");
         std::process::exit(2);
     };
-    let Some(nr) = number(first).or_else(|| nscell::syscall_number(first).map(u64::from)) else {
+    let Some(nr) = number(first).or_else(|| nscell::seccomp::syscall_number(first).map(u64::from))
+    else {
         eprintln!("try_syscall: unknown system call {first:?}");
         std::process::exit(2);
     };

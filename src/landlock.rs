@@ -1,7 +1,7 @@
 //! Landlock: path and TCP port rules, built into a ruleset fd before `clone`.
 //!
 //! See [landlock(7)](https://man7.org/linux/man-pages/man7/landlock.7.html). The parent builds
-//! the ruleset with the [`landlock`] crate (opening each path `O_PATH`), and the child only calls
+//! the ruleset with the [`landlock`](https://docs.rs/landlock) crate (opening each path `O_PATH`), and the child only calls
 //! `landlock_restrict_self` on it just before `execve`, so nothing is allocated after `clone`.
 //! Paths mean what the program sees: when the child mounts a new root or a fresh /proc, it opens
 //! them itself (raw `open` and `landlock_add_rule`, after its mounts); otherwise the parent opens
@@ -10,8 +10,8 @@
 
 use crate::error::Error;
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath,
-    Ruleset, RulesetAttr, RulesetCreatedAttr,
+    ABI, Access as _, AccessFs, AccessNet, BitFlags, CompatLevel as LlCompat, Compatible, NetPort,
+    PathBeneath, Ruleset, RulesetAttr, RulesetCreatedAttr,
 };
 use rustix::io::Errno;
 use std::ffi::CString;
@@ -26,7 +26,7 @@ const NET_ABI: ABI = ABI::V4;
 /// What a path rule allows beneath its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum LandlockAccess {
+pub enum Access {
     /// Read files and list directories.
     ReadOnly,
     /// Read, list and execute.
@@ -35,12 +35,12 @@ pub enum LandlockAccess {
     ReadWrite,
 }
 
-impl LandlockAccess {
+impl Access {
     fn rights(self) -> BitFlags<AccessFs> {
         match self {
-            LandlockAccess::ReadOnly => AccessFs::ReadFile | AccessFs::ReadDir,
-            LandlockAccess::Execute => AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute,
-            LandlockAccess::ReadWrite => AccessFs::from_all(FS_ABI),
+            Access::ReadOnly => AccessFs::ReadFile | AccessFs::ReadDir,
+            Access::Execute => AccessFs::ReadFile | AccessFs::ReadDir | AccessFs::Execute,
+            Access::ReadWrite => AccessFs::from_all(FS_ABI),
         }
     }
 }
@@ -48,7 +48,7 @@ impl LandlockAccess {
 /// How much of the requested Landlock policy the running kernel enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum LandlockEnforcement {
+pub enum Enforcement {
     /// Every requested right is enforced.
     Full,
     /// Landlock is enforced, but this kernel lacks some requested rights (for example TCP port
@@ -58,15 +58,28 @@ pub enum LandlockEnforcement {
     None,
 }
 
-/// What Landlock enforces for a sandbox, as [`Sandbox::landlock_status`](crate::Sandbox::landlock_status) reports it.
-///
-/// [`Sandbox::landlock_status`]: crate::Sandbox::landlock_status
+/// What Landlock enforced for a spawn, as [`Child::landlock_status`](crate::Child::landlock_status)
+/// reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LandlockStatus {
+pub struct Status {
     /// How much of the policy is enforced.
-    pub enforcement: LandlockEnforcement,
+    pub enforcement: Enforcement,
     /// The running kernel's Landlock ABI version (0: none).
     pub kernel_abi: i32,
+}
+
+/// How much of the requested Landlock policy a spawn needs, as rust-landlock's `CompatLevel`
+/// grades it ([`Sandbox::landlock_compat_level`](crate::Sandbox::landlock_compat_level)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CompatLevel {
+    /// Enforce what the running kernel has, and spawn anyway: the
+    /// [`Status`] the [`Child`](crate::Child) carries says how much that was (the default).
+    #[default]
+    BestEffort,
+    /// Fail the spawn with [`Error::Unsupported`] unless the
+    /// running kernel enforces every requested right.
+    HardRequirement,
 }
 
 /// A path rule added in the child, once a new root is in place, so that the path means what the
@@ -90,10 +103,10 @@ fn file_rights() -> BitFlags<AccessFs> {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LandlockConfig {
-    pub paths: Vec<(PathBuf, LandlockAccess)>,
+    pub paths: Vec<(PathBuf, Access)>,
     pub bind_ports: Option<Vec<u16>>,
     pub connect_ports: Option<Vec<u16>>,
-    pub required: bool,
+    pub compat: CompatLevel,
 }
 
 /// Why a ruleset could not be built: a path rule's path, or Landlock itself.
@@ -114,7 +127,7 @@ impl LandlockConfig {
         &self,
         paths_in_child: bool,
         cwd: Option<&std::path::Path>,
-    ) -> Result<(Option<OwnedFd>, LandlockStatus, Vec<ChildRule>), Error> {
+    ) -> Result<(Option<OwnedFd>, Status, Vec<ChildRule>), Error> {
         let (fd, status) = self.prepare_ruleset(paths_in_child, cwd)?;
         if !paths_in_child || fd.is_none() {
             return Ok((fd, status, Vec::new()));
@@ -140,15 +153,12 @@ impl LandlockConfig {
         &self,
         paths_in_child: bool,
         cwd: Option<&std::path::Path>,
-    ) -> Result<(Option<OwnedFd>, LandlockStatus), Error> {
+    ) -> Result<(Option<OwnedFd>, Status), Error> {
         let kernel_abi = crate::sys::landlock_abi();
         // First as a hard requirement: success means everything is enforced.
-        match self.build(CompatLevel::HardRequirement, paths_in_child, cwd) {
+        match self.build(LlCompat::HardRequirement, paths_in_child, cwd) {
             Ok(fd) => {
-                return Ok((
-                    fd,
-                    LandlockStatus { enforcement: LandlockEnforcement::Full, kernel_abi },
-                ));
+                return Ok((fd, Status { enforcement: Enforcement::Full, kernel_abi }));
             }
             // A path that cannot be opened is the caller's mistake on any kernel.
             Err(BuildError::Open(path, e)) => {
@@ -156,10 +166,9 @@ impl LandlockConfig {
                     crate::error::Step::Landlock,
                     Some(path),
                     e.raw_os_error(),
-                    false,
                 ));
             }
-            Err(BuildError::Ruleset(e)) if self.required => {
+            Err(BuildError::Ruleset(e)) if self.compat == CompatLevel::HardRequirement => {
                 return Err(Error::Unsupported {
                     feature: "the requested Landlock policy",
                     reason: format!(
@@ -170,20 +179,19 @@ impl LandlockConfig {
             }
             Err(_) => {}
         }
-        let fd = self.build(CompatLevel::BestEffort, paths_in_child, cwd).map_err(|e| match e {
+        let fd = self.build(LlCompat::BestEffort, paths_in_child, cwd).map_err(|e| match e {
             BuildError::Open(path, e) => {
-                Error::setup(crate::error::Step::Landlock, Some(path), e.raw_os_error(), false)
+                Error::setup(crate::error::Step::Landlock, Some(path), e.raw_os_error())
             }
             BuildError::Ruleset(reason) => Error::Unsupported { feature: "Landlock", reason },
         })?;
-        let enforcement =
-            if fd.is_some() { LandlockEnforcement::Partial } else { LandlockEnforcement::None };
-        Ok((fd, LandlockStatus { enforcement, kernel_abi }))
+        let enforcement = if fd.is_some() { Enforcement::Partial } else { Enforcement::None };
+        Ok((fd, Status { enforcement, kernel_abi }))
     }
 
     fn build(
         &self,
-        level: CompatLevel,
+        level: LlCompat,
         paths_in_child: bool,
         cwd: Option<&std::path::Path>,
     ) -> Result<Option<OwnedFd>, BuildError> {

@@ -40,6 +40,17 @@
 //! only root or `newuidmap`/`newgidmap` may write), the child waits on a pipe while the parent
 //! writes the maps; it still shares the caller's memory instead of copying it.
 //!
+//! # The API
+//!
+//! The builder ([`Sandbox`]), the running program ([`Child`]), the errors ([`Error`], [`Step`],
+//! [`Operation`]) and what they take or return ([`Namespaces`], [`IdMap`], [`Stdio`],
+//! [`Capabilities`], [`WaitInfo`], [`ResourceUsage`], [`Support`]) are at the root. Each
+//! hardening layer has a module of its own, as in rustix: [`seccomp`] (rules and the default
+//! policy), [`landlock`] (path and port rules, what was enforced), [`rlimit`] (resource
+//! limits); [`pty`] relays a pseudo-terminal. Fds passed to the program ([`Sandbox::keep_fd`],
+//! [`Sandbox::map_fd`]) are owned fds, which the `Sandbox` closes when it is dropped; what
+//! Landlock enforced comes back with each spawn ([`Child::landlock_status`]).
+//!
 //! # Caveats of namespaces
 //!
 //! - As PID 1 of a new PID namespace, the program receives only the signals it has handlers for
@@ -64,13 +75,14 @@ mod error;
 mod fs;
 mod harden;
 mod idmap;
-mod landlock;
+pub mod landlock;
 mod lifecycle;
 mod namespaces;
 mod plan;
 mod process;
+pub mod rlimit;
 mod sandbox;
-mod seccomp;
+pub mod seccomp;
 pub mod signals;
 mod spawn;
 mod stdio;
@@ -81,14 +93,11 @@ mod userns;
 pub use lifecycle::pty;
 
 pub use caps::Capabilities;
-pub use error::{Error, Step};
-pub use harden::{RLIM_INFINITY, Resource};
+pub use error::{Error, Operation, Step};
 pub use idmap::IdMap;
-pub use landlock::{LandlockAccess, LandlockEnforcement, LandlockStatus};
 pub use lifecycle::{ResourceUsage, WaitInfo};
 pub use namespaces::Namespaces;
 pub use process::Child;
 pub use sandbox::Sandbox;
-pub use seccomp::{ArgCmp, DEFAULT_DENIED, SeccompAction, SeccompRule, syscall_number};
 pub use stdio::Stdio;
 pub use support::Support;

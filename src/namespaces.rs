@@ -52,7 +52,7 @@ bitflags::bitflags! {
 }
 
 impl Namespaces {
-    /// The seed's set, used when [`Sandbox::namespaces`](crate::Sandbox::namespaces) is not called:
+    /// The default set, used when [`Sandbox::namespaces`](crate::Sandbox::namespaces) is not called:
     /// `USER | PID | MOUNT | UTS | IPC`.
     pub const DEFAULT: Namespaces = Namespaces::USER
         .union(Namespaces::PID)

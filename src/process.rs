@@ -1,7 +1,7 @@
 //! A running sandbox: [`Child`], built on a pidfd.
 
 use crate::Error;
-use crate::error::Step;
+use crate::error::Operation;
 use rustix::io::Errno;
 use rustix::process::{WaitId, WaitIdOptions, WaitIdStatus};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -37,6 +37,8 @@ pub struct Child {
     pub stderr: Option<ChildStderr>,
     /// Timeout, terminal, init stack, resource usage ([`crate::lifecycle`]).
     pub(crate) life: crate::lifecycle::ChildLife,
+    /// What Landlock enforces on the program, filled in by the spawn.
+    pub(crate) landlock_status: Option<crate::landlock::Status>,
 }
 
 impl Child {
@@ -50,6 +52,7 @@ impl Child {
             stdout: o.map(ChildStdout::from),
             stderr: e.map(ChildStderr::from),
             life: Default::default(),
+            landlock_status: None,
         }
     }
 
@@ -61,6 +64,14 @@ impl Child {
     /// The program's pid, as the caller's PID namespace numbers it.
     pub fn id(&self) -> u32 {
         self.pid as u32
+    }
+
+    /// What Landlock enforces on the program: how much of the requested policy the running
+    /// kernel applied at this spawn, and its Landlock ABI (`None` without Landlock rules). With
+    /// [`CompatLevel::HardRequirement`](crate::landlock::CompatLevel::HardRequirement) a spawn
+    /// that returns a `Child` enforced everything.
+    pub fn landlock_status(&self) -> Option<crate::landlock::Status> {
+        self.landlock_status
     }
 
     /// The pidfd of the program. It polls readable once the program has exited.
@@ -91,7 +102,7 @@ impl Child {
         }
         match crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), sig) {
             Ok(()) | Err(Errno::SRCH) => Ok(()),
-            Err(e) => Err(Error::setup(Step::Wait, None, e.raw_os_error(), false)),
+            Err(e) => Err(Error::process(Operation::Signal, e)),
         }
     }
 
@@ -112,7 +123,7 @@ impl Child {
             }
             let timeout = self.life.deadline.map(|d| d.saturating_duration_since(Instant::now()));
             wait_readable(self.pidfd.as_fd(), timeout)
-                .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
+                .map_err(|e| Error::process(Operation::Wait, e))?;
         }
     }
 
@@ -128,12 +139,12 @@ impl Child {
         if self.status.is_none() {
             let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
             let mut reaped = crate::sys::waitid_pidfd(self.pidfd.as_fd(), options)
-                .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
+                .map_err(|e| Error::process(Operation::Wait, e))?;
             if reaped.is_none() && self.life.deadline.is_some_and(|d| Instant::now() >= d) {
                 self.life.timed_out = true;
                 let _ = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc_sig::SIGKILL);
                 reaped = crate::sys::waitid_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED)
-                    .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
+                    .map_err(|e| Error::process(Operation::Wait, e))?;
             }
             let Some((raw, usage)) = reaped else { return Ok(None) };
             self.status = Some(ExitStatus::from_raw(raw));
@@ -157,7 +168,7 @@ impl Child {
         let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take(), deadline, || {
             let _ = self.reap();
         })
-        .map_err(|e| Error::setup(Step::Wait, None, e.raw_os_error(), false))?;
+        .map_err(|e| Error::process(Operation::ReadOutput, e))?;
         let status = self.wait()?;
         Ok(Output { status, stdout, stderr })
     }
@@ -194,7 +205,7 @@ pub(crate) fn wait_pidfd(
         match rustix::process::waitid(WaitId::PidFd(pidfd), options) {
             Ok(s) => return Ok(s.map(|s| to_exit_status(&s))),
             Err(Errno::INTR) => continue,
-            Err(e) => return Err(Error::setup(Step::Wait, None, e.raw_os_error(), false)),
+            Err(e) => return Err(Error::process(Operation::Wait, e)),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::sys::SockFilter;
 /// What a rule does with a matching system call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SeccompAction {
+pub enum Action {
     /// Let it through.
     Allow,
     /// Fail it with this errno, without running it (`SECCOMP_RET_ERRNO`).
@@ -55,48 +55,48 @@ enum SyscallId {
 /// One caller rule: a system call, an optional argument comparison, an action.
 ///
 /// ```
-/// use nscell::{ArgCmp, SeccompRule};
-/// let allow_ptrace = SeccompRule::allow("ptrace");
-/// let no_listen = SeccompRule::deny("listen");
-/// let no_dgram_sockets = SeccompRule::deny("socket").when(ArgCmp::Eq(1, 2));
+/// use nscell::seccomp::{ArgCmp, Rule};
+/// let allow_ptrace = Rule::allow("ptrace");
+/// let no_listen = Rule::deny("listen");
+/// let no_dgram_sockets = Rule::deny("socket").when(ArgCmp::Eq(1, 2));
 /// # let _ = (allow_ptrace, no_listen, no_dgram_sockets);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeccompRule {
+pub struct Rule {
     syscall: SyscallId,
-    action: SeccompAction,
+    action: Action,
     arg: Option<ArgCmp>,
 }
 
-impl SeccompRule {
+impl Rule {
     /// A rule for the system call named `name` (as in `man 2`, e.g. `"ptrace"`).
-    pub fn new(name: &str, action: SeccompAction) -> SeccompRule {
-        SeccompRule { syscall: SyscallId::Name(name.to_string()), action, arg: None }
+    pub fn new(name: &str, action: Action) -> Rule {
+        Rule { syscall: SyscallId::Name(name.to_string()), action, arg: None }
     }
 
     /// A rule for system call number `nr` of the native architecture.
-    pub fn by_number(nr: u32, action: SeccompAction) -> SeccompRule {
-        SeccompRule { syscall: SyscallId::Number(nr), action, arg: None }
+    pub fn by_number(nr: u32, action: Action) -> Rule {
+        Rule { syscall: SyscallId::Number(nr), action, arg: None }
     }
 
-    /// Allows `name` (ahead of the default policy: `SeccompRule::allow("ptrace")` lets a
+    /// Allows `name` (ahead of the default policy: `Rule::allow("ptrace")` lets a
     /// debugger run inside).
-    pub fn allow(name: &str) -> SeccompRule {
-        SeccompRule::new(name, SeccompAction::Allow)
+    pub fn allow(name: &str) -> Rule {
+        Rule::new(name, Action::Allow)
     }
 
     /// Fails `name` with `EPERM`.
-    pub fn deny(name: &str) -> SeccompRule {
-        SeccompRule::new(name, SeccompAction::Errno(libc::EPERM))
+    pub fn deny(name: &str) -> Rule {
+        Rule::new(name, Action::Errno(libc::EPERM))
     }
 
     /// Matches only when the argument comparison holds.
-    pub fn when(mut self, cmp: ArgCmp) -> SeccompRule {
+    pub fn when(mut self, cmp: ArgCmp) -> Rule {
         self.arg = Some(cmp);
         self
     }
 
-    fn resolve(&self) -> Result<Rule, String> {
+    fn resolve(&self) -> Result<Resolved, String> {
         let nr = match &self.syscall {
             SyscallId::Number(n) => *n,
             SyscallId::Name(name) => syscall_number(name)
@@ -110,15 +110,15 @@ impl SeccompRule {
                 return Err(format!("seccomp rule argument index {i} is above 5"));
             }
         }
-        Ok(Rule { nr, action: self.action, arg: self.arg })
+        Ok(Resolved { nr, action: self.action, arg: self.arg })
     }
 }
 
 /// A rule with its number resolved.
 #[derive(Debug, Clone, Copy)]
-struct Rule {
+struct Resolved {
     nr: u32,
-    action: SeccompAction,
+    action: Action,
     arg: Option<ArgCmp>,
 }
 
@@ -127,7 +127,7 @@ struct Rule {
 pub(crate) struct SeccompConfig {
     pub default_policy: bool,
     pub deny_io_uring: bool,
-    pub rules: Vec<SeccompRule>,
+    pub rules: Vec<Rule>,
     /// Caller-compiled programs, stacked on top.
     pub programs: Vec<std::sync::Arc<[SockFilter]>>,
 }
@@ -204,38 +204,38 @@ pub const DEFAULT_DENIED: &[&str] = &[
 pub const IO_URING: &[&str] = &["io_uring_setup", "io_uring_enter", "io_uring_register"];
 
 /// Fails system call `nr` with `EPERM`.
-fn deny(nr: u32) -> Rule {
-    Rule { nr, action: SeccompAction::Errno(EPERM), arg: None }
+fn deny(nr: u32) -> Resolved {
+    Resolved { nr, action: Action::Errno(EPERM), arg: None }
 }
 
 /// `EPERM` for each of `names`.
-fn denied(names: &[&str]) -> impl Iterator<Item = Rule> {
+fn denied(names: &[&str]) -> impl Iterator<Item = Resolved> {
     names.iter().filter_map(|n| syscall_number(n)).map(deny)
 }
 
-fn io_uring_rules() -> impl Iterator<Item = Rule> {
+fn io_uring_rules() -> impl Iterator<Item = Resolved> {
     denied(IO_URING)
 }
 
-fn default_rules(deny_io_uring: bool) -> Vec<Rule> {
-    let mut out: Vec<Rule> = denied(DEFAULT_DENIED).collect();
+fn default_rules(deny_io_uring: bool) -> Vec<Resolved> {
+    let mut out: Vec<Resolved> = denied(DEFAULT_DENIED).collect();
     if deny_io_uring {
         out.extend(io_uring_rules());
     }
     let personality = libc::SYS_personality as u32;
     for p in [PER_LINUX, PER_LINUX32, PER_QUERY] {
-        out.push(Rule {
+        out.push(Resolved {
             nr: personality,
-            action: SeccompAction::Allow,
+            action: Action::Allow,
             arg: Some(ArgCmp::Eq32(0, p)),
         });
     }
     out.push(deny(personality));
     let ioctl = libc::SYS_ioctl as u32;
     for req in [TIOCSTI, TIOCLINUX] {
-        out.push(Rule {
+        out.push(Resolved {
             nr: ioctl,
-            action: SeccompAction::Errno(EPERM),
+            action: Action::Errno(EPERM),
             arg: Some(ArgCmp::Eq32(1, req)),
         });
     }
@@ -281,13 +281,13 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> SockFilter {
     SockFilter { code, jt, jf, k }
 }
 
-fn ret(action: SeccompAction) -> SockFilter {
+fn ret(action: Action) -> SockFilter {
     stmt(
         BPF_RET_K,
         match action {
-            SeccompAction::Allow => SECCOMP_RET_ALLOW,
-            SeccompAction::Errno(e) => SECCOMP_RET_ERRNO | (e as u32 & 0xffff),
-            SeccompAction::KillProcess => SECCOMP_RET_KILL_PROCESS,
+            Action::Allow => SECCOMP_RET_ALLOW,
+            Action::Errno(e) => SECCOMP_RET_ERRNO | (e as u32 & 0xffff),
+            Action::KillProcess => SECCOMP_RET_KILL_PROCESS,
         },
     )
 }
@@ -313,39 +313,39 @@ const LEAF: usize = 4;
 /// costs the length of the chain for each of them. For the default policy, installing a chain
 /// took ~170 µs here and the tree takes ~75 µs (any filter at all: ~30 µs); a system call that
 /// goes through the filter at run time makes ~log2(n) comparisons instead of n as well.
-fn generate(rules: &[Rule]) -> Vec<SockFilter> {
+fn generate(rules: &[Resolved]) -> Vec<SockFilter> {
     let mut p = vec![
         stmt(BPF_LD_W_ABS, OFF_ARCH),
         jump(BPF_JMP_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0),
-        ret(SeccompAction::KillProcess),
+        ret(Action::KillProcess),
         stmt(BPF_LD_W_ABS, OFF_NR),
     ];
     #[cfg(target_arch = "x86_64")]
     {
         p.push(jump(BPF_JMP_JGE_K, X32_SYSCALL_BIT, 0, 1));
-        p.push(ret(SeccompAction::Errno(EPERM)));
+        p.push(ret(Action::Errno(EPERM)));
     }
     // Rules for different system calls never both match, so grouping them by number, in their
     // order within a number, keeps "the first rule that matches decides". A rule without an
     // argument comparison always matches: those after it for the same number never run.
-    let mut by_nr: std::collections::BTreeMap<u32, Vec<Rule>> = Default::default();
+    let mut by_nr: std::collections::BTreeMap<u32, Vec<Resolved>> = Default::default();
     for r in rules {
         let group = by_nr.entry(r.nr).or_default();
         if group.last().is_none_or(|last| last.arg.is_some()) {
             group.push(*r);
         }
     }
-    let groups: Vec<(u32, Vec<Rule>)> = by_nr.into_iter().collect();
+    let groups: Vec<(u32, Vec<Resolved>)> = by_nr.into_iter().collect();
     p.extend(dispatch(&groups));
     p
 }
 
 /// A search tree over `groups` (sorted by number), with the number in the accumulator. Every
 /// path through it ends in a `ret`.
-fn dispatch(groups: &[(u32, Vec<Rule>)]) -> Vec<SockFilter> {
+fn dispatch(groups: &[(u32, Vec<Resolved>)]) -> Vec<SockFilter> {
     if groups.len() <= LEAF {
         return match groups.split_first() {
-            None => vec![ret(SeccompAction::Allow)],
+            None => vec![ret(Action::Allow)],
             Some(((nr, rules), rest)) => {
                 branch(BPF_JMP_JEQ_K, *nr, rules_for_one_call(rules), dispatch(rest))
             }
@@ -378,7 +378,7 @@ fn branch(
 
 /// The rules for one system call, in order, then `ret ALLOW` when none matched (and one can
 /// fail to match).
-fn rules_for_one_call(rules: &[Rule]) -> Vec<SockFilter> {
+fn rules_for_one_call(rules: &[Resolved]) -> Vec<SockFilter> {
     let mut p = Vec::new();
     for r in rules {
         // Each rule: [argument checks]; ret action. Conditional jumps are relative and at most
@@ -440,7 +440,7 @@ fn rules_for_one_call(rules: &[Rule]) -> Vec<SockFilter> {
     }
     // Unless the last rule always matches, nothing did: allow.
     if rules.last().is_none_or(|r| r.arg.is_some()) {
-        p.push(ret(SeccompAction::Allow));
+        p.push(ret(Action::Allow));
     }
     p
 }
@@ -925,11 +925,10 @@ mod tests {
     fn caller_rules_come_first_and_compare_arguments() {
         let c = SeccompConfig {
             rules: vec![
-                SeccompRule::allow("ptrace"),
-                SeccompRule::deny("socket").when(ArgCmp::Eq(0, 2)),
-                SeccompRule::new("listen", SeccompAction::Errno(libc::EACCES))
-                    .when(ArgCmp::Ne(1, 5)),
-                SeccompRule::deny("mmap").when(ArgCmp::MaskedEq(2, 0x4, 0xff00_0000_0000_0004)),
+                Rule::allow("ptrace"),
+                Rule::deny("socket").when(ArgCmp::Eq(0, 2)),
+                Rule::new("listen", Action::Errno(libc::EACCES)).when(ArgCmp::Ne(1, 5)),
+                Rule::deny("mmap").when(ArgCmp::MaskedEq(2, 0x4, 0xff00_0000_0000_0004)),
             ],
             ..Default::default()
         };
@@ -950,17 +949,16 @@ mod tests {
 
     #[test]
     fn unknown_names_and_bad_programs_are_refused() {
-        let c = SeccompConfig { rules: vec![SeccompRule::deny("nope")], ..Default::default() };
+        let c = SeccompConfig { rules: vec![Rule::deny("nope")], ..Default::default() };
         assert!(c.compile().unwrap_err().contains("nope"));
         assert!(parse_program(&[0; 7]).is_err());
         assert!(parse_program(&[]).is_err());
         // Rules after one without an argument comparison never run and cost nothing...
-        let dead =
-            SeccompConfig { rules: vec![SeccompRule::deny("read"); 2100], ..Default::default() };
+        let dead = SeccompConfig { rules: vec![Rule::deny("read"); 2100], ..Default::default() };
         assert!(dead.compile().unwrap().len() < 100);
         // ...but 2100 live ones are more than the kernel takes.
         let many = SeccompConfig {
-            rules: (0..2100).map(|i| SeccompRule::deny("read").when(ArgCmp::Eq32(0, i))).collect(),
+            rules: (0..2100).map(|i| Rule::deny("read").when(ArgCmp::Eq32(0, i))).collect(),
             ..Default::default()
         };
         let Err(err) = many.compile() else { panic!("6300 instructions compiled") };
@@ -970,8 +968,8 @@ mod tests {
     }
 
     /// What the rules decide, the plain way: the first that matches, else allow.
-    fn reference(rules: &[Rule], nr: u32, args: [u64; 6]) -> u32 {
-        let matches = |r: &Rule| {
+    fn reference(rules: &[Resolved], nr: u32, args: [u64; 6]) -> u32 {
+        let matches = |r: &Resolved| {
             r.nr == nr
                 && match r.arg {
                     None => true,
@@ -981,7 +979,7 @@ mod tests {
                     Some(ArgCmp::Eq32(i, v)) => args[usize::from(i)] as u32 == v,
                 }
         };
-        let action = rules.iter().find(|r| matches(r)).map_or(SeccompAction::Allow, |r| r.action);
+        let action = rules.iter().find(|r| matches(r)).map_or(Action::Allow, |r| r.action);
         ret(action).k
     }
 
@@ -1001,9 +999,9 @@ mod tests {
             for _ in 0..size {
                 let nr = next(40) as u32 * 7;
                 let action = match next(3) {
-                    0 => SeccompAction::Allow,
-                    1 => SeccompAction::Errno(next(100) as i32 + 1),
-                    _ => SeccompAction::KillProcess,
+                    0 => Action::Allow,
+                    1 => Action::Errno(next(100) as i32 + 1),
+                    _ => Action::KillProcess,
                 };
                 let (i, v) = (next(6) as u8, next(4));
                 let arg = match next(6) {
@@ -1013,7 +1011,7 @@ mod tests {
                     3 => Some(ArgCmp::MaskedEq(i, v, 0x3)),
                     _ => Some(ArgCmp::Eq32(i, v as u32)),
                 };
-                rules.push(Rule { nr, action, arg });
+                rules.push(Resolved { nr, action, arg });
             }
             let p = generate(&rules);
             if size == 900 {

@@ -1,6 +1,7 @@
 //! Id maps written from outside the new user namespace: by a root parent directly, or by an
 //! unprivileged one through the setuid helpers `newuidmap`/`newgidmap` (package `uidmap`).
 
+use crate::Namespaces;
 use crate::error::{Error, Step};
 use crate::idmap::IdMap;
 use std::path::{Path, PathBuf};
@@ -76,7 +77,8 @@ impl ParentMaps {
                 ] {
                     let path = PathBuf::from(format!("/proc/{pid}/{file}"));
                     std::fs::write(&path, crate::idmap::render(maps)).map_err(|e| {
-                        Error::setup(step, Some(path.clone()), e.raw_os_error().unwrap_or(0), true)
+                        let errno = e.raw_os_error().unwrap_or(0);
+                        Error::setup_in(step, Some(path.clone()), errno, Namespaces::USER)
                     })?;
                 }
                 Ok(())
@@ -97,7 +99,8 @@ fn run_helper(helper: &Path, pid: i32, maps: &[IdMap]) -> Result<(), Error> {
     }
     cmd.stdin(std::process::Stdio::null());
     let out = cmd.output().map_err(|e| {
-        Error::setup(Step::RunIdMapHelper, Some(helper.into()), e.raw_os_error().unwrap_or(0), true)
+        let errno = e.raw_os_error().unwrap_or(0);
+        Error::setup_in(Step::RunIdMapHelper, Some(helper.into()), errno, Namespaces::USER)
     })?;
     if out.status.success() {
         return Ok(());

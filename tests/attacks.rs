@@ -7,7 +7,7 @@
 mod common;
 
 use common::{TempDir, minimal, nscell_bin, stdout as ok};
-use nscell::{Capabilities, LandlockAccess, Sandbox, Step};
+use nscell::{Capabilities, Sandbox, Step, landlock};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
@@ -156,7 +156,9 @@ fn the_working_directory_cannot_leave_the_new_root_through_an_fd_of_the_callers(
     }
     // An fd passed on purpose does not make a magic link a working directory either.
     let mut sb = minimal("pwd");
-    sb.keep_fd(fds[1].as_raw_fd()).current_dir(format!("/proc/self/fd/{}", fds[1].as_raw_fd()));
+    let kept = fds[1].try_clone().unwrap();
+    let n = kept.as_raw_fd();
+    sb.keep_fd(kept).current_dir(format!("/proc/self/fd/{n}"));
     let err = sb.output().expect_err("a magic link as the working directory");
     assert_eq!((err.step(), err.raw_os_error()), (Some(Step::Chdir), Some(libc::ELOOP)), "{err}");
     // A working directory inside the new root still works, relative ones too.
@@ -203,11 +205,12 @@ fn the_program_path_cannot_leave_the_new_root_through_an_fd_of_the_callers() {
 fn a_landlock_rule_does_not_follow_a_magic_link() {
     let host = TempDir::new("landlock-escape");
     let fds = caller_fds(&host);
-    let fd = fds[1].as_raw_fd();
+    let kept = fds[1].try_clone().unwrap();
+    let fd = kept.as_raw_fd();
     let mut sb = minimal("true");
-    sb.keep_fd(fd)
-        .landlock_path("/", LandlockAccess::Execute)
-        .landlock_path(format!("/proc/self/fd/{fd}"), LandlockAccess::ReadWrite);
+    sb.keep_fd(kept)
+        .landlock_path("/", landlock::Access::Execute)
+        .landlock_path(format!("/proc/self/fd/{fd}"), landlock::Access::ReadWrite);
     let err = sb.output().expect_err("a Landlock rule through a magic link");
     assert_eq!(
         (err.step(), err.raw_os_error()),

@@ -5,10 +5,8 @@
 mod common;
 
 use common::{is_root, stdout as text};
-use nscell::{
-    ArgCmp, Capabilities, IdMap, LandlockAccess, LandlockEnforcement, Resource, Sandbox,
-    SeccompAction, SeccompRule, Stdio,
-};
+use nscell::seccomp::{self, ArgCmp};
+use nscell::{Capabilities, IdMap, Sandbox, Stdio, landlock, rlimit};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::Output;
@@ -167,7 +165,7 @@ fn without_no_new_privs_or_cap_sys_admin_seccomp_cannot_be_installed() {
     let e = sh("true")
         .no_new_privs(false)
         .drop_capabilities(Capabilities::ALL)
-        .landlock_path("/", LandlockAccess::Execute)
+        .landlock_path("/", landlock::Access::Execute)
         .spawn()
         .expect_err("Landlock without no_new_privs nor CAP_SYS_ADMIN");
     if nscell_abi() >= 1 {
@@ -179,14 +177,14 @@ fn without_no_new_privs_or_cap_sys_admin_seccomp_cannot_be_installed() {
 
 #[test]
 fn every_call_of_the_default_deny_list_fails_with_eperm() {
-    for name in nscell::DEFAULT_DENIED {
+    for name in seccomp::DEFAULT_DENIED {
         let r = try_in(&mut try_syscall(&[name, "-1", "0", "0", "0", "0"]));
         assert!(r.starts_with("errno 1 "), "{name}: {r}");
     }
     // The filter answers, not the kernel's own permission checks: without the filter these
     // calls fail differently (bad arguments) or not at all.
     let mut differ = 0;
-    for name in nscell::DEFAULT_DENIED {
+    for name in seccomp::DEFAULT_DENIED {
         let r = try_in(try_syscall(&[name, "-1", "0", "0", "0", "0"]).default_seccomp(false));
         if !r.starts_with("errno 1 ") {
             differ += 1;
@@ -202,20 +200,21 @@ fn ptrace_is_denied_unless_a_caller_rule_allows_it() {
     // PTRACE_PEEKDATA on a pid that does not exist: ESRCH from the kernel, EPERM from the filter.
     let args = ["ptrace", "2", "999999", "0", "0"];
     assert!(try_in(&mut try_syscall(&args)).starts_with("errno 1 "));
-    let r = try_in(try_syscall(&args).seccomp_rule(SeccompRule::allow("ptrace")));
+    let r = try_in(try_syscall(&args).seccomp_rule(seccomp::Rule::allow("ptrace")));
     assert!(r.starts_with(&format!("errno {} ", libc::ESRCH)), "{r}");
 }
 
 #[test]
 fn caller_rules_deny_by_argument() {
     // socket(AF_INET=2, …) denied with EXDEV; AF_UNIX (1) still allowed.
-    let rule = SeccompRule::new("socket", SeccompAction::Errno(libc::EXDEV)).when(ArgCmp::Eq(0, 2));
+    let rule =
+        seccomp::Rule::new("socket", seccomp::Action::Errno(libc::EXDEV)).when(ArgCmp::Eq(0, 2));
     let r = try_in(try_syscall(&["socket", "2", "2", "0"]).seccomp_rule(rule.clone()));
     assert!(r.starts_with(&format!("errno {} ", libc::EXDEV)), "{r}");
     let r = try_in(try_syscall(&["socket", "1", "1", "0"]).seccomp_rule(rule));
     assert!(r.starts_with("ok "), "{r}");
     // Unknown names are refused before anything runs.
-    let e = sh("true").seccomp_rule(SeccompRule::deny("no_such_call")).spawn().unwrap_err();
+    let e = sh("true").seccomp_rule(seccomp::Rule::deny("no_such_call")).spawn().unwrap_err();
     assert!(e.is_invalid_input(), "{e}");
 }
 
@@ -367,11 +366,13 @@ fn landlock_blocks_writes_outside_the_allowed_paths() {
         outside.display()
     );
     let mut sb = sh(&script);
-    sb.landlock_path("/", LandlockAccess::Execute)
-        .landlock_path(&inside, LandlockAccess::ReadWrite);
-    let o = out(&mut sb);
-    let status = sb.landlock_status().expect("a status after spawn");
-    if status.enforcement == LandlockEnforcement::None {
+    sb.landlock_path("/", landlock::Access::Execute)
+        .landlock_path(&inside, landlock::Access::ReadWrite);
+    let child = sb.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let child = child.expect("spawn");
+    let status = child.landlock_status().expect("a status after spawn");
+    let o = child.wait_with_output().expect("wait");
+    if status.enforcement == landlock::Enforcement::None {
         skip!("this kernel enforces no Landlock (ABI {})", status.kernel_abi);
     }
     assert_eq!(String::from_utf8_lossy(&o.stdout), "written\na\n");
@@ -379,7 +380,7 @@ fn landlock_blocks_writes_outside_the_allowed_paths() {
     assert!(inside.join("ok").exists());
     assert!(status.kernel_abi >= 1);
     if status.kernel_abi >= 5 {
-        assert_eq!(status.enforcement, LandlockEnforcement::Full);
+        assert_eq!(status.enforcement, landlock::Enforcement::Full);
     }
     // Without Landlock the same write goes through (the test can fail).
     let o = out(&mut sh(&format!("echo b > {}/no && echo escaped", outside.display())));
@@ -391,14 +392,14 @@ fn landlock_blocks_writes_outside_the_allowed_paths() {
 #[test]
 fn landlock_as_a_hard_requirement() {
     let mut sb = sh("true");
-    sb.landlock_path("/", LandlockAccess::Execute)
+    sb.landlock_path("/", landlock::Access::Execute)
         .landlock_tcp_connect(&[])
-        .landlock_required(true);
+        .landlock_compat_level(landlock::CompatLevel::HardRequirement);
     let abi = nscell_abi();
-    match sb.status() {
-        Ok(s) => {
-            assert!(s.success());
-            assert_eq!(sb.landlock_status().unwrap().enforcement, LandlockEnforcement::Full);
+    match sb.spawn() {
+        Ok(mut child) => {
+            assert!(child.wait().unwrap().success());
+            assert_eq!(child.landlock_status().unwrap().enforcement, landlock::Enforcement::Full);
             assert!(abi >= 4, "TCP rules reported enforced on ABI {abi}");
         }
         Err(e) => {
@@ -446,15 +447,15 @@ fn own_limit(r: rustix::process::Resource) -> (u64, u64) {
 fn every_rlimit_is_visible_in_proc_self_limits() {
     use rustix::process::Resource as R;
     // Values at or below the caller's hard limits, so an unprivileged run can set them.
-    let cases: [(Resource, R, &str, u64); 8] = [
-        (Resource::As, R::As, "Max address space", 3 << 30),
-        (Resource::Core, R::Core, "Max core file size", 0),
-        (Resource::Cpu, R::Cpu, "Max cpu time", 3600),
-        (Resource::Fsize, R::Fsize, "Max file size", 1 << 20),
-        (Resource::Nofile, R::Nofile, "Max open files", 200),
-        (Resource::Nproc, R::Nproc, "Max processes", 500),
-        (Resource::Stack, R::Stack, "Max stack size", 4 << 20),
-        (Resource::Memlock, R::Memlock, "Max locked memory", 1 << 16),
+    let cases: [(rlimit::Resource, R, &str, u64); 8] = [
+        (rlimit::Resource::As, R::As, "Max address space", 3 << 30),
+        (rlimit::Resource::Core, R::Core, "Max core file size", 0),
+        (rlimit::Resource::Cpu, R::Cpu, "Max cpu time", 3600),
+        (rlimit::Resource::Fsize, R::Fsize, "Max file size", 1 << 20),
+        (rlimit::Resource::Nofile, R::Nofile, "Max open files", 200),
+        (rlimit::Resource::Nproc, R::Nproc, "Max processes", 500),
+        (rlimit::Resource::Stack, R::Stack, "Max stack size", 4 << 20),
+        (rlimit::Resource::Memlock, R::Memlock, "Max locked memory", 1 << 16),
     ];
     let mut sb = sh("cat /proc/self/limits");
     let mut expect = Vec::new();
@@ -480,7 +481,7 @@ fn fsize_nofile_and_as_limits_are_enforced() {
     let dir = scratch("rlimit");
     let file = dir.join("big");
     let o = out(sh(&format!("head -c 100000 /dev/zero > {}", file.display())).rlimit(
-        Resource::Fsize,
+        rlimit::Resource::Fsize,
         4096,
         4096,
     ));
@@ -489,7 +490,7 @@ fn fsize_nofile_and_as_limits_are_enforced() {
     let _ = std::fs::remove_dir_all(dir);
 
     // dup3(0, 40): EBADF at or above RLIMIT_NOFILE.
-    let r = try_in(try_syscall(&["dup3", "0", "40", "0"]).rlimit(Resource::Nofile, 32, 32));
+    let r = try_in(try_syscall(&["dup3", "0", "40", "0"]).rlimit(rlimit::Resource::Nofile, 32, 32));
     assert!(r.starts_with(&format!("errno {} ", libc::EBADF)), "{r}");
     let r = try_in(&mut try_syscall(&["dup3", "0", "40", "0"]));
     assert_eq!(r, "ok 40");
@@ -498,7 +499,7 @@ fn fsize_nofile_and_as_limits_are_enforced() {
     let mmap = ["mmap", "0", "0x40000000", "3", "0x22", "-1", "0"];
     let r = try_in(&mut try_syscall(&mmap));
     assert!(r.starts_with("ok "), "{r}");
-    let r = try_in(try_syscall(&mmap).rlimit(Resource::As, 256 << 20, 256 << 20));
+    let r = try_in(try_syscall(&mmap).rlimit(rlimit::Resource::As, 256 << 20, 256 << 20));
     assert!(r.starts_with(&format!("errno {} ", libc::ENOMEM)), "{r}");
 }
 
@@ -511,7 +512,7 @@ fn rlimits_cannot_raise_the_hard_limit_without_privilege() {
     if hard == u64::MAX {
         skip!("the caller's NOFILE hard limit is unlimited");
     }
-    let e = sh("true").rlimit(Resource::Nofile, hard, hard + 1).spawn().unwrap_err();
+    let e = sh("true").rlimit(rlimit::Resource::Nofile, hard, hard + 1).spawn().unwrap_err();
     assert_eq!(e.step(), Some(nscell::Step::Rlimit), "{e}");
 }
 
@@ -533,13 +534,13 @@ fn an_inherited_fd_is_closed_unless_kept() {
     // `test` is a shell builtin: /proc/self is the shell, which execve gave the fds.
     let check = format!("test -e /proc/self/fd/{n} && cat /proc/self/fd/{n} || echo closed");
     assert_eq!(text(&out(&mut sh(&check))), "closed\n");
-    assert_eq!(text(&out(sh(&check).keep_fd(n))), "leak");
     // Mapped: at the target only.
-    let o = out(sh(&format!("cat /proc/self/fd/77; {check}")).map_fd(n, 77));
+    let o = out(sh(&format!("cat /proc/self/fd/77; {check}")).map_fd(fd.try_clone().unwrap(), 77));
     assert_eq!(text(&o), "leakclosed\n");
     // And not CLOEXEC there: a program exec'd by the shell still has it.
-    let o = out(sh("exec cat /proc/self/fd/77").map_fd(n, 77));
+    let o = out(sh("exec cat /proc/self/fd/77").map_fd(fd.try_clone().unwrap(), 77));
     assert_eq!(text(&o), "leak");
+    assert_eq!(text(&out(sh(&check).keep_fd(fd))), "leak");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -548,19 +549,18 @@ fn mapped_fds_may_swap_places() {
     let (a, da) = leaky_fd("A");
     let (b, db) = leaky_fd("B");
     let (na, nb) = (a.as_raw_fd(), b.as_raw_fd());
-    let o = out(sh(&format!("cat /proc/self/fd/{na} /proc/self/fd/{nb}"))
-        .map_fd(na, nb)
-        .map_fd(nb, na));
-    assert_eq!(text(&o), "BA");
-    let e = sh("true").keep_fd(9999).spawn().unwrap_err();
+    // A closed fd (`keep_fd(9999)`) cannot be named any more: see the compile_fail example of
+    // `Sandbox::keep_fd`.
+    let e = sh("true").map_fd(a.try_clone().unwrap(), 1).spawn().unwrap_err();
     assert!(e.is_invalid_input(), "{e}");
-    let e = sh("true").map_fd(na, 1).spawn().unwrap_err();
-    assert!(e.is_invalid_input(), "{e}");
-    let e = sh("true").map_fd(na, i32::MAX).spawn().unwrap_err();
+    let e = sh("true").map_fd(a.try_clone().unwrap(), i32::MAX).spawn().unwrap_err();
     assert!(e.is_invalid_input(), "{e}");
     // A target above RLIMIT_NOFILE: the child's dup3 fails and says which step.
-    let e = sh("true").map_fd(na, 1 << 29).spawn().unwrap_err();
+    let e = sh("true").map_fd(a.try_clone().unwrap(), 1 << 29).spawn().unwrap_err();
     assert_eq!(e.step(), Some(nscell::Step::PassFds), "{e}");
+    let o =
+        out(sh(&format!("cat /proc/self/fd/{na} /proc/self/fd/{nb}")).map_fd(a, nb).map_fd(b, na));
+    assert_eq!(text(&o), "BA");
     let _ = std::fs::remove_dir_all(da);
     let _ = std::fs::remove_dir_all(db);
 }
@@ -860,9 +860,9 @@ fn passed_fds_may_land_on_the_numbers_nscell_uses_for_itself() {
     let free = lowest_free_numbers(&fd, 12);
     let mut sb = Sandbox::new("/bin/sh");
     let script: String = free.iter().map(|t| format!("cat /proc/self/fd/{t}; ")).collect();
-    sb.args(["-c", &script]).landlock_path("/", LandlockAccess::Execute);
+    sb.args(["-c", &script]).landlock_path("/", landlock::Access::Execute);
     for &t in &free {
-        sb.map_fd(fd.as_raw_fd(), t);
+        sb.map_fd(rustix::io::fcntl_dupfd_cloexec(&fd, 1000).unwrap(), t);
     }
     assert_eq!(text(&out(&mut sb)), "X".repeat(free.len()));
     let _ = std::fs::remove_dir_all(dir);
@@ -883,10 +883,10 @@ fn hardening_applies_on_the_handshake_path_too() {
         skip!("{why}");
     }
     sb.keep_capabilities(Capabilities::CHOWN);
-    sb.landlock_path("/", LandlockAccess::Execute);
-    sb.rlimit(Resource::Nofile, 100, 100);
+    sb.landlock_path("/", landlock::Access::Execute);
+    sb.rlimit(rlimit::Resource::Nofile, 100, 100);
     for &t in &free {
-        sb.map_fd(fd.as_raw_fd(), t);
+        sb.map_fd(rustix::io::fcntl_dupfd_cloexec(&fd, 1000).unwrap(), t);
     }
     let s = text(&out(&mut sb));
     assert!(s.starts_with(&"H".repeat(free.len())), "{s}");
@@ -904,7 +904,7 @@ fn hardening_never_changes_the_callers_dumpability() {
     let before = dumpable();
     let mut sb = sh("true");
     sb.drop_capabilities(Capabilities::ALL)
-        .landlock_path("/", LandlockAccess::Execute)
+        .landlock_path("/", landlock::Access::Execute)
         .allow_nested_userns(false);
     assert!(sb.status().unwrap().success());
     let mut sb = Sandbox::new("/bin/sh");
@@ -924,7 +924,7 @@ fn no_setup_fd_reaches_the_program() {
     let list = "echo /proc/self/fd/*";
     let plain = text(&out(sh(list).default_seccomp(false)));
     let mut sb = sh(list);
-    sb.landlock_path("/", LandlockAccess::Execute)
+    sb.landlock_path("/", landlock::Access::Execute)
         .seccomp_program(&getppid_program(libc::EXDEV as u32))
         .drop_capabilities(Capabilities::ALL);
     assert_eq!(text(&out(&mut sb)), plain);
@@ -946,14 +946,14 @@ fn landlock_paths_mean_what_the_sandbox_sees_in_a_new_root() {
         .symlink("usr/lib64", "/lib64")
         .tmpfs("/scratch")
         .tmpfs("/tmp")
-        .landlock_path("/", LandlockAccess::Execute)
-        .landlock_path("/scratch", LandlockAccess::ReadWrite);
+        .landlock_path("/", landlock::Access::Execute)
+        .landlock_path("/scratch", landlock::Access::ReadWrite);
     let o = out(&mut sb);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "written\n", "{}", text_err(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("Permission denied"), "{}", text_err(&o));
     // A rule on a path missing inside names it.
     let mut sb = Sandbox::new("/bin/true");
-    sb.ro_bind("/usr", "/usr").landlock_path("/nonexistent-inside", LandlockAccess::ReadOnly);
+    sb.ro_bind("/usr", "/usr").landlock_path("/nonexistent-inside", landlock::Access::ReadOnly);
     let err = sb.spawn().unwrap_err();
     assert_eq!(err.step(), Some(nscell::Step::Landlock), "{err}");
     assert_eq!(err.path(), Some(std::path::Path::new("/nonexistent-inside")), "{err}");
@@ -970,8 +970,8 @@ fn landlock_paths_mean_the_sandboxs_own_proc() {
         let mut sb = Sandbox::new("/usr/bin/head");
         sb.args(["-n1", "/proc/self/status", "/etc/hostname"])
             .mount_proc(proc)
-            .landlock_path("/usr", LandlockAccess::Execute)
-            .landlock_path("/proc", LandlockAccess::ReadOnly);
+            .landlock_path("/usr", landlock::Access::Execute)
+            .landlock_path("/proc", landlock::Access::ReadOnly);
         out(&mut sb)
     };
     for proc in [true, false] {
@@ -986,7 +986,7 @@ fn landlock_paths_mean_the_sandboxs_own_proc() {
         // A missing path is the same error whichever side opens it: not "unsupported".
         let err = Sandbox::new("/bin/true")
             .mount_proc(proc)
-            .landlock_path("/nonexistent-nscell", LandlockAccess::ReadOnly)
+            .landlock_path("/nonexistent-nscell", landlock::Access::ReadOnly)
             .spawn()
             .unwrap_err();
         assert_eq!(err.step(), Some(nscell::Step::Landlock), "{err}");
@@ -1010,8 +1010,8 @@ fn relative_landlock_paths_are_relative_to_the_programs_directory() {
         sb.args(["data/f", "/etc/hostname"])
             .current_dir(&dir)
             .mount_proc(proc)
-            .landlock_path("/usr", LandlockAccess::Execute)
-            .landlock_path("data", LandlockAccess::ReadOnly);
+            .landlock_path("/usr", landlock::Access::Execute)
+            .landlock_path("data", landlock::Access::ReadOnly);
         let o = out(&mut sb);
         assert_eq!(String::from_utf8_lossy(&o.stdout), "inside\n", "{proc}: {}", text_err(&o));
         assert!(text_err(&o).contains("Permission denied"), "{proc}: {}", text_err(&o));
@@ -1066,7 +1066,7 @@ fn rlimit_nproc_counts_the_processes_of_the_uid_in_the_sandboxs_user_namespace()
     // from RLIMIT_NPROC: a kernel rule. Root checks it, then tests a uid the limit applies to:
     // a subordinate one its program switches to inside (with setpriv; root inside may).
     let mut inside = Sandbox::new("/usr/bin/perl");
-    inside.args(["-e", FORK_UNTIL_REFUSED]).rlimit(Resource::Nproc, N, N);
+    inside.args(["-e", FORK_UNTIL_REFUSED]).rlimit(rlimit::Resource::Nproc, N, N);
     let (uid, switch) = if is_root() {
         let n: u64 = text(&out(&mut inside)).trim().parse().unwrap();
         assert!(n > N, "host root was limited to {n} processes");
@@ -1091,7 +1091,7 @@ fn rlimit_nproc_counts_the_processes_of_the_uid_in_the_sandboxs_user_namespace()
             let id = id.to_string();
             sb.args(["--reuid", &id, "--regid", &id, "--clear-groups", "/usr/bin/perl"]);
         }
-        sb.args(["-e", FORK_UNTIL_REFUSED]).rlimit(Resource::Nproc, N, N);
+        sb.args(["-e", FORK_UNTIL_REFUSED]).rlimit(rlimit::Resource::Nproc, N, N);
         let o = out(sb);
         text(&o).trim().parse::<u64>().unwrap_or_else(|_| panic!("{o:?}"))
     };
@@ -1137,7 +1137,7 @@ fn a_setup_failure_is_never_written_into_a_passed_fd() {
     // A timeout takes the handshake path, which has the exec channel.
     sb.timeout(std::time::Duration::from_secs(60));
     for target in 3..40 {
-        sb.map_fd(w.as_raw_fd(), target);
+        sb.map_fd(w.try_clone().unwrap(), target);
     }
     let e = sb.spawn().unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
@@ -1146,4 +1146,45 @@ fn a_setup_failure_is_never_written_into_a_passed_fd() {
     let mut buf = [0u8; 64];
     let n = rustix::io::read(&r, &mut buf).unwrap();
     assert_eq!(n, 0, "the failure record went into the passed fd: {:?}", &buf[..n]);
+}
+
+#[test]
+fn a_kept_file_is_the_sandboxs_to_pass_and_to_close() {
+    let dir = scratch("owned-fd");
+    let path = dir.join("f");
+    std::fs::write(&path, "owned").unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    let n = file.as_raw_fd();
+    let names_the_file =
+        || std::fs::read_link(format!("/proc/self/fd/{n}")).is_ok_and(|link| link == path);
+    let mut sb = sh(&format!("cat /proc/self/fd/{n}"));
+    sb.keep_fd(file);
+    // At its own number in the program, for every spawn of the sandbox.
+    assert_eq!(text(&out(&mut sb)), "owned");
+    assert_eq!(text(&out(&mut sb)), "owned");
+    assert!(names_the_file(), "the sandbox closed fd {n} while it lives");
+    drop(sb);
+    // (Another test's thread may reuse the number: it then names another file.)
+    assert!(!names_the_file(), "fd {n} is still open after the Sandbox was dropped");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn each_child_says_what_landlock_enforced_at_its_own_spawn() {
+    let mut sb = sh("true");
+    let mut plain = sb.spawn().unwrap();
+    assert_eq!(plain.landlock_status(), None, "no Landlock rule, no status");
+    sb.landlock_path("/", landlock::Access::Execute);
+    let mut ruled = sb.spawn().unwrap();
+    let status = ruled.landlock_status().expect("a status from a spawn with Landlock rules");
+    assert_eq!(status.kernel_abi, nscell_abi());
+    if status.kernel_abi == 0 {
+        assert_eq!(status.enforcement, landlock::Enforcement::None);
+    } else {
+        assert_ne!(status.enforcement, landlock::Enforcement::None);
+    }
+    // A later spawn's status is its own: the first child's is unchanged.
+    assert_eq!(plain.landlock_status(), None);
+    assert!(plain.wait().unwrap().success());
+    assert!(ruled.wait().unwrap().success());
 }

@@ -1239,3 +1239,19 @@ fn sharing_the_terminal_the_sandbox_is_a_foreground_job_of_its_own() {
     tmux.send(&["C-c"]);
     tmux.expect("rc=130");
 }
+
+#[test]
+fn a_failed_wait_is_a_process_error_not_a_setup_step() {
+    let mut child = Sandbox::new("true").namespaces(Namespaces::empty()).spawn().unwrap();
+    // Reaped behind the Child's back: its waitid on the pidfd finds no child (ECHILD).
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()).unwrap();
+    let e = child.wait().unwrap_err();
+    assert!(
+        matches!(e, Error::Process { operation: nscell::Operation::Wait, .. }),
+        "not a Process error: {e:?}"
+    );
+    assert_eq!(e.step(), None, "{e}");
+    assert_eq!(e.raw_os_error(), Some(libc::ECHILD), "{e}");
+    assert!(e.to_string().starts_with("cannot wait for the sandbox: "), "{e}");
+}

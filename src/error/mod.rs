@@ -3,6 +3,7 @@
 mod failure;
 pub(crate) use failure::Failure;
 
+use crate::Namespaces;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -93,8 +94,6 @@ steps! {
     /// Executing the program (`execve`); reported as [`Error::Exec`].
     #[doc(alias = "execve")]
     Exec => "execute",
-    /// Waiting for the child (`waitid`).
-    Wait => "wait for the sandbox",
     /// Putting the fds passed with `keep_fd`/`map_fd` in place (`dup3`).
     PassFds => "pass a file descriptor to the program",
     /// Setting a resource limit (`prlimit`).
@@ -112,9 +111,11 @@ steps! {
     /// Installing a seccomp filter (`seccomp(SECCOMP_SET_MODE_FILTER)`).
     #[doc(alias = "seccomp")]
     Seccomp => "install the seccomp filter",
-    /// Creating the new root: a tmpfs (or the [`rootfs`](crate::Sandbox::rootfs) bind) attached
-    /// in the child's mount namespace before it becomes `/`.
-    NewRoot => "create the new root (a tmpfs attached on /tmp until pivot_root)",
+    /// Creating the new root: a tmpfs (or the [`rootfs`](crate::Sandbox::rootfs) bind)
+    /// attached in the child's private mount namespace on the first of `/tmp`, `/run`, `/mnt`
+    /// and `/var/tmp` that is a directory there, until `pivot_root` makes it `/`.
+    NewRoot => "create the new root (a tmpfs or the rootfs bind, attached on the first of /tmp, \
+                /run, /mnt and /var/tmp that is a directory, until pivot_root)",
     /// A bind mount of a filesystem operation ([`bind`](crate::Sandbox::bind) and friends).
     BindMount => "bind",
     /// Mounting a tmpfs ([`tmpfs`](crate::Sandbox::tmpfs)).
@@ -176,6 +177,38 @@ impl std::fmt::Display for Step {
     }
 }
 
+/// What was being done with a running sandbox when [`Error::Process`] happened: a failure
+/// after the spawn, never a setup [`Step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Waiting for the sandbox to end ([`Child::wait`](crate::Child::wait) and friends:
+    /// `waitid(P_PIDFD)`, `poll` on the pidfd).
+    #[doc(alias = "waitid")]
+    Wait,
+    /// Sending it a signal ([`Child::signal`](crate::Child::signal): `pidfd_send_signal`).
+    #[doc(alias = "pidfd_send_signal")]
+    Signal,
+    /// Reading its piped stdout and stderr
+    /// ([`Child::wait_with_output`](crate::Child::wait_with_output)).
+    ReadOutput,
+    /// Relaying between the caller's terminal and the sandbox's pseudo-terminal
+    /// ([`pty::relay`](crate::pty::relay)).
+    RelayTerminal,
+}
+
+impl std::fmt::Display for Operation {
+    /// What the operation does, as the object of "cannot …".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Operation::Wait => "wait for the sandbox",
+            Operation::Signal => "signal the sandbox",
+            Operation::ReadOutput => "read the sandbox's output",
+            Operation::RelayTerminal => "relay the sandbox's terminal",
+        })
+    }
+}
+
 /// Everything that can go wrong when building, spawning or waiting for a sandbox.
 ///
 /// Setup failures are never confused with the program's own exit status: [`Sandbox::spawn`](crate::Sandbox::spawn)
@@ -193,6 +226,7 @@ pub enum Error {
 
     /// The running kernel or system lacks something the configuration needs.
     #[error("{feature} is not supported here: {reason}")]
+    #[non_exhaustive]
     Unsupported {
         /// What was asked for.
         feature: &'static str,
@@ -202,6 +236,7 @@ pub enum Error {
 
     /// A setup step failed, in the parent or in the child before `execve`.
     #[error("cannot {}: {source}{}", subject(*step, path.as_deref()), hint_suffix(hint))]
+    #[non_exhaustive]
     Setup {
         /// Which step.
         step: Step,
@@ -216,6 +251,7 @@ pub enum Error {
 
     /// The sandbox was set up but the program could not be executed.
     #[error("cannot execute {}: {source}{}", program.display(), hint_suffix(hint))]
+    #[non_exhaustive]
     Exec {
         /// The program as given, or the `PATH` candidate that failed.
         program: PathBuf,
@@ -233,6 +269,7 @@ pub enum Error {
 
     /// `newuidmap` or `newgidmap` ran but refused the mapping.
     #[error("{} refused the mapping ({status}): {}{}", helper.display(), stderr.trim(), hint_suffix(hint))]
+    #[non_exhaustive]
     IdMapHelper {
         /// The helper that ran.
         helper: PathBuf,
@@ -242,6 +279,19 @@ pub enum Error {
         stderr: String,
         /// What usually causes this, and what to do.
         hint: Option<String>,
+    },
+
+    /// The sandbox was spawned, but waiting for it, signalling it, reading its output or
+    /// relaying its terminal failed. The program may still be running: dropping the
+    /// [`Child`](crate::Child) kills and reaps it.
+    #[error("cannot {operation}: {source}")]
+    #[non_exhaustive]
+    Process {
+        /// What was being done.
+        operation: Operation,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
     },
 }
 
@@ -274,7 +324,9 @@ impl Error {
     /// The errno, when the failure came from a system call.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Setup { source, .. } | Error::Exec { source, .. } => source.raw_os_error(),
+            Error::Setup { source, .. }
+            | Error::Exec { source, .. }
+            | Error::Process { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }
@@ -308,14 +360,33 @@ impl Error {
         Error::InvalidInput(msg.into())
     }
 
-    /// A setup failure, with the hint for its known causes.
-    pub(crate) fn setup(step: Step, path: Option<PathBuf>, errno: i32, userns: bool) -> Error {
+    /// A setup failure outside any user namespace of the sandbox's (in the parent, before
+    /// `clone`), with the hint for its known causes.
+    pub(crate) fn setup(step: Step, path: Option<PathBuf>, errno: i32) -> Error {
+        Error::setup_in(step, path, errno, Namespaces::empty())
+    }
+
+    /// A setup failure of a sandbox with `namespaces`, with the hint for its known causes:
+    /// with [`Namespaces::USER`] among them, a denied step is also blamed on what restricts
+    /// user namespaces here.
+    pub(crate) fn setup_in(
+        step: Step,
+        path: Option<PathBuf>,
+        errno: i32,
+        namespaces: Namespaces,
+    ) -> Error {
+        let userns = namespaces.contains(Namespaces::USER);
         Error::Setup {
             step,
             path,
             source: io::Error::from_raw_os_error(errno),
             hint: hint(step, errno, userns),
         }
+    }
+
+    /// A failure with a running sandbox.
+    pub(crate) fn process(operation: Operation, errno: rustix::io::Errno) -> Error {
+        Error::Process { operation, source: io::Error::from_raw_os_error(errno.raw_os_error()) }
     }
 
     pub(crate) fn exec(program: PathBuf, errno: i32) -> Error {
@@ -339,7 +410,9 @@ impl From<Error> for io::Error {
         let kind = match &e {
             Error::InvalidInput(_) => io::ErrorKind::InvalidInput,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
-            Error::Setup { source, .. } | Error::Exec { source, .. } => source.kind(),
+            Error::Setup { source, .. }
+            | Error::Exec { source, .. }
+            | Error::Process { source, .. } => source.kind(),
             Error::IdMapHelper { .. } => io::ErrorKind::PermissionDenied,
             Error::SetupInterrupted => io::ErrorKind::Interrupted,
         };
@@ -540,6 +613,39 @@ mod tests {
     }
 
     #[test]
+    fn process_errors_read_like_a_sentence_and_name_no_step() {
+        use rustix::io::Errno;
+        for (operation, text) in [
+            (Operation::Wait, "cannot wait for the sandbox: No child processes (os error 10)"),
+            (Operation::Signal, "cannot signal the sandbox: No child processes (os error 10)"),
+            (
+                Operation::ReadOutput,
+                "cannot read the sandbox's output: No child processes (os error 10)",
+            ),
+            (
+                Operation::RelayTerminal,
+                "cannot relay the sandbox's terminal: No child processes (os error 10)",
+            ),
+        ] {
+            let e = Error::process(operation, Errno::CHILD);
+            assert_eq!(e.to_string(), text);
+            assert_eq!((e.step(), e.raw_os_error(), e.hint()), (None, Some(libc::ECHILD), None));
+            assert!(std::error::Error::source(&e).is_some(), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_new_root_message_names_every_place_it_may_be_attached() {
+        let e = Error::setup(Step::NewRoot, None, libc::EPERM);
+        assert_eq!(
+            e.to_string(),
+            "cannot create the new root (a tmpfs or the rootfs bind, attached on the first of \
+             /tmp, /run, /mnt and /var/tmp that is a directory, until pivot_root): Operation not \
+             permitted (os error 1)"
+        );
+    }
+
+    #[test]
     fn steps_round_trip_through_u8() {
         for &s in Step::ALL {
             assert_eq!(Step::from_u8(s as u8), Some(s));
@@ -550,7 +656,7 @@ mod tests {
 
     #[test]
     fn key_quota_hint_names_the_sysctl_and_the_opt_out() {
-        let e = Error::setup(Step::SessionKeyring, None, libc::EDQUOT, true);
+        let e = Error::setup_in(Step::SessionKeyring, None, libc::EDQUOT, Namespaces::USER);
         let text = e.to_string();
         assert!(text.starts_with("cannot join a new session keyring: Disk quota exceeded"), "{e}");
         for part in ["kernel.keys.maxkeys", "new_session_keyring(false)", "--keep-session-keyring"]
@@ -561,7 +667,7 @@ mod tests {
 
     #[test]
     fn time_namespace_einval_gets_a_hint() {
-        let e = Error::setup(Step::UnshareTime, None, libc::EINVAL, true);
+        let e = Error::setup_in(Step::UnshareTime, None, libc::EINVAL, Namespaces::USER);
         assert!(e.to_string().contains("Linux 5.6"), "{e}");
     }
 }

@@ -365,7 +365,7 @@ pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, 
 }
 
 /// The error for a failed filesystem step: the operation's position, name and paths.
-pub(crate) fn describe(cfg: &FsConfig, f: &Failure, userns: bool) -> Option<Error> {
+pub(crate) fn describe(cfg: &FsConfig, f: &Failure, namespaces: Namespaces) -> Option<Error> {
     let op_step = matches!(
         f.step,
         Step::BindMount
@@ -381,7 +381,7 @@ pub(crate) fn describe(cfg: &FsConfig, f: &Failure, userns: bool) -> Option<Erro
     );
     if !op_step {
         return matches!(f.step, Step::NewRoot | Step::PivotRoot)
-            .then(|| Error::setup(f.step, None, f.errno, userns));
+            .then(|| Error::setup_in(f.step, None, f.errno, namespaces));
     }
     let i = usize::from(f.index);
     let op = cfg.ops.get(i)?;

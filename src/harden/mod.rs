@@ -14,88 +14,12 @@
 
 use crate::caps::{self, Capabilities};
 use crate::error::{Error, Step};
-use crate::landlock::{LandlockConfig, LandlockStatus};
+use crate::landlock::{self, LandlockConfig};
+use crate::rlimit::Resource;
 use crate::seccomp::SeccompConfig;
 use crate::sys::SockFilter;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
-
-/// A resource limit, as [getrlimit(2)](https://man7.org/linux/man-pages/man2/getrlimit.2.html)
-/// names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Resource {
-    /// `RLIMIT_AS`: the size of the address space, in bytes.
-    #[doc(alias = "RLIMIT_AS")]
-    As,
-    /// `RLIMIT_CORE`: the size of a core dump, in bytes.
-    #[doc(alias = "RLIMIT_CORE")]
-    Core,
-    /// `RLIMIT_CPU`: CPU time, in seconds (`SIGXCPU` at the soft limit, `SIGKILL` at the hard).
-    #[doc(alias = "RLIMIT_CPU")]
-    Cpu,
-    /// `RLIMIT_FSIZE`: the size of a file the process writes, in bytes (`SIGXFSZ`, `EFBIG`).
-    #[doc(alias = "RLIMIT_FSIZE")]
-    Fsize,
-    /// `RLIMIT_NOFILE`: one more than the highest fd number the process may open.
-    #[doc(alias = "RLIMIT_NOFILE")]
-    Nofile,
-    /// `RLIMIT_NPROC`: the number of processes, the program included, whose real uid is the
-    /// program's *and that run in the sandbox's user namespace* (or in one nested in it).
-    ///
-    /// The kernel counts this limit per user namespace: the uid's processes on the host, and
-    /// those in other sandboxes, do not count against it (measured on Linux 6.18: with
-    /// `NPROC=25` the program forks 24 children while its uid runs 20 other processes on the
-    /// host). The uid's processes on the host as a whole stay bounded by the limit the caller
-    /// had at spawn time, which the user namespace keeps from its creation. Without
-    /// [`Namespaces::USER`](crate::Namespaces::USER) every process of the real uid on the host
-    /// counts. Not enforced for host uid 0, nor for a task with `CAP_SYS_RESOURCE` or
-    /// `CAP_SYS_ADMIN` in the initial user namespace (a kernel rule): in a sandbox of host root
-    /// it applies only once the program switches to another mapped uid.
-    #[doc(alias = "RLIMIT_NPROC")]
-    Nproc,
-    /// `RLIMIT_STACK`: the size of the main stack, in bytes.
-    #[doc(alias = "RLIMIT_STACK")]
-    Stack,
-    /// `RLIMIT_MEMLOCK`: memory locked with `mlock`, in bytes.
-    #[doc(alias = "RLIMIT_MEMLOCK")]
-    Memlock,
-}
-
-impl Resource {
-    /// Parses `NOFILE`, `nofile` or `RLIMIT_NOFILE` (and so on).
-    pub fn parse(name: &str) -> Option<Resource> {
-        let upper = name.to_ascii_uppercase();
-        Some(match upper.strip_prefix("RLIMIT_").unwrap_or(&upper) {
-            "AS" => Resource::As,
-            "CORE" => Resource::Core,
-            "CPU" => Resource::Cpu,
-            "FSIZE" => Resource::Fsize,
-            "NOFILE" => Resource::Nofile,
-            "NPROC" => Resource::Nproc,
-            "STACK" => Resource::Stack,
-            "MEMLOCK" => Resource::Memlock,
-            _ => return None,
-        })
-    }
-
-    pub(crate) fn rustix(self) -> rustix::process::Resource {
-        use rustix::process::Resource as R;
-        match self {
-            Resource::As => R::As,
-            Resource::Core => R::Core,
-            Resource::Cpu => R::Cpu,
-            Resource::Fsize => R::Fsize,
-            Resource::Nofile => R::Nofile,
-            Resource::Nproc => R::Nproc,
-            Resource::Stack => R::Stack,
-            Resource::Memlock => R::Memlock,
-        }
-    }
-}
-
-/// The value meaning "no limit" (`RLIM_INFINITY`).
-pub const RLIM_INFINITY: u64 = u64::MAX;
 
 /// At most this many fds may be passed with `keep_fd`/`map_fd`.
 pub(crate) const MAX_FDS: usize = 64;
@@ -109,15 +33,16 @@ pub(crate) struct HardenConfig {
     /// Capability changes folded to `(base & mask) | add`, or `None` for "untouched".
     pub(crate) caps: Option<(u64, u64)>,
     pub(crate) rlimits: Vec<(Resource, u64, u64)>,
-    /// (source, target) pairs; a later entry for the same target replaces the earlier.
-    pub(crate) fds: Vec<(RawFd, RawFd)>,
+    /// The fds passed with `keep_fd`/`map_fd` and their targets, one per target (a later call
+    /// for a target replaces the earlier). Shared, so every spawn (and a clone of the config)
+    /// passes the same fds; closed when the last holder is dropped.
+    pub(crate) fds: Vec<(Arc<OwnedFd>, RawFd)>,
     pub(crate) nested_userns: bool,
     pub(crate) new_session_keyring: bool,
     pub(crate) seccomp: SeccompConfig,
     /// nscell's own compiled filter, cached until a seccomp setting changes.
     pub(crate) compiled: Option<Arc<[SockFilter]>>,
     pub(crate) landlock: LandlockConfig,
-    pub(crate) landlock_status: Option<LandlockStatus>,
 }
 
 impl Default for HardenConfig {
@@ -132,7 +57,6 @@ impl Default for HardenConfig {
             seccomp: SeccompConfig::default(),
             compiled: None,
             landlock: LandlockConfig::default(),
-            landlock_status: None,
         }
     }
 }
@@ -158,7 +82,8 @@ pub(crate) struct HardenPlan {
 }
 
 impl HardenConfig {
-    /// Everything the child needs; compiles the seccomp filter on the first spawn only.
+    /// Everything the child needs, and what Landlock will enforce (`None` without Landlock
+    /// rules); compiles the seccomp filter on the first spawn only.
     /// With `paths_in_child`, Landlock path rules are opened in the child, in its own view of the
     /// filesystem (a new root, a fresh /proc); otherwise here, relative ones from `cwd` (the
     /// program's working directory, where the child would open them).
@@ -168,7 +93,7 @@ impl HardenConfig {
         mount_ns: bool,
         paths_in_child: bool,
         cwd: Option<&std::path::Path>,
-    ) -> Result<HardenPlan, Error> {
+    ) -> Result<(HardenPlan, Option<landlock::Status>), Error> {
         if !self.nested_userns && !userns {
             return Err(Error::invalid(
                 "allow_nested_userns(false) needs Namespaces::USER (the limit is set in the \
@@ -183,22 +108,9 @@ impl HardenConfig {
         } else {
             None
         };
-        for &(source, _) in &self.fds {
-            // SAFETY: only asks whether the number is an open fd.
-            #[allow(unsafe_code)]
-            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(source) };
-            if rustix::io::fcntl_getfd(fd).is_err() {
-                return Err(Error::invalid(format!(
-                    "fd {source} passed with keep_fd/map_fd is not open"
-                )));
-            }
-        }
-        let mut fds: Vec<(RawFd, RawFd)> = Vec::new();
-        for &(s, t) in self.fds.iter().rev() {
-            if !fds.iter().any(|&(_, t2)| t2 == t) {
-                fds.push((s, t));
-            }
-        }
+        // The sandbox owns these fds: they are open for as long as it lives.
+        let mut fds: Vec<(RawFd, RawFd)> =
+            self.fds.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
         fds.sort_by_key(|&(_, t)| t);
         if fds.len() > MAX_FDS {
             return Err(Error::invalid(format!("at most {MAX_FDS} fds can be passed")));
@@ -208,9 +120,9 @@ impl HardenConfig {
             // Above every target, so putting the passed fds in place cannot overwrite it.
             let above = fds.iter().map(|&(_, t)| t + 1).max().unwrap_or(3);
             if let Some(f) = &fd {
-                if std::os::fd::AsRawFd::as_raw_fd(f) < above {
+                if f.as_raw_fd() < above {
                     let moved = rustix::io::fcntl_dupfd_cloexec(f, above)
-                        .map_err(|e| Error::setup(Step::Landlock, None, e.raw_os_error(), false))?;
+                        .map_err(|e| Error::setup(Step::Landlock, None, e.raw_os_error()))?;
                     fd = Some(moved);
                 }
             }
@@ -218,9 +130,8 @@ impl HardenConfig {
         } else {
             (None, None, Vec::new())
         };
-        self.landlock_status = status;
-        let to_rlimit = |v: u64| if v == RLIM_INFINITY { None } else { Some(v) };
-        Ok(HardenPlan {
+        let to_rlimit = |v: u64| if v == crate::rlimit::INFINITY { None } else { Some(v) };
+        let plan = HardenPlan {
             no_new_privs: self.no_new_privs,
             caps: self.caps,
             last_cap: caps::last_cap(),
@@ -245,7 +156,8 @@ impl HardenConfig {
             landlock_rules,
             seccomp,
             programs: self.seccomp.programs.clone(),
-        })
+        };
+        Ok((plan, status))
     }
 
     /// False when `caps` are sure to be gone from every set the program could have them in,
@@ -267,17 +179,5 @@ impl HardenConfig {
     pub(crate) fn seccomp_changed(&mut self) -> &mut SeccompConfig {
         self.compiled = None;
         &mut self.seccomp
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resources_parse() {
-        assert_eq!(Resource::parse("nofile"), Some(Resource::Nofile));
-        assert_eq!(Resource::parse("RLIMIT_AS"), Some(Resource::As));
-        assert_eq!(Resource::parse("nope"), None);
     }
 }

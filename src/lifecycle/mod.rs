@@ -8,7 +8,7 @@
 pub mod pty;
 
 use crate::Namespaces;
-use crate::error::{Error, Step};
+use crate::error::{Error, Operation, Step};
 use crate::sys;
 use rustix::io::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -144,7 +144,7 @@ impl Lifecycle {
         if self.init {
             plan.caller_memory = CallerMemory::read().map_err(|e| {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
-                Error::setup(Step::StartProgram, Some("/proc/self/stat".into()), errno, false)
+                Error::setup(Step::StartProgram, Some("/proc/self/stat".into()), errno)
             })?;
         }
         // Always: a setup child whose spawner has died must not go on to run the program
@@ -155,18 +155,15 @@ impl Lifecycle {
             let fd = pidfd_open(tid, PidfdFlags::from_bits_retain(PIDFD_THREAD))
                 .or_else(|_| pidfd_open(rustix::process::getpid(), PidfdFlags::empty()))
                 .and_then(crate::stdio::above_stdio)
-                .map_err(|e| {
-                    Error::setup(Step::ParentDeathSignal, None, e.raw_os_error(), false)
-                })?;
+                .map_err(|e| Error::setup(Step::ParentDeathSignal, None, e.raw_os_error()))?;
             plan.parent_pidfd = fd.as_raw_fd();
             Some(fd)
         };
         let mut stop_write = None;
         let job = if !plan.new_session && !self.pty {
             plan.own_group = true;
-            let job = JobTerminal::find().map_err(|e| {
-                Error::setup(Step::ForegroundTerminal, None, e.raw_os_error(), false)
-            })?;
+            let job = JobTerminal::find()
+                .map_err(|e| Error::setup(Step::ForegroundTerminal, None, e.raw_os_error()))?;
             if job.tty.as_ref().is_some_and(|tty| job.caller_has_it(tty)) {
                 plan.foreground_tty = job.tty.as_ref().map_or(-1, |t| t.as_raw_fd());
             }
@@ -177,7 +174,7 @@ impl Lifecycle {
                 .and_then(|(r, w)| {
                     Ok((crate::stdio::above_stdio(r)?, crate::stdio::above_stdio(w)?))
                 })
-                .map_err(|e| Error::setup(Step::Pipe, None, e.raw_os_error(), false))?;
+                .map_err(|e| Error::setup(Step::Pipe, None, e.raw_os_error()))?;
                 plan.stop_fd = w.as_raw_fd();
                 stop_write = Some(w);
                 Some(JobTerminal { stops: Some(r), ..job })
@@ -189,7 +186,7 @@ impl Lifecycle {
         };
         let (master, slave) = if self.pty {
             let (m, s) = crate::lifecycle::pty::open_pair()
-                .map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error(), false))?;
+                .map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error()))?;
             plan.terminal = s.as_raw_fd();
             plan.new_session = true;
             (Some(m), Some(s))
@@ -384,7 +381,7 @@ impl crate::Child {
                 match waitid(WaitId::PidFd(self.pidfd()), options) {
                     Ok(status) => status.and_then(|s| s.stopping_signal()),
                     Err(Errno::INTR) | Err(Errno::CHILD) => None,
-                    Err(e) => return Err(Error::setup(Step::Wait, None, e.raw_os_error(), false)),
+                    Err(e) => return Err(Error::process(Operation::Wait, e)),
                 }
             }
         };

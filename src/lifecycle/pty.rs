@@ -1,7 +1,7 @@
 //! Pseudo-terminals: the pair a sandbox gets with [`Sandbox::pty`](crate::Sandbox::pty), and
 //! [`relay`], which connects its master to the caller's own terminal.
 
-use crate::error::{Error, Step};
+use crate::error::{Error, Operation};
 use crate::sys;
 use crate::{Child, WaitInfo};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -120,7 +120,7 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
     let master = child.take_pty().ok_or_else(|| {
         Error::invalid("relay needs a sandbox spawned with pty(true), whose pty was not taken")
     })?;
-    let io_err = |e: Errno| Error::setup(Step::Wait, None, e.raw_os_error(), false);
+    let io_err = |e: Errno| Error::process(Operation::RelayTerminal, e);
     let stdin = rustix::stdio::stdin();
     let stdout = rustix::stdio::stdout();
     let pidfd = rustix::io::fcntl_dupfd_cloexec(child.pidfd(), 3).map_err(io_err)?;

@@ -2,11 +2,13 @@
 
 use crate::caps::Capabilities;
 use crate::harden::*;
-use crate::landlock::{LandlockAccess, LandlockStatus};
+use crate::landlock;
+use crate::rlimit::Resource;
 use crate::sandbox::Sandbox;
-use crate::seccomp::{self, SeccompRule};
-use std::os::fd::RawFd;
+use crate::seccomp;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Hardening: no_new_privs, capabilities, seccomp, Landlock, resource limits, passed fds.
 impl Sandbox {
@@ -30,8 +32,8 @@ impl Sandbox {
     /// bubblewrap's default: root inside, with no capabilities at all (no `sethostname`, no
     /// `mount`).
     ///
-    /// By default root inside keeps every capability *over the sandbox's own namespaces* (the
-    /// seed's promise: a root shell that can set its hostname), and a non-root uid inside has
+    /// By default root inside keeps every capability *over the sandbox's own namespaces* (what
+    /// a root shell inside expects: it can set its hostname), and a non-root uid inside has
     /// none after `execve`. Inheritable and ambient sets are always cleared unless capabilities
     /// are added with [`add_capabilities`](Sandbox::add_capabilities). Calls apply in order.
     #[doc(alias = "PR_CAPBSET_DROP")]
@@ -63,7 +65,7 @@ impl Sandbox {
     }
 
     /// Sets a resource limit for the program (`prlimit` on the child itself before `execve`).
-    /// [`RLIM_INFINITY`] means no limit. An unprivileged caller cannot raise a hard limit above
+    /// [`rlimit::INFINITY`](crate::rlimit::INFINITY) means no limit. An unprivileged caller cannot raise a hard limit above
     /// its own; `spawn` then fails with `EPERM` at [`Step::Rlimit`](crate::Step::Rlimit).
     #[doc(alias = "setrlimit")]
     #[doc(alias = "prlimit")]
@@ -78,23 +80,58 @@ impl Sandbox {
         self
     }
 
-    /// Passes the caller's fd `fd` to the program under the same number. Every fd above 2 that
-    /// is not passed this way is closed before `execve`, CLOEXEC or not.
-    pub fn keep_fd(&mut self, fd: RawFd) -> &mut Self {
-        self.map_fd(fd, fd)
+    /// Passes `fd` to the program under its own number (a [`File`](std::fs::File), a socket,
+    /// an [`OwnedFd`]). Every fd above 2 that is not passed this way is closed before `execve`,
+    /// CLOEXEC or not.
+    ///
+    /// The sandbox takes the fd over: it stays open for every spawn of this `Sandbox` and is
+    /// closed when the `Sandbox` is dropped (the program's copy lives on in the program). To
+    /// keep using it in the caller as well, pass a duplicate (`file.try_clone()?`).
+    ///
+    /// ```
+    /// use nscell::Sandbox;
+    /// use std::os::fd::AsRawFd;
+    ///
+    /// let file = std::fs::File::open("/dev/null")?;
+    /// let n = file.as_raw_fd();
+    /// let mut sandbox = Sandbox::new("sh");
+    /// sandbox.args(["-c", &format!("test -e /proc/self/fd/{n}")]).keep_fd(file);
+    /// assert!(sandbox.status()?.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A bare number names no fd the caller owns (it may be closed, or another's), so it is not
+    /// accepted:
+    ///
+    /// ```compile_fail
+    /// nscell::Sandbox::new("true").keep_fd(9999);
+    /// ```
+    pub fn keep_fd(&mut self, fd: impl Into<OwnedFd>) -> &mut Self {
+        let fd = fd.into();
+        let target = fd.as_raw_fd();
+        self.pass_fd(fd, target)
     }
 
-    /// Passes the caller's fd `fd` to the program as fd `target` (like a shell's `target<&fd`);
-    /// the copy is not CLOEXEC. `target` must be 3 or more: use [`stdin`](Sandbox::stdin) and
-    /// friends for 0, 1 and 2. At most 64 fds can be passed.
-    pub fn map_fd(&mut self, fd: RawFd, target: RawFd) -> &mut Self {
-        if fd < 0 || !(3..=MAX_FD_NUMBER).contains(&target) {
+    /// Passes `fd` to the program as fd `target` (like a shell's `target<&fd`); the program's
+    /// copy is not CLOEXEC. `target` must be 3 or more: use [`stdin`](Sandbox::stdin) and
+    /// friends for 0, 1 and 2. A later call for the same `target` replaces the earlier (whose
+    /// fd is closed). At most 64 fds can be passed. The sandbox owns `fd`, as with
+    /// [`keep_fd`](Sandbox::keep_fd).
+    pub fn map_fd(&mut self, fd: impl Into<OwnedFd>, target: RawFd) -> &mut Self {
+        let fd = fd.into();
+        if !(3..=MAX_FD_NUMBER).contains(&target) {
             self.bad(format!(
-                "map_fd({fd}, {target}): the fd must be open and the target 3 or more (use \
-                 stdin/stdout/stderr for 0-2)"
+                "map_fd(fd {}, {target}): the target must be 3 or more (use \
+                 stdin/stdout/stderr for 0-2)",
+                fd.as_raw_fd()
             ));
         }
-        self.harden.fds.push((fd, target));
+        self.pass_fd(fd, target)
+    }
+
+    fn pass_fd(&mut self, fd: OwnedFd, target: RawFd) -> &mut Self {
+        self.harden.fds.retain(|&(_, t)| t != target);
+        self.harden.fds.push((Arc::new(fd), target));
         self
     }
 
@@ -169,9 +206,9 @@ impl Sandbox {
     }
 
     /// Adds a seccomp rule, checked before the default policy (first match wins):
-    /// `seccomp_rule(SeccompRule::allow("ptrace"))` lets a debugger run inside. Rules are
+    /// `seccomp_rule(seccomp::Rule::allow("ptrace"))` lets a debugger run inside. Rules are
     /// compiled into nscell's filter even without the default policy.
-    pub fn seccomp_rule(&mut self, rule: SeccompRule) -> &mut Self {
+    pub fn seccomp_rule(&mut self, rule: seccomp::Rule) -> &mut Self {
         self.harden.seccomp_changed().rules.push(rule);
         self
     }
@@ -196,7 +233,7 @@ impl Sandbox {
     /// ([`current_dir`](Sandbox::current_dir), or else the caller's).
     ///
     /// [`landlock(7)`]: https://man7.org/linux/man-pages/man7/landlock.7.html
-    pub fn landlock_path(&mut self, path: impl AsRef<Path>, access: LandlockAccess) -> &mut Self {
+    pub fn landlock_path(&mut self, path: impl AsRef<Path>, access: landlock::Access) -> &mut Self {
         self.harden.landlock.paths.push((path.as_ref().to_path_buf(), access));
         self
     }
@@ -215,17 +252,15 @@ impl Sandbox {
         self
     }
 
-    /// Fail `spawn` ([`Error::Unsupported`](crate::Error::Unsupported)) unless the running kernel enforces every requested
-    /// Landlock right (default: best effort, see [`landlock_status`](Sandbox::landlock_status)).
-    pub fn landlock_required(&mut self, required: bool) -> &mut Self {
-        self.harden.landlock.required = required;
+    /// How much of the Landlock policy a spawn needs (default:
+    /// [`BestEffort`](landlock::CompatLevel::BestEffort): what the running kernel enforces,
+    /// reported by [`Child::landlock_status`](crate::Child::landlock_status)).
+    /// [`HardRequirement`](landlock::CompatLevel::HardRequirement) fails `spawn` with
+    /// [`Error::Unsupported`](crate::Error::Unsupported) unless the running kernel enforces
+    /// every requested right.
+    pub fn landlock_compat_level(&mut self, level: landlock::CompatLevel) -> &mut Self {
+        self.harden.landlock.compat = level;
         self
-    }
-
-    /// What Landlock enforced for the last spawn (`None` before any spawn, or without Landlock
-    /// rules).
-    pub fn landlock_status(&self) -> Option<LandlockStatus> {
-        self.harden.landlock_status
     }
 }
 

@@ -353,7 +353,7 @@ impl Sandbox {
             };
             let p = kind
                 .prepare(i == 0)
-                .map_err(|(step, e)| Error::setup(step, None, e.raw_os_error(), false))?;
+                .map_err(|(step, e)| Error::setup(step, None, e.raw_os_error()))?;
             prepared.push(p);
         }
         let stdio_fd = |i: usize| prepared[i].child_fd().unwrap_or(-1);
@@ -369,7 +369,7 @@ impl Sandbox {
         let paths_in_child = fs.is_some() || r.mount_proc;
         let cwd = self.cwd.as_ref().map(|(p, _)| p.as_path());
         let ns = r.namespaces;
-        let harden = self.harden.prepare(
+        let (harden, landlock_status) = self.harden.prepare(
             ns.contains(Namespaces::USER),
             ns.contains(Namespaces::MOUNT),
             paths_in_child,
@@ -417,7 +417,6 @@ impl Sandbox {
             kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
-        let userns = r.namespaces.contains(Namespaces::USER);
         let hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
         let spawned = spawn::spawn(&mut plan, hooks, &life.setup_bound());
         match spawned {
@@ -430,6 +429,7 @@ impl Sandbox {
                     [pipes.next().flatten(), pipes.next().flatten(), pipes.next().flatten()],
                 );
                 child.life = life.into_child(spawned.pid);
+                child.landlock_status = landlock_status;
                 if spawned.setup_timed_out {
                     child.life.timed_out = true;
                     child.life.timed_out_in_setup = true;
@@ -437,13 +437,13 @@ impl Sandbox {
                 Ok(child)
             }
             Err(SpawnError::Parent(e)) => Err(e),
-            Err(SpawnError::Child(f)) => Err(self.describe(f, &plan, userns)),
+            Err(SpawnError::Child(f)) => Err(self.describe(f, &plan, r.namespaces)),
         }
     }
 
     /// Turns the child's failure record into an error naming the path involved.
-    fn describe(&self, f: Failure, plan: &Plan<'_>, userns: bool) -> Error {
-        if let Some(e) = crate::fs::describe(&self.fs, &f, userns) {
+    fn describe(&self, f: Failure, plan: &Plan<'_>, namespaces: Namespaces) -> Error {
+        if let Some(e) = crate::fs::describe(&self.fs, &f, namespaces) {
             return e;
         }
         let path = match f.step {
@@ -488,7 +488,7 @@ impl Sandbox {
             }
             _ => None,
         };
-        Error::setup(f.step, path, f.errno, userns)
+        Error::setup_in(f.step, path, f.errno, namespaces)
     }
 
     /// The program's environment: the caller's (unless cleared) with the changes applied.

@@ -151,15 +151,15 @@ pub(crate) fn spawn(
     mut hooks: Hooks<'_>,
     bound: &SetupBound<'_>,
 ) -> Result<Spawned, SpawnError> {
-    let userns = plan.namespace_flags & crate::Namespaces::USER.bits() as i32 != 0;
-    let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error(), false);
+    let namespaces = crate::Namespaces::from_bits_truncate(plan.namespace_flags as u32);
+    let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error());
+    let clone_err = |e: Errno| Error::setup_in(Step::Clone, None, e.raw_os_error(), namespaces);
     let stack = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
 
     let mode = Mode::of(plan, &hooks, bound);
     if mode == Mode::Vfork {
         let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | plan.namespace_flags;
-        let (pid, pidfd) = clone_blocked(plan, &stack, flags)
-            .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
+        let (pid, pidfd) = clone_blocked(plan, &stack, flags).map_err(clone_err)?;
         // CLONE_VFORK: the child has exec'd or exited, and its record (if any) is written.
         stack.give_back();
         return finish(plan, pid, pidfd);
@@ -180,8 +180,7 @@ pub(crate) fn spawn(
 
     let vm = if mode == Mode::Forked { 0 } else { sys::CLONE_VM };
     let flags = vm | sys::CLONE_PIDFD | plan.namespace_flags;
-    let (pid, pidfd) = clone_blocked(plan, &stack, flags)
-        .map_err(|e| Error::setup(Step::Clone, None, e.raw_os_error(), userns))?;
+    let (pid, pidfd) = clone_blocked(plan, &stack, flags).map_err(clone_err)?;
     // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
     // `Setup` ensures on every path out of this function, unwinding included.
     let mut setup = Setup(Some(ours));

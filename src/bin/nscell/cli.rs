@@ -2,11 +2,13 @@
 //! [`crate::options::parse`] without any I/O, and [`check`], which refuses values that cannot
 //! work together before anything is opened or spawned.
 
-use nscell::{Capabilities, IdMap, LandlockAccess, Namespaces, Resource};
+use nscell::landlock::Access as LandlockAccess;
+use nscell::rlimit::Resource;
+use nscell::{Capabilities, IdMap, Namespaces};
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-/// The program run when no command is given (the seed's behaviour).
+/// The program run when no command is given: an interactive shell, root inside.
 pub const DEFAULT_COMMAND: &str = "/bin/bash";
 
 /// What the command line asks for.

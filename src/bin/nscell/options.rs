@@ -6,7 +6,9 @@
 //! are claimed and read afterwards (see `fds.rs` and `inputs.rs`).
 
 use crate::cli::{Action, Cli, EnvChange, FsOp, HardenOpt};
-use nscell::{Capabilities, IdMap, LandlockAccess, Namespaces, Resource};
+use nscell::landlock::Access as LandlockAccess;
+use nscell::rlimit::Resource;
+use nscell::{Capabilities, IdMap, Namespaces};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 
@@ -229,7 +231,7 @@ fn parse_u32(v: &OsStr) -> Option<u32> {
 fn rlimit(v: &str) -> Option<HardenOpt> {
     let (name, values) = v.split_once('=')?;
     let limit = |s: &str| match s {
-        "unlimited" | "infinity" => Some(nscell::RLIM_INFINITY),
+        "unlimited" | "infinity" => Some(nscell::rlimit::INFINITY),
         _ => s.parse().ok(),
     };
     let (soft, hard) = match values.split_once(':') {

@@ -51,7 +51,7 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
     if cli.no_proc {
         sb.mount_proc(false);
     }
-    apply_harden(&mut sb, &cli.harden, programs);
+    apply_harden(&mut sb, &cli.harden, fds, programs);
     if !cli.fs.is_empty() {
         if let Some(ns) = cli.namespaces {
             sb.namespaces(ns | Namespaces::MOUNT);
@@ -94,7 +94,7 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
     sb
 }
 
-fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt], programs: &[Vec<u8>]) {
+fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt], fds: &Fds, programs: &[Vec<u8>]) {
     let mut programs = programs.iter();
     for opt in opts {
         match opt {
@@ -113,10 +113,15 @@ fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt], programs: &[Vec<u8>]) {
             HardenOpt::Landlock(path, access) => sb.landlock_path(path, *access),
             HardenOpt::LandlockTcp(true, port) => sb.landlock_tcp_bind(port.as_slice()),
             HardenOpt::LandlockTcp(false, port) => sb.landlock_tcp_connect(port.as_slice()),
-            HardenOpt::LandlockRequired => sb.landlock_required(true),
+            HardenOpt::LandlockRequired => {
+                sb.landlock_compat_level(nscell::landlock::CompatLevel::HardRequirement)
+            }
             HardenOpt::Rlimit(r, soft, hard) => sb.rlimit(*r, *soft, *hard),
-            // By number: the claimed fd is open under it until the sandbox has been spawned.
-            HardenOpt::KeepFd(fd) => sb.keep_fd(*fd),
+            // A duplicate of the claimed fd, put back at its number in the program.
+            HardenOpt::KeepFd(fd) => match fds.file(*fd) {
+                Ok(file) => sb.map_fd(file, *fd),
+                Err(_) => sb,
+            },
         };
     }
 }

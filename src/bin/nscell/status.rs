@@ -87,25 +87,34 @@ impl JsonStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nscell::{Namespaces, Sandbox};
 
     #[test]
     fn errors_map_like_a_shell() {
-        let exec = |errno| Error::Exec {
-            program: "p".into(),
-            source: std::io::Error::from_raw_os_error(errno),
-            hint: None,
+        // Error's struct variants are non_exhaustive: real errors, from real spawns.
+        let spawn = |program: &std::path::Path, cwd: &str| {
+            Sandbox::new(program).namespaces(Namespaces::empty()).current_dir(cwd).spawn()
         };
-        assert_eq!(error_status(&exec(libc::ENOENT)), 127);
-        assert_eq!(error_status(&exec(libc::EACCES)), 126);
-        assert_eq!(error_status(&exec(libc::ENOEXEC)), 126);
+        let exec = |program: &str| {
+            let e = spawn(program.as_ref(), "/").unwrap_err();
+            assert!(matches!(e, Error::Exec { .. }), "{e}");
+            e
+        };
+        assert_eq!(error_status(&exec("/nonexistent/p")), 127);
+        // EACCES: not a regular file.
+        assert_eq!(error_status(&exec("/dev/null")), 126);
+        let noexec = std::env::temp_dir().join(format!("nscell-noexec-{}", std::process::id()));
+        std::fs::write(&noexec, [0u8; 16]).unwrap();
+        std::fs::set_permissions(&noexec, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let e = spawn(&noexec, "/").unwrap_err();
+        let _ = std::fs::remove_file(&noexec);
+        assert!(matches!(e, Error::Exec { .. }), "{e}");
+        assert_eq!(error_status(&e), 126);
         // A value refused before spawning is a bad command line, not a failed setup.
         assert_eq!(error_status(&Error::InvalidInput("bad".into())), 2);
-        let setup = Error::Setup {
-            step: nscell::Step::MountProc,
-            path: None,
-            source: std::io::Error::from_raw_os_error(libc::EPERM),
-            hint: None,
-        };
+        let setup = spawn("/bin/true".as_ref(), "/nonexistent-directory").unwrap_err();
+        assert!(matches!(setup, Error::Setup { .. }), "{setup}");
         assert_eq!(error_status(&setup), 125);
     }
 
