@@ -116,19 +116,6 @@ impl Capabilities {
     }
 }
 
-/// The highest capability number the running kernel knows
-/// (`/proc/sys/kernel/cap_last_cap`), read once.
-pub(crate) fn last_cap() -> u32 {
-    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *LAST.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(40)
-            .min(63)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

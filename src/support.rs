@@ -28,6 +28,8 @@ pub struct Support {
     pub subuid: Vec<(u32, u32)>,
     /// The caller's ranges in `/etc/subgid` (start, count).
     pub subgid: Vec<(u32, u32)>,
+    /// The kernel features nscell uses where they exist and works around where they do not.
+    pub features: crate::KernelFeatures,
 }
 
 impl Support {
@@ -89,6 +91,18 @@ impl fmt::Display for Support {
         if !self.multi_range_maps() {
             write!(f, " (only the caller's own id can be mapped)")?;
         }
-        Ok(())
+        let k = &self.features;
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        write!(
+            f,
+            "\nkernel features: clone3 {}, mount_setattr {}, Landlock ABI {}, last capability {}, \
+             cgroup2 {}, CLONE_INTO_CGROUP {}",
+            yes(k.clone3),
+            yes(k.mount_setattr),
+            k.landlock_abi,
+            k.last_cap,
+            k.cgroup2.as_ref().map_or("not mounted".into(), |p| format!("at {}", p.display())),
+            yes(k.clone_into_cgroup),
+        )
     }
 }

@@ -679,6 +679,19 @@ fn check_reports_what_works_here() {
         assert!(report.contains(name), "{name} missing from {report}");
     }
     assert!(report.contains("default sandbox (user, pid, mount, uts, ipc, /proc): works"));
+    // The kernel's features, as this machine has them.
+    let features = report.lines().find(|l| l.starts_with("kernel features: ")).expect(&report);
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let cgroup2 = mountinfo.lines().find_map(|l| {
+        let (mount, fs) = l.split_once(" - ")?;
+        fs.starts_with("cgroup2 ").then(|| mount.split(' ').nth(4).unwrap().to_string())
+    });
+    match cgroup2 {
+        Some(at) => assert!(features.contains(&format!("cgroup2 at {at},")), "{features}"),
+        None => assert!(features.contains("cgroup2 not mounted"), "{features}"),
+    }
+    let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
+    assert!(features.contains(&format!("last capability {},", last_cap.trim())), "{features}");
 }
 
 #[test]

@@ -126,27 +126,18 @@ fn attach(mnt: &OwnedFd, at: &OwnedFd) -> Result<(), Errno> {
     rustix::mount::move_mount(mnt, c"", at, c"", flags)
 }
 
-/// Whether this kernel has `mount_setattr`: 0 not known yet, 1 yes, 2 no. The child shares the
-/// caller's memory, so what one child learns, the next spawn knows.
-static MOUNT_SETATTR: AtomicI32 = AtomicI32::new(0);
-
 /// Sets `attrs` (never clears any) on the mount of `fd` and every mount below it with
-/// `mount_setattr(AT_RECURSIVE)`. `Ok(false)`: the kernel has no `mount_setattr` (or the plan
-/// asks for the fallback), and [`remount_tree`] must do it once the tree is attached.
+/// `mount_setattr(AT_RECURSIVE)`. `Ok(false)`: the plan asks for the fallback (the kernel has no
+/// `mount_setattr`: [`crate::kernel`]), or the call is refused all the same (a seccomp policy),
+/// and [`remount_tree`] must do it once the tree is attached.
 fn set_attrs(plan: &FsPlan, fd: &OwnedFd, attrs: A) -> Result<bool, Errno> {
-    if plan.force_remount || MOUNT_SETATTR.load(Ordering::Relaxed) == 2 {
+    if plan.force_remount {
         return Ok(false);
     }
     let flags = crate::sys::AT_EMPTY_PATH | crate::sys::AT_RECURSIVE;
     match crate::sys::mount_setattr(fd.as_raw_fd(), c"", flags, u64::from(attrs.bits())) {
-        Ok(()) => {
-            MOUNT_SETATTR.store(1, Ordering::Relaxed);
-            Ok(true)
-        }
-        Err(Errno::NOSYS) => {
-            MOUNT_SETATTR.store(2, Ordering::Relaxed);
-            Ok(false)
-        }
+        Ok(()) => Ok(true),
+        Err(Errno::NOSYS) => Ok(false),
         Err(e) => Err(e),
     }
 }

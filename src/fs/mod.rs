@@ -360,7 +360,8 @@ pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, 
         root_bind,
         attach,
         slots: (0..slots).map(|_| AtomicI32::new(-1)).collect(),
-        force_remount: cfg.force_remount,
+        // Without mount_setattr, every read-only bind is remounted once attached.
+        force_remount: cfg.force_remount || !crate::kernel::features().mount_setattr,
     }))
 }
 

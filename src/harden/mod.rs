@@ -12,7 +12,7 @@
 //! `landlock_restrict_self`, `keyctl`): nothing changes the memory map the child shares with the
 //! caller.
 
-use crate::caps::{self, Capabilities};
+use crate::caps::Capabilities;
 use crate::error::{Error, Step};
 use crate::landlock::{self, LandlockConfig};
 use crate::rlimit::Resource;
@@ -134,7 +134,7 @@ impl HardenConfig {
         let plan = HardenPlan {
             no_new_privs: self.no_new_privs,
             caps: self.caps,
-            last_cap: caps::last_cap(),
+            last_cap: crate::kernel::features().last_cap,
             rlimits: self
                 .rlimits
                 .iter()

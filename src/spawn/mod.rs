@@ -252,10 +252,15 @@ fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, Own
             flags,
             plan as *const Plan<'_> as *mut core::ffi::c_void,
             &plan.sighand_cleared,
+            crate::kernel::clone3_usable(),
         )
     };
     let _ = sys::set_signal_mask(old);
-    result
+    let (pid, pidfd, clone3_refused) = result?;
+    if clone3_refused {
+        crate::kernel::clone3_refused();
+    }
+    Ok((pid, pidfd))
 }
 
 /// The parent's end of the setup channel. Dropped, it shuts the channel (a child waiting at a

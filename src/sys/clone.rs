@@ -3,7 +3,7 @@
 //! its own stack for the init and the mount-lock helper.
 #![allow(unsafe_code)]
 
-use super::raw::{check, nr};
+use super::raw::{check, nr, syscall4};
 use super::signal::SIGCHLD;
 use core::ffi::{c_int, c_void};
 use rustix::io::Errno;
@@ -35,17 +35,22 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// Set once `clone3` was refused here and `clone` then worked: a kernel older than 5.5, or a
-/// seccomp policy that refuses `clone3` (container runtimes' default profiles do).
-static CLONE3_REFUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether this kernel has `clone3` and lets this process call it: asked with no arguments,
+/// it refuses them (`EINVAL`) before it creates anything; `ENOSYS` where it is missing, and a
+/// seccomp policy's answer (often `ENOSYS` or `EPERM`) where it is forbidden.
+pub fn clone3_available() -> bool {
+    // SAFETY: a NULL argument struct of size 0, which the kernel checks and refuses first.
+    check(unsafe { syscall4(nr::CLONE3, 0, 0, 0, 0) }) == Err(Errno::INVAL)
+}
 
 /// Creates the child: `entry(arg)` on the stack `[stack_base, stack_base + stack_len)` (its top
 /// 16-byte aligned, the lowest page a guard page), with `flags | SIGCHLD`, and returns its pid and
 /// pidfd (`flags` must contain `CLONE_PIDFD`).
 ///
-/// `clone3` with `CLONE_CLEAR_SIGHAND` is tried first: the kernel then resets the caller's signal
-/// handlers in the child, which saves it ~60 `rt_sigaction` calls. Where `clone3` is refused,
-/// `clone` is used instead. `cleared` says which happened, and is set before the child runs.
+/// With `try_clone3`, `clone3` with `CLONE_CLEAR_SIGHAND` is tried first: the kernel then resets
+/// the caller's signal handlers in the child, which saves it ~60 `rt_sigaction` calls. Where
+/// `clone3` is refused, `clone` is used instead, and the third value is true (the caller may
+/// stop trying it). `cleared` says which happened, and is set before the child runs.
 ///
 /// # Safety
 ///
@@ -59,12 +64,12 @@ pub unsafe fn clone(
     flags: c_int,
     arg: *mut c_void,
     cleared: &std::sync::atomic::AtomicBool,
-) -> Result<(i32, std::os::fd::OwnedFd), Errno> {
+    try_clone3: bool,
+) -> Result<(i32, std::os::fd::OwnedFd, bool), Errno> {
     use std::os::fd::FromRawFd;
     use std::sync::atomic::Ordering::Relaxed;
     let mut pidfd: c_int = -1;
-    let tried_clone3 = !CLONE3_REFUSED.load(Relaxed);
-    if tried_clone3 {
+    if try_clone3 {
         cleared.store(true, Relaxed);
         let args = CloneArgs {
             flags: u64::from(flags as u32) | CLONE_CLEAR_SIGHAND,
@@ -79,8 +84,10 @@ pub unsafe fn clone(
         // SAFETY: as for this function; the stack is ours and mapped, and the kernel writes the
         // pidfd through `args.pidfd` before returning.
         match unsafe { clone3_on_stack(&args, entry, arg) } {
-            // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
-            Ok(pid) => return Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) })),
+            Ok(pid) => {
+                // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
+                return Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }, false));
+            }
             // No clone3 (ENOSYS), no CLONE_CLEAR_SIGHAND (EINVAL), or a policy refusing it
             // (EPERM or ENOSYS): try clone, which also tells a real error apart.
             Err(Errno::NOSYS | Errno::INVAL | Errno::PERM) => {}
@@ -95,11 +102,8 @@ pub unsafe fn clone(
     if pid < 0 {
         Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL))
     } else {
-        if tried_clone3 {
-            CLONE3_REFUSED.store(true, Relaxed);
-        }
         // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
-        Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }))
+        Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }, try_clone3))
     }
 }
 

@@ -47,7 +47,9 @@ mod signal;
 mod terminal;
 
 pub use caps::{capget, capset};
-pub use clone::{CLONE_PIDFD, CLONE_VFORK, CLONE_VM, clone, clone_on_stack, clone3};
+pub use clone::{
+    CLONE_PIDFD, CLONE_VFORK, CLONE_VM, clone, clone_on_stack, clone3, clone3_available,
+};
 pub use fd::{close_range, dup3, dupfd_cloexec};
 pub use keyring::{join_session_keyring, session_keyring_id};
 pub use landlock::{landlock_abi, landlock_add_path_rule, landlock_restrict_self};
