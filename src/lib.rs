@@ -71,6 +71,7 @@
 
 mod caps;
 mod child;
+mod context;
 mod error;
 mod fs;
 mod harden;

@@ -349,6 +349,25 @@ fn nested_user_namespaces_are_refused_on_request() {
     assert!(e.is_invalid_input(), "{e}");
 }
 
+/// The nested user namespace keeps the ids the program has: also ids other than root, mapped
+/// by the caller's own single-line map, and with an implicit user namespace (the caller's ids).
+#[test]
+fn a_nested_user_namespace_keeps_the_programs_ids() {
+    let (uid, gid) = (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw());
+    let o = out(sh("id -u; id -g")
+        .uid_map(nscell::IdMap::new(1000, uid, 1))
+        .gid_map(nscell::IdMap::new(2000, gid, 1))
+        .allow_nested_userns(false));
+    assert_eq!(text(&o), "1000\n2000\n");
+    if !is_root() {
+        // Unprivileged, only USER is added implicitly: the caller's own ids inside.
+        let o = out(sh("id -u; id -g")
+            .namespaces(nscell::Namespaces::PID | nscell::Namespaces::MOUNT)
+            .allow_nested_userns(false));
+        assert_eq!(text(&o), format!("{uid}\n{gid}\n"));
+    }
+}
+
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("nscell-hardening-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 use crate::child::Bounded;
+use crate::child::fail;
 use crate::error::Failure;
 use crate::error::Step;
 use crate::fs::*;
@@ -14,10 +15,6 @@ use rustix::mount::{
 };
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicI32, Ordering};
-
-fn fail(step: Step, index: usize) -> impl Fn(Errno) -> Failure {
-    move |e| Failure::new(step, e).at(index)
-}
 
 fn store(slot: &AtomicI32, fd: OwnedFd) {
     slot.store(fd.into_raw_fd(), Ordering::Relaxed);
@@ -334,7 +331,9 @@ pub(crate) fn apply(
                     | OpenTreeFlags::OPEN_TREE_CLOEXEC
                     | OpenTreeFlags::AT_RECURSIVE;
                 match rustix::mount::open_tree(CWD, src.as_c_str(), flags) {
-                    Ok(fd) => store(slot(plan, op, 0).map_err(fail(Step::BindMount, i))?, fd),
+                    Ok(fd) => {
+                        store(slot(plan, op, 0).map_err(|e| fail(Step::BindMount)(e).at(i))?, fd)
+                    }
                     Err(Errno::NOENT) if op.skip_missing => {}
                     Err(e) => return Err(Failure::new(Step::BindMount, e).at(i)),
                 }
@@ -343,8 +342,8 @@ pub(crate) fn apply(
                 let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
                 for (k, (host, _)) in DEV_NODES.iter().enumerate() {
                     let fd = rustix::mount::open_tree(CWD, *host, flags)
-                        .map_err(fail(Step::MountDev, i))?;
-                    store(slot(plan, op, k).map_err(fail(Step::MountDev, i))?, fd);
+                        .map_err(|e| fail(Step::MountDev)(e).at(i))?;
+                    store(slot(plan, op, k).map_err(|e| fail(Step::MountDev)(e).at(i))?, fd);
                 }
             }
             _ => {}
@@ -357,7 +356,7 @@ pub(crate) fn apply(
     // With `root_bind`, the first operation is the root's bind.
     let root_op = plan.ops.first().filter(|_| plan.root_bind);
     let root_slot = root_op.map(|op| slot(plan, op, 0)).transpose();
-    let root = match root_slot.map_err(fail(Step::BindMount, 0))?.and_then(take) {
+    let root = match root_slot.map_err(fail(Step::BindMount))?.and_then(take) {
         Some(fd) => {
             if let Some(Kind::Bind { attrs, .. }) = root_op.map(|op| &op.kind) {
                 root_attrs = Some((set_attrs(plan, &fd, *attrs), *attrs));
@@ -370,15 +369,14 @@ pub(crate) fn apply(
                 first = 1; // a rootfs bind_try whose source is missing: an empty root
             }
             new_fs(c"tmpfs", &[(c"mode", c"0755")], A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV)
-                .map_err(fail(Step::NewRoot, 0))?
+                .map_err(fail(Step::NewRoot))?
         }
     };
     let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH;
-    rustix::mount::move_mount(&root, c"", CWD, plan.attach, flags)
-        .map_err(fail(Step::NewRoot, 0))?;
+    rustix::mount::move_mount(&root, c"", CWD, plan.attach, flags).map_err(fail(Step::NewRoot))?;
     let r = root.as_fd();
     if let Some((done, attrs)) = root_attrs {
-        let bind = fail(Step::BindMount, 0);
+        let bind = fail(Step::BindMount);
         if !done.map_err(&bind)? {
             remount_tree(r, attrs).map_err(&bind)?;
         }
@@ -392,7 +390,7 @@ pub(crate) fn apply(
     // 4. Into the new root; the old one is detached and can no longer be reached.
     // Every mount of the new root is in place: the parent's checkpoint, if it has one here.
     before_pivot()?;
-    let pivot = fail(Step::PivotRoot, 0);
+    let pivot = fail(Step::PivotRoot);
     rustix::process::fchdir(r).map_err(&pivot)?;
     rustix::process::pivot_root(c".", c".").map_err(&pivot)?;
     rustix::mount::unmount(c".", UnmountFlags::DETACH).map_err(&pivot)?;

@@ -2,17 +2,14 @@
 //! the session keyring and the nested user namespace limit. Raw system calls only.
 #![allow(unsafe_code)]
 
-use crate::child::Bounded;
+use crate::child::{Bounded, fail, write_proc};
 use crate::error::Failure;
 use crate::error::Step;
 use crate::harden::*;
+use crate::plan::Plan;
 use crate::sys::{self};
 use rustix::io::Errno;
 use std::os::fd::RawFd;
-
-fn fail(step: Step) -> impl Fn(Errno) -> Failure {
-    move |e| Failure::new(step, e)
-}
 
 /// Puts the passed fds in place and closes every other fd above 2, except `exec_fd` (the CLOEXEC
 /// setup channel, or -1) and the Landlock ruleset (CLOEXEC too, needed until `execve`). Returns
@@ -88,38 +85,63 @@ impl HardenPlan {
     }
 }
 
-/// Applies everything but the fds, just before `execve`. Runs in the child: raw system calls
-/// only, no allocation. `in_init`: the program's task was started by the init, which has set the
-/// nested user namespace limit already ([`limit_nested_userns`]).
-pub(crate) fn harden(plan: &HardenPlan, in_init: bool) -> Result<(), Failure> {
-    // First, while it may still open files (a low RLIMIT_NOFILE would refuse them). The index of
-    // a failed rule is 1-based, so 0 still means the ruleset as a whole.
-    if let Some(ruleset) = &plan.landlock_fd {
+/// Landlock's path rules, first of the hardening: while the task may still open files (a low
+/// `RLIMIT_NOFILE` would refuse them). The index of a failed rule is 1-based, so 0 still means
+/// the ruleset as a whole.
+pub(crate) fn landlock_rules(plan: &Plan<'_>) -> Result<(), Failure> {
+    if let Some(ruleset) = &plan.harden.landlock_fd {
         let ruleset = std::os::fd::AsRawFd::as_raw_fd(ruleset);
-        for (i, rule) in plan.landlock_rules.iter().enumerate() {
+        for (i, rule) in plan.harden.landlock_rules.iter().enumerate() {
             add_path_rule(ruleset, rule)
                 .map_err(|e| Failure::new(Step::Landlock, e).at(i.saturating_add(1)))?;
         }
     }
-    if !in_init {
-        limit_nested_userns(plan)?;
-    }
-    for (i, &(resource, limit)) in plan.rlimits.iter().enumerate() {
+    Ok(())
+}
+
+/// The nested user namespace, in the program's task: unless the init (which started this task)
+/// has moved into it already ([`limit_nested_userns`]).
+pub(crate) fn nested_userns(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.lifecycle.init { Ok(()) } else { limit_nested_userns(&plan.harden) }
+}
+
+/// The resource limits.
+pub(crate) fn rlimits(plan: &Plan<'_>) -> Result<(), Failure> {
+    for (i, &(resource, limit)) in plan.harden.rlimits.iter().enumerate() {
         rustix::process::setrlimit(resource, limit)
             .map_err(|e| Failure::new(Step::Rlimit, e).at(i))?;
     }
-    capabilities(plan).map_err(fail(Step::Capabilities))?;
-    if plan.no_new_privs {
+    Ok(())
+}
+
+/// The capability sets, the bounding set and the ambient set.
+pub(crate) fn capability_sets(plan: &Plan<'_>) -> Result<(), Failure> {
+    capabilities(&plan.harden).map_err(fail(Step::Capabilities))
+}
+
+/// `no_new_privs`.
+pub(crate) fn no_new_privs(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.harden.no_new_privs {
         rustix::thread::set_no_new_privs(true).map_err(fail(Step::NoNewPrivs))?;
     }
-    if let Some(fd) = &plan.landlock_fd {
+    Ok(())
+}
+
+/// The Landlock ruleset, enforced.
+pub(crate) fn landlock_restrict(plan: &Plan<'_>) -> Result<(), Failure> {
+    if let Some(fd) = &plan.harden.landlock_fd {
         sys::landlock_restrict_self(std::os::fd::AsRawFd::as_raw_fd(fd))
             .map_err(fail(Step::Landlock))?;
     }
-    if let Some(filter) = &plan.seccomp {
+    Ok(())
+}
+
+/// The seccomp filters, last: nscell's own, then the caller's programs in order.
+pub(crate) fn seccomp(plan: &Plan<'_>) -> Result<(), Failure> {
+    if let Some(filter) = &plan.harden.seccomp {
         sys::seccomp_set_filter(filter).map_err(fail(Step::Seccomp))?;
     }
-    for (i, program) in plan.programs.iter().enumerate() {
+    for (i, program) in plan.harden.programs.iter().enumerate() {
         let at = i.saturating_add(1);
         sys::seccomp_set_filter(program).map_err(|e| Failure::new(Step::Seccomp, e).at(at))?;
     }
@@ -193,7 +215,8 @@ fn capabilities(plan: &HardenPlan) -> Result<(), Errno> {
 /// neither the shared memory's dumpability nor the parent death signal), it must come before
 /// seccomp (whose default policy denies `keyctl`) and before the init starts the program (which
 /// inherits it), and there a failure reaches the parent on every spawn path.
-pub(crate) fn join_session_keyring(plan: &HardenPlan) -> Result<(), Failure> {
+pub(crate) fn join_session_keyring(plan: &Plan<'_>) -> Result<(), Failure> {
+    let plan = &plan.harden;
     const PR_GET_SECCOMP: i32 = 21;
     const SECCOMP_MODE_FILTER: usize = 2;
     if !plan.new_session_keyring {
@@ -224,8 +247,8 @@ pub(crate) fn join_session_keyring(plan: &HardenPlan) -> Result<(), Failure> {
 /// that memory is non-dumpable the task's `/proc/self/{uid_map,gid_map,setgroups}` belong to
 /// host root, so an unprivileged sandbox could not write its nested namespace's maps.
 pub(crate) fn limit_nested_userns(plan: &HardenPlan) -> Result<(), Failure> {
-    if plan.nested_userns_limit {
-        nested_userns_limit(plan.nested_mount_ns).map_err(fail(Step::NestedUserns))?;
+    if let Some(nested) = &plan.nested_userns {
+        nested_userns_limit(nested).map_err(fail(Step::NestedUserns))?;
     }
     Ok(())
 }
@@ -234,50 +257,20 @@ pub(crate) fn limit_nested_userns(plan: &HardenPlan) -> Result<(), Failure> {
 /// into that child, mapping the same ids.
 /// With `mount_ns`, a new mount namespace comes with the nested user namespace: a copy of the
 /// sandbox's that the nested one owns, in which every mount is locked (this is how the mounts
-/// are locked then: the throwaway user namespace of [`crate::mount_lock`] would still count
-/// against the limit of 1 for a while after it is gone, as the kernel frees it later).
-fn nested_userns_limit(mount_ns: bool) -> Result<(), Errno> {
+/// are locked then: the throwaway user namespace of [`crate::child::mount_lock`] would still
+/// count against the limit of 1 for a while after it is gone, as the kernel frees it later).
+fn nested_userns_limit(nested: &NestedUserns) -> Result<(), Errno> {
     use rustix::thread::UnshareFlags;
-    let uid = rustix::process::getuid().as_raw();
-    let gid = rustix::process::getgid().as_raw();
-    write_file(c"/proc/sys/user/max_user_namespaces", b"1")?;
-    let flags =
-        if mount_ns { UnshareFlags::NEWUSER | UnshareFlags::NEWNS } else { UnshareFlags::NEWUSER };
+    write_proc(c"/proc/sys/user/max_user_namespaces", b"1")?;
+    let flags = if nested.mount_ns {
+        UnshareFlags::NEWUSER | UnshareFlags::NEWNS
+    } else {
+        UnshareFlags::NEWUSER
+    };
     // SAFETY: new user and mount namespaces for this task only; it changes no memory and
     // shares no fd table.
     unsafe { rustix::thread::unshare_unsafe(flags) }?;
-    write_file(c"/proc/self/setgroups", b"deny")?;
-    let mut buf = [0u8; 40];
-    write_file(c"/proc/self/uid_map", id_line(&mut buf, uid))?;
-    write_file(c"/proc/self/gid_map", id_line(&mut buf, gid))
-}
-
-fn write_file(path: &std::ffi::CStr, bytes: &[u8]) -> Result<(), Errno> {
-    use rustix::fs::{Mode, OFlags};
-    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
-    let n = rustix::io::write(&fd, bytes)?;
-    if n != bytes.len() { Err(Errno::IO) } else { Ok(()) }
-}
-
-/// `"ID ID 1\n"` without allocating.
-fn id_line(buf: &mut [u8; 40], id: u32) -> &[u8] {
-    let id = rustix::path::DecInt::new(id);
-    let bytes = [id.as_bytes(), b" ", id.as_bytes(), b" 1\n"];
-    // At most 24 bytes: every one fits.
-    let len = buf.iter_mut().zip(bytes.iter().copied().flatten()).map(|(to, &b)| *to = b).count();
-    buf.get(..len).unwrap_or_default()
-}
-
-#[cfg(test)]
-#[allow(clippy::disallowed_macros, reason = "tests run in the test harness, never after clone")]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn id_lines() {
-        let mut buf = [0u8; 40];
-        assert_eq!(id_line(&mut buf, 0), b"0 0 1\n");
-        assert_eq!(id_line(&mut buf, 65534), b"65534 65534 1\n");
-        assert_eq!(id_line(&mut buf, u32::MAX), b"4294967295 4294967295 1\n");
-    }
+    write_proc(c"/proc/self/setgroups", b"deny")?;
+    write_proc(c"/proc/self/uid_map", &nested.uid_map)?;
+    write_proc(c"/proc/self/gid_map", &nested.gid_map)
 }

@@ -99,11 +99,14 @@ pub(crate) fn report(plan: &Plan<'_>, failure: Failure) -> ! {
     sys::exit(SETUP_FAILED)
 }
 
-fn fail(step: Step) -> impl Fn(Errno) -> Failure {
+/// `map_err` for a step: the errno, recorded as a failure of `step`.
+pub(crate) fn fail(step: Step) -> impl Fn(Errno) -> Failure {
     move |e| Failure::new(step, e)
 }
 
-fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), Errno> {
+/// Writes `bytes` to the procfs file `path` in one `write`: only ever through a real procfs,
+/// never a file some mount put in its place.
+pub(crate) fn write_proc(path: &CStr, bytes: &[u8]) -> Result<(), Errno> {
     let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
     // Only ever write through a real procfs (never a file some mount put in its place).
     if rustix::fs::fstatfs(&fd)?.f_type as i64 != PROC_SUPER_MAGIC {
@@ -113,48 +116,124 @@ fn write_file(path: &CStr, bytes: &[u8]) -> Result<(), Errno> {
     if n != bytes.len() { Err(Errno::IO) } else { Ok(()) }
 }
 
+/// One step of the setup: it reads the plan and makes raw system calls.
+type SetupStep = fn(&Plan<'_>) -> Result<(), Failure>;
+
+/// THE ORDER TABLE, part 1: every step of the setup in the sandbox's first task, in order (the
+/// single place the order is written). Adding a feature adds its step here. Joining existing
+/// namespaces (setns), once the builder offers it, comes first of all: before any namespace of
+/// the sandbox's own is made.
+const IN_SANDBOX: &[SetupStep] = &[
+    reset_signals,
+    init::tie_to_spawner,
+    channel::close_parent_end,
+    namespaces_created,
+    write_id_maps,
+    harden::join_session_keyring,
+    set_uts_names,
+    mount_lock_enter,
+    make_mounts_private,
+    build_new_root,
+    mount_proc,
+    mounts_ready,
+    mount_lock_lock,
+    loopback_up,
+    unshare_time,
+    init::setup,
+];
+
+/// THE ORDER TABLE, part 2: in the task that execs the program (the first task, or the init's
+/// child), then `execve`.
+const IN_PROGRAM: &[SetupStep] = &[
+    init::end_setup_tie,
+    stdio,
+    place_fds,
+    chdir,
+    before_exec,
+    restore_signal_mask,
+    harden::landlock_rules,
+    harden::nested_userns,
+    harden::rlimits,
+    harden::capability_sets,
+    harden::no_new_privs,
+    harden::landlock_restrict,
+    harden::seccomp,
+];
+
+/// Runs the steps in order; the first failure ends the setup.
+fn run_steps(plan: &Plan<'_>, steps: &[SetupStep]) -> Result<(), Failure> {
+    steps.iter().try_for_each(|step| step(plan))
+}
+
 fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
-    // clone3 with CLONE_CLEAR_SIGHAND has reset the handlers already; SIGPIPE is left.
-    if plan.sighand_cleared.load(std::sync::atomic::Ordering::Relaxed) {
-        sys::reset_sigpipe().map_err(fail(Step::ResetSignals))?;
+    run_steps(plan, IN_SANDBOX)
+}
+
+/// The caller's signal handlers, reset (clone3 with `CLONE_CLEAR_SIGHAND` has reset all but
+/// `SIGPIPE`'s disposition already).
+fn reset_signals(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.sighand_cleared.load(Ordering::Relaxed) {
+        sys::reset_sigpipe().map_err(fail(Step::ResetSignals))
     } else {
-        sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))?;
+        sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))
     }
+}
 
-    crate::child::init::tie_to_spawner(plan)?;
+/// Checkpoint: the namespaces exist (the parent writes id maps it must write itself).
+fn namespaces_created(plan: &Plan<'_>) -> Result<(), Failure> {
+    channel::checkpoint(plan, Checkpoint::NamespacesCreated)
+}
 
-    // The order table. (Joining existing namespaces with setns, once the builder offers it,
-    // comes first of all: before any namespace of the sandbox's own is created.)
-    channel::close_parent_end(plan)?;
-    channel::checkpoint(plan, Checkpoint::NamespacesCreated)?;
-
+/// The single-line id maps of the caller's own ids, which the child writes itself.
+fn write_id_maps(plan: &Plan<'_>) -> Result<(), Failure> {
     if let Some(maps) = &plan.self_maps {
-        write_file(c"/proc/self/setgroups", b"deny").map_err(fail(Step::WriteSetgroups))?;
-        write_file(c"/proc/self/uid_map", &maps.uid_map).map_err(fail(Step::WriteUidMap))?;
-        write_file(c"/proc/self/gid_map", &maps.gid_map).map_err(fail(Step::WriteGidMap))?;
+        write_proc(c"/proc/self/setgroups", b"deny").map_err(fail(Step::WriteSetgroups))?;
+        write_proc(c"/proc/self/uid_map", &maps.uid_map).map_err(fail(Step::WriteUidMap))?;
+        write_proc(c"/proc/self/gid_map", &maps.gid_map).map_err(fail(Step::WriteGidMap))?;
     }
-    // Before seccomp denies keyctl and before an init starts the program (see harden.rs).
-    crate::child::harden::join_session_keyring(&plan.harden)?;
+    Ok(())
+}
 
+/// The hostname and the NIS domain name.
+fn set_uts_names(plan: &Plan<'_>) -> Result<(), Failure> {
     if let Some(name) = plan.hostname {
         rustix::system::sethostname(name).map_err(fail(Step::SetHostname))?;
     }
     if let Some(name) = plan.domainname {
         rustix::system::setdomainname(name).map_err(fail(Step::SetDomainname))?;
     }
+    Ok(())
+}
 
+/// The mount namespace the mounts are built in, owned by a throwaway user namespace.
+fn mount_lock_enter(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.lock_mounts {
-        // The mount namespace the mounts are built in, owned by a throwaway user namespace.
-        crate::child::mount_lock::enter(&plan.kill_gate).map_err(fail(Step::LockMounts))?;
+        mount_lock::enter(&plan.kill_gate).map_err(fail(Step::LockMounts))?;
     }
+    Ok(())
+}
+
+/// Every mount private: nothing the sandbox mounts propagates to the host, nor back.
+fn make_mounts_private(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.make_mounts_private {
         use rustix::mount::MountPropagationFlags as P;
         rustix::mount::mount_change(c"/", P::REC | P::PRIVATE)
             .map_err(fail(Step::MakeMountsPrivate))?;
     }
-    if let Some(fs) = &plan.fs {
-        fs::apply(fs, || channel::checkpoint(plan, Checkpoint::MountsReady))?;
+    Ok(())
+}
+
+/// The filesystem operations, and `pivot_root` into the new root they built (the parent's
+/// `MountsReady` checkpoint comes just before the `pivot_root`).
+fn build_new_root(plan: &Plan<'_>) -> Result<(), Failure> {
+    match &plan.fs {
+        Some(fs) => fs::apply(fs, || channel::checkpoint(plan, Checkpoint::MountsReady)),
+        None => Ok(()),
     }
+}
+
+/// A fresh `/proc` over the host's (without a new root: with one, it is one of its operations).
+fn mount_proc(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.mount_proc {
         use rustix::mount::MountFlags as M;
         let mut buf = [0u8; 4096];
@@ -165,23 +244,43 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
             uncover_cwd(path).map_err(fail(Step::Chdir))?;
         }
     }
-    if plan.fs.is_none() {
-        channel::checkpoint(plan, Checkpoint::MountsReady)?;
+    Ok(())
+}
+
+/// Checkpoint: the mounts are in place (without a new root; with one, [`build_new_root`] has
+/// stopped there before its `pivot_root`).
+fn mounts_ready(plan: &Plan<'_>) -> Result<(), Failure> {
+    match plan.fs {
+        Some(_) => Ok(()),
+        None => channel::checkpoint(plan, Checkpoint::MountsReady),
     }
+}
+
+/// Every mount is in place: lock them all against the program (see mount_lock.rs).
+fn mount_lock_lock(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.lock_mounts {
-        // Every mount is in place: lock them all against the program (see mount_lock.rs).
-        crate::child::mount_lock::lock().map_err(fail(Step::LockMounts))?;
+        mount_lock::lock().map_err(fail(Step::LockMounts))?;
     }
+    Ok(())
+}
+
+/// `lo` up in a new network namespace.
+fn loopback_up(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.loopback_up {
         sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
     }
+    Ok(())
+}
+
+/// A new time namespace, which the program enters at `execve` (`CLONE_NEWTIME` does not fit in
+/// `clone`'s flags).
+fn unshare_time(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.unshare_time {
         // SAFETY: CLONE_NEWTIME changes nothing this task relies on; the program enters the new
         // namespace at execve.
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
             .map_err(fail(Step::UnshareTime))?;
     }
-    crate::child::init::setup(plan)?;
     Ok(())
 }
 
@@ -266,18 +365,17 @@ impl<T: Copy, const N: usize> Bounded<T, N> {
     }
 }
 
-/// The end of every path to the program (the direct one, and the init's child): stdio in
-/// place, every other fd closed, then `execve`. Returns only on failure.
+/// The end of every path to the program (the direct one, and the init's child): the steps of
+/// [`IN_PROGRAM`], then `execve`. Returns only on failure.
 pub(crate) fn exec_program(plan: &Plan<'_>) -> Failure {
-    match before_exec(plan) {
+    match run_steps(plan, IN_PROGRAM) {
         Ok(()) => exec(plan),
         Err(f) => f,
     }
 }
 
-/// The program's last steps before `execve`, in the task that execs.
-fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
-    crate::child::init::end_setup_tie(plan)?;
+/// Stdio in place.
+fn stdio(plan: &Plan<'_>) -> Result<(), Failure> {
     for (slot, &fd) in plan.stdio.iter().enumerate() {
         if fd < 0 {
             continue;
@@ -291,16 +389,34 @@ fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
         };
         r.map_err(|e| Failure::new(Step::Stdio, e).at(slot))?;
     }
+    Ok(())
+}
 
-    // Passed fds into place, every other fd above 2 closed (the exec pipe kept).
+/// Passed fds into place, every other fd above 2 closed (the setup channel kept, moved out of
+/// a passed fd's way if it must).
+fn place_fds(plan: &Plan<'_>) -> Result<(), Failure> {
     let channel = harden::place_fds(&plan.harden, plan.channel.fd())?;
     plan.channel.set(channel);
-    // Only now, with no fd left that the program is not meant to have: a magic link
-    // (/proc/self/fd/N) could otherwise lead the working directory out of the new root.
-    if let Some(dir) = plan.cwd {
-        enter_dir(dir).map_err(fail(Step::Chdir))?;
-    }
     Ok(())
+}
+
+/// The working directory. Only now, with no fd left that the program is not meant to have: a
+/// magic link (/proc/self/fd/N) could otherwise lead it out of the new root.
+fn chdir(plan: &Plan<'_>) -> Result<(), Failure> {
+    match plan.cwd {
+        Some(dir) => enter_dir(dir).map_err(fail(Step::Chdir)),
+        None => Ok(()),
+    }
+}
+
+/// Checkpoint: the last one, before the hardening and `execve`.
+fn before_exec(plan: &Plan<'_>) -> Result<(), Failure> {
+    channel::checkpoint(plan, Checkpoint::BeforeExec)
+}
+
+/// The signal mask the program starts with: empty.
+fn restore_signal_mask(_plan: &Plan<'_>) -> Result<(), Failure> {
+    sys::set_signal_mask(0).map(|_| ()).map_err(fail(Step::SignalMask))
 }
 
 /// Makes `dir` the working directory: resolved without magic links, and refused when the
@@ -324,15 +440,6 @@ fn enter_dir(dir: &CStr) -> Result<(), Errno> {
 /// Tries each candidate as `execvp` does: ENOENT and ENOTDIR move on, EACCES is remembered and
 /// moves on, anything else stops. Returns only on failure.
 fn exec(plan: &Plan<'_>) -> Failure {
-    if let Err(f) = channel::checkpoint(plan, Checkpoint::BeforeExec) {
-        return f;
-    }
-    if let Err(e) = sys::set_signal_mask(0) {
-        return Failure::new(Step::SignalMask, e);
-    }
-    if let Err(f) = crate::child::harden::harden(&plan.harden, plan.lifecycle.init) {
-        return f;
-    }
     let mut result = Failure::new(Step::Exec, Errno::NOENT);
     for (i, path) in plan.candidates.iter().enumerate() {
         // SAFETY: path is a CString; argv and envp are NULL-terminated arrays of pointers into

@@ -255,8 +255,15 @@ pub(crate) fn new_root_is_a_directory(src: &Path) -> Result<(), Error> {
     }
 }
 
-/// Turns the operations into a plan for the child: `None` when there are none (the host view).
-pub(crate) fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, Error> {
+impl FsConfig {
+    /// The plan step: the operations as a plan for the child, `None` when there are none (the
+    /// host view).
+    pub(crate) fn plan(&self, ctx: &crate::context::Context<'_>) -> Result<Option<FsPlan>, Error> {
+        prepare(self, ctx.namespaces)
+    }
+}
+
+fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, Error> {
     if cfg.ops.is_empty() {
         return Ok(None);
     }

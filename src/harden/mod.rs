@@ -69,10 +69,8 @@ pub(crate) struct HardenPlan {
     pub(crate) rlimits: Vec<(rustix::process::Resource, rustix::process::Rlimit)>,
     /// (source, target), sorted by target, targets unique.
     pub(crate) fds: Vec<(RawFd, RawFd)>,
-    pub(crate) nested_userns_limit: bool,
-    /// With the nested user namespace, a new mount namespace too: the sandbox's mounts, copied
-    /// into a namespace the nested user namespace owns, and so locked ([`crate::mount_lock`]).
-    pub(crate) nested_mount_ns: bool,
+    /// `allow_nested_userns(false)`: the nested user namespace the program is moved into.
+    pub(crate) nested_userns: Option<NestedUserns>,
     pub(crate) new_session_keyring: bool,
     pub(crate) landlock_fd: Option<OwnedFd>,
     /// Path rules added in the child (with a new root: paths as the sandbox sees them).
@@ -87,14 +85,14 @@ impl HardenConfig {
     /// With `paths_in_child`, Landlock path rules are opened in the child, in its own view of the
     /// filesystem (a new root, a fresh /proc); otherwise here, relative ones from `cwd` (the
     /// program's working directory, where the child would open them).
-    pub(crate) fn prepare(
+    pub(crate) fn plan(
         &mut self,
-        userns: bool,
-        mount_ns: bool,
-        paths_in_child: bool,
-        cwd: Option<&std::path::Path>,
+        ctx: &crate::context::Context<'_>,
     ) -> Result<(HardenPlan, Option<landlock::Status>), Error> {
-        if !self.nested_userns && !userns {
+        use crate::Namespaces;
+        let (paths_in_child, cwd) = (ctx.paths_in_child, ctx.cwd);
+        let mount_ns = ctx.namespaces.contains(Namespaces::MOUNT);
+        if !self.nested_userns && !ctx.namespaces.contains(Namespaces::USER) {
             return Err(Error::invalid(
                 "allow_nested_userns(false) needs Namespaces::USER (the limit is set in the \
                  sandbox's own user namespace)",
@@ -149,8 +147,20 @@ impl HardenConfig {
                 })
                 .collect(),
             fds,
-            nested_userns_limit: !self.nested_userns,
-            nested_mount_ns: !self.nested_userns && mount_ns,
+            // The nested user namespace maps the ids the program has to themselves.
+            nested_userns: (!self.nested_userns).then(|| NestedUserns {
+                uid_map: crate::idmap::render(&[crate::IdMap::new(
+                    ctx.ids_inside.0,
+                    ctx.ids_inside.0,
+                    1,
+                )]),
+                gid_map: crate::idmap::render(&[crate::IdMap::new(
+                    ctx.ids_inside.1,
+                    ctx.ids_inside.1,
+                    1,
+                )]),
+                mount_ns,
+            }),
             new_session_keyring: self.new_session_keyring,
             landlock_fd,
             landlock_rules,
@@ -180,4 +190,14 @@ impl HardenConfig {
         self.compiled = None;
         &mut self.seccomp
     }
+}
+
+/// The nested user namespace of `allow_nested_userns(false)`, rendered for the child.
+pub(crate) struct NestedUserns {
+    /// Its maps: the program's own uid and gid, each to itself.
+    pub(crate) uid_map: Vec<u8>,
+    pub(crate) gid_map: Vec<u8>,
+    /// A new mount namespace with it: the sandbox's mounts, copied into a namespace the nested
+    /// user namespace owns, and so locked ([`crate::child::mount_lock`]).
+    pub(crate) mount_ns: bool,
 }

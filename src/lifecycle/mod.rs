@@ -120,8 +120,10 @@ pub(crate) struct Armed {
 pub(crate) const PIDFD_THREAD: u32 = 0o200;
 
 impl Lifecycle {
-    /// Checks the settings against the namespaces and opens what the child needs.
-    pub(crate) fn arm(&self, namespaces: Namespaces) -> Result<Armed, Error> {
+    /// The plan step: checks the settings against the namespaces and opens what the child
+    /// needs (the plan) and what the `Child` keeps (the live part).
+    pub(crate) fn plan(&self, ctx: &crate::context::Context<'_>) -> Result<Armed, Error> {
+        let namespaces = ctx.namespaces;
         let started = Instant::now();
         if self.init && !namespaces.contains(Namespaces::PID) {
             return Err(Error::invalid(

@@ -8,6 +8,7 @@ mod harden;
 mod lifecycle;
 
 use crate::Namespaces;
+use crate::context::Context;
 use crate::error::Failure;
 use crate::error::{Error, Step};
 use crate::idmap::{self, IdMap};
@@ -321,8 +322,16 @@ impl Sandbox {
                  and id maps are written through it",
             ));
         }
-        let fs = crate::fs::prepare(&self.fs, r.namespaces)?;
-        let mut life = self.lifecycle.arm(r.namespaces)?;
+        // What every feature's plan step knows of the sandbox.
+        let cwd = self.cwd.as_ref().map(|(p, _)| p.as_path());
+        let mut ctx = Context {
+            namespaces: r.namespaces,
+            paths_in_child: false,
+            cwd,
+            ids_inside: r.ids_inside,
+        };
+        let fs = self.fs.plan(&ctx)?;
+        let mut life = self.lifecycle.plan(&ctx)?;
         let env = self.build_env();
         let candidates = self.candidates(&env)?;
         let env: Vec<CString> = env
@@ -366,15 +375,10 @@ impl Sandbox {
 
         // Landlock paths mean what the program sees: where the child mounts something (a new
         // root, a fresh /proc), it opens them itself once its filesystem is in place.
-        let paths_in_child = fs.is_some() || r.mount_proc;
-        let cwd = self.cwd.as_ref().map(|(p, _)| p.as_path());
+        ctx.paths_in_child = fs.is_some() || r.mount_proc;
+        let paths_in_child = ctx.paths_in_child;
         let ns = r.namespaces;
-        let (harden, landlock_status) = self.harden.prepare(
-            ns.contains(Namespaces::USER),
-            ns.contains(Namespaces::MOUNT),
-            paths_in_child,
-            cwd,
-        )?;
+        let (harden, landlock_status) = self.harden.plan(&ctx)?;
         // Locking needs a user namespace of the sandbox's own: without one the program is host
         // root, and no mount flag is a boundary against it. A nested user namespace
         // (allow_nested_userns(false)) brings a locked copy of its own. Without CAP_SYS_ADMIN
@@ -582,11 +586,39 @@ impl Sandbox {
                 parent_maps = Some(ParentMaps { writer, uid_map, gid_map });
             }
         }
-        Ok(Resolved { namespaces, self_maps, parent_maps, mount_proc })
+        // The ids the program has inside (a nested user namespace maps them to themselves).
+        let own_inside = |maps: &[IdMap], id: u32| {
+            inside_id(maps, id).unwrap_or(if implicit_user { id } else { 0 })
+        };
+        let ids_inside = if !namespaces.contains(Namespaces::USER) {
+            (euid, egid)
+        } else if let Some(maps) = &parent_maps {
+            (
+                inside_id(&maps.uid_map, euid).unwrap_or(OVERFLOW_ID),
+                inside_id(&maps.gid_map, egid).unwrap_or(OVERFLOW_ID),
+            )
+        } else {
+            (own_inside(&self.uid_map, euid), own_inside(&self.gid_map, egid))
+        };
+        Ok(Resolved { namespaces, self_maps, parent_maps, mount_proc, ids_inside })
     }
 }
 
+/// The id an unmapped id reads as inside a user namespace (`/proc/sys/kernel/overflowuid`'s
+/// default).
+const OVERFLOW_ID: u32 = 65534;
+
+/// What `outside` maps to inside, by `maps`.
+fn inside_id(maps: &[IdMap], outside: u32) -> Option<u32> {
+    maps.iter().find_map(|m| {
+        let offset = outside.checked_sub(m.outside).filter(|&o| o < m.count)?;
+        m.inside.checked_add(offset)
+    })
+}
+
 struct Resolved {
+    /// The uid and gid the program has inside.
+    ids_inside: (u32, u32),
     namespaces: Namespaces,
     self_maps: Option<SelfMaps>,
     parent_maps: Option<ParentMaps>,
