@@ -27,6 +27,7 @@ pub(crate) mod fs;
 pub(crate) mod harden;
 pub(crate) mod init;
 pub(crate) mod mount_lock;
+pub(crate) mod net;
 
 use crate::error::Failure;
 use crate::error::Step;
@@ -267,7 +268,7 @@ fn mount_lock_lock(plan: &Plan<'_>) -> Result<(), Failure> {
 /// `lo` up in a new network namespace.
 fn loopback_up(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.loopback_up {
-        sys::loopback_up().map_err(fail(Step::LoopbackUp))?;
+        net::loopback_up().map_err(fail(Step::LoopbackUp))?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //!   stack it runs on is the spawner's ([`crate::spawn`]).
 //! - a raw `syscall` instruction ([`raw`]) for the calls that rustix does not cover, or covers
 //!   in a form the child cannot use, and that run after `clone`: `execve`, `exit_group`,
-//!   `rt_sigaction`, `rt_sigprocmask`, `close_range`, `socket` and `ioctl`, seccomp, Landlock,
+//!   `rt_sigaction`, `rt_sigprocmask`, `close_range` and `ioctl`, seccomp, Landlock,
 //!   capabilities, `keyctl`; and for the init ([`crate::init`]): `clone` onto a new stack,
 //!   `rt_sigtimedwait`, `wait4` and `kill`.
 //!
@@ -54,7 +54,7 @@ pub use fd::{close_range, dup3, dupfd_cloexec};
 pub use keyring::{join_session_keyring, session_keyring_id};
 pub use landlock::{landlock_abi, landlock_add_path_rule, landlock_restrict_self};
 pub use mount::{AT_EMPTY_PATH, AT_RECURSIVE, fchmodat2, mount_setattr};
-pub use net::loopback_up;
+pub use net::set_interface_flags;
 pub use process::{
     WALL, WNOHANG, WUNTRACED, current_brk, execve, exit, getcwd, kill, pidfd_send_signal, prctl,
     wait4, waitid_pidfd,

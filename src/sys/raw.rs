@@ -11,7 +11,6 @@ use rustix::io::Errno;
 #[cfg(target_arch = "x86_64")]
 pub(super) mod nr {
     pub const IOCTL: usize = 16;
-    pub const SOCKET: usize = 41;
     pub const EXECVE: usize = 59;
     pub const RT_SIGACTION: usize = 13;
     pub const RT_SIGPROCMASK: usize = 14;
@@ -46,7 +45,6 @@ pub(super) mod nr {
 #[cfg(target_arch = "aarch64")]
 pub(super) mod nr {
     pub const IOCTL: usize = 29;
-    pub const SOCKET: usize = 198;
     pub const EXECVE: usize = 221;
     pub const RT_SIGACTION: usize = 134;
     pub const RT_SIGPROCMASK: usize = 135;
