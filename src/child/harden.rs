@@ -9,6 +9,7 @@ use crate::harden::*;
 use crate::plan::Plan;
 use crate::sys::{self};
 use rustix::io::Errno;
+use rustix::thread::CapabilitySet;
 use std::os::fd::RawFd;
 
 /// Puts the passed fds in place and closes every other fd above 2, except `exec_fd` (the CLOEXEC
@@ -164,47 +165,48 @@ fn add_path_rule(
     sys::landlock_add_path_rule(ruleset, std::os::fd::AsRawFd::as_raw_fd(&fd), rights)
 }
 
-const PR_CAPBSET_READ: i32 = 23;
-const PR_CAPBSET_DROP: i32 = 24;
-const PR_CAP_AMBIENT: i32 = 47;
-const PR_CAP_AMBIENT_RAISE: usize = 2;
-const CAP_SETPCAP: u32 = 8;
+/// `CAP_SETPCAP`, which shrinking the bounding set needs.
+const CAP_SETPCAP: CapabilitySet = CapabilitySet::SETPCAP;
 
+/// The capability sets, the bounding set and the ambient set, through rustix (its `linux_raw`
+/// calls touch no `errno`).
 fn capabilities(plan: &HardenPlan) -> Result<(), Errno> {
-    let (effective, permitted, inheritable) = sys::capget()?;
+    use rustix::thread::{
+        CapabilitySets, capabilities, capability_is_in_bounding_set,
+        configure_capability_in_ambient_set, remove_capability_from_bounding_set, set_capabilities,
+    };
+    let now = capabilities(None)?;
     let Some((mask, add)) = plan.caps else {
         // Untouched: only make sure nothing is inherited through execve (CVE-2022-29162).
         // Clearing the inheritable set clears the ambient set with it.
-        if inheritable != 0 {
-            sys::capset(effective, permitted, 0)?;
+        if !now.inheritable.is_empty() {
+            set_capabilities(None, CapabilitySets { inheritable: CapabilitySet::empty(), ..now })?;
         }
         return Ok(());
     };
     let root = rustix::process::getuid().is_root();
-    let base = if root { permitted } else { 0 };
-    let keep = ((base & mask) | add) & permitted;
-    for cap in 0..=plan.last_cap {
-        if keep & (1 << cap) != 0 {
+    let base = if root { now.permitted.bits() } else { 0 };
+    let keep = CapabilitySet::from_bits_retain(((base & mask) | add) & now.permitted.bits());
+    // Each capability the kernel knows (1 << cap: cap <= last_cap <= 63).
+    let each = || (0..=plan.last_cap.min(63)).map(|cap| CapabilitySet::from_bits_retain(1 << cap));
+    for cap in each().filter(|cap| !keep.contains(*cap)) {
+        if !capability_is_in_bounding_set(cap)? {
             continue;
         }
-        if sys::prctl(PR_CAPBSET_READ, cap as usize, 0)? == 0 {
-            continue;
-        }
-        match sys::prctl(PR_CAPBSET_DROP, cap as usize, 0) {
-            Ok(_) => {}
+        match remove_capability_from_bounding_set(cap) {
+            Ok(()) => {}
             // Without CAP_SETPCAP the bounding set cannot shrink; such a task has no
             // capabilities to lose, and no_new_privs keeps execve from granting any.
-            Err(Errno::PERM) if effective & (1 << CAP_SETPCAP) == 0 => {}
+            Err(Errno::PERM) if !now.effective.contains(CAP_SETPCAP) => {}
             Err(e) => return Err(e),
         }
     }
-    let ambient = !root && keep != 0;
-    sys::capset(keep, keep, if ambient { keep } else { 0 })?;
+    let ambient = !root && !keep.is_empty();
+    let inheritable = if ambient { keep } else { CapabilitySet::empty() };
+    set_capabilities(None, CapabilitySets { effective: keep, permitted: keep, inheritable })?;
     if ambient {
-        for cap in 0..=plan.last_cap {
-            if keep & (1 << cap) != 0 {
-                sys::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize)?;
-            }
+        for cap in each().filter(|cap| keep.contains(*cap)) {
+            configure_capability_in_ambient_set(cap, true)?;
         }
     }
     Ok(())

@@ -6,8 +6,8 @@
 //!   stack it runs on is the spawner's ([`crate::spawn`]).
 //! - a raw `syscall` instruction ([`raw`]) for the calls that rustix does not cover, or covers
 //!   in a form the child cannot use, and that run after `clone`: `execve`, `exit_group`,
-//!   `rt_sigaction`, `rt_sigprocmask`, `close_range` and `ioctl`, seccomp, Landlock,
-//!   capabilities, `keyctl`; and for the init ([`crate::init`]): `clone` onto a new stack,
+//!   `rt_sigaction`, `rt_sigprocmask`, `close_range` and `ioctl`, seccomp, Landlock, `keyctl`;
+//!   and for the init ([`crate::child::init`]): `clone` onto a new stack,
 //!   `rt_sigtimedwait`, `wait4` and `kill`.
 //!
 //! # Rules for code that runs after `clone`
@@ -26,14 +26,13 @@
 //! (through `libc::syscall`).
 //!
 //! The families: [`raw`] (the instruction, the numbers, `check`), [`process`], [`signal`],
-//! [`mod@clone`], [`fd`], [`mount`], [`caps`], [`seccomp`], [`landlock`], [`keyring`],
+//! [`mod@clone`], [`fd`], [`mount`], [`seccomp`], [`landlock`], [`keyring`],
 //! [`net`], [`terminal`]. Everything the rest of the crate uses is re-exported here, so callers
 //! name it `crate::sys::NAME`.
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!("nscell supports x86_64 and aarch64 Linux");
 
-mod caps;
 mod clone;
 mod fd;
 mod keyring;
@@ -46,7 +45,6 @@ mod seccomp;
 mod signal;
 mod terminal;
 
-pub use caps::{capget, capset};
 pub use clone::{
     CLONE_PIDFD, CLONE_VFORK, CLONE_VM, clone, clone_on_stack, clone3, clone3_available,
 };

@@ -16,8 +16,6 @@ pub(super) mod nr {
     pub const RT_SIGPROCMASK: usize = 14;
     pub const EXIT_GROUP: usize = 231;
     pub const CLOSE_RANGE: usize = 436;
-    pub const CAPGET: usize = 125;
-    pub const CAPSET: usize = 126;
     pub const PRCTL: usize = 157;
     pub const SECCOMP: usize = 317;
     pub const DUP3: usize = 292;
@@ -50,8 +48,6 @@ pub(super) mod nr {
     pub const RT_SIGPROCMASK: usize = 135;
     pub const EXIT_GROUP: usize = 94;
     pub const CLOSE_RANGE: usize = 436;
-    pub const CAPGET: usize = 90;
-    pub const CAPSET: usize = 91;
     pub const PRCTL: usize = 167;
     pub const SECCOMP: usize = 277;
     pub const DUP3: usize = 24;
