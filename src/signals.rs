@@ -373,7 +373,7 @@ fn forward_until(set: u64, fds: Option<(OwnedFd, OwnedFd)>, pidfd: &OwnedFd, sto
                     Err(_) => return,
                 }
             }
-            None => match wait_signal_for(set, THREAD_LOOK) {
+            None => match sys::wait_signal_for(set, THREAD_LOOK) {
                 Ok(None) if program_ended(pidfd) => return,
                 Ok(sig) => sig,
                 Err(_) => return,
@@ -407,7 +407,7 @@ fn take_signal(fd: BorrowedFd<'_>) -> Option<i32> {
 /// continued, continues the sandbox ([`ForwarderBuilder::job_control`]).
 fn follow_stop(child: &mut Child) -> Result<(), Error> {
     let Some(sig) = child.stopped()? else { return Ok(()) };
-    let sig = if has_default_action(sig) { sig } else { libc::SIGSTOP };
+    let sig = if sys::has_default_action(sig) { sig } else { libc::SIGSTOP };
     let me = rustix::process::getpid().as_raw_nonzero().get();
     // Returns once the caller has been continued.
     let _ = sys::kill(me, sig);
@@ -416,57 +416,6 @@ fn follow_stop(child: &mut Child) -> Result<(), Error> {
 
 fn timespec(d: Duration) -> Timespec {
     Timespec { tv_sec: d.as_secs() as i64, tv_nsec: i64::from(d.subsec_nanos()) }
-}
-
-/// Whether the calling process has the default action for `sig` (no handler, not ignored):
-/// [`rt_sigaction`](https://man7.org/linux/man-pages/man2/sigaction.2.html) with no new
-/// action, a query that changes nothing. False when the query fails.
-#[allow(unsafe_code)]
-fn has_default_action(sig: i32) -> bool {
-    // The kernel's struct sigaction: handler, flags, restorer, mask (at most 32 bytes).
-    let mut old = [0u64; 4];
-    // SAFETY: a NULL new action (nothing changes) and a pointer to 32 writable bytes, more than
-    // the kernel's struct sigaction takes; the mask size is 8, the kernel's.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            sig,
-            std::ptr::null::<u64>(),
-            old.as_mut_ptr(),
-            8usize,
-        )
-    };
-    // SIG_DFL is 0.
-    ret == 0 && old[0] == 0
-}
-
-/// [`rt_sigtimedwait`](https://man7.org/linux/man-pages/man2/sigtimedwait.2.html): takes one
-/// pending signal of `set` (blocked), waiting at most `timeout`; `None` when none came.
-#[allow(unsafe_code)]
-fn wait_signal_for(set: u64, timeout: Duration) -> Result<Option<i32>, Errno> {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: pointers to an 8-byte set and to a timespec, both alive across the call; a NULL
-    // siginfo (not wanted); the set size is 8, the kernel's.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigtimedwait,
-            &set as *const u64,
-            std::ptr::null_mut::<libc::siginfo_t>(),
-            &ts as *const libc::timespec,
-            8usize,
-        )
-    };
-    if ret > 0 {
-        return Ok(Some(ret as i32));
-    }
-    match Errno::from_io_error(&io::Error::last_os_error()) {
-        Some(Errno::AGAIN | Errno::INTR) => Ok(None),
-        Some(e) => Err(e),
-        None => Ok(None),
-    }
 }
 
 #[cfg(test)]
@@ -563,7 +512,7 @@ mod tests {
             let old = sys::blocked_signals().unwrap();
             sys::set_signal_mask(old | set).unwrap();
             let start = Instant::now();
-            assert_eq!(wait_signal_for(set, Duration::from_millis(30)), Ok(None));
+            assert_eq!(sys::wait_signal_for(set, Duration::from_millis(30)), Ok(None));
             assert!(start.elapsed() >= Duration::from_millis(25));
             sys::set_signal_mask(old).unwrap();
         })
@@ -574,7 +523,7 @@ mod tests {
     #[test]
     fn the_default_action_is_told_from_an_ignored_signal() {
         // The test harness ignores SIGPIPE (the Rust runtime does) and leaves SIGUSR1 alone.
-        assert!(!has_default_action(libc::SIGPIPE));
-        assert!(has_default_action(libc::SIGUSR1));
+        assert!(!sys::has_default_action(libc::SIGPIPE));
+        assert!(sys::has_default_action(libc::SIGUSR1));
     }
 }

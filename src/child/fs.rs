@@ -318,7 +318,7 @@ fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Builds the new root from `plan` and makes it `/`. Runs in the child (see `child.rs`).
+/// Builds the new root from `plan` and makes it `/`. Runs in the child (see [`crate::child`]).
 pub(crate) fn apply(
     plan: &FsPlan,
     before_pivot: impl FnOnce() -> Result<(), Failure>,

@@ -15,7 +15,7 @@
 //! it has. A failed exec leaves its record in `plan.report`; the init sends it through the exec
 //! pipe (its memory is not the parent's) and exits, so the parent's `spawn` returns the error.
 //!
-//! Then the init closes every fd (the exec pipe among them: EOF tells the parent that setup is
+//! Then the init closes every fd (the setup channel among them: EOF tells the parent that setup is
 //! over and that the plan is no longer read) and loops on `rt_sigtimedwait`. All signals are
 //! blocked in it (they were blocked around `clone`), and a blocked signal is queued even for
 //! PID 1, so it needs no handler: `SIGCHLD` → reap everything with `wait4(-1, WNOHANG)` (it is
@@ -167,7 +167,7 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
     }
     let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::SIGCHLD;
     // SAFETY: program_stack is the top of a stack the parent allocated for this and keeps until
-    // the exec pipe closes; Program follows child.rs's rules; with CLONE_VFORK this task waits
+    // the setup channel closes; Program follows the child's rules ([`crate::child`]); with CLONE_VFORK this task waits
     // (and so keeps `plan`, its argument, alive) until the program has exec'd or exited.
     let cloned = unsafe {
         sys::clone_on_stack(
@@ -262,10 +262,10 @@ impl Entry for Program {
     }
 }
 
-/// The init's loop. Uses nothing of the plan: once it has closed the exec pipe, the caller may
+/// The init's loop. Uses nothing of the plan: once it has closed the setup channel, the caller may
 /// free it. `stop_fd` (or -1) is the pipe on which it tells the parent that the program stopped.
 fn supervise(program: c_int, stop_fd: c_int) -> ! {
-    // The exec pipe (EOF: the parent's spawn returns) and the program's stdio (pipes see EOF
+    // The setup channel (EOF: the parent's spawn returns) and the program's stdio (pipes see EOF
     // when the program and its children are done with them); not the stop pipe.
     let around = |fd: u32| Some((fd.checked_sub(1)?, fd.checked_add(1)?));
     match u32::try_from(stop_fd).ok().and_then(around) {

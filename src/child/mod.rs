@@ -92,7 +92,7 @@ impl Entry for Setup {
 pub(crate) const CLONE_ENTRY: extern "C" fn(*mut c_void) -> c_int = trampoline::<Setup>;
 
 /// Records `failure` for the parent and exits: in the plan's memory (which the parent shares
-/// unless this is a forked init) and, on the handshake path, through the exec pipe as well.
+/// unless this is a forked init) and, on the handshake path, through the setup channel as well.
 pub(crate) fn report(plan: &Plan<'_>, failure: Failure) -> ! {
     let word = failure.encode();
     plan.report.store(word, Ordering::Release);
@@ -257,7 +257,7 @@ fn mounts_ready(plan: &Plan<'_>) -> Result<(), Failure> {
     }
 }
 
-/// Every mount is in place: lock them all against the program (see mount_lock.rs).
+/// Every mount is in place: lock them all against the program (see `src/child/mount_lock.rs`).
 fn mount_lock_lock(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.lock_mounts {
         mount_lock::lock().map_err(fail(Step::LockMounts))?;

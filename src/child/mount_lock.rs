@@ -109,7 +109,7 @@ fn clone_and_reap(
     let helper = trampoline::<Helper>;
     // SAFETY: the helper runs `Helper` on the stack at `base` and stores through `arg` (an
     // AtomicI32), both of which the caller keeps alive until it has exited (CLONE_VFORK: before
-    // clone returns); `Helper` follows child.rs's rules.
+    // clone returns); `Helper` follows the child's rules ([`crate::child`]).
     let cloned = unsafe { sys::clone3(flags, base, HELPER_STACK, tid, helper, arg) };
     let pid = match cloned {
         Ok(pid) => pid,

@@ -1,9 +1,9 @@
 //! Filesystem isolation: an ordered list of mount operations that builds a new root.
 //!
-//! The builder side ([`Sandbox::bind`](crate::Sandbox::bind) and friends) records [`Op`]s; [`prepare`] turns them, before
-//! `clone`, into an [`FsPlan`] of `CString`s (every destination already split into its
-//! components), and [`apply`] runs in the child under the rules of `child.rs`: raw system calls
-//! only, no allocation.
+//! The builder side ([`Sandbox::bind`](crate::Sandbox::bind) and friends) records [`Op`]s;
+//! [`FsConfig::plan`] turns them, before `clone`, into an [`FsPlan`] of `CString`s (every
+//! destination already split into its components), and [`crate::child::fs::apply`] runs in the
+//! child under the rules of [`crate::child`]: raw system calls only, no allocation.
 //!
 //! What the child does, bubblewrap's way but through file descriptors:
 //!

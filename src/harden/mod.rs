@@ -6,8 +6,8 @@
 //! are applied by the child just before `execve`, in this order: fds put in place (every other fd
 //! closed), the nested user namespace limit, rlimits, capabilities, no_new_privs, Landlock,
 //! seccomp last. With an init, the init sets the nested user namespace limit before it starts
-//! the program (see [`limit_nested_userns`]); the program's task does the rest. The new session
-//! keyring is joined earlier, right after the id maps ([`join_session_keyring`]). Every step is
+//! the program (see [`crate::child::harden::limit_nested_userns`]); the program's task does the rest. The new session
+//! keyring is joined earlier, right after the id maps ([`crate::child::harden::join_session_keyring`]). Every step is
 //! per task (`prctl`, `capset`, `prlimit` on itself, `seccomp` without `TSYNC`,
 //! `landlock_restrict_self`, `keyctl`): nothing changes the memory map the child shares with the
 //! caller.

@@ -2,8 +2,8 @@
 //! the parent, a wall-clock timeout, and what [`Child::wait_info`](crate::Child::wait_info)
 //! reports (status, timeout, resource usage).
 //!
-//! The setters live here as a second `impl Sandbox` block; the child side is in
-//! [`crate::init`], the terminal in [`crate::pty`].
+//! The setters live with the builder (`src/sandbox/lifecycle.rs`); the child side is in
+//! [`crate::child::init`], the terminal in [`pty`].
 
 pub mod pty;
 
@@ -30,7 +30,7 @@ pub(crate) struct Lifecycle {
 /// The child's part of the plan (one field of [`crate::plan::Plan`]).
 #[derive(Debug, Default)]
 pub(crate) struct LifecyclePlan {
-    /// Run [`crate::init`] as PID 1 and the program as its child.
+    /// Run [`crate::child::init`] as PID 1 and the program as its child.
     pub init: bool,
     /// `setsid()` before exec (always with a terminal).
     pub new_session: bool,

@@ -32,7 +32,7 @@ pub(crate) struct Plan<'a> {
     pub mount_proc: bool,
     /// The filesystem operations that build a new root, when there are any.
     pub fs: Option<crate::fs::FsPlan>,
-    /// Lock every mount against the program once they are in place ([`crate::mount_lock`]).
+    /// Lock every mount against the program once they are in place ([`crate::child::mount_lock`]).
     pub lock_mounts: bool,
     pub loopback_up: bool,
     pub unshare_time: bool,

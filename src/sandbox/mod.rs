@@ -50,7 +50,7 @@ const MAX_UTS_NAME: usize = 64;
 pub struct Sandbox {
     program: OsString,
     program_c: CString,
-    /// argv, argv[0] included.
+    /// argv, `argv[0]` included.
     argv: Vec<CString>,
     env_clear: bool,
     env: BTreeMap<OsString, Option<OsString>>,
@@ -64,7 +64,7 @@ pub struct Sandbox {
     hostname: Option<Vec<u8>>,
     domainname: Option<Vec<u8>>,
     mount_proc: Option<bool>,
-    /// Filesystem operations (see `mounts.rs`).
+    /// Filesystem operations ([`crate::fs`]).
     pub(crate) fs: crate::fs::FsConfig,
     bad_input: Option<String>,
     pub(crate) harden: crate::harden::HardenConfig,
@@ -389,7 +389,7 @@ impl Sandbox {
             && self.harden.nested_userns_allowed()
             && self.harden.may_keep(crate::Capabilities::SYS_ADMIN);
         let mut plan = Plan {
-            // With the mounts locked, the child makes its mount namespace itself (mount_lock.rs).
+            // With the mounts locked, the child makes its mount namespace itself (`src/child/mount_lock.rs`).
             namespace_flags: if lock_mounts {
                 (r.namespaces - Namespaces::MOUNT).clone_flags()
             } else {

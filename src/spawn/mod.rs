@@ -242,7 +242,7 @@ fn reap(pidfd: &OwnedFd) {
 fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, OwnedFd), Errno> {
     let old = sys::set_signal_mask(!0)?;
     let (base, len) = stack.region();
-    // SAFETY: CLONE_ENTRY only reads the plan and follows child.rs's rules; the plan and the
+    // SAFETY: CLONE_ENTRY only reads the plan and follows the child's rules ([`crate::child`]); the plan and the
     // stack live until the child has exec'd or exited (CLONE_VFORK, or `Setup`).
     let result = unsafe {
         sys::clone(

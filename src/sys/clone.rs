@@ -55,7 +55,7 @@ pub fn clone3_available() -> bool {
 /// # Safety
 ///
 /// `entry` runs in the new task on `stack` with `arg`; with `CLONE_VM` it shares the caller's
-/// memory, so it must follow the rules of `child.rs` and `arg` must stay valid until the child has
+/// memory, so it must follow the child's rules ([`crate::child`]) and `arg` must stay valid until the child has
 /// exec'd or exited. With `CLONE_VFORK` that is when this call returns.
 pub unsafe fn clone(
     entry: extern "C" fn(*mut c_void) -> c_int,
@@ -131,7 +131,7 @@ unsafe fn clone3_on_stack(
 /// # Safety
 ///
 /// `stack_top` is the 16-byte aligned top of a mapped stack that nothing else uses while the
-/// new task runs on it; `entry` follows the rules of `child.rs` when `flags` has `CLONE_VM`,
+/// new task runs on it; `entry` follows the child's rules ([`crate::child`]) when `flags` has `CLONE_VM`,
 /// and `arg` stays valid for as long as `entry` uses it.
 pub unsafe fn clone_on_stack(
     flags: c_int,
@@ -178,7 +178,7 @@ pub unsafe fn clone3(
 /// # Safety
 ///
 /// `number` and `args` create a task on a 16-byte aligned stack that nothing else uses while it runs;
-/// `entry` follows the rules of `child.rs` when the task shares the caller's memory, and `arg`
+/// `entry` follows the child's rules ([`crate::child`]) when the task shares the caller's memory, and `arg`
 /// stays valid for as long as `entry` uses it.
 unsafe fn spawn_trampoline(
     number: usize,

@@ -126,3 +126,54 @@ pub fn signalfd(mask: u64) -> Result<std::os::fd::OwnedFd, Errno> {
     // SAFETY: a new fd that nothing else owns.
     check(ret).map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as c_int) })
 }
+
+// For the parent only (`libc::syscall` writes errno): nscell::signals' forwarding.
+
+/// Whether the calling process has the default action for `sig` (no handler, not ignored):
+/// [`rt_sigaction`](https://man7.org/linux/man-pages/man2/sigaction.2.html) with no new
+/// action, a query that changes nothing. False when the query fails.
+pub fn has_default_action(sig: i32) -> bool {
+    // The kernel's struct sigaction: handler, flags, restorer, mask (at most 32 bytes).
+    let mut old = [0u64; 4];
+    // SAFETY: a NULL new action (nothing changes) and a pointer to 32 writable bytes, more than
+    // the kernel's struct sigaction takes; the mask size is 8, the kernel's.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            std::ptr::null::<u64>(),
+            old.as_mut_ptr(),
+            8usize,
+        )
+    };
+    // SIG_DFL is 0.
+    ret == 0 && old[0] == 0
+}
+
+/// [`rt_sigtimedwait`](https://man7.org/linux/man-pages/man2/sigtimedwait.2.html): takes one
+/// pending signal of `set` (blocked), waiting at most `timeout`; `None` when none came.
+pub fn wait_signal_for(set: u64, timeout: std::time::Duration) -> Result<Option<i32>, Errno> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: pointers to an 8-byte set and to a timespec, both alive across the call; a NULL
+    // siginfo (not wanted); the set size is 8, the kernel's.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigtimedwait,
+            &set as *const u64,
+            std::ptr::null_mut::<libc::siginfo_t>(),
+            &ts as *const libc::timespec,
+            8usize,
+        )
+    };
+    if ret > 0 {
+        return Ok(Some(ret as i32));
+    }
+    match Errno::from_io_error(&std::io::Error::last_os_error()) {
+        Some(Errno::AGAIN | Errno::INTR) => Ok(None),
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
