@@ -373,7 +373,15 @@ fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, Error> {
 }
 
 /// The error for a failed filesystem step: the operation's position, name and paths.
-pub(crate) fn describe(cfg: &FsConfig, f: &Failure, namespaces: Namespaces) -> Option<Error> {
+impl FsConfig {
+    /// The describe step: the error a failed filesystem operation makes, naming the operation,
+    /// its paths and a hint; `None` for a failure of another step.
+    pub(crate) fn describe(&self, f: &Failure, namespaces: Namespaces) -> Option<Error> {
+        describe(self, f, namespaces)
+    }
+}
+
+fn describe(cfg: &FsConfig, f: &Failure, namespaces: Namespaces) -> Option<Error> {
     let op_step = matches!(
         f.step,
         Step::BindMount

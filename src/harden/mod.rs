@@ -181,9 +181,16 @@ impl HardenConfig {
         self.nested_userns
     }
 
-    /// The path of Landlock path rule `i`, for error messages.
-    pub(crate) fn landlock_path(&self, i: usize) -> Option<&std::path::Path> {
-        self.landlock.paths.get(i).map(|(p, _)| p.as_path())
+    /// The describe step: the path a failed hardening step names, if any (a Landlock path
+    /// rule's; its index is 1-based, 0 being the ruleset as a whole).
+    pub(crate) fn describe(&self, f: &crate::error::Failure) -> Option<std::path::PathBuf> {
+        match f.step {
+            Step::Landlock => usize::from(f.index)
+                .checked_sub(1)
+                .and_then(|i| self.landlock.paths.get(i))
+                .map(|(p, _)| p.clone()),
+            _ => None,
+        }
     }
 
     pub(crate) fn seccomp_changed(&mut self) -> &mut SeccompConfig {

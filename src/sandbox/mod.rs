@@ -447,8 +447,12 @@ impl Sandbox {
 
     /// Turns the child's failure record into an error naming the path involved.
     fn describe(&self, f: Failure, plan: &Plan<'_>, namespaces: Namespaces) -> Error {
-        if let Some(e) = crate::fs::describe(&self.fs, &f, namespaces) {
+        // Each feature's describe step first.
+        if let Some(e) = self.fs.describe(&f, namespaces) {
             return e;
+        }
+        if let Some(path) = self.harden.describe(&f) {
+            return Error::setup_in(f.step, Some(path), f.errno, namespaces);
         }
         let path = match f.step {
             Step::WriteSetgroups => Some("/proc/self/setgroups".into()),
@@ -460,11 +464,6 @@ impl Sandbox {
                 self.cwd.as_ref().map(|(p, _)| p.clone()).or_else(|| std::env::current_dir().ok())
             }
             Step::Stdio => Some(["stdin", "stdout", "stderr"][usize::from(f.index).min(2)].into()),
-            // 1-based: the path rule that failed (0: the ruleset as a whole).
-            Step::Landlock => usize::from(f.index)
-                .checked_sub(1)
-                .and_then(|i| self.harden.landlock_path(i))
-                .map(Path::to_path_buf),
             Step::Exec => {
                 // Not found anywhere: name the program as given. Otherwise the path that failed.
                 // A `PATH` search that met only unsearchable directories (EACCES) found nothing:
