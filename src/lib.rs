@@ -69,8 +69,32 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+/// Declares a module whose code runs after `clone` (in a task that shares the caller's memory),
+/// with the child's rules checked by the compiler: nothing there may panic (the panic hook
+/// allocates and takes the stderr lock), overflow, allocate, format or lock (clippy.toml lists
+/// the disallowed macros and methods). The one list of those lints; tests of pure helpers opt
+/// out in their own `mod tests`.
+macro_rules! after_clone {
+    ($(#[$attr:meta])* $vis:vis mod $name:ident;) => {
+        $(#[$attr])*
+        #[deny(
+            clippy::indexing_slicing,
+            clippy::unwrap_used,
+            clippy::expect_used,
+            clippy::panic,
+            clippy::unreachable,
+            clippy::todo,
+            clippy::unimplemented,
+            clippy::arithmetic_side_effects,
+            clippy::disallowed_macros,
+            clippy::disallowed_methods
+        )]
+        $vis mod $name;
+    };
+}
+
 mod caps;
-mod child;
+after_clone! { mod child; }
 mod context;
 mod error;
 mod fs;

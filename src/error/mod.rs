@@ -1,6 +1,7 @@
 //! Errors: what failed, with the errno, the path and a hint a person can act on.
 
-mod failure;
+// The record the child writes: under the child's rules (see `after_clone!` in lib.rs).
+after_clone! { mod failure; }
 pub(crate) use failure::Failure;
 
 use crate::Namespaces;
