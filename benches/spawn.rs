@@ -370,6 +370,91 @@ mod floor {
     }
 }
 
+/// The minimal C floor of `benches/floor.c`, compiled at start with `cc -O2 -shared -fPIC` and
+/// loaded with `dlopen`, so that it runs in this process, interleaved with the nscell cases.
+mod cfloor {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The mount lock and the session keyring (`FLOOR_LOCKED` in floor.c).
+    pub const LOCKED: c_int = 1;
+    /// no_new_privs and a seccomp filter (`FLOOR_SECCOMP`).
+    pub const SECCOMP: c_int = 2;
+
+    pub struct CFloor {
+        spawn: extern "C" fn(c_int) -> c_int,
+    }
+
+    /// Removes the files it names when dropped.
+    struct Scratch(Vec<PathBuf>);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    impl CFloor {
+        /// Compiles and loads floor.c; `None` (with the reason on stderr) without a working `cc`.
+        pub fn load() -> Option<CFloor> {
+            let r = Self::try_load();
+            if let Err(why) = &r {
+                eprintln!("note: no C floor ({why}): skipping the c_floor cases");
+            }
+            r.ok()
+        }
+
+        fn try_load() -> Result<CFloor, String> {
+            let stem = std::env::temp_dir().join(format!("nscell-floor-{}", std::process::id()));
+            let (src, lib) = (stem.with_extension("c"), stem.with_extension("so"));
+            let _scratch = Scratch(vec![src.clone(), lib.clone()]);
+            std::fs::write(&src, include_str!("floor.c"))
+                .map_err(|e| format!("{}: {e}", src.display()))?;
+            let out = Command::new("cc")
+                .args(["-O2", "-shared", "-fPIC", "-o"])
+                .args([&lib, &src])
+                .output()
+                .map_err(|e| format!("cannot run cc: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("cc failed: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+            let path = CString::new(lib.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+            // SAFETY: a library we just built; its initialisers do nothing. It stays loaded for
+            // the rest of the process (never dlclose'd), so its functions stay valid.
+            let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+            if handle.is_null() {
+                // SAFETY: dlerror returns a NUL-terminated message after a failed dlopen.
+                let msg = unsafe { std::ffi::CStr::from_ptr(libc::dlerror()) };
+                return Err(format!("dlopen: {}", msg.to_string_lossy()));
+            }
+            // SAFETY: symbols of the library above, with the C signatures floor.c gives them.
+            let (init, spawn) = unsafe {
+                let init = libc::dlsym(handle, c"floor_init".as_ptr());
+                let spawn = libc::dlsym(handle, c"floor_spawn".as_ptr());
+                if init.is_null() || spawn.is_null() {
+                    return Err("floor_init or floor_spawn missing".into());
+                }
+                (
+                    std::mem::transmute::<*mut c_void, extern "C" fn() -> c_int>(init),
+                    std::mem::transmute::<*mut c_void, extern "C" fn(c_int) -> c_int>(spawn),
+                )
+            };
+            if init() != 0 {
+                return Err(format!("floor_init: {}", std::io::Error::last_os_error()));
+            }
+            Ok(CFloor { spawn })
+        }
+
+        /// One spawn of `/bin/true` in floor.c's way `how` (0, [`LOCKED`], [`SECCOMP`]).
+        pub fn spawn_and_wait(&self, how: c_int) {
+            let step = (self.spawn)(how);
+            assert_eq!(step, 0, "C floor ({how}) failed at step {step}");
+        }
+    }
+}
+
 fn installed(path: &str, name: &str) -> bool {
     let ok = Path::new(path).exists();
     if !ok {
@@ -391,6 +476,13 @@ fn spawn(c: &mut Criterion) {
     let floor_locked = floor::Floor::locked_with_seccomp();
     group.bench_function("floor_locked_seccomp", |b| b.iter(|| floor_locked.spawn_and_wait()));
     drop(floor);
+    if let Some(c) = cfloor::CFloor::load() {
+        use cfloor::{LOCKED, SECCOMP};
+        group.bench_function("c_floor", |b| b.iter(|| c.spawn_and_wait(0)));
+        group.bench_function("c_floor_locked", |b| b.iter(|| c.spawn_and_wait(LOCKED)));
+        let both = LOCKED | SECCOMP;
+        group.bench_function("c_floor_locked_seccomp", |b| b.iter(|| c.spawn_and_wait(both)));
+    }
 
     let mut user = reused(Namespaces::USER);
     group.bench_function("nscell_user", |b| b.iter(|| run(&mut user)));
@@ -529,6 +621,9 @@ fn interleaved(rounds: usize) {
     let mut default = reused(Namespaces::DEFAULT);
     let mut no_seccomp = reused(Namespaces::DEFAULT);
     no_seccomp.default_seccomp(false);
+    let mut bare = reused(Namespaces::DEFAULT);
+    bare.default_seccomp(false).no_new_privs(false);
+    let c_floor = cfloor::CFloor::load();
     let mut cases: Vec<(&str, Spawner<'_>)> = vec![
         ("std_command", Box::new(|| command(&mut std_cmd))),
         ("floor_raw_clone", Box::new(|| floor.spawn_and_wait())),
@@ -536,12 +631,23 @@ fn interleaved(rounds: usize) {
         ("floor_locked_seccomp", Box::new(|| floor_locked.spawn_and_wait())),
         ("nscell_default", Box::new(move || run(&mut default))),
         ("nscell_default_no_seccomp", Box::new(move || run(&mut no_seccomp))),
+        ("nscell_default_bare", Box::new(move || run(&mut bare))),
     ];
+    if let Some(c) = &c_floor {
+        use cfloor::{LOCKED, SECCOMP};
+        cases.push(("c_floor", Box::new(|| c.spawn_and_wait(0))));
+        cases.push(("c_floor_locked", Box::new(|| c.spawn_and_wait(LOCKED))));
+        cases.push(("c_floor_locked_seccomp", Box::new(|| c.spawn_and_wait(LOCKED | SECCOMP))));
+    }
     if installed(BWRAP, "bwrap") {
         cases.push(("bwrap", Box::new(|| command(&mut bwrap))));
     }
     if installed(UNSHARE, "unshare") {
         cases.push(("unshare", Box::new(|| command(&mut unshare))));
+    }
+    // SPAWN_CASES=a,b,c: only these (fewer cases, more rounds in the same time).
+    if let Ok(only) = std::env::var("SPAWN_CASES") {
+        cases.retain(|(name, _)| only.split(',').any(|o| o == *name));
     }
     let time_into = |f: &mut dyn FnMut(), n: usize, out: &mut Vec<f64>| {
         for _ in 0..n {
@@ -576,18 +682,23 @@ fn interleaved(rounds: usize) {
     let mut m = std::collections::BTreeMap::new();
     for (i, (name, _)) in cases.iter().enumerate() {
         let x = med(&mut times[i]);
-        println!("interleaved/{name:<16} median {x:9.1} µs  ({rounds} rounds)");
+        println!("interleaved/{name:<26} median {x:9.1} µs  ({rounds} rounds)");
         m.insert(*name, x);
     }
     drop(cases);
 
     // Small and 2 GiB phases alternate twice, so a drift of the host does not favour either.
     let (mut small, mut large) = (Vec::new(), Vec::new());
-    for _ in 0..2 {
+    let phases = if std::env::var_os("SPAWN_CASES").is_some() { 0 } else { 2 };
+    for _ in 0..phases {
         time_into(&mut || nscell(Namespaces::DEFAULT), rounds / 2, &mut small);
         let ballast = Ballast::new(2 << 30);
         time_into(&mut || nscell(Namespaces::DEFAULT), rounds / 2, &mut large);
         drop(ballast);
+    }
+    if phases == 0 {
+        small.push(f64::NAN);
+        large.push(f64::NAN);
     }
     let (small, large) = (med(&mut small), med(&mut large));
     println!("interleaved/large_parent small median {small:9.1} µs, 2GiB median {large:9.1} µs");
@@ -597,6 +708,14 @@ fn interleaved(rounds: usize) {
             println!("ratio {a} / {b} = {:.3}  (target {target})", x / y);
         }
     };
+    // Against the minimal C floor (benches/floor.c): "bare" is the default sandbox with its
+    // hardening off (no seccomp filter, no no_new_privs); the mount lock and the session keyring
+    // stay, as they have no switch of their own, and c_floor_locked does them too.
+    ratio("nscell_default_bare", "c_floor_locked", "<= 1.10");
+    ratio("nscell_default", "c_floor_locked", "<= 1.25");
+    ratio("nscell_default", "c_floor_locked_seccomp", "like for like");
+    ratio("nscell_default_bare", "c_floor", "the lock and the keyring included");
+    ratio("floor_locked_seccomp", "c_floor_locked_seccomp", "the Rust floor against the C one");
     ratio("nscell_default", "floor_raw_clone", "<= 1.10");
     ratio("nscell_default", "floor_raw_clone_seccomp", "<= 1.10");
     ratio("nscell_default", "floor_locked_seccomp", "<= 1.10");
