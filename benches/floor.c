@@ -14,7 +14,8 @@
  * namespace, and after /proc unshares CLONE_NEWNS (the copy that locks the mounts).
  * FLOOR_SECCOMP adds no_new_privs and a seccomp filter of the size and shape of nscell's default
  * (an architecture check, x32 refused, 25 system calls refused through a binary search on the
- * number: 71 instructions against nscell's 60).
+ * number: 71 instructions against nscell's 60). FLOOR_SETSID adds the new session every default
+ * sandbox gets (Sandbox::new_session), just before the seccomp filter.
  *
  * benches/spawn.rs compiles this file at start (cc -O2 -shared -fPIC) and calls it through
  * dlopen, so it runs interleaved with the nscell cases in the same process.
@@ -37,6 +38,7 @@
 
 #define FLOOR_LOCKED 1
 #define FLOOR_SECCOMP 2
+#define FLOOR_SETSID 4
 
 extern char **environ;
 
@@ -150,6 +152,8 @@ static int child(void *arg) {
         fail(8);
     if ((mode & FLOOR_LOCKED) && unshare(CLONE_NEWNS))
         fail(9);
+    if ((mode & FLOOR_SETSID) && setsid() < 0)
+        fail(13);
     if (mode & FLOOR_SECCOMP) {
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
             fail(10);

@@ -380,6 +380,8 @@ mod cfloor {
     pub const LOCKED: c_int = 1;
     /// no_new_privs and a seccomp filter (`FLOOR_SECCOMP`).
     pub const SECCOMP: c_int = 2;
+    /// A new session (`FLOOR_SETSID`).
+    pub const SETSID: c_int = 4;
 
     pub struct CFloor {
         spawn: extern "C" fn(c_int) -> c_int,
@@ -623,6 +625,9 @@ fn interleaved(rounds: usize) {
     no_seccomp.default_seccomp(false);
     let mut bare = reused(Namespaces::DEFAULT);
     bare.default_seccomp(false).no_new_privs(false);
+    // The same in the caller's session (its own process group): what the new session costs.
+    let mut same_session = reused(Namespaces::DEFAULT);
+    same_session.default_seccomp(false).no_new_privs(false).new_session(false);
     let c_floor = cfloor::CFloor::load();
     let mut cases: Vec<(&str, Spawner<'_>)> = vec![
         ("std_command", Box::new(|| command(&mut std_cmd))),
@@ -632,12 +637,14 @@ fn interleaved(rounds: usize) {
         ("nscell_default", Box::new(move || run(&mut default))),
         ("nscell_default_no_seccomp", Box::new(move || run(&mut no_seccomp))),
         ("nscell_default_bare", Box::new(move || run(&mut bare))),
+        ("nscell_default_bare_same_session", Box::new(move || run(&mut same_session))),
     ];
     if let Some(c) = &c_floor {
-        use cfloor::{LOCKED, SECCOMP};
+        use cfloor::{LOCKED, SECCOMP, SETSID};
         cases.push(("c_floor", Box::new(|| c.spawn_and_wait(0))));
         cases.push(("c_floor_locked", Box::new(|| c.spawn_and_wait(LOCKED))));
         cases.push(("c_floor_locked_seccomp", Box::new(|| c.spawn_and_wait(LOCKED | SECCOMP))));
+        cases.push(("c_floor_locked_setsid", Box::new(|| c.spawn_and_wait(LOCKED | SETSID))));
     }
     if installed(BWRAP, "bwrap") {
         cases.push(("bwrap", Box::new(|| command(&mut bwrap))));
@@ -679,6 +686,20 @@ fn interleaved(rounds: usize) {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    // Per round, before the medians sort the times: the median of a / b over the rounds, which
+    // a change of the host's load that lasts a few rounds cannot move.
+    let index = |name: &str| cases.iter().position(|(n, _)| *n == name);
+    let mut paired = Vec::new();
+    for (a, b) in [
+        ("nscell_default_bare", "c_floor_locked"),
+        ("nscell_default", "c_floor_locked"),
+        ("nscell_default", "c_floor_locked_seccomp"),
+    ] {
+        if let (Some(i), Some(j)) = (index(a), index(b)) {
+            let mut r: Vec<f64> = times[i].iter().zip(&times[j]).map(|(x, y)| x / y).collect();
+            paired.push((a, b, med(&mut r)));
+        }
+    }
     let mut m = std::collections::BTreeMap::new();
     for (i, (name, _)) in cases.iter().enumerate() {
         let x = med(&mut times[i]);
@@ -715,6 +736,9 @@ fn interleaved(rounds: usize) {
     ratio("nscell_default", "c_floor_locked", "<= 1.25");
     ratio("nscell_default", "c_floor_locked_seccomp", "like for like");
     ratio("nscell_default_bare", "c_floor", "the lock and the keyring included");
+    for (a, b, r) in paired {
+        println!("paired {a} / {b} = {r:.3}  (the median of the rounds' ratios)");
+    }
     ratio("floor_locked_seccomp", "c_floor_locked_seccomp", "the Rust floor against the C one");
     ratio("nscell_default", "floor_raw_clone", "<= 1.10");
     ratio("nscell_default", "floor_raw_clone_seccomp", "<= 1.10");
