@@ -271,10 +271,15 @@ fn unshare_time(plan: &Plan<'_>) -> Result<(), Failure> {
 }
 
 /// The working directory's path, when that path leads to it (not for one removed, or one no
-/// path reaches).
+/// path reaches) and the fresh `/proc` could cover it (it is `/proc` or beneath it).
 fn reachable_cwd(buf: &mut [u8; 4096]) -> Option<&CStr> {
     let n = sys::getcwd(buf).ok()?;
     let path = CStr::from_bytes_with_nul(buf.get(..n)?).ok()?;
+    // A mount on /proc changes what no other path names (the mounts are private by now).
+    let rest = path.to_bytes().strip_prefix(b"/proc")?;
+    if !(rest.is_empty() || rest.first() == Some(&b'/')) {
+        return None;
+    }
     let (here, there) = (rustix::fs::stat(c".").ok()?, rustix::fs::stat(path).ok()?);
     let same = (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino);
     (path.to_bytes().first() == Some(&b'/') && same).then_some(path)
