@@ -40,12 +40,11 @@ pub(crate) struct Plan<'a> {
     /// The fd to dup onto 0, 1 and 2, or -1 to inherit.
     pub stdio: [RawFd; 3],
     /// Paths to try with `execve`, in order (one, or one per `PATH` entry).
-    pub candidates: Vec<CString>,
+    pub candidates: &'a [CString],
     /// NULL-terminated; the pointers borrow from the sandbox's strings.
     pub argv: Vec<*const c_char>,
-    /// NULL-terminated; the pointers borrow from `_env`.
+    /// NULL-terminated; the pointers borrow from the sandbox's built environment.
     pub envp: Vec<*const c_char>,
-    pub _env: Vec<CString>,
     /// Stop after setup and `_exit(0)` instead of executing (for [`crate::Sandbox::check`]).
     pub probe_only: bool,
     /// Hardening applied just before `execve` ([`crate::harden`]).

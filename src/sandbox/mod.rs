@@ -69,6 +69,20 @@ pub struct Sandbox {
     bad_input: Option<String>,
     pub(crate) harden: crate::harden::HardenConfig,
     pub(crate) lifecycle: crate::lifecycle::Lifecycle,
+    /// The last spawn's environment and `execve` candidates ([`Sandbox::refresh_env`]).
+    env_cache: Option<EnvCache>,
+}
+
+/// The program's environment (`KEY=VALUE` strings) and `execve` candidates as a spawn built
+/// them, with everything they were built from: the caller's environment (with `env_clear`,
+/// only its `PATH`, which the candidates may fall back to) and the sandbox's changes to it.
+#[derive(Debug)]
+struct EnvCache {
+    caller: Vec<(OsString, OsString)>,
+    changes: BTreeMap<OsString, Option<OsString>>,
+    clear: bool,
+    env: Vec<CString>,
+    candidates: Vec<CString>,
 }
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {
@@ -108,6 +122,7 @@ impl Sandbox {
             bad_input,
             harden: Default::default(),
             lifecycle: Default::default(),
+            env_cache: None,
         }
     }
 
@@ -322,6 +337,7 @@ impl Sandbox {
                  and id maps are written through it",
             ));
         }
+        self.refresh_env()?;
         // What every feature's plan step knows of the sandbox.
         let cwd = self.cwd.as_ref().map(|(p, _)| p.as_path());
         let mut ctx = Context {
@@ -332,17 +348,10 @@ impl Sandbox {
         };
         let fs = self.fs.plan(&ctx)?;
         let mut life = self.lifecycle.plan(&ctx)?;
-        let env = self.build_env();
-        let candidates = self.candidates(&env)?;
-        let env: Vec<CString> = env
-            .into_iter()
-            .map(|(mut k, v)| {
-                k.push("=");
-                k.push(v);
-                // Keys and values were checked for NUL bytes by `env`.
-                CString::new(k.into_vec()).unwrap_or_default()
-            })
-            .collect();
+        let (env, candidates): (&[CString], &[CString]) = match &self.env_cache {
+            Some(c) => (&c.env, &c.candidates),
+            None => (&[], &[]),
+        };
 
         let configured = [&self.stdin, &self.stdout, &self.stderr];
         let mut prepared: Vec<Prepared> = Vec::with_capacity(3);
@@ -413,7 +422,6 @@ impl Sandbox {
             candidates,
             argv,
             envp,
-            _env: env,
             probe_only,
             harden,
             lifecycle: life.take_plan(),
@@ -494,10 +502,42 @@ impl Sandbox {
         Error::setup_in(f.step, path, f.errno, namespaces)
     }
 
-    /// The program's environment: the caller's (unless cleared) with the changes applied.
-    fn build_env(&self) -> BTreeMap<OsString, OsString> {
+    /// Builds the program's environment and `execve` candidates into `env_cache`, unless the
+    /// cached ones were built from the same caller's environment and the same changes: the
+    /// caller's environment is read on every spawn, but a sandbox spawned again and again
+    /// (a test runner's, a build tool's) turns it into strings once.
+    fn refresh_env(&mut self) -> Result<(), Error> {
+        let caller: Vec<(OsString, OsString)> = if self.env_clear {
+            std::env::var_os("PATH").map(|p| vec![("PATH".into(), p)]).unwrap_or_default()
+        } else {
+            std::env::vars_os().collect()
+        };
+        if let Some(c) = &self.env_cache {
+            if c.caller == caller && c.changes == self.env && c.clear == self.env_clear {
+                return Ok(());
+            }
+        }
+        let env = self.build_env(&caller);
+        let candidates = self.candidates(&env)?;
+        let env: Vec<CString> = env
+            .into_iter()
+            .map(|(mut k, v)| {
+                k.push("=");
+                k.push(v);
+                // Keys and values were checked for NUL bytes by `env`.
+                CString::new(k.into_vec()).unwrap_or_default()
+            })
+            .collect();
+        let (changes, clear) = (self.env.clone(), self.env_clear);
+        self.env_cache = Some(EnvCache { caller, changes, clear, env, candidates });
+        Ok(())
+    }
+
+    /// The program's environment: the caller's (`caller`, unless cleared) with the changes
+    /// applied.
+    fn build_env(&self, caller: &[(OsString, OsString)]) -> BTreeMap<OsString, OsString> {
         let mut vars: BTreeMap<OsString, OsString> =
-            if self.env_clear { BTreeMap::new() } else { std::env::vars_os().collect() };
+            if self.env_clear { BTreeMap::new() } else { caller.iter().cloned().collect() };
         for (k, v) in &self.env {
             match v {
                 Some(v) => vars.insert(k.clone(), v.clone()),
