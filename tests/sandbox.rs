@@ -174,6 +174,26 @@ fn args_env_and_cwd_behave_like_std() {
 }
 
 #[test]
+fn a_reused_sandbox_sees_every_change_to_its_environment() {
+    // The strings are built once and reused while nothing changes (Sandbox::refresh_env).
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "echo ${FOO-unset} ${HOME+home}"]);
+    let run = |sb: &mut Sandbox| stdout(&sb.output().unwrap());
+    assert_eq!(run(&mut sb), "unset home\n");
+    assert_eq!(run(sb.env("FOO", "1")), "1 home\n");
+    assert_eq!(run(sb.env("FOO", "2")), "2 home\n");
+    assert_eq!(run(sb.env_remove("FOO")), "unset home\n");
+    assert_eq!(run(sb.env_clear()), "unset\n");
+    // The PATH search follows the sandbox's PATH, and the caller's when it has none.
+    let mut sb = Sandbox::new("sh");
+    sb.args(["-c", "echo found"]);
+    assert_eq!(run(&mut sb), "found\n");
+    let err = sb.env("PATH", "/nonexistent").output().unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
+    assert_eq!(run(sb.env_remove("PATH")), "found\n");
+}
+
+#[test]
 fn program_is_looked_up_in_path() {
     let out = Sandbox::new("sh").args(["-c", "echo found"]).output().unwrap();
     assert_eq!(stdout(&out), "found\n");
