@@ -194,6 +194,22 @@ fn a_reused_sandbox_sees_every_change_to_its_environment() {
 }
 
 #[test]
+fn debug_never_shows_the_callers_environment() {
+    // The longest value in the caller's environment, which no setting below repeats.
+    let Some(value) = std::env::vars_os()
+        .map(|(_, v)| v.to_string_lossy().into_owned())
+        .filter(|v| v.len() >= 8)
+        .max_by_key(String::len)
+    else {
+        skip!("no environment variable of 8 bytes or more to look for");
+    };
+    let mut sb = Sandbox::new("/bin/true");
+    assert!(sb.status().unwrap().success());
+    let shown = format!("{sb:?}");
+    assert!(!shown.contains(&value), "Debug shows the caller's {value:?}: {shown}");
+}
+
+#[test]
 fn program_is_looked_up_in_path() {
     let out = Sandbox::new("sh").args(["-c", "echo found"]).output().unwrap();
     assert_eq!(stdout(&out), "found\n");

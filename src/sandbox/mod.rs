@@ -76,13 +76,20 @@ pub struct Sandbox {
 /// The program's environment (`KEY=VALUE` strings) and `execve` candidates as a spawn built
 /// them, with everything they were built from: the caller's environment (with `env_clear`,
 /// only its `PATH`, which the candidates may fall back to) and the sandbox's changes to it.
-#[derive(Debug)]
 struct EnvCache {
     caller: Vec<(OsString, OsString)>,
     changes: BTreeMap<OsString, Option<OsString>>,
     clear: bool,
     env: Vec<CString>,
     candidates: Vec<CString>,
+}
+
+/// Not the strings: a `Sandbox`'s `Debug` shows its own settings, never the caller's whole
+/// environment (which may hold secrets).
+impl std::fmt::Debug for EnvCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvCache").field("variables", &self.env.len()).finish_non_exhaustive()
+    }
 }
 
 fn cstring(what: &str, s: &OsStr) -> Result<CString, String> {
