@@ -3,15 +3,18 @@
 //! Every case spawns `/bin/true` and waits for it. Two groups:
 //!
 //! - `spawn`: `std_command` (no isolation), `floor_raw_clone` (the kernel's cost for the default
-//!   isolation, written here with libc and no builder), `nscell_user`, `nscell_default`,
-//!   `nscell_all`, and `bwrap` / `unshare` with the same isolation when they are installed.
+//!   isolation, written here with libc and no builder), `c_floor*` (the same in C, with the mount
+//!   lock, the session keyring and seccomp as options: `benches/floor.c`, built with `cc` at start
+//!   and loaded with `dlopen`), `nscell_user`, `nscell_default`, `nscell_default_bare` (hardening
+//!   off), `nscell_all`, and `bwrap` / `unshare` with the same isolation when they are installed.
 //! - `large_parent`: `nscell_default` from this process while it is small, then after it has
 //!   mapped and touched 2 GiB; `fork_exec` (plain `fork` + `execve`, no namespaces) beside it shows
 //!   what a fork-style spawn pays for the same parent.
 //!
 //! Run one group with a filter: `cargo bench --bench spawn -- spawn/` (see BENCHMARKS.md).
 //! `SPAWN_INTERLEAVE=400 cargo bench --bench spawn` skips criterion and runs the ratio cases
-//! round-robin instead, which keeps the ratios steady on a noisy (shared, virtual) machine.
+//! round-robin instead, which keeps the ratios steady on a noisy (shared, virtual) machine;
+//! `SPAWN_CASES=a,b` keeps only those cases.
 
 use criterion::{BenchmarkGroup, Criterion, criterion_group, measurement::WallTime};
 use nscell::{Namespaces, Sandbox};
