@@ -8,10 +8,11 @@
 pub mod pty;
 
 use crate::Namespaces;
-use crate::error::{Error, Operation, Step};
+use crate::error::{Error, Step};
 use crate::sys;
 use rustix::io::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
@@ -376,12 +377,12 @@ impl crate::Child {
                 last
             }
             None => {
-                use rustix::process::{WaitId, WaitIdOptions, waitid};
+                use rustix::process::WaitIdOptions;
                 let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
-                match waitid(WaitId::PidFd(self.pidfd()), options) {
-                    Ok(status) => status.and_then(|s| s.stopping_signal()),
-                    Err(Errno::INTR) | Err(Errno::CHILD) => None,
-                    Err(e) => return Err(Error::process(Operation::Wait, e)),
+                match crate::process::wait_pidfd(self.pidfd(), options) {
+                    Ok(w) => w.and_then(|w| w.status.stopped_signal()),
+                    Err(e) if e.raw_os_error() == Some(Errno::CHILD.raw_os_error()) => None,
+                    Err(e) => return Err(e),
                 }
             }
         };
