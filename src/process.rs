@@ -224,6 +224,22 @@ pub(crate) fn wait_pidfd(
     }
 }
 
+/// The exit code a shell gives for the wait status `raw` (as `wait4` and
+/// `ExitStatus::into_raw` have it): the program's exit code, or 128+N when signal N ended it
+/// (SIGTERM: 143; a core dump changes nothing: SIGSEGV is 139). A stop by signal N counts as
+/// 128+N as well, as a shell's `$?` after Ctrl-Z. Always 0 to 255.
+///
+/// A `const fn` that neither allocates nor panics, so that the init, after `clone`, can exit
+/// with it as well as the parent.
+pub(crate) const fn shell_code(raw: i32) -> i32 {
+    match raw & 0x7f {
+        0 => (raw >> 8) & 0xff,
+        // Stopped (the signal in the second byte) or continued (0xffff).
+        0x7f => 128 + ((raw >> 8) & 0x7f),
+        sig => 128 + sig,
+    }
+}
+
 /// Polls `fd` until it is readable or `timeout` (None: no limit) has passed.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, Errno> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -299,6 +315,20 @@ fn read_both(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_statuses_map_to_a_shells_codes() {
+        assert_eq!(shell_code(0), 0);
+        assert_eq!(shell_code(42 << 8), 42);
+        assert_eq!(shell_code(255 << 8), 255);
+        assert_eq!(shell_code(libc::SIGTERM), 143);
+        assert_eq!(shell_code(libc::SIGSEGV | 0x80), 139);
+        // Stopped by SIGTSTP, as bash's `$?` after Ctrl-Z; continued stays a valid code.
+        assert_eq!(shell_code(libc::SIGTSTP << 8 | 0x7f), 148);
+        assert_eq!(shell_code(0xffff), 255);
+        // The parent's statuses come through ExitStatus unchanged.
+        assert_eq!(shell_code(ExitStatus::from_raw(libc::SIGKILL).into_raw()), 137);
+    }
 
     /// A process of the test's and its pidfd; killed and reaped when the test ends, also when
     /// it fails (a stopped one would keep the harness waiting).

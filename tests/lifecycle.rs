@@ -138,6 +138,15 @@ fn init_forwards_sigterm_to_a_program_without_handlers() {
 }
 
 #[test]
+fn wait_info_gives_the_code_a_shell_would() {
+    let mut child = Sandbox::new("/bin/sh").args(["-c", "exit 42"]).spawn().unwrap();
+    assert_eq!(child.wait_info().unwrap().shell_code(), 42);
+    let mut child = Sandbox::new("/bin/sleep").arg("100").spawn().unwrap();
+    child.kill().unwrap();
+    assert_eq!(child.wait_info().unwrap().shell_code(), 128 + libc::SIGKILL);
+}
+
+#[test]
 fn init_passes_the_programs_exit_status_on() {
     for code in [0, 1, 42, 255] {
         let out = Sandbox::new("/bin/sh")

@@ -452,6 +452,16 @@ pub struct WaitInfo {
     pub usage: ResourceUsage,
 }
 
+impl WaitInfo {
+    /// The exit code a shell would give for [`status`](WaitInfo::status): the program's exit
+    /// code, or 128+N when signal N ended it (SIGTERM: 143). Always 0 to 255, so a front end can
+    /// exit with it (the `nscell` binary does, when no [`timeout`](crate::Sandbox::timeout)
+    /// ended the sandbox).
+    pub fn shell_code(&self) -> i32 {
+        crate::process::shell_code(self.status.into_raw())
+    }
+}
+
 /// Resource usage, as `getrusage(2)` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
