@@ -3,7 +3,7 @@
 use crate::Error;
 use crate::error::Operation;
 use rustix::io::Errno;
-use rustix::process::{WaitId, WaitIdOptions, WaitIdStatus};
+use rustix::process::WaitIdOptions;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ChildStderr, ChildStdin, ChildStdout, ExitStatus, Output};
@@ -138,17 +138,15 @@ impl Child {
     fn reap(&mut self) -> Result<Option<crate::WaitInfo>, Error> {
         if self.status.is_none() {
             let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
-            let mut reaped = crate::sys::waitid_pidfd(self.pidfd.as_fd(), options)
-                .map_err(|e| Error::process(Operation::Wait, e))?;
+            let mut reaped = wait_pidfd(self.pidfd.as_fd(), options)?;
             if reaped.is_none() && self.life.deadline.is_some_and(|d| Instant::now() >= d) {
                 self.life.timed_out = true;
                 let _ = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc_sig::SIGKILL);
-                reaped = crate::sys::waitid_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED)
-                    .map_err(|e| Error::process(Operation::Wait, e))?;
+                reaped = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED)?;
             }
-            let Some((raw, usage)) = reaped else { return Ok(None) };
-            self.status = Some(ExitStatus::from_raw(raw));
-            self.life.usage = Some(crate::ResourceUsage::from_raw(&usage));
+            let Some(Waited { status, usage }) = reaped else { return Ok(None) };
+            self.status = Some(status);
+            self.life.usage = Some(usage);
             if let Some(job) = &self.life.job {
                 job.give_back();
             }
@@ -196,29 +194,50 @@ mod libc_sig {
     pub const SIGKILL: i32 = crate::sys::SIGKILL;
 }
 
-/// `waitid(P_PIDFD, pidfd, …)`, retried on EINTR, as std's `ExitStatus`.
+/// What [`wait_pidfd`] reports of a process: its status and its resource usage.
+pub(crate) struct Waited {
+    /// Exited or killed; with `WSTOPPED` or `WCONTINUED` also stopped or continued.
+    pub(crate) status: ExitStatus,
+    /// The process's and the children it waited for (`waitid`'s `rusage`).
+    pub(crate) usage: crate::ResourceUsage,
+}
+
+/// [`waitid(P_PIDFD, pidfd, …)`](https://man7.org/linux/man-pages/man2/waitid.2.html), retried
+/// on `EINTR`: the one way nscell waits for a process, so only the process the pidfd names is
+/// ever reaped (or looked at, with `WNOWAIT`, `WSTOPPED`, `WCONTINUED`). `None` with `WNOHANG`
+/// while it has no state change of the kinds in `options`.
 pub(crate) fn wait_pidfd(
     pidfd: BorrowedFd<'_>,
     options: WaitIdOptions,
-) -> Result<Option<ExitStatus>, Error> {
+) -> Result<Option<Waited>, Error> {
     loop {
-        match rustix::process::waitid(WaitId::PidFd(pidfd), options) {
-            Ok(s) => return Ok(s.map(|s| to_exit_status(&s))),
+        match crate::sys::waitid_pidfd(pidfd, options) {
+            Ok(w) => {
+                return Ok(w.map(|(raw, usage)| Waited {
+                    status: ExitStatus::from_raw(raw),
+                    usage: crate::ResourceUsage::from_raw(&usage),
+                }));
+            }
             Err(Errno::INTR) => continue,
             Err(e) => return Err(Error::process(Operation::Wait, e)),
         }
     }
 }
 
-fn to_exit_status(s: &WaitIdStatus) -> ExitStatus {
-    let raw = if let Some(code) = s.exit_status() {
-        (code & 0xff) << 8
-    } else if let Some(sig) = s.terminating_signal() {
-        sig | if s.dumped() { 0x80 } else { 0 }
-    } else {
-        0
-    };
-    ExitStatus::from_raw(raw)
+/// The exit code a shell gives for the wait status `raw` (as `wait4` and
+/// `ExitStatus::into_raw` have it): the program's exit code, or 128+N when signal N ended it
+/// (SIGTERM: 143; a core dump changes nothing: SIGSEGV is 139). A stop by signal N counts as
+/// 128+N as well, as a shell's `$?` after Ctrl-Z. Always 0 to 255.
+///
+/// A `const fn` that neither allocates nor panics, so that the init, after `clone`, can exit
+/// with it as well as the parent.
+pub(crate) const fn shell_code(raw: i32) -> i32 {
+    match raw & 0x7f {
+        0 => (raw >> 8) & 0xff,
+        // Stopped (the signal in the second byte) or continued (0xffff).
+        0x7f => 128 + ((raw >> 8) & 0x7f),
+        sig => 128 + sig,
+    }
 }
 
 /// Polls `fd` until it is readable or `timeout` (None: no limit) has passed.
@@ -291,4 +310,81 @@ fn read_both(
         }
     }
     Ok((out_buf, err_buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_statuses_map_to_a_shells_codes() {
+        assert_eq!(shell_code(0), 0);
+        assert_eq!(shell_code(42 << 8), 42);
+        assert_eq!(shell_code(255 << 8), 255);
+        assert_eq!(shell_code(libc::SIGTERM), 143);
+        assert_eq!(shell_code(libc::SIGSEGV | 0x80), 139);
+        // Stopped by SIGTSTP, as bash's `$?` after Ctrl-Z; continued stays a valid code.
+        assert_eq!(shell_code(libc::SIGTSTP << 8 | 0x7f), 148);
+        assert_eq!(shell_code(0xffff), 255);
+        // The parent's statuses come through ExitStatus unchanged.
+        assert_eq!(shell_code(ExitStatus::from_raw(libc::SIGKILL).into_raw()), 137);
+    }
+
+    /// A process of the test's and its pidfd; killed and reaped when the test ends, also when
+    /// it fails (a stopped one would keep the harness waiting).
+    struct Spawned(std::process::Child, OwnedFd);
+
+    fn spawn(program: &str, args: &[&str]) -> Spawned {
+        let child = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        Spawned(child, pidfd)
+    }
+
+    impl Drop for Spawned {
+        fn drop(&mut self) {
+            let _ = crate::sys::pidfd_send_signal(self.1.as_raw_fd(), libc::SIGKILL);
+            let _ = wait_pidfd(self.1.as_fd(), WaitIdOptions::EXITED);
+        }
+    }
+
+    #[test]
+    fn wait_pidfd_reports_stops_continues_and_the_end_of_only_its_process() {
+        let mut sleeper = spawn("sleep", &["30"]);
+        let fd = sleeper.1.as_fd();
+        let signal = |sig| crate::sys::pidfd_send_signal(fd.as_raw_fd(), sig).unwrap();
+        let all = WaitIdOptions::EXITED | WaitIdOptions::STOPPED | WaitIdOptions::CONTINUED;
+        assert!(wait_pidfd(fd, all | WaitIdOptions::NOHANG).unwrap().is_none(), "running");
+        let blocking = |options| wait_pidfd(fd, options).unwrap().unwrap().status;
+        signal(libc::SIGSTOP);
+        assert_eq!(blocking(WaitIdOptions::STOPPED).stopped_signal(), Some(libc::SIGSTOP));
+        signal(libc::SIGCONT);
+        assert!(blocking(WaitIdOptions::CONTINUED).continued());
+        signal(libc::SIGKILL);
+        // WNOWAIT leaves it waitable.
+        let peeked = blocking(WaitIdOptions::EXITED | WaitIdOptions::NOWAIT);
+        assert_eq!(peeked.signal(), Some(libc::SIGKILL));
+        let reaped = blocking(WaitIdOptions::EXITED);
+        assert_eq!((reaped.signal(), reaped.core_dumped()), (Some(libc::SIGKILL), false));
+        let e = wait_pidfd(fd, WaitIdOptions::EXITED).err().unwrap();
+        assert!(matches!(e, Error::Process { operation: Operation::Wait, .. }), "{e}");
+        assert_eq!(e.raw_os_error(), Some(libc::ECHILD));
+        // Reaped: std's handle has no child left to wait for.
+        assert!(sleeper.0.try_wait().is_err());
+    }
+
+    #[test]
+    fn wait_pidfd_gives_the_exit_code_and_resource_usage() {
+        let script = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 42";
+        let child = spawn("sh", &["-c", script]);
+        let w = wait_pidfd(child.1.as_fd(), WaitIdOptions::EXITED).unwrap().unwrap();
+        assert_eq!(w.status.code(), Some(42));
+        assert!(w.usage.max_rss_kib > 0, "{:?}", w.usage);
+        assert!(w.usage.user_time + w.usage.system_time > Duration::ZERO, "{:?}", w.usage);
+    }
 }

@@ -307,14 +307,8 @@ fn remount_ro_makes_a_writable_bind_read_only() {
 #[test]
 fn rootfs_uses_a_directory_as_the_new_root() {
     let _g = shared();
-    let image = TempDir::new("image");
-    for d in ["proc", "dev", "usr", "etc"] {
-        std::fs::create_dir(image.join(d)).unwrap();
-    }
+    let image = TempDir::image("image", &["etc"]);
     std::fs::write(image.join("etc/hostname"), "image\n").unwrap();
-    for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
-        std::os::unix::fs::symlink(target, image.join(link)).unwrap();
-    }
     let mut sb = Sandbox::new("/bin/sh");
     sb.args([
         "-c",
@@ -820,13 +814,7 @@ fn read_only_without_mount_setattr_remounts_each_submount() {
     assert!(!Path::new("/dev/shm/nscell-y").exists());
 
     // And as the rootfs.
-    let image = TempDir::new("fallback-image");
-    for d in ["proc", "dev", "usr"] {
-        std::fs::create_dir(image.join(d)).unwrap();
-    }
-    for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
-        std::os::unix::fs::symlink(target, image.join(link)).unwrap();
-    }
+    let image = TempDir::image("fallback-image", &[]);
     let mut sb = Sandbox::new("/bin/sh");
     sb.args(["-c", "touch /x 2>&1; true"])
         .remount_fallback(true)
@@ -848,13 +836,7 @@ fn bind_is_nodev_and_dev_bind_is_not() {
 #[test]
 fn cli_rootfs_dev_bind_and_mqueue() {
     let _g = shared();
-    let image = TempDir::new("cli-image");
-    for d in ["proc", "dev", "usr", "hostdev"] {
-        std::fs::create_dir(image.join(d)).unwrap();
-    }
-    for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
-        std::os::unix::fs::symlink(target, image.join(link)).unwrap();
-    }
+    let image = TempDir::image("cli-image", &["hostdev"]);
     let root = image.path().to_str().unwrap();
     let out = ok(&nscell(&[
         "--rootfs",

@@ -138,6 +138,15 @@ fn init_forwards_sigterm_to_a_program_without_handlers() {
 }
 
 #[test]
+fn wait_info_gives_the_code_a_shell_would() {
+    let mut child = Sandbox::new("/bin/sh").args(["-c", "exit 42"]).spawn().unwrap();
+    assert_eq!(child.wait_info().unwrap().shell_code(), 42);
+    let mut child = Sandbox::new("/bin/sleep").arg("100").spawn().unwrap();
+    child.kill().unwrap();
+    assert_eq!(child.wait_info().unwrap().shell_code(), 128 + libc::SIGKILL);
+}
+
+#[test]
 fn init_passes_the_programs_exit_status_on() {
     for code in [0, 1, 42, 255] {
         let out = Sandbox::new("/bin/sh")
@@ -614,15 +623,20 @@ impl Drop for Tmux {
     }
 }
 
-fn tmux_or_skip() -> bool {
-    std::process::Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+/// Returns from the test, saying why, where tmux (the interactive tests' real terminal) is not
+/// installed.
+macro_rules! skip_without_tmux {
+    () => {
+        let tmux = std::process::Command::new("tmux").arg("-V").output();
+        if !tmux.is_ok_and(|o| o.status.success()) {
+            skip!("tmux is not installed (the interactive tests need a real terminal)");
+        }
+    };
 }
 
 #[test]
 fn interactive_bash_has_job_control_and_the_window_size() {
-    if !tmux_or_skip() {
-        skip!("tmux is not installed (the interactive tests need a real terminal)");
-    }
+    skip_without_tmux!();
     let nscell = common::nscell_bin();
     // The prompt ends in "$ ", which `expect` uses to tell typed lines from output.
     let command = format!("{nscell} --setenv PS1 'cell$ ' -- /bin/bash --norc --noprofile");
@@ -659,9 +673,7 @@ fn interactive_bash_has_job_control_and_the_window_size() {
 fn a_line_typed_before_the_sandbox_starts_reaches_it() {
     // Type-ahead: a line typed while nscell is still starting waits in the terminal's input
     // queue, and switching the terminal to raw mode must not throw it away.
-    if !tmux_or_skip() {
-        skip!("tmux is not installed (the interactive tests need a real terminal)");
-    }
+    skip_without_tmux!();
     let nscell = common::nscell_bin();
     let command =
         format!("sleep 1; exec {nscell} --setenv PS1 'cell$ ' -- /bin/bash --norc --noprofile");
@@ -673,9 +685,7 @@ fn a_line_typed_before_the_sandbox_starts_reaches_it() {
 
 #[test]
 fn the_host_terminal_mode_is_restored_after_exit_timeout_and_kill() {
-    if !tmux_or_skip() {
-        skip!("tmux is not installed (the interactive tests need a real terminal)");
-    }
+    skip_without_tmux!();
     let nscell = common::nscell_bin();
     let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");
@@ -824,9 +834,7 @@ fn nscell_timeout_exits_124() {
 
 #[test]
 fn ctrl_c_reaches_the_program_without_a_pty_once() {
-    if !tmux_or_skip() {
-        skip!("tmux is not installed (the interactive tests need a real terminal)");
-    }
+    skip_without_tmux!();
     let nscell = common::nscell_bin();
     // Wide enough that no command line wraps (see WIDE).
     let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
@@ -844,9 +852,7 @@ fn ctrl_c_reaches_the_program_without_a_pty_once() {
 
 #[test]
 fn the_bash_shell_example_follows_window_size_changes() {
-    if !tmux_or_skip() {
-        skip!("tmux is not installed (the interactive tests need a real terminal)");
-    }
+    skip_without_tmux!();
     // cargo test builds the examples next to the test binaries' directory.
     let exe = std::env::current_exe().unwrap();
     let example = exe.parent().unwrap().parent().unwrap().join("examples/bash_shell");
@@ -946,9 +952,7 @@ fn die_with_parent_has_no_window_when_the_spawner_dies_early() {
 
 #[test]
 fn ctrl_z_under_init_never_wedges_the_sandbox() {
-    if !tmux_or_skip() {
-        skip!("tmux is not installed (the interactive tests need a real terminal)");
-    }
+    skip_without_tmux!();
     let nscell = common::nscell_bin();
     let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");
@@ -1156,9 +1160,7 @@ fn screen_fields(tmux: &Tmux, tag: &str) -> Vec<String> {
 
 #[test]
 fn sharing_the_terminal_the_sandbox_is_a_foreground_job_of_its_own() {
-    if !tmux_or_skip() {
-        skip!("tmux is not installed (the interactive tests need a real terminal)");
-    }
+    skip_without_tmux!();
     let nscell = common::nscell_bin();
     let tmux = Tmux::start("PS1='host$ ' /bin/bash --norc --noprofile", WIDE, 30).expect("tmux");
     tmux.expect_prompt("host$");

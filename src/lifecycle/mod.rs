@@ -8,10 +8,11 @@
 pub mod pty;
 
 use crate::Namespaces;
-use crate::error::{Error, Operation, Step};
+use crate::error::{Error, Step};
 use crate::sys;
 use rustix::io::Errno;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
@@ -378,12 +379,12 @@ impl crate::Child {
                 last
             }
             None => {
-                use rustix::process::{WaitId, WaitIdOptions, waitid};
+                use rustix::process::WaitIdOptions;
                 let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
-                match waitid(WaitId::PidFd(self.pidfd()), options) {
-                    Ok(status) => status.and_then(|s| s.stopping_signal()),
-                    Err(Errno::INTR) | Err(Errno::CHILD) => None,
-                    Err(e) => return Err(Error::process(Operation::Wait, e)),
+                match crate::process::wait_pidfd(self.pidfd(), options) {
+                    Ok(w) => w.and_then(|w| w.status.stopped_signal()),
+                    Err(e) if e.raw_os_error() == Some(Errno::CHILD.raw_os_error()) => None,
+                    Err(e) => return Err(e),
                 }
             }
         };
@@ -451,6 +452,16 @@ pub struct WaitInfo {
     /// Resource usage of PID 1 and of every descendant it waited for (with an init: the whole
     /// sandbox), from `waitid`'s `rusage`.
     pub usage: ResourceUsage,
+}
+
+impl WaitInfo {
+    /// The exit code a shell would give for [`status`](WaitInfo::status): the program's exit
+    /// code, or 128+N when signal N ended it (SIGTERM: 143). Always 0 to 255, so a front end can
+    /// exit with it (the `nscell` binary does, when no [`timeout`](crate::Sandbox::timeout)
+    /// ended the sandbox).
+    pub fn shell_code(&self) -> i32 {
+        crate::process::shell_code(self.status.into_raw())
+    }
 }
 
 /// Resource usage, as `getrusage(2)` reports it.

@@ -73,50 +73,49 @@ pub fn wait4(pid: c_int, options: c_int) -> Result<(c_int, c_int), Errno> {
     check(ret).map(|pid| (pid as c_int, status))
 }
 
-/// `waitid(P_PIDFD, pidfd, &info, options, &rusage)` (rustix has no rusage argument), retried
-/// on `EINTR`: the raw wait status (as `ExitStatus::from_raw` takes it) and the resource usage,
-/// or `None` with `WNOHANG` while the process runs. Parent side only (it reads `errno`).
+/// `waitid(P_PIDFD, pidfd, &info, options, &rusage)` once (rustix has no rusage argument): the
+/// process's wait status, encoded as `wait4` gives it and `ExitStatus::from_raw` takes it
+/// (exited, killed, dumped core, stopped or continued), and its resource usage; `None` with
+/// `WNOHANG` while it has no state change of the kinds asked for. `EINTR` comes back as it is.
+/// Parent side only (it reads `errno`).
 pub fn waitid_pidfd(
     pidfd: std::os::fd::BorrowedFd<'_>,
     options: rustix::process::WaitIdOptions,
 ) -> Result<Option<(c_int, libc::rusage)>, Errno> {
     use std::os::fd::AsRawFd;
     const P_PIDFD: libc::c_long = 3;
-    loop {
-        // SAFETY: zeroed siginfo_t and rusage are valid values of these plain C structs.
-        let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
-        // SAFETY: as above.
-        let mut usage: libc::rusage = unsafe { core::mem::zeroed() };
-        // SAFETY: valid pointers to a siginfo_t and a rusage that outlive the call.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_waitid,
-                P_PIDFD,
-                pidfd.as_raw_fd() as libc::c_long,
-                &mut info as *mut libc::siginfo_t,
-                options.bits() as libc::c_long,
-                &mut usage as *mut libc::rusage,
-            )
-        };
-        if ret < 0 {
-            let e = Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL);
-            if e == Errno::INTR {
-                continue;
-            }
-            return Err(e);
-        }
-        // SAFETY: the kernel filled in the SIGCHLD member (or left it zero: no child ready).
-        let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-        if pid == 0 {
-            return Ok(None);
-        }
-        let raw = match info.si_code {
-            libc::CLD_EXITED => (status & 0xff) << 8,
-            libc::CLD_DUMPED => status | 0x80,
-            _ => status,
-        };
-        return Ok(Some((raw, usage)));
+    // SAFETY: zeroed siginfo_t and rusage are valid values of these plain C structs.
+    let mut info: libc::siginfo_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let mut usage: libc::rusage = unsafe { core::mem::zeroed() };
+    // SAFETY: valid pointers to a siginfo_t and a rusage that outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
+            P_PIDFD,
+            pidfd.as_raw_fd() as libc::c_long,
+            &mut info as *mut libc::siginfo_t,
+            options.bits() as libc::c_long,
+            &mut usage as *mut libc::rusage,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL));
     }
+    // SAFETY: the kernel filled in the SIGCHLD member (or left it zero: no state change).
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if pid == 0 {
+        return Ok(None);
+    }
+    let raw = match info.si_code {
+        libc::CLD_EXITED => (status & 0xff) << 8,
+        libc::CLD_DUMPED => status | 0x80,
+        // A trap (only a tracer sees one) reads as a stop, as wait4 shows it.
+        libc::CLD_STOPPED | libc::CLD_TRAPPED => (status & 0xff) << 8 | 0x7f,
+        libc::CLD_CONTINUED => 0xffff,
+        _ => status,
+    };
+    Ok(Some((raw, usage)))
 }
 
 /// `getcwd(buf)` as the raw system call: the length of the path written into `buf` (with its

@@ -18,6 +18,19 @@ impl TempDir {
         TempDir(p)
     }
 
+    /// A root filesystem image for `/usr` to be bound into: the directories `proc`, `dev`, `usr`
+    /// and `extra`, and the usual symlinks into `usr` (`bin`, `lib`, `lib64`).
+    pub fn image(name: &str, extra: &[&str]) -> TempDir {
+        let image = TempDir::new(name);
+        for d in ["proc", "dev", "usr"].iter().chain(extra) {
+            std::fs::create_dir(image.join(d)).unwrap();
+        }
+        for (target, link) in [("usr/bin", "bin"), ("usr/lib", "lib"), ("usr/lib64", "lib64")] {
+            std::os::unix::fs::symlink(target, image.join(link)).unwrap();
+        }
+        image
+    }
+
     pub fn path(&self) -> &std::path::Path {
         &self.0
     }

@@ -161,7 +161,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             }
             EXIT_TIMEOUT
         }
-        Ok(info) => status::exit_status(info.status),
+        Ok(info) => info.shell_code(),
         Err(e) => {
             eprintln!("nscell: {e}");
             EXIT_SETUP

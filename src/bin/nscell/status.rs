@@ -1,11 +1,11 @@
-//! nscell's exit status ([`error_status`], [`exit_status`]) and the JSON status records of
+//! nscell's exit status when the program did not run ([`error_status`]; when it did, its
+//! [`shell_code`](nscell::WaitInfo::shell_code)) and the JSON status records of
 //! `--json-status-fd` ([`JsonStatus`]).
 
 use nscell::{Error, Namespaces};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::ExitStatusExt;
 use std::thread::JoinHandle;
 
 /// Exit status when the sandbox cannot be set up (as `docker run`, `podman run`).
@@ -29,15 +29,6 @@ pub fn error_status(e: &Error) -> i32 {
         // A value the library refused before anything was spawned: the command line is wrong.
         Error::InvalidInput(_) => EXIT_USAGE,
         _ => EXIT_SETUP,
-    }
-}
-
-/// nscell's exit status for the program's: its code, or 128+N for signal N.
-pub fn exit_status(status: std::process::ExitStatus) -> i32 {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => code,
-        (None, Some(sig)) => 128 + sig,
-        (None, None) => EXIT_SETUP,
     }
 }
 
@@ -116,14 +107,6 @@ mod tests {
         let setup = spawn("/bin/true".as_ref(), "/nonexistent-directory").unwrap_err();
         assert!(matches!(setup, Error::Setup { .. }), "{setup}");
         assert_eq!(error_status(&setup), 125);
-    }
-
-    #[test]
-    fn statuses_map_like_a_shell() {
-        use std::process::ExitStatus;
-        assert_eq!(exit_status(ExitStatus::from_raw(42 << 8)), 42);
-        assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGTERM)), 143);
-        assert_eq!(exit_status(ExitStatus::from_raw(libc::SIGSEGV | 0x80)), 128 + 11);
     }
 
     #[test]
