@@ -293,7 +293,7 @@ fn supervise(program: c_int, stop_fd: c_int) -> ! {
     let _ = sys::kill(-1, sys::SIGKILL);
     // Until ECHILD: nothing is left.
     while let Ok(_) | Err(rustix::io::Errno::INTR) = sys::wait4(-1, sys::WALL) {}
-    sys::exit(exit_code(status))
+    sys::exit(crate::process::shell_code(status))
 }
 
 /// Reaps every ended process; returns the program's wait status if it was among them. With a
@@ -315,26 +315,5 @@ fn reap(program: c_int, stop_fd: c_int) -> Option<c_int> {
             Ok((pid, status)) if pid == program => found = Some(status),
             Ok(_) => {}
         }
-    }
-}
-
-/// A wait status as a shell shows it: the exit code, or 128+N for signal N.
-fn exit_code(status: c_int) -> c_int {
-    let sig = status & 0x7f;
-    // sig < 128: the sum cannot saturate.
-    if sig == 0 { (status >> 8) & 0xff } else { sig.saturating_add(128) }
-}
-
-#[cfg(test)]
-#[allow(clippy::disallowed_macros, reason = "tests run in the test harness, never after clone")]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_like_a_shell() {
-        assert_eq!(exit_code(0), 0);
-        assert_eq!(exit_code(42 << 8), 42);
-        assert_eq!(exit_code(15), 143);
-        assert_eq!(exit_code(11 | 0x80), 139);
     }
 }
