@@ -117,8 +117,14 @@ impl Child {
     /// [`timeout`](crate::Sandbox::timeout) ended the sandbox, and its resource usage.
     pub fn wait_info(&mut self) -> Result<crate::WaitInfo, Error> {
         drop(self.stdin.take());
+        // Without a deadline, one waitid that blocks (not waitid, poll, waitid again).
+        let hang = if self.life.deadline.is_some() {
+            WaitIdOptions::NOHANG
+        } else {
+            WaitIdOptions::empty()
+        };
         loop {
-            if let Some(info) = self.reap()? {
+            if let Some(info) = self.reap_with(hang)? {
                 return Ok(info);
             }
             let timeout = self.life.deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -136,8 +142,13 @@ impl Child {
     /// The status and usage once the sandbox has been reaped; `None` while it runs. When its
     /// deadline has passed, kills it and waits for it.
     fn reap(&mut self) -> Result<Option<crate::WaitInfo>, Error> {
+        self.reap_with(WaitIdOptions::NOHANG)
+    }
+
+    /// [`reap`](Child::reap), blocking until the sandbox exits unless `hang` is `NOHANG`.
+    fn reap_with(&mut self, hang: WaitIdOptions) -> Result<Option<crate::WaitInfo>, Error> {
         if self.status.is_none() {
-            let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG;
+            let options = WaitIdOptions::EXITED | hang;
             let mut reaped = wait_pidfd(self.pidfd.as_fd(), options)?;
             if reaped.is_none() && self.life.deadline.is_some_and(|d| Instant::now() >= d) {
                 self.life.timed_out = true;
