@@ -1,4 +1,4 @@
-//! The seed's demo: an interactive `/bin/bash` as root in new user, PID, mount, UTS and IPC
+//! The demo: an interactive `/bin/bash` as root in new user, PID, mount, UTS and IPC
 //! namespaces, with the hostname `nscell`. No host root is needed.
 //!
 //! ```text
@@ -16,7 +16,7 @@ fn main() {
     // to this one in raw mode; it cannot push keystrokes into this terminal (TIOCSTI).
     let pty = rustix::termios::isatty(rustix::stdio::stdin());
     let status = Sandbox::new("/bin/bash")
-        // The seed's set, spelled out (it is also the default, Namespaces::DEFAULT). The caller's
+        // The default set, spelled out (it is also the default, Namespaces::DEFAULT). The caller's
         // uid and gid are mapped to 0, so bash runs as root inside, and it is PID 1 with a fresh
         // /proc, so `ps` shows only this sandbox's processes.
         .namespaces(
