@@ -16,7 +16,7 @@ fn main() {
     // to this one in raw mode; it cannot push keystrokes into this terminal (TIOCSTI).
     let pty = rustix::termios::isatty(rustix::stdio::stdin());
     let status = Sandbox::new("/bin/bash")
-        // The default set, spelled out (it is also the default, Namespaces::DEFAULT). The caller's
+        // The default set spelled out (Namespaces::DEFAULT). The caller's
         // uid and gid are mapped to 0, so bash runs as root inside, and it is PID 1 with a fresh
         // /proc, so `ps` shows only this sandbox's processes.
         .namespaces(

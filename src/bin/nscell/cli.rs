@@ -111,7 +111,7 @@ pub enum EnvChange {
     Clear,
 }
 
-/// The hardening options (issue 7), one entry per option given.
+/// The hardening options, one entry per option given.
 #[derive(Debug, PartialEq)]
 pub enum HardenOpt {
     CapDrop(Capabilities),
