@@ -5,7 +5,7 @@
 //! lets the child side run without allocating.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::os::raw::c_char;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
@@ -37,8 +37,8 @@ pub(crate) struct Plan<'a> {
     pub loopback_up: bool,
     pub unshare_time: bool,
     pub cwd: Option<&'a CStr>,
-    /// The fd to dup onto 0, 1 and 2, or -1 to inherit.
-    pub stdio: [RawFd; 3],
+    /// The fd to dup onto 0, 1 and 2, or None to inherit.
+    pub stdio: [Option<BorrowedFd<'a>>; 3],
     /// Paths to try with `execve`, in order (one, or one per `PATH` entry).
     pub candidates: Vec<CString>,
     /// NULL-terminated; the pointers borrow from the sandbox's strings.
@@ -51,7 +51,7 @@ pub(crate) struct Plan<'a> {
     /// Hardening applied just before `execve` ([`crate::harden`]).
     pub harden: crate::harden::HardenPlan,
     /// Session, terminal, parent death, init ([`crate::lifecycle`]).
-    pub lifecycle: crate::lifecycle::LifecyclePlan,
+    pub lifecycle: crate::lifecycle::LifecyclePlan<'a>,
     /// The child's failure record ([`crate::error::Failure`]), 0 while none.
     pub report: AtomicU64,
     /// Keeps the parent from killing the child while it has a helper task of its own that

@@ -331,7 +331,7 @@ impl Sandbox {
             ids_inside: r.ids_inside,
         };
         let fs = self.fs.plan(&ctx)?;
-        let mut life = self.lifecycle.plan(&ctx)?;
+        let life = self.lifecycle.plan(&ctx)?;
         let env = self.build_env();
         let candidates = self.candidates(&env)?;
         let env: Vec<CString> = env
@@ -345,9 +345,10 @@ impl Sandbox {
             .collect();
 
         let configured = [&self.stdin, &self.stdout, &self.stderr];
-        let mut prepared: Vec<Prepared> = Vec::with_capacity(3);
+        // Live until the plan is done with the fds they give (none of them holds one).
+        let defaults = defaults.map(|make| make());
+        let mut prepared: Vec<Prepared<'_>> = Vec::with_capacity(3);
         for (i, cfg) in configured.iter().enumerate() {
-            let default;
             let kind = match cfg {
                 Some(s) => &s.0,
                 None if life.terminal().is_some() => {
@@ -355,17 +356,14 @@ impl Sandbox {
                     prepared.push(Prepared { child_end: None, borrowed: tty, parent_end: None });
                     continue;
                 }
-                None => {
-                    default = defaults[i]();
-                    &default.0
-                }
+                None => &defaults[i].0,
             };
             let p = kind
                 .prepare(i == 0)
                 .map_err(|(step, e)| Error::setup(step, None, e.raw_os_error()))?;
             prepared.push(p);
         }
-        let stdio_fd = |i: usize| prepared[i].child_fd().unwrap_or(-1);
+        let stdio_fd = |i: usize| prepared[i].child_fd();
 
         let mut argv: Vec<*const std::os::raw::c_char> =
             self.argv.iter().map(|a| a.as_ptr()).collect();
@@ -416,7 +414,7 @@ impl Sandbox {
             _env: env,
             probe_only,
             harden,
-            lifecycle: life.take_plan(),
+            lifecycle: life.plan(),
             report: AtomicU64::new(0),
             kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
