@@ -49,7 +49,7 @@ pub(crate) struct Plan<'a> {
     /// Stop after setup and `_exit(0)` instead of executing (for [`crate::Sandbox::check`]).
     pub probe_only: bool,
     /// Hardening applied just before `execve` ([`crate::harden`]).
-    pub harden: crate::harden::HardenPlan,
+    pub harden: crate::harden::HardenPlan<'a>,
     /// Session, terminal, parent death, init ([`crate::lifecycle`]).
     pub lifecycle: crate::lifecycle::LifecyclePlan<'a>,
     /// The child's failure record ([`crate::error::Failure`]), 0 while none.
