@@ -3,6 +3,14 @@
 //! The child only reads a `Plan`: every string is already a `CString`, every pointer array is
 //! built and NULL-terminated, every map is rendered to bytes, and every fd is open. That is what
 //! lets the child side run without allocating.
+//!
+//! The fds are typed: a `BorrowedFd<'a>` (an `Option` of one where there may be none) borrowed
+//! from what owns it for the spawn (the prepared stdio, the lifecycle's `Armed`, the sandbox's
+//! passed fds, the setup channel's slot in the spawn), so the borrow checker keeps every owner
+//! alive for as long as the plan, which lives until the child has exec'd. The child (cloned
+//! without `CLONE_FILES`) has a copy of the caller's fd table with them open, under the same
+//! numbers; each one it closes in its copy (`place_fds`, the init's closing of unplanned fds)
+//! is one no later step of it uses.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::{BorrowedFd, RawFd};
@@ -20,9 +28,10 @@ pub(crate) struct Plan<'a> {
     pub namespace_flags: i32,
     /// The child's end of the setup channel (see [`Channel`]).
     pub channel: Channel,
-    /// The parent's end of the setup channel, or -1. The child got a copy of it with its fd
-    /// table and closes it first: otherwise it would never see the parent go away.
-    pub parent_end: RawFd,
+    /// The parent's end of the setup channel ([`crate::spawn::spawn`] borrows it from its
+    /// caller's slot). The child got a copy of it with its fd table and closes it first:
+    /// otherwise it would never see the parent go away.
+    pub parent_end: Option<BorrowedFd<'a>>,
     /// The checkpoints at which the child stops for the parent (a set of [`Checkpoint::bit`]s).
     pub checkpoints: u8,
     pub self_maps: Option<SelfMaps>,
@@ -142,6 +151,12 @@ impl Checkpoint {
 /// The child's end of the setup channel (a `SOCK_SEQPACKET` socket, CLOEXEC), or -1 on the
 /// fast path. Its number can change during the setup (a passed fd may need it), so the child
 /// keeps the current one here; the parent never reads it after `clone`.
+///
+/// A raw number, not a `BorrowedFd` like the plan's other fds: after `place_fds` the child's
+/// channel is a duplicate the child made itself, which no owner of the parent's stands for, and
+/// the parent closes its own copy of the child's end right after `clone`. What keeps it open
+/// is the child's rule that every step that closes fds keeps this one (the `SAFETY` comment of
+/// `Channel::borrow` in `src/child/channel.rs`).
 pub(crate) struct Channel {
     fd: AtomicI32,
 }

@@ -386,6 +386,8 @@ impl Sandbox {
             && paths_in_child
             && self.harden.nested_userns_allowed()
             && self.harden.may_keep(crate::Capabilities::SYS_ADMIN);
+        // The setup channel's parent end, when the spawn makes one (the plan borrows it).
+        let mut parent_end = None;
         let mut plan = Plan {
             // With the mounts locked, the child makes its mount namespace itself (`src/child/mount_lock.rs`).
             namespace_flags: if lock_mounts {
@@ -394,7 +396,7 @@ impl Sandbox {
                 r.namespaces.clone_flags()
             },
             channel: crate::plan::Channel::none(),
-            parent_end: -1,
+            parent_end: None,
             checkpoints: 0,
             self_maps: r.self_maps,
             hostname: self.hostname.as_deref(),
@@ -420,7 +422,7 @@ impl Sandbox {
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
         let hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
-        let spawned = spawn::spawn(&mut plan, hooks, &life.setup_bound());
+        let spawned = spawn::spawn(&mut plan, &mut parent_end, hooks, &life.setup_bound());
         match spawned {
             Ok(spawned) => {
                 let pipes = prepared.into_iter().map(|p| p.parent_end);
