@@ -1,7 +1,7 @@
 //! What the program's stdin, stdout and stderr are connected to.
 
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// The configuration of one of the program's standard streams, as [`std::process::Stdio`].
 ///
@@ -71,18 +71,20 @@ from_owned!(
 
 /// One stream of one spawn, ready for the child: the fd it dups onto 0, 1 or 2 (None: inherit),
 /// and the parent's end of a pipe.
-pub(crate) struct Prepared {
+pub(crate) struct Prepared<'a> {
     /// Kept open until the child has exec'd; the child dups it.
     pub child_end: Option<OwnedFd>,
-    /// Borrowed from the sandbox's configuration (`Stdio::from(fd)`), dup'd by the child.
-    pub borrowed: Option<RawFd>,
+    /// Borrowed from the sandbox's configuration (`Stdio::from(fd)`) or the spawn's pty slave,
+    /// dup'd by the child.
+    pub borrowed: Option<BorrowedFd<'a>>,
     pub parent_end: Option<OwnedFd>,
 }
 
-impl Prepared {
-    pub fn child_fd(&self) -> Option<RawFd> {
-        use std::os::fd::AsRawFd;
-        self.child_end.as_ref().map(|f| f.as_raw_fd()).or(self.borrowed)
+impl Prepared<'_> {
+    /// The fd the child dups onto the stream's slot (None: inherit), borrowed from this, so the
+    /// plan that holds it keeps this alive until the child has exec'd.
+    pub fn child_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.child_end.as_ref().map(AsFd::as_fd).or(self.borrowed)
     }
 }
 
@@ -98,7 +100,7 @@ impl Kind {
     pub(crate) fn prepare(
         &self,
         is_input: bool,
-    ) -> Result<Prepared, (crate::Step, rustix::io::Errno)> {
+    ) -> Result<Prepared<'_>, (crate::Step, rustix::io::Errno)> {
         use rustix::fs::{Mode, OFlags};
         use std::os::fd::AsRawFd;
         Ok(match self {
@@ -118,7 +120,7 @@ impl Kind {
                 Prepared { child_end: Some(child), borrowed: None, parent_end: Some(parent) }
             }
             Kind::Fd(fd) if fd.as_raw_fd() > 2 => {
-                Prepared { child_end: None, borrowed: Some(fd.as_raw_fd()), parent_end: None }
+                Prepared { child_end: None, borrowed: Some(fd.as_fd()), parent_end: None }
             }
             Kind::Fd(fd) => {
                 let dup = rustix::io::fcntl_dupfd_cloexec(fd.as_fd(), 3)

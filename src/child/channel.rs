@@ -7,7 +7,7 @@ use crate::plan::{Channel, Checkpoint, Plan};
 use crate::sys;
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 impl Channel {
     /// The channel, if this path has one.
@@ -50,7 +50,7 @@ pub(crate) fn checkpoint(plan: &Plan<'_>, at: Checkpoint) -> Result<(), Failure>
 /// First thing on a path with a channel: closes this task's copy of the parent's end, so that
 /// EOF reaches it when the parent goes.
 pub(crate) fn close_parent_end(plan: &Plan<'_>) -> Result<(), Failure> {
-    if let Ok(end) = u32::try_from(plan.parent_end) {
+    if let Some(end) = plan.parent_end.and_then(|fd| u32::try_from(fd.as_raw_fd()).ok()) {
         sys::close_range(end, end).map_err(|e| Failure::new(Step::Handshake, e))?;
     }
     Ok(())

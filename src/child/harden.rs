@@ -10,7 +10,7 @@ use crate::plan::Plan;
 use crate::sys::{self};
 use rustix::io::Errno;
 use rustix::thread::CapabilitySet;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 /// Puts the passed fds in place and closes every other fd above 2, except `exec_fd` (the CLOEXEC
 /// setup channel, or -1) and the Landlock ruleset (CLOEXEC too, needed until `execve`). Returns
@@ -18,7 +18,7 @@ use std::os::fd::RawFd;
 ///
 /// Sources may collide with targets (`map_fd(3, 4)` and `map_fd(4, 3)`), so every source is
 /// first copied above all the numbers involved, then onto its target.
-pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<RawFd, Failure> {
+pub(crate) fn place_fds(plan: &HardenPlan<'_>, exec_fd: RawFd) -> Result<RawFd, Failure> {
     let landlock = plan.landlock_fd.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
     let mut exec_fd = exec_fd;
     let mut keep = Bounded::<RawFd, { MAX_FDS + 2 }>::new(-1);
@@ -26,7 +26,9 @@ pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<RawFd, Fail
     if !plan.fds.is_empty() {
         // A number above every fd involved (fds are far below RawFd::MAX: none saturates).
         let mut high: RawFd = 3;
-        for &fd in plan.fds.iter().flat_map(|(s, t)| [s, t]).chain([&exec_fd, &landlock]) {
+        let sources = plan.fds.iter().map(|(s, _)| s.as_raw_fd());
+        let targets = plan.fds.iter().map(|&(_, t)| t);
+        for fd in sources.chain(targets).chain([exec_fd, landlock]) {
             high = high.max(fd.saturating_add(1));
         }
         let collides = |fd: RawFd| fd >= 0 && plan.fds.iter().any(|&(_, t)| t == fd);
@@ -38,8 +40,8 @@ pub(crate) fn place_fds(plan: &HardenPlan, exec_fd: RawFd) -> Result<RawFd, Fail
         }
         let mut temp = Bounded::<RawFd, MAX_FDS>::new(-1);
         for (i, &(s, _)) in plan.fds.iter().enumerate() {
-            let fd =
-                sys::dupfd_cloexec(s, high).map_err(|e| Failure::new(Step::PassFds, e).at(i))?;
+            let fd = sys::dupfd_cloexec(s.as_raw_fd(), high)
+                .map_err(|e| Failure::new(Step::PassFds, e).at(i))?;
             // Never more than MAX_FDS: the builder refuses more.
             temp.push(fd).map_err(too_many)?;
         }
@@ -73,12 +75,12 @@ pub(crate) fn close_all_except(keep: &mut [RawFd]) -> Result<(), Errno> {
     sys::close_range(from, u32::MAX)
 }
 
-impl HardenPlan {
+impl HardenPlan<'_> {
     /// Calls `f` with every fd of the caller's that this plan keeps open until `execve`: the
     /// sources of the passed fds and the Landlock ruleset.
     pub(crate) fn for_each_fd(&self, mut f: impl FnMut(RawFd)) {
-        for &(source, _) in &self.fds {
-            f(source);
+        for (source, _) in &self.fds {
+            f(source.as_raw_fd());
         }
         if let Some(fd) = &self.landlock_fd {
             f(std::os::fd::AsRawFd::as_raw_fd(fd));
@@ -170,7 +172,7 @@ const CAP_SETPCAP: CapabilitySet = CapabilitySet::SETPCAP;
 
 /// The capability sets, the bounding set and the ambient set, through rustix (its `linux_raw`
 /// calls touch no `errno`).
-fn capabilities(plan: &HardenPlan) -> Result<(), Errno> {
+fn capabilities(plan: &HardenPlan<'_>) -> Result<(), Errno> {
     use rustix::thread::{
         CapabilitySets, capabilities, capability_is_in_bounding_set,
         configure_capability_in_ambient_set, remove_capability_from_bounding_set, set_capabilities,
@@ -248,7 +250,7 @@ pub(crate) fn join_session_keyring(plan: &Plan<'_>) -> Result<(), Failure> {
 /// itself non-dumpable: the program's task shares the init's memory until `execve`, and while
 /// that memory is non-dumpable the task's `/proc/self/{uid_map,gid_map,setgroups}` belong to
 /// host root, so an unprivileged sandbox could not write its nested namespace's maps.
-pub(crate) fn limit_nested_userns(plan: &HardenPlan) -> Result<(), Failure> {
+pub(crate) fn limit_nested_userns(plan: &HardenPlan<'_>) -> Result<(), Failure> {
     if let Some(nested) = &plan.nested_userns {
         nested_userns_limit(nested).map_err(fail(Step::NestedUserns))?;
     }

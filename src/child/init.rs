@@ -30,18 +30,16 @@ use crate::error::Step;
 use crate::plan::Plan;
 use crate::sys;
 use core::ffi::{c_int, c_void};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 
 /// `setsid` and `TIOCSCTTY`, in that order, after the mounts and before stdio.
 pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     let life = &plan.lifecycle;
-    if life.new_session || life.terminal >= 0 {
+    if life.new_session || life.terminal.is_some() {
         rustix::process::setsid().map_err(|e| Failure::new(Step::NewSession, e))?;
     }
-    if life.terminal >= 0 {
-        // SAFETY: the parent keeps the pty slave open until the child has exec'd.
-        let tty = unsafe { BorrowedFd::borrow_raw(life.terminal) };
+    if let Some(tty) = life.terminal {
         rustix::process::ioctl_tiocsctty(tty)
             .map_err(|e| Failure::new(Step::ControllingTerminal, e))?;
     }
@@ -50,11 +48,9 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
         // reach the caller and its job (process groups span PID namespaces).
         rustix::process::setpgid(None, None).map_err(|e| Failure::new(Step::ProcessGroup, e))?;
     }
-    if life.foreground_tty >= 0 {
+    if let Some(tty) = life.foreground_tty {
         // The caller's group had the terminal: hand it on, as a job-control shell does. Every
         // signal is blocked here, so the SIGTTOU of a background group's tcsetpgrp is not sent.
-        // SAFETY: the parent keeps this fd (its duplicate of the terminal) open until exec.
-        let tty = unsafe { BorrowedFd::borrow_raw(life.foreground_tty) };
         rustix::termios::tcsetpgrp(tty, rustix::process::getpgrp())
             .map_err(|e| Failure::new(Step::ForegroundTerminal, e))?;
     }
@@ -67,9 +63,6 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
 /// unsupervised. Nothing clears it before [`end_setup_tie`]: the child changes no uid or gid,
 /// and its capability changes only ever narrow.
 pub(crate) fn tie_to_spawner(plan: &Plan<'_>) -> Result<(), Failure> {
-    if plan.lifecycle.parent_pidfd < 0 {
-        return Ok(());
-    }
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| Failure::new(Step::ParentDeathSignal, e))?;
     // The spawner may have ended before the prctl, and then no signal comes.
@@ -77,15 +70,11 @@ pub(crate) fn tie_to_spawner(plan: &Plan<'_>) -> Result<(), Failure> {
 }
 
 /// Exits (as `PR_SET_PDEATHSIG` would kill) when the spawner has ended. Its pidfd, opened
-/// before clone, polls readable once it has.
+/// before clone, polls readable once it has. (If the parent is gone, this task's copy of its fd
+/// table still holds the pidfd; it is closed with the other fds, after the last call of this
+/// function.)
 pub(crate) fn leave_if_spawner_gone(plan: &Plan<'_>) -> Result<(), Failure> {
-    if plan.lifecycle.parent_pidfd < 0 {
-        return Ok(());
-    }
-    // SAFETY: the parent keeps the pidfd open until the child has exec'd (and if the parent is
-    // gone, our copy in the fd table still keeps it valid); it is closed with the other fds,
-    // after the last call of this function.
-    let pidfd = unsafe { BorrowedFd::borrow_raw(plan.lifecycle.parent_pidfd) };
+    let pidfd = plan.lifecycle.parent_pidfd;
     let mut fds = [rustix::event::PollFd::new(&pidfd, rustix::event::PollFlags::IN)];
     let now = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
     match rustix::event::poll(&mut fds, Some(&now)) {
@@ -101,9 +90,6 @@ pub(crate) fn leave_if_spawner_gone(plan: &Plan<'_>) -> Result<(), Failure> {
 /// that check and `execve` (a few system calls: fds, hardening), in which a spawner that dies
 /// leaves a program that runs unsupervised; [`crate::Sandbox::die_with_parent`] closes it.
 pub(crate) fn end_setup_tie(plan: &Plan<'_>) -> Result<(), Failure> {
-    if plan.lifecycle.parent_pidfd < 0 {
-        return Ok(());
-    }
     if !plan.lifecycle.die_with_parent {
         rustix::process::set_parent_process_death_signal(None)
             .map_err(|e| Failure::new(Step::ParentDeathSignal, e))?;
@@ -263,12 +249,14 @@ impl Entry for Program {
 }
 
 /// The init's loop. Uses nothing of the plan: once it has closed the setup channel, the caller may
-/// free it. `stop_fd` (or -1) is the pipe on which it tells the parent that the program stopped.
-fn supervise(program: c_int, stop_fd: c_int) -> ! {
+/// free it. `stop_fd` is the pipe on which it tells the parent that the program stopped: the
+/// init's own copy (it has a fd table and memory of its own), which stays open until it exits.
+fn supervise(program: c_int, stop_fd: Option<BorrowedFd<'_>>) -> ! {
     // The setup channel (EOF: the parent's spawn returns) and the program's stdio (pipes see EOF
     // when the program and its children are done with them); not the stop pipe.
     let around = |fd: u32| Some((fd.checked_sub(1)?, fd.checked_add(1)?));
-    match u32::try_from(stop_fd).ok().and_then(around) {
+    let stop = stop_fd.and_then(|fd| u32::try_from(fd.as_raw_fd()).ok());
+    match stop.and_then(around) {
         Some((below, above)) => {
             let _ = sys::close_range(0, below);
             let _ = sys::close_range(above, u32::MAX);
@@ -300,17 +288,17 @@ fn supervise(program: c_int, stop_fd: c_int) -> ! {
 /// stop pipe, a stop of the program is written to it (one byte, the signal): the parent, which
 /// cannot see it (the init never stops: PID 1 ignores stop signals from inside), gives the
 /// terminal back and stops in its turn ([`crate::Child::stopped`]).
-fn reap(program: c_int, stop_fd: c_int) -> Option<c_int> {
+fn reap(program: c_int, stop_fd: Option<BorrowedFd<'_>>) -> Option<c_int> {
     let mut found = None;
-    let untraced = if stop_fd >= 0 { sys::WUNTRACED } else { 0 };
+    let untraced = if stop_fd.is_some() { sys::WUNTRACED } else { 0 };
     loop {
         match sys::wait4(-1, sys::WNOHANG | sys::WALL | untraced) {
             Ok((0, _)) | Err(_) => return found,
             Ok((pid, status)) if pid == program && status & 0xff == 0x7f => {
-                // SAFETY: the stop pipe's write end stays open in the init until it exits.
-                let fd = unsafe { BorrowedFd::borrow_raw(stop_fd) };
                 // Non-blocking: a parent that does not read loses stops, never the init.
-                let _ = rustix::io::write(fd, &[(status >> 8) as u8]);
+                if let Some(fd) = stop_fd {
+                    let _ = rustix::io::write(fd, &[(status >> 8) as u8]);
+                }
             }
             Ok((pid, status)) if pid == program => found = Some(status),
             Ok(_) => {}

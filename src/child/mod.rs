@@ -22,7 +22,7 @@ use core::ffi::{c_int, c_void};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use std::ffi::CStr;
-use std::os::fd::BorrowedFd;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 
 /// The exit code of a child whose setup failed (the parent reaps it and returns the error).
@@ -312,12 +312,12 @@ pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
             let _ = keep.push(fd);
         }
     };
-    plan.stdio.iter().for_each(|&fd| add(fd));
+    plan.stdio.iter().flatten().for_each(|fd| add(fd.as_raw_fd()));
     add(plan.channel.fd());
-    add(plan.lifecycle.parent_pidfd);
-    add(plan.lifecycle.terminal);
+    add(plan.lifecycle.parent_pidfd.as_raw_fd());
+    plan.lifecycle.terminal.iter().for_each(|fd| add(fd.as_raw_fd()));
     // The init's own: it reports its program's stops to the parent through this pipe.
-    add(plan.lifecycle.stop_fd);
+    plan.lifecycle.stop_fd.iter().for_each(|fd| add(fd.as_raw_fd()));
     plan.harden.for_each_fd(&mut add);
     crate::child::harden::close_all_except(keep.as_mut_slice()).map_err(fail(Step::CloseFds))
 }
@@ -367,12 +367,9 @@ pub(crate) fn exec_program(plan: &Plan<'_>) -> Failure {
 
 /// Stdio in place.
 fn stdio(plan: &Plan<'_>) -> Result<(), Failure> {
-    for (slot, &fd) in plan.stdio.iter().enumerate() {
-        if fd < 0 {
-            continue;
-        }
-        // SAFETY: the parent keeps every stdio fd open until the child has exec'd; all are > 2.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    for (slot, fd) in plan.stdio.iter().enumerate() {
+        // All are > 2: no dup2 here overwrites one still to come.
+        let Some(fd) = fd else { continue };
         let r = match slot {
             0 => rustix::stdio::dup2_stdin(fd),
             1 => rustix::stdio::dup2_stdout(fd),

@@ -18,8 +18,8 @@ use crate::landlock::{self, LandlockConfig};
 use crate::rlimit::Resource;
 use crate::seccomp::SeccompConfig;
 use crate::sys::SockFilter;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::sync::{Arc, OnceLock};
 
 /// At most this many fds may be passed with `keep_fd`/`map_fd`.
 pub(crate) const MAX_FDS: usize = 64;
@@ -40,8 +40,9 @@ pub(crate) struct HardenConfig {
     pub(crate) nested_userns: bool,
     pub(crate) new_session_keyring: bool,
     pub(crate) seccomp: SeccompConfig,
-    /// nscell's own compiled filter, cached until a seccomp setting changes.
-    pub(crate) compiled: Option<Arc<[SockFilter]>>,
+    /// nscell's own compiled filter, cached until a seccomp setting changes (set through a
+    /// shared borrow: the plan step borrows the passed fds from this config).
+    pub(crate) compiled: OnceLock<Arc<[SockFilter]>>,
     pub(crate) landlock: LandlockConfig,
 }
 
@@ -55,20 +56,22 @@ impl Default for HardenConfig {
             nested_userns: true,
             new_session_keyring: true,
             seccomp: SeccompConfig::default(),
-            compiled: None,
+            compiled: OnceLock::new(),
             landlock: LandlockConfig::default(),
         }
     }
 }
 
-/// What the child applies, prepared before `clone`.
-pub(crate) struct HardenPlan {
+/// What the child applies, prepared before `clone`. The passed fds are borrowed from the
+/// [`HardenConfig`] that owns them.
+pub(crate) struct HardenPlan<'a> {
     pub(crate) no_new_privs: bool,
     pub(crate) caps: Option<(u64, u64)>,
     pub(crate) last_cap: u32,
     pub(crate) rlimits: Vec<(rustix::process::Resource, rustix::process::Rlimit)>,
-    /// (source, target), sorted by target, targets unique.
-    pub(crate) fds: Vec<(RawFd, RawFd)>,
+    /// (source, target), sorted by target, targets unique. A target is only a number in the
+    /// child's fd table, which the child takes over: no fd of the parent's.
+    pub(crate) fds: Vec<(BorrowedFd<'a>, RawFd)>,
     /// `allow_nested_userns(false)`: the nested user namespace the program is moved into.
     pub(crate) nested_userns: Option<NestedUserns>,
     pub(crate) new_session_keyring: bool,
@@ -86,9 +89,9 @@ impl HardenConfig {
     /// filesystem (a new root, a fresh /proc); otherwise here, relative ones from `cwd` (the
     /// program's working directory, where the child would open them).
     pub(crate) fn plan(
-        &mut self,
+        &self,
         ctx: &crate::context::Context<'_>,
-    ) -> Result<(HardenPlan, Option<landlock::Status>), Error> {
+    ) -> Result<(HardenPlan<'_>, Option<landlock::Status>), Error> {
         use crate::Namespaces;
         let (paths_in_child, cwd) = (ctx.paths_in_child, ctx.cwd);
         let mount_ns = ctx.namespaces.contains(Namespaces::MOUNT);
@@ -99,16 +102,20 @@ impl HardenConfig {
             ));
         }
         let seccomp = if self.seccomp.own_filter() {
-            if self.compiled.is_none() {
-                self.compiled = Some(self.seccomp.compile().map_err(Error::invalid)?.into());
+            match self.compiled.get() {
+                Some(compiled) => Some(compiled.clone()),
+                None => {
+                    let compiled: Arc<[SockFilter]> =
+                        self.seccomp.compile().map_err(Error::invalid)?.into();
+                    Some(self.compiled.get_or_init(|| compiled).clone())
+                }
             }
-            self.compiled.clone()
         } else {
             None
         };
         // The sandbox owns these fds: they are open for as long as it lives.
-        let mut fds: Vec<(RawFd, RawFd)> =
-            self.fds.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
+        let mut fds: Vec<(BorrowedFd<'_>, RawFd)> =
+            self.fds.iter().map(|(fd, t)| (fd.as_fd(), *t)).collect();
         fds.sort_by_key(|&(_, t)| t);
         if fds.len() > MAX_FDS {
             return Err(Error::invalid(format!("at most {MAX_FDS} fds can be passed")));
@@ -194,7 +201,7 @@ impl HardenConfig {
     }
 
     pub(crate) fn seccomp_changed(&mut self) -> &mut SeccompConfig {
-        self.compiled = None;
+        self.compiled.take();
         &mut self.seccomp
     }
 }

@@ -11,7 +11,7 @@ use crate::Namespaces;
 use crate::error::{Error, Step};
 use crate::sys;
 use rustix::io::Errno;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -28,19 +28,20 @@ pub(crate) struct Lifecycle {
     pub(crate) abort: Option<std::sync::Arc<OwnedFd>>,
 }
 
-/// The child's part of the plan (one field of [`crate::plan::Plan`]).
-#[derive(Debug, Default)]
-pub(crate) struct LifecyclePlan {
+/// The child's part of the plan (one field of [`crate::plan::Plan`]). Its fds are borrowed from
+/// the [`Armed`] it came from ([`Armed::plan`]), which so outlives the spawn.
+#[derive(Debug)]
+pub(crate) struct LifecyclePlan<'a> {
     /// Run [`crate::child::init`] as PID 1 and the program as its child.
     pub init: bool,
     /// `setsid()` before exec (always with a terminal).
     pub new_session: bool,
-    /// The pty slave to make the controlling terminal (`TIOCSCTTY`), or -1.
-    pub terminal: RawFd,
-    /// A pidfd of the spawning thread (or process), or -1. The child's setup ends when the
-    /// spawner does (`PR_SET_PDEATHSIG` until just before `execve`), whether or not the sandbox
-    /// dies with it afterwards.
-    pub parent_pidfd: RawFd,
+    /// The pty slave to make the controlling terminal (`TIOCSCTTY`).
+    pub terminal: Option<BorrowedFd<'a>>,
+    /// A pidfd of the spawning thread (or process). The child's setup ends when the spawner
+    /// does (`PR_SET_PDEATHSIG` until just before `execve`), whether or not the sandbox dies
+    /// with it afterwards.
+    pub parent_pidfd: BorrowedFd<'a>,
     /// Keep `PR_SET_PDEATHSIG` through `execve` ([`Sandbox::die_with_parent`](crate::Sandbox::die_with_parent)).
     pub die_with_parent: bool,
     /// The top of the stack the init's program child runs on until it execs (0 without init).
@@ -50,10 +51,10 @@ pub(crate) struct LifecyclePlan {
     /// `setpgid(0, 0)`: a process group of its own in the caller's session.
     pub own_group: bool,
     /// The caller's controlling terminal, whose foreground the caller's group has, for the child
-    /// to take (`tcsetpgrp`), or -1.
-    pub foreground_tty: RawFd,
-    /// The write end of the init's stop pipe, or -1.
-    pub stop_fd: RawFd,
+    /// to take (`tcsetpgrp`).
+    pub foreground_tty: Option<BorrowedFd<'a>>,
+    /// The write end of the init's stop pipe.
+    pub stop_fd: Option<BorrowedFd<'a>>,
 }
 
 /// The caller's memory layout as `/proc/self/stat` shows it (fields 26–28 and 45–51), read
@@ -101,17 +102,24 @@ impl CallerMemory {
     }
 }
 
-/// The fds and settings of one spawn, kept until the child exists.
+/// The fds and settings of one spawn, kept until the child exists: the owner of the fds the
+/// child's part of the plan ([`Armed::plan`]) borrows.
 pub(crate) struct Armed {
-    pub(crate) plan: LifecyclePlan,
+    /// The settings of [`LifecyclePlan`] (its fields of the same names).
+    init: bool,
+    new_session: bool,
+    die_with_parent: bool,
+    caller_memory: CallerMemory,
+    own_group: bool,
     pub(crate) job: Option<JobTerminal>,
     /// The init's end of its stop pipe, kept until the init has it.
-    pub(crate) _stop_write: Option<OwnedFd>,
-    /// The child is to take the terminal's foreground.
+    stop_write: Option<OwnedFd>,
+    /// The child is to take the terminal's foreground (the caller's group has it; `job`'s
+    /// terminal is the plan's `foreground_tty`).
     pub(crate) took_foreground: bool,
     pub(crate) master: Option<OwnedFd>,
     pub(crate) slave: Option<OwnedFd>,
-    pub(crate) _parent_pidfd: Option<OwnedFd>,
+    parent_pidfd: OwnedFd,
     pub(crate) timeout: Option<Duration>,
     pub(crate) abort: Option<std::sync::Arc<OwnedFd>>,
     pub(crate) started: Instant,
@@ -132,20 +140,11 @@ impl Lifecycle {
                  namespace; without one it would reach the host's processes)",
             ));
         }
-        let mut plan = LifecyclePlan {
-            init: self.init,
-            new_session: self.new_session.unwrap_or(true),
-            terminal: -1,
-            parent_pidfd: -1,
-            die_with_parent: self.die_with_parent,
-            program_stack: 0,
-            caller_memory: CallerMemory::default(),
-            own_group: false,
-            foreground_tty: -1,
-            stop_fd: -1,
-        };
+        let mut new_session = self.new_session.unwrap_or(true);
+        let (mut own_group, mut took_foreground) = (false, false);
+        let mut caller_memory = CallerMemory::default();
         if self.init {
-            plan.caller_memory = CallerMemory::read().map_err(|e| {
+            caller_memory = CallerMemory::read().map_err(|e| {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
                 Error::setup(Step::StartProgram, Some("/proc/self/stat".into()), errno)
             })?;
@@ -155,21 +154,17 @@ impl Lifecycle {
         let parent_pidfd = {
             use rustix::process::{PidfdFlags, pidfd_open};
             let tid = rustix::thread::gettid();
-            let fd = pidfd_open(tid, PidfdFlags::from_bits_retain(PIDFD_THREAD))
+            pidfd_open(tid, PidfdFlags::from_bits_retain(PIDFD_THREAD))
                 .or_else(|_| pidfd_open(rustix::process::getpid(), PidfdFlags::empty()))
                 .and_then(crate::stdio::above_stdio)
-                .map_err(|e| Error::setup(Step::ParentDeathSignal, None, e.raw_os_error()))?;
-            plan.parent_pidfd = fd.as_raw_fd();
-            Some(fd)
+                .map_err(|e| Error::setup(Step::ParentDeathSignal, None, e.raw_os_error()))?
         };
         let mut stop_write = None;
-        let job = if !plan.new_session && !self.pty {
-            plan.own_group = true;
+        let job = if !new_session && !self.pty {
+            own_group = true;
             let job = JobTerminal::find()
                 .map_err(|e| Error::setup(Step::ForegroundTerminal, None, e.raw_os_error()))?;
-            if job.tty.as_ref().is_some_and(|tty| job.caller_has_it(tty)) {
-                plan.foreground_tty = job.tty.as_ref().map_or(-1, |t| t.as_raw_fd());
-            }
+            took_foreground = job.tty.as_ref().is_some_and(|tty| job.caller_has_it(tty));
             if self.init {
                 let (r, w) = rustix::pipe::pipe_with(
                     rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
@@ -178,7 +173,6 @@ impl Lifecycle {
                     Ok((crate::stdio::above_stdio(r)?, crate::stdio::above_stdio(w)?))
                 })
                 .map_err(|e| Error::setup(Step::Pipe, None, e.raw_os_error()))?;
-                plan.stop_fd = w.as_raw_fd();
                 stop_write = Some(w);
                 Some(JobTerminal { stops: Some(r), ..job })
             } else {
@@ -190,20 +184,23 @@ impl Lifecycle {
         let (master, slave) = if self.pty {
             let (m, s) = crate::lifecycle::pty::open_pair()
                 .map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error()))?;
-            plan.terminal = s.as_raw_fd();
-            plan.new_session = true;
+            new_session = true;
             (Some(m), Some(s))
         } else {
             (None, None)
         };
         Ok(Armed {
-            took_foreground: plan.foreground_tty >= 0,
-            plan,
+            init: self.init,
+            new_session,
+            die_with_parent: self.die_with_parent,
+            caller_memory,
+            own_group,
             job,
-            _stop_write: stop_write,
+            stop_write,
+            took_foreground,
             master,
             slave,
-            _parent_pidfd: parent_pidfd,
+            parent_pidfd,
             timeout: self.timeout,
             abort: self.abort.clone(),
             started,
@@ -213,8 +210,8 @@ impl Lifecycle {
 
 impl Armed {
     /// The pty slave, for the stdio slots the caller did not configure.
-    pub(crate) fn terminal(&self) -> Option<RawFd> {
-        self.slave.as_ref().map(|s| s.as_raw_fd())
+    pub(crate) fn terminal(&self) -> Option<BorrowedFd<'_>> {
+        self.slave.as_ref().map(AsFd::as_fd)
     }
 
     /// What bounds the setup: the deadline (unless it lies beyond what an `Instant` can
@@ -227,9 +224,22 @@ impl Armed {
         }
     }
 
-    /// The child's part, for the plan.
-    pub(crate) fn take_plan(&mut self) -> LifecyclePlan {
-        std::mem::take(&mut self.plan)
+    /// The child's part, for the plan: its fds borrowed from this, which the borrow keeps
+    /// alive until the plan is done with (the child has exec'd).
+    pub(crate) fn plan(&self) -> LifecyclePlan<'_> {
+        let job_tty = self.job.as_ref().and_then(|job| job.tty.as_ref());
+        LifecyclePlan {
+            init: self.init,
+            new_session: self.new_session,
+            terminal: self.terminal(),
+            parent_pidfd: self.parent_pidfd.as_fd(),
+            die_with_parent: self.die_with_parent,
+            program_stack: 0,
+            caller_memory: self.caller_memory,
+            own_group: self.own_group,
+            foreground_tty: job_tty.filter(|_| self.took_foreground).map(AsFd::as_fd),
+            stop_fd: self.stop_write.as_ref().map(AsFd::as_fd),
+        }
     }
 
     /// What the [`Child`](crate::Child) keeps, `pid` the sandbox's first process.

@@ -3,9 +3,17 @@
 //! The child only reads a `Plan`: every string is already a `CString`, every pointer array is
 //! built and NULL-terminated, every map is rendered to bytes, and every fd is open. That is what
 //! lets the child side run without allocating.
+//!
+//! The fds are typed: a `BorrowedFd<'a>` (an `Option` of one where there may be none) borrowed
+//! from what owns it for the spawn (the prepared stdio, the lifecycle's `Armed`, the sandbox's
+//! passed fds, the setup channel's slot in the spawn), so the borrow checker keeps every owner
+//! alive for as long as the plan, which lives until the child has exec'd. The child (cloned
+//! without `CLONE_FILES`) has a copy of the caller's fd table with them open, under the same
+//! numbers; each one it closes in its copy (`place_fds`, the init's closing of unplanned fds)
+//! is one no later step of it uses.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::os::raw::c_char;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
@@ -20,9 +28,10 @@ pub(crate) struct Plan<'a> {
     pub namespace_flags: i32,
     /// The child's end of the setup channel (see [`Channel`]).
     pub channel: Channel,
-    /// The parent's end of the setup channel, or -1. The child got a copy of it with its fd
-    /// table and closes it first: otherwise it would never see the parent go away.
-    pub parent_end: RawFd,
+    /// The parent's end of the setup channel ([`crate::spawn::spawn`] borrows it from its
+    /// caller's slot). The child got a copy of it with its fd table and closes it first:
+    /// otherwise it would never see the parent go away.
+    pub parent_end: Option<BorrowedFd<'a>>,
     /// The checkpoints at which the child stops for the parent (a set of [`Checkpoint::bit`]s).
     pub checkpoints: u8,
     pub self_maps: Option<SelfMaps>,
@@ -37,8 +46,8 @@ pub(crate) struct Plan<'a> {
     pub loopback_up: bool,
     pub unshare_time: bool,
     pub cwd: Option<&'a CStr>,
-    /// The fd to dup onto 0, 1 and 2, or -1 to inherit.
-    pub stdio: [RawFd; 3],
+    /// The fd to dup onto 0, 1 and 2, or None to inherit.
+    pub stdio: [Option<BorrowedFd<'a>>; 3],
     /// Paths to try with `execve`, in order (one, or one per `PATH` entry).
     pub candidates: &'a [CString],
     /// NULL-terminated; the pointers borrow from the sandbox's strings.
@@ -48,9 +57,9 @@ pub(crate) struct Plan<'a> {
     /// Stop after setup and `_exit(0)` instead of executing (for [`crate::Sandbox::check`]).
     pub probe_only: bool,
     /// Hardening applied just before `execve` ([`crate::harden`]).
-    pub harden: crate::harden::HardenPlan,
+    pub harden: crate::harden::HardenPlan<'a>,
     /// Session, terminal, parent death, init ([`crate::lifecycle`]).
-    pub lifecycle: crate::lifecycle::LifecyclePlan,
+    pub lifecycle: crate::lifecycle::LifecyclePlan<'a>,
     /// The child's failure record ([`crate::error::Failure`]), 0 while none.
     pub report: AtomicU64,
     /// Keeps the parent from killing the child while it has a helper task of its own that
@@ -141,6 +150,12 @@ impl Checkpoint {
 /// The child's end of the setup channel (a `SOCK_SEQPACKET` socket, CLOEXEC), or -1 on the
 /// fast path. Its number can change during the setup (a passed fd may need it), so the child
 /// keeps the current one here; the parent never reads it after `clone`.
+///
+/// A raw number, not a `BorrowedFd` like the plan's other fds: after `place_fds` the child's
+/// channel is a duplicate the child made itself, which no owner of the parent's stands for, and
+/// the parent closes its own copy of the child's end right after `clone`. What keeps it open
+/// is the child's rule that every step that closes fds keeps this one (the `SAFETY` comment of
+/// `Channel::borrow` in `src/child/channel.rs`).
 pub(crate) struct Channel {
     fd: AtomicI32,
 }

@@ -354,16 +354,17 @@ impl Sandbox {
             ids_inside: r.ids_inside,
         };
         let fs = self.fs.plan(&ctx)?;
-        let mut life = self.lifecycle.plan(&ctx)?;
+        let life = self.lifecycle.plan(&ctx)?;
         let (env, candidates): (&[CString], &[CString]) = match &self.env_cache {
             Some(c) => (&c.env, &c.candidates),
             None => (&[], &[]),
         };
 
         let configured = [&self.stdin, &self.stdout, &self.stderr];
-        let mut prepared: Vec<Prepared> = Vec::with_capacity(3);
+        // Live until the plan is done with the fds they give (none of them holds one).
+        let defaults = defaults.map(|make| make());
+        let mut prepared: Vec<Prepared<'_>> = Vec::with_capacity(3);
         for (i, cfg) in configured.iter().enumerate() {
-            let default;
             let kind = match cfg {
                 Some(s) => &s.0,
                 None if life.terminal().is_some() => {
@@ -371,17 +372,14 @@ impl Sandbox {
                     prepared.push(Prepared { child_end: None, borrowed: tty, parent_end: None });
                     continue;
                 }
-                None => {
-                    default = defaults[i]();
-                    &default.0
-                }
+                None => &defaults[i].0,
             };
             let p = kind
                 .prepare(i == 0)
                 .map_err(|(step, e)| Error::setup(step, None, e.raw_os_error()))?;
             prepared.push(p);
         }
-        let stdio_fd = |i: usize| prepared[i].child_fd().unwrap_or(-1);
+        let stdio_fd = |i: usize| prepared[i].child_fd();
 
         let mut argv: Vec<*const std::os::raw::c_char> =
             self.argv.iter().map(|a| a.as_ptr()).collect();
@@ -404,6 +402,8 @@ impl Sandbox {
             && paths_in_child
             && self.harden.nested_userns_allowed()
             && self.harden.may_keep(crate::Capabilities::SYS_ADMIN);
+        // The setup channel's parent end, when the spawn makes one (the plan borrows it).
+        let mut parent_end = None;
         let mut plan = Plan {
             // With the mounts locked, the child makes its mount namespace itself (`src/child/mount_lock.rs`).
             namespace_flags: if lock_mounts {
@@ -412,7 +412,7 @@ impl Sandbox {
                 r.namespaces.clone_flags()
             },
             channel: crate::plan::Channel::none(),
-            parent_end: -1,
+            parent_end: None,
             checkpoints: 0,
             self_maps: r.self_maps,
             hostname: self.hostname.as_deref(),
@@ -431,13 +431,13 @@ impl Sandbox {
             envp,
             probe_only,
             harden,
-            lifecycle: life.take_plan(),
+            lifecycle: life.plan(),
             report: AtomicU64::new(0),
             kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
         let hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
-        let spawned = spawn::spawn(&mut plan, hooks, &life.setup_bound());
+        let spawned = spawn::spawn(&mut plan, &mut parent_end, hooks, &life.setup_bound());
         match spawned {
             Ok(spawned) => {
                 let pipes = prepared.into_iter().map(|p| p.parent_end);

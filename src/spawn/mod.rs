@@ -145,9 +145,13 @@ pub(crate) struct Spawned {
 }
 
 /// Clones the child with `plan` and returns it once it has exec'd; `hooks` run at the
-/// checkpoints they name, and `bound` may cut the setup short.
-pub(crate) fn spawn(
-    plan: &mut Plan<'_>,
+/// checkpoints they name, and `bound` may cut the setup short. On the paths with a setup
+/// channel, its parent's end is put in `parent_end`, from which the plan borrows it (the
+/// caller's slot so outlives the child's use of it); it is shut and read to EOF here, and
+/// closed with the slot.
+pub(crate) fn spawn<'a>(
+    plan: &mut Plan<'a>,
+    parent_end: &'a mut Option<OwnedFd>,
     mut hooks: Hooks<'_>,
     bound: &SetupBound<'_>,
 ) -> Result<Spawned, SpawnError> {
@@ -174,8 +178,11 @@ pub(crate) fn spawn(
     };
 
     let (ours, theirs) = channel().map_err(|e| parent_err(Step::Pipe, e))?;
+    let ours: &'a OwnedFd = parent_end.insert(ours);
+    // The child's end is not borrowed: the child moves it (`Channel`), and it is closed here
+    // once the child has its copy.
     plan.channel.set(theirs.as_raw_fd());
-    plan.parent_end = ours.as_raw_fd();
+    plan.parent_end = Some(ours.as_fd());
     plan.checkpoints = hooks.checkpoints();
 
     let vm = if mode == Mode::Forked { 0 } else { sys::CLONE_VM };
@@ -183,7 +190,7 @@ pub(crate) fn spawn(
     let (pid, pidfd) = clone_blocked(plan, &stack, flags).map_err(clone_err)?;
     // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
     // `Setup` ensures on every path out of this function, unwinding included.
-    let mut setup = Setup(Some(ours));
+    let mut setup = Setup(Some(ours.as_fd()));
     drop(theirs);
 
     let (word, cut, acted) = setup.follow(&mut hooks, pid, bound, pidfd.as_fd(), &plan.kill_gate);
@@ -266,7 +273,7 @@ fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, Own
 /// The parent's end of the setup channel. Dropped, it shuts the channel (a child waiting at a
 /// checkpoint then leaves) and reads it to EOF: the child has then exec'd or exited, and no
 /// longer uses the stack or the plan.
-struct Setup(Option<OwnedFd>);
+struct Setup<'a>(Option<BorrowedFd<'a>>);
 
 /// What the parent made of one message of the child's.
 enum Message {
@@ -280,8 +287,8 @@ enum Message {
     Other,
 }
 
-impl Setup {
-    fn receive(fd: &OwnedFd) -> Message {
+impl Setup<'_> {
+    fn receive(fd: BorrowedFd<'_>) -> Message {
         let mut buf = [0u8; 8];
         loop {
             match rustix::net::recv(fd, &mut buf, RecvFlags::empty()) {
@@ -313,7 +320,7 @@ impl Setup {
     ) -> (u64, Option<Cut>, Result<(), Error>) {
         let (mut word, mut acted) = (0, Ok(()));
         let cut = loop {
-            let Some(fd) = &self.0 else { return (word, None, acted) };
+            let Some(fd) = self.0 else { return (word, None, acted) };
             match Self::ready(fd, bound) {
                 Ok(()) => {}
                 Err(cut) => break cut,
@@ -345,7 +352,7 @@ impl Setup {
 
     /// Waits until the channel has something to read, unless `bound` cuts the setup short
     /// first. Without a bound it returns at once (the read blocks).
-    fn ready(fd: &OwnedFd, bound: &SetupBound<'_>) -> Result<(), Cut> {
+    fn ready(fd: BorrowedFd<'_>, bound: &SetupBound<'_>) -> Result<(), Cut> {
         use rustix::event::{PollFd, PollFlags, Timespec, poll};
         if !bound.is_set() {
             return Ok(());
@@ -359,7 +366,7 @@ impl Setup {
                 tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
                 tv_nsec: i64::from(t.subsec_nanos()),
             });
-            let mut fds = [PollFd::new(fd, PollFlags::IN), PollFd::new(fd, PollFlags::empty())];
+            let mut fds = [PollFd::new(&fd, PollFlags::IN), PollFd::new(&fd, PollFlags::empty())];
             let n = match &bound.abort {
                 Some(abort) => {
                     fds[1] = PollFd::new(abort, PollFlags::IN);
@@ -380,12 +387,12 @@ impl Setup {
     /// Shuts the channel and reads it to EOF.
     fn drain(&mut self) {
         let Some(fd) = self.0.take() else { return };
-        let _ = rustix::net::shutdown(&fd, Shutdown::Write);
-        while !matches!(Self::receive(&fd), Message::End) {}
+        let _ = rustix::net::shutdown(fd, Shutdown::Write);
+        while !matches!(Self::receive(fd), Message::End) {}
     }
 }
 
-impl Drop for Setup {
+impl Drop for Setup<'_> {
     fn drop(&mut self) {
         self.drain();
     }
