@@ -22,7 +22,7 @@ fn store(slot: &AtomicI32, fd: OwnedFd) {
 
 /// The fd slot `k` of `op` (of those it has from [`Planned::slot`] on); `EBADF` if the plan
 /// has no such slot.
-fn slot<'p>(plan: &'p FsPlan, op: &Planned, k: usize) -> Result<&'p AtomicI32, Errno> {
+fn slot<'p>(plan: &'p FsPlan, op: &Planned<'_>, k: usize) -> Result<&'p AtomicI32, Errno> {
     op.slot.checked_add(k).and_then(|i| plan.slots.get(i)).ok_or(Errno::BADF)
 }
 
@@ -127,7 +127,7 @@ fn attach(mnt: &OwnedFd, at: &OwnedFd) -> Result<(), Errno> {
 /// `mount_setattr(AT_RECURSIVE)`. `Ok(false)`: the plan asks for the fallback (the kernel has no
 /// `mount_setattr`: [`crate::kernel`]), or the call is refused all the same (a seccomp policy),
 /// and [`remount_tree`] must do it once the tree is attached.
-fn set_attrs(plan: &FsPlan, fd: &OwnedFd, attrs: A) -> Result<bool, Errno> {
+fn set_attrs(plan: &FsPlan<'_>, fd: &OwnedFd, attrs: A) -> Result<bool, Errno> {
     if plan.force_remount {
         return Ok(false);
     }
@@ -320,7 +320,7 @@ fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> Result<(), Errno> {
 
 /// Builds the new root from `plan` and makes it `/`. Runs in the child (see [`crate::child`]).
 pub(crate) fn apply(
-    plan: &FsPlan,
+    plan: &FsPlan<'_>,
     before_pivot: impl FnOnce() -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     // 1. Clone every source while the host view is intact.
@@ -405,7 +405,7 @@ pub(crate) fn apply(
     Ok(())
 }
 
-fn step_of(kind: &Kind) -> Step {
+fn step_of(kind: &Kind<'_>) -> Step {
     match kind {
         Kind::Bind { .. } => Step::BindMount,
         Kind::Tmpfs { .. } => Step::MountTmpfs,
@@ -420,7 +420,7 @@ fn step_of(kind: &Kind) -> Step {
     }
 }
 
-fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Errno> {
+fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan<'_>, op: &Planned<'_>) -> Result<(), Errno> {
     let nosuid_nodev = A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV;
     match &op.kind {
         Kind::Bind { attrs, .. } => {
@@ -497,11 +497,7 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Er
             if let Some(mode) = mode {
                 rustix::fs::fchmod(&file, Mode::from_raw_mode(*mode))?;
             }
-            if *fd < 0 {
-                return write_all(&file, bytes);
-            }
-            // SAFETY: the sandbox owns this fd and keeps it open until the child has exec'd.
-            let from = unsafe { BorrowedFd::borrow_raw(*fd) };
+            let Some(from) = *fd else { return write_all(&file, bytes) };
             let mut buf = [0u8; 4096];
             loop {
                 match rustix::io::read(from, &mut buf) {
@@ -547,7 +543,7 @@ fn regular(fd: &OwnedFd) -> Result<(), Errno> {
 }
 
 /// A minimal `/dev` at `op.dest`: see [`Sandbox::dev`](crate::Sandbox::dev).
-fn make_dev(root: BorrowedFd<'_>, plan: &FsPlan, op: &Planned) -> Result<(), Errno> {
+fn make_dev(root: BorrowedFd<'_>, plan: &FsPlan<'_>, op: &Planned<'_>) -> Result<(), Errno> {
     let nosuid_nodev = A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV;
     let tmpfs = new_fs(c"tmpfs", &[(c"mode", c"0755")], nosuid_nodev)?;
     attach(&tmpfs, &ensure_dirs(root, &op.dest)?)?;

@@ -27,7 +27,7 @@
 use crate::Namespaces;
 use crate::error::Failure;
 use crate::error::{Error, Step};
-use rustix::fd::{AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use rustix::fs::{FileType, OFlags};
 use rustix::mount::MountAttrFlags as A;
 use std::ffi::{CStr, CString, OsStr};
@@ -130,21 +130,38 @@ pub(crate) struct Comp {
     pub(crate) name: CString,
 }
 
-pub(crate) enum Kind {
-    Bind { src: CString, attrs: A },
-    Tmpfs { size: Option<CString>, mode: CString },
+pub(crate) enum Kind<'a> {
+    Bind {
+        src: CString,
+        attrs: A,
+    },
+    Tmpfs {
+        size: Option<CString>,
+        mode: CString,
+    },
     Proc,
     Dev,
     Mqueue,
-    Dir { mode: Option<u32> },
-    Symlink { target: CString },
-    File { bytes: Vec<u8>, fd: i32, mode: Option<u32> },
-    Chmod { mode: u32 },
+    Dir {
+        mode: Option<u32>,
+    },
+    Symlink {
+        target: CString,
+    },
+    /// The contents: `bytes`, or what `fd` (the sandbox's own) reads to its end.
+    File {
+        bytes: Vec<u8>,
+        fd: Option<BorrowedFd<'a>>,
+        mode: Option<u32>,
+    },
+    Chmod {
+        mode: u32,
+    },
     RemountRo,
 }
 
-pub(crate) struct Planned {
-    pub(crate) kind: Kind,
+pub(crate) struct Planned<'a> {
+    pub(crate) kind: Kind<'a>,
     pub(crate) skip_missing: bool,
     pub(crate) dest: Vec<Comp>,
     /// The first fd slot of this operation in [`FsPlan::slots`].
@@ -152,8 +169,8 @@ pub(crate) struct Planned {
 }
 
 /// The filesystem operations, ready for the child.
-pub(crate) struct FsPlan {
-    pub(crate) ops: Vec<Planned>,
+pub(crate) struct FsPlan<'a> {
+    pub(crate) ops: Vec<Planned<'a>>,
     /// Whether the first operation binds a directory on `/` (the rootfs).
     pub(crate) root_bind: bool,
     /// Where the new root is attached before `pivot_root`.
@@ -258,12 +275,15 @@ pub(crate) fn new_root_is_a_directory(src: &Path) -> Result<(), Error> {
 impl FsConfig {
     /// The plan step: the operations as a plan for the child, `None` when there are none (the
     /// host view).
-    pub(crate) fn plan(&self, ctx: &crate::context::Context<'_>) -> Result<Option<FsPlan>, Error> {
+    pub(crate) fn plan(
+        &self,
+        ctx: &crate::context::Context<'_>,
+    ) -> Result<Option<FsPlan<'_>>, Error> {
         prepare(self, ctx.namespaces)
     }
 }
 
-fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, Error> {
+fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan<'_>>, Error> {
     if cfg.ops.is_empty() {
         return Ok(None);
     }
@@ -326,10 +346,10 @@ fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan>, Error> {
             }
             Op::File { dest, contents, mode } => {
                 let (bytes, fd) = match contents {
-                    Contents::Bytes(b) => (b.clone(), -1),
+                    Contents::Bytes(b) => (b.clone(), None),
                     Contents::Fd(fd) => {
                         contents_fd_readable(fd, dest)?;
-                        (Vec::new(), fd.as_raw_fd())
+                        (Vec::new(), Some(fd.as_fd()))
                     }
                 };
                 let mode = mode.map(mode_ok).transpose()?;

@@ -40,7 +40,7 @@ pub(crate) struct Plan<'a> {
     pub make_mounts_private: bool,
     pub mount_proc: bool,
     /// The filesystem operations that build a new root, when there are any.
-    pub fs: Option<crate::fs::FsPlan>,
+    pub fs: Option<crate::fs::FsPlan<'a>>,
     /// Lock every mount against the program once they are in place ([`crate::child::mount_lock`]).
     pub lock_mounts: bool,
     pub loopback_up: bool,
