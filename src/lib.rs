@@ -106,6 +106,7 @@ mod lifecycle;
 mod namespaces;
 mod plan;
 mod process;
+pub mod pty;
 pub mod rlimit;
 mod sandbox;
 pub mod seccomp;
@@ -115,8 +116,6 @@ mod stdio;
 mod support;
 mod sys;
 mod userns;
-
-pub use lifecycle::pty;
 
 pub use caps::Capabilities;
 pub use error::{Error, Operation, Step};

@@ -235,22 +235,6 @@ pub(crate) fn wait_pidfd(
     }
 }
 
-/// The exit code a shell gives for the wait status `raw` (as `wait4` and
-/// `ExitStatus::into_raw` have it): the program's exit code, or 128+N when signal N ended it
-/// (SIGTERM: 143; a core dump changes nothing: SIGSEGV is 139). A stop by signal N counts as
-/// 128+N as well, as a shell's `$?` after Ctrl-Z. Always 0 to 255.
-///
-/// A `const fn` that neither allocates nor panics, so that the init, after `clone`, can exit
-/// with it as well as the parent.
-pub(crate) const fn shell_code(raw: i32) -> i32 {
-    match raw & 0x7f {
-        0 => (raw >> 8) & 0xff,
-        // Stopped (the signal in the second byte) or continued (0xffff).
-        0x7f => 128 + ((raw >> 8) & 0x7f),
-        sig => 128 + sig,
-    }
-}
-
 /// Polls `fd` until it is readable or `timeout` (None: no limit) has passed.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, Errno> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -323,22 +307,115 @@ fn read_both(
     Ok((out_buf, err_buf))
 }
 
+/// The lifecycle's live parts: the job-control terminal a sandbox shares with its caller, and
+/// the pty.
+impl Child {
+    /// For a sandbox that shares the caller's terminal ([`Sandbox::new_session`](crate::Sandbox::new_session)`(false)`):
+    /// whether its program has stopped since the last call (Ctrl-Z, `SIGTSTP`, `SIGTTIN`,
+    /// `SIGTTOU`, `SIGSTOP`), and with which signal. When it has, the terminal goes back to the
+    /// caller's group (if the sandbox had it), so the caller can do what a shell does: stop in
+    /// its turn, and [`resume`](crate::Child::resume) the sandbox once it is continued
+    /// itself. The `nscell` binary does that, as `sudo` does. `None` otherwise, and always
+    /// with a session of its own.
+    ///
+    /// Call it when something may have stopped: without an [`init`](crate::Sandbox::init), on
+    /// `SIGCHLD` (the program is the caller's child: `waitid(WSTOPPED)` on its pidfd); with an
+    /// init, which never stops itself (PID 1 ignores stop signals sent from inside), when
+    /// [`stop_events`](crate::Child::stop_events) polls readable: the init writes its
+    /// program's stops there.
+    #[doc(alias = "WSTOPPED")]
+    pub fn stopped(&mut self) -> Result<Option<i32>, Error> {
+        let Some(job) = &self.life.job else { return Ok(None) };
+        if self.has_ended() {
+            return Ok(None);
+        }
+        let sig = match &job.stops {
+            Some(pipe) => {
+                let mut last = None;
+                let mut buf = [0u8; 64];
+                while let Ok(n @ 1..) = rustix::io::read(pipe, &mut buf) {
+                    last = Some(i32::from(buf[n - 1]));
+                }
+                last
+            }
+            None => {
+                use rustix::process::WaitIdOptions;
+                let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
+                match wait_pidfd(self.pidfd(), options) {
+                    Ok(w) => w.and_then(|w| w.status.stopped_signal()),
+                    Err(e) if e.raw_os_error() == Some(Errno::CHILD.raw_os_error()) => None,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if sig.is_some() {
+            job.give_back();
+        }
+        Ok(sig)
+    }
+
+    /// For a running sandbox that shares the caller's terminal: when the caller's group is the
+    /// terminal's foreground group, hands the terminal to the sandbox's group, and says so.
+    /// That happens when a shell brings the caller's job, spawned in the background, to the
+    /// foreground (`fg`): the shell sends no `SIGCONT` to a job that is running, so nothing
+    /// tells the caller; look now and then (the `nscell` binary does every 200 ms while the
+    /// sandbox runs). False with a session of its own or once the sandbox has been waited for.
+    pub fn take_foreground(&mut self) -> bool {
+        let Some(job) = &self.life.job else { return false };
+        !self.has_ended() && job.hand_to_sandbox()
+    }
+
+    /// The init's stop pipe, for a sandbox with an [`init`](crate::Sandbox::init) that shares the
+    /// caller's terminal: it polls readable when the program has stopped (then call
+    /// [`stopped`](crate::Child::stopped)). `None` otherwise.
+    pub fn stop_events(&self) -> Option<BorrowedFd<'_>> {
+        self.life.job.as_ref()?.stops.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Continues a sandbox that shares the caller's terminal after a stop: when the caller's
+    /// group is the terminal's foreground group (a shell's `fg` continued it), the sandbox's
+    /// group gets the terminal back, and then `SIGCONT`. Does nothing with a session of its own
+    /// or once the sandbox has been waited for.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        let Some(job) = &self.life.job else { return Ok(()) };
+        if self.has_ended() {
+            return Ok(());
+        }
+        job.hand_to_sandbox();
+        // Not reaped yet, so no other group can have the sandbox's number.
+        if let Some(pgid) = rustix::process::Pid::from_raw(job.pgid) {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::CONT);
+        }
+        Ok(())
+    }
+
+    /// The master side of the sandbox's pseudo-terminal ([`Sandbox::pty`](crate::Sandbox::pty)), the first time it
+    /// is asked for. Reading it gives what the program writes to its terminal; writing it is
+    /// typing. [`crate::pty::relay`] does both with the caller's terminal.
+    pub fn take_pty(&mut self) -> Option<OwnedFd> {
+        self.life.pty.take()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn wait_statuses_map_to_a_shells_codes() {
-        assert_eq!(shell_code(0), 0);
-        assert_eq!(shell_code(42 << 8), 42);
-        assert_eq!(shell_code(255 << 8), 255);
-        assert_eq!(shell_code(libc::SIGTERM), 143);
-        assert_eq!(shell_code(libc::SIGSEGV | 0x80), 139);
+        assert_eq!(crate::lifecycle::shell_code(0), 0);
+        assert_eq!(crate::lifecycle::shell_code(42 << 8), 42);
+        assert_eq!(crate::lifecycle::shell_code(255 << 8), 255);
+        assert_eq!(crate::lifecycle::shell_code(libc::SIGTERM), 143);
+        assert_eq!(crate::lifecycle::shell_code(libc::SIGSEGV | 0x80), 139);
         // Stopped by SIGTSTP, as bash's `$?` after Ctrl-Z; continued stays a valid code.
-        assert_eq!(shell_code(libc::SIGTSTP << 8 | 0x7f), 148);
-        assert_eq!(shell_code(0xffff), 255);
+        assert_eq!(crate::lifecycle::shell_code(libc::SIGTSTP << 8 | 0x7f), 148);
+        assert_eq!(crate::lifecycle::shell_code(0xffff), 255);
         // The parent's statuses come through ExitStatus unchanged.
-        assert_eq!(shell_code(ExitStatus::from_raw(libc::SIGKILL).into_raw()), 137);
+        assert_eq!(
+            crate::lifecycle::shell_code(ExitStatus::from_raw(libc::SIGKILL).into_raw()),
+            137
+        );
     }
 
     /// A process of the test's and its pidfd; killed and reaped when the test ends, also when

@@ -281,7 +281,7 @@ fn supervise(program: c_int, stop_fd: Option<BorrowedFd<'_>>) -> ! {
     let _ = sys::kill(-1, sys::SIGKILL);
     // Until ECHILD: nothing is left.
     while let Ok(_) | Err(rustix::io::Errno::INTR) = sys::wait4(-1, sys::WALL) {}
-    sys::exit(crate::process::shell_code(status))
+    sys::exit(crate::lifecycle::shell_code(status))
 }
 
 /// Reaps every ended process; returns the program's wait status if it was among them. With a

@@ -5,8 +5,6 @@
 //! The setters live with the builder (`src/sandbox/lifecycle.rs`); the child side is in
 //! [`crate::child::init`], the terminal in [`pty`].
 
-pub mod pty;
-
 use crate::Namespaces;
 use crate::error::{Error, Step};
 use crate::sys;
@@ -182,8 +180,8 @@ impl Lifecycle {
             None
         };
         let (master, slave) = if self.pty {
-            let (m, s) = crate::lifecycle::pty::open_pair()
-                .map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error()))?;
+            let (m, s) =
+                open_pty_pair().map_err(|e| Error::setup(Step::OpenPty, None, e.raw_os_error()))?;
             new_session = true;
             (Some(m), Some(s))
         } else {
@@ -359,94 +357,6 @@ impl Drop for Armed {
     }
 }
 
-impl crate::Child {
-    /// For a sandbox that shares the caller's terminal ([`Sandbox::new_session`](crate::Sandbox::new_session)`(false)`):
-    /// whether its program has stopped since the last call (Ctrl-Z, `SIGTSTP`, `SIGTTIN`,
-    /// `SIGTTOU`, `SIGSTOP`), and with which signal. When it has, the terminal goes back to the
-    /// caller's group (if the sandbox had it), so the caller can do what a shell does: stop in
-    /// its turn, and [`resume`](crate::Child::resume) the sandbox once it is continued
-    /// itself. The `nscell` binary does that, as `sudo` does. `None` otherwise, and always
-    /// with a session of its own.
-    ///
-    /// Call it when something may have stopped: without an [`init`](crate::Sandbox::init), on
-    /// `SIGCHLD` (the program is the caller's child: `waitid(WSTOPPED)` on its pidfd); with an
-    /// init, which never stops itself (PID 1 ignores stop signals sent from inside), when
-    /// [`stop_events`](crate::Child::stop_events) polls readable: the init writes its
-    /// program's stops there.
-    #[doc(alias = "WSTOPPED")]
-    pub fn stopped(&mut self) -> Result<Option<i32>, Error> {
-        let Some(job) = &self.life.job else { return Ok(None) };
-        if self.has_ended() {
-            return Ok(None);
-        }
-        let sig = match &job.stops {
-            Some(pipe) => {
-                let mut last = None;
-                let mut buf = [0u8; 64];
-                while let Ok(n @ 1..) = rustix::io::read(pipe, &mut buf) {
-                    last = Some(i32::from(buf[n - 1]));
-                }
-                last
-            }
-            None => {
-                use rustix::process::WaitIdOptions;
-                let options = WaitIdOptions::STOPPED | WaitIdOptions::NOHANG;
-                match crate::process::wait_pidfd(self.pidfd(), options) {
-                    Ok(w) => w.and_then(|w| w.status.stopped_signal()),
-                    Err(e) if e.raw_os_error() == Some(Errno::CHILD.raw_os_error()) => None,
-                    Err(e) => return Err(e),
-                }
-            }
-        };
-        if sig.is_some() {
-            job.give_back();
-        }
-        Ok(sig)
-    }
-
-    /// For a running sandbox that shares the caller's terminal: when the caller's group is the
-    /// terminal's foreground group, hands the terminal to the sandbox's group, and says so.
-    /// That happens when a shell brings the caller's job, spawned in the background, to the
-    /// foreground (`fg`): the shell sends no `SIGCONT` to a job that is running, so nothing
-    /// tells the caller; look now and then (the `nscell` binary does every 200 ms while the
-    /// sandbox runs). False with a session of its own or once the sandbox has been waited for.
-    pub fn take_foreground(&mut self) -> bool {
-        let Some(job) = &self.life.job else { return false };
-        !self.has_ended() && job.hand_to_sandbox()
-    }
-
-    /// The init's stop pipe, for a sandbox with an [`init`](crate::Sandbox::init) that shares the
-    /// caller's terminal: it polls readable when the program has stopped (then call
-    /// [`stopped`](crate::Child::stopped)). `None` otherwise.
-    pub fn stop_events(&self) -> Option<BorrowedFd<'_>> {
-        self.life.job.as_ref()?.stops.as_ref().map(|fd| fd.as_fd())
-    }
-
-    /// Continues a sandbox that shares the caller's terminal after a stop: when the caller's
-    /// group is the terminal's foreground group (a shell's `fg` continued it), the sandbox's
-    /// group gets the terminal back, and then `SIGCONT`. Does nothing with a session of its own
-    /// or once the sandbox has been waited for.
-    pub fn resume(&mut self) -> Result<(), Error> {
-        let Some(job) = &self.life.job else { return Ok(()) };
-        if self.has_ended() {
-            return Ok(());
-        }
-        job.hand_to_sandbox();
-        // Not reaped yet, so no other group can have the sandbox's number.
-        if let Some(pgid) = rustix::process::Pid::from_raw(job.pgid) {
-            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::CONT);
-        }
-        Ok(())
-    }
-
-    /// The master side of the sandbox's pseudo-terminal ([`Sandbox::pty`](crate::Sandbox::pty)), the first time it
-    /// is asked for. Reading it gives what the program writes to its terminal; writing it is
-    /// typing. [`crate::lifecycle::pty::relay`] does both with the caller's terminal.
-    pub fn take_pty(&mut self) -> Option<OwnedFd> {
-        self.life.pty.take()
-    }
-}
-
 /// How the sandbox ended: [`Child::wait_info`](crate::Child::wait_info).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -470,7 +380,7 @@ impl WaitInfo {
     /// exit with it (the `nscell` binary does, when no [`timeout`](crate::Sandbox::timeout)
     /// ended the sandbox).
     pub fn shell_code(&self) -> i32 {
-        crate::process::shell_code(self.status.into_raw())
+        shell_code(self.status.into_raw())
     }
 }
 
@@ -511,5 +421,47 @@ pub(crate) struct SetupBound<'a> {
 impl SetupBound<'_> {
     pub(crate) fn is_set(&self) -> bool {
         self.deadline.is_some() || self.abort.is_some()
+    }
+}
+
+/// Opens a new pty pair (master, slave), both CLOEXEC and above stdio. When the caller's stdin
+/// is a terminal, its mode and window size are copied to the new one.
+fn open_pty_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    let master = crate::stdio::above_stdio(master)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname(&master, Vec::new())?;
+    let slave =
+        rustix::fs::open(&name, OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())?;
+    let slave = crate::stdio::above_stdio(slave)?;
+    let stdin = rustix::stdio::stdin();
+    if rustix::termios::isatty(stdin) {
+        if let Ok(mode) = rustix::termios::tcgetattr(stdin) {
+            let _ =
+                rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &mode);
+        }
+        if let Ok(size) = rustix::termios::tcgetwinsize(stdin) {
+            let _ = rustix::termios::tcsetwinsize(&slave, size);
+        }
+    }
+    Ok((master, slave))
+}
+
+/// The exit code a shell gives for the wait status `raw` (as `wait4` and
+/// `ExitStatus::into_raw` have it): the program's exit code, or 128+N when signal N ended it
+/// (SIGTERM: 143; a core dump changes nothing: SIGSEGV is 139). A stop by signal N counts as
+/// 128+N as well, as a shell's `$?` after Ctrl-Z. Always 0 to 255.
+///
+/// A `const fn` that neither allocates nor panics, so that the init, after `clone`, can exit
+/// with it as well as the parent.
+pub(crate) const fn shell_code(raw: i32) -> i32 {
+    match raw & 0x7f {
+        0 => (raw >> 8) & 0xff,
+        // Stopped (the signal in the second byte) or continued (0xffff).
+        0x7f => 128 + ((raw >> 8) & 0x7f),
+        sig => 128 + sig,
     }
 }

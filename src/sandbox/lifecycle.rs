@@ -80,7 +80,7 @@ impl Sandbox {
     ///
     /// The pair is allocated in the caller (`/dev/ptmx`); the program gets the slave in a new
     /// session (`setsid` + `TIOCSCTTY`), the caller gets the master from
-    /// [`Child::take_pty`](crate::Child::take_pty), or lets [`crate::lifecycle::pty::relay`] connect it to
+    /// [`Child::take_pty`](crate::Child::take_pty), or lets [`crate::pty::relay`] connect it to
     /// its own terminal. When the caller's stdin is a terminal, its mode and window size are
     /// copied to the new one.
     #[doc(alias = "openpty")]
@@ -94,7 +94,7 @@ impl Sandbox {
     /// The deadline is enforced while the caller waits ([`Child::wait`](crate::Child::wait),
     /// [`wait_info`](crate::Child::wait_info), [`try_wait`](crate::Child::try_wait),
     /// [`wait_with_output`](crate::Child::wait_with_output), [`output`](Sandbox::output),
-    /// [`status`](Sandbox::status), [`crate::lifecycle::pty::relay`]): nscell polls the pidfd with a
+    /// [`status`](Sandbox::status), [`crate::pty::relay`]): nscell polls the pidfd with a
     /// timeout; it installs no signal handler and uses no `SIGALRM`. When it passes, PID 1 of
     /// the sandbox gets `SIGKILL`, which with a PID namespace ends every process inside
     /// (without one, only the program itself), and [`WaitInfo::timed_out`](crate::WaitInfo::timed_out) says so. A timeout
