@@ -1,5 +1,5 @@
-//! What the running kernel offers this process, found out once and cached: the one place that
-//! asks. It backs the spawn paths' choices, [`crate::Sandbox::check`] and (next) an OCI
+//! What the running kernel offers this process, each feature found out once (when first asked
+//! for) and cached: the one place that asks. It backs the spawn paths' choices, [`crate::Sandbox::check`] and (next) an OCI
 //! `features` answer.
 
 use crate::sys;
@@ -28,11 +28,58 @@ pub struct KernelFeatures {
     pub clone_into_cgroup: bool,
 }
 
-/// The running kernel's features, probed on the first call (a few system calls and two small
-/// procfs reads), then cached for the life of the process.
-pub(crate) fn features() -> &'static KernelFeatures {
-    static FEATURES: OnceLock<KernelFeatures> = OnceLock::new();
-    FEATURES.get_or_init(probe)
+/// Each feature is probed the first time something asks for it, then cached for the life of
+/// the process: a spawn pays only for what its plan needs (the `nscell` binary spawns once per
+/// process, so it never reads `mountinfo` for a cgroup2 mount it does not use).
+macro_rules! cached {
+    ($(#[$doc:meta])* fn $name:ident() -> $ty:ty $probe:block) => {
+        $(#[$doc])*
+        pub(crate) fn $name() -> $ty {
+            static CACHE: OnceLock<$ty> = OnceLock::new();
+            CACHE.get_or_init(|| $probe).clone()
+        }
+    };
+}
+
+cached! {
+    /// `clone3` is there and this process may call it.
+    fn clone3() -> bool { sys::clone3_available() }
+}
+cached! {
+    /// `mount_setattr` is there: without a dirfd it fails with `EBADF` where it exists and
+    /// `ENOSYS` where it does not.
+    fn mount_setattr() -> bool {
+        sys::mount_setattr(-1, c"", sys::AT_EMPTY_PATH, 0) != Err(rustix::io::Errno::NOSYS)
+    }
+}
+cached! {
+    /// The Landlock ABI version (0: none).
+    fn landlock_abi() -> i32 { sys::landlock_abi() }
+}
+cached! {
+    /// The highest capability number.
+    fn last_cap() -> u32 {
+        last_cap_in(std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok())
+    }
+}
+cached! {
+    /// Where the cgroup2 hierarchy is mounted.
+    fn cgroup2() -> Option<PathBuf> {
+        std::fs::read_to_string("/proc/self/mountinfo").ok().and_then(|m| cgroup2_in(&m))
+    }
+}
+
+/// Every feature, for [`crate::Sandbox::check`] (and next, an OCI `features` answer).
+pub(crate) fn features() -> KernelFeatures {
+    let release = rustix::system::uname().release().to_string_lossy().into_owned();
+    KernelFeatures {
+        clone3: clone3(),
+        mount_setattr: mount_setattr(),
+        landlock_abi: landlock_abi(),
+        last_cap: last_cap(),
+        cgroup2: cgroup2(),
+        clone_into_cgroup: clone3() && release_at_least(&release, (5, 7)),
+    }
 }
 
 /// Set once `clone3` failed where the probe found it (a kernel without `CLONE_CLEAR_SIGHAND`,
@@ -41,7 +88,7 @@ static CLONE3_REFUSED: AtomicBool = AtomicBool::new(false);
 
 /// Whether a spawn should try `clone3` first.
 pub(crate) fn clone3_usable() -> bool {
-    features().clone3 && !CLONE3_REFUSED.load(Ordering::Relaxed)
+    clone3() && !CLONE3_REFUSED.load(Ordering::Relaxed)
 }
 
 /// A spawn found `clone3` refused after all.
@@ -49,24 +96,8 @@ pub(crate) fn clone3_refused() {
     CLONE3_REFUSED.store(true, Ordering::Relaxed);
 }
 
-fn probe() -> KernelFeatures {
-    let clone3 = sys::clone3_available();
-    // No dirfd: EBADF where the call exists, ENOSYS where it does not.
-    let mount_setattr =
-        sys::mount_setattr(-1, c"", sys::AT_EMPTY_PATH, 0) != Err(rustix::io::Errno::NOSYS);
-    let release = rustix::system::uname().release().to_string_lossy().into_owned();
-    KernelFeatures {
-        clone3,
-        mount_setattr,
-        landlock_abi: sys::landlock_abi(),
-        last_cap: last_cap(std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok()),
-        cgroup2: std::fs::read_to_string("/proc/self/mountinfo").ok().and_then(|m| cgroup2_in(&m)),
-        clone_into_cgroup: clone3 && release_at_least(&release, (5, 7)),
-    }
-}
-
 /// `cap_last_cap`'s number (40 when it cannot be read: the kernel of this writing), at most 63.
-fn last_cap(file: Option<String>) -> u32 {
+fn last_cap_in(file: Option<String>) -> u32 {
     file.and_then(|s| s.trim().parse().ok()).unwrap_or(40).min(63)
 }
 
@@ -116,9 +147,9 @@ mod tests {
 
     #[test]
     fn last_cap_has_a_fallback_and_a_ceiling() {
-        assert_eq!(last_cap(Some("40\n".into())), 40);
-        assert_eq!(last_cap(Some("99".into())), 63);
-        assert_eq!(last_cap(None), 40);
+        assert_eq!(last_cap_in(Some("40\n".into())), 40);
+        assert_eq!(last_cap_in(Some("99".into())), 63);
+        assert_eq!(last_cap_in(None), 40);
     }
 
     /// The probes agree with what this kernel does (6.x here: everything is there).

@@ -154,7 +154,7 @@ impl LandlockConfig {
         paths_in_child: bool,
         cwd: Option<&std::path::Path>,
     ) -> Result<(Option<OwnedFd>, Status), Error> {
-        let kernel_abi = crate::kernel::features().landlock_abi;
+        let kernel_abi = crate::kernel::landlock_abi();
         // First as a hard requirement: success means everything is enforced.
         match self.build(LlCompat::HardRequirement, paths_in_child, cwd) {
             Ok(fd) => {

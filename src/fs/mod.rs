@@ -388,7 +388,7 @@ fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan<'_>>, Error> 
         attach,
         slots: (0..slots).map(|_| AtomicI32::new(-1)).collect(),
         // Without mount_setattr, every read-only bind is remounted once attached.
-        force_remount: cfg.force_remount || !crate::kernel::features().mount_setattr,
+        force_remount: cfg.force_remount || !crate::kernel::mount_setattr(),
     }))
 }
 

@@ -139,7 +139,7 @@ impl HardenConfig {
         let plan = HardenPlan {
             no_new_privs: self.no_new_privs,
             caps: self.caps,
-            last_cap: crate::kernel::features().last_cap,
+            last_cap: crate::kernel::last_cap(),
             rlimits: self
                 .rlimits
                 .iter()

@@ -46,7 +46,7 @@ impl Sandbox {
             newgidmap: userns::find_helper("newgidmap"),
             subuid: userns::subid_ranges("/etc/subuid", uid),
             subgid: userns::subid_ranges("/etc/subgid", gid),
-            features: crate::kernel::features().clone(),
+            features: crate::kernel::features(),
         }
     }
 }
