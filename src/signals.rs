@@ -55,6 +55,10 @@ const FOREGROUND_LOOK: Duration = Duration::from_millis(200);
 const THREAD_LOOK: Duration = Duration::from_millis(100);
 
 /// The bit of `sig` in a kernel signal mask.
+/// What job control adds to the forwarded signals: `SIGCHLD` (the program stopped) and
+/// `SIGCONT` (the caller was continued).
+const JOB_CONTROL: u64 = bit(libc::SIGCHLD) | bit(libc::SIGCONT);
+
 const fn bit(sig: i32) -> u64 {
     1 << (sig - 1)
 }
@@ -129,7 +133,7 @@ impl ForwarderBuilder {
         }
         let mut blocked = self.forwarded;
         if self.job_control {
-            blocked |= bit(libc::SIGCHLD) | bit(libc::SIGCONT);
+            blocked |= JOB_CONTROL;
         }
         if self.window_size {
             blocked |= bit(libc::SIGWINCH);
@@ -224,10 +228,7 @@ impl Forwarder {
     ///
     /// [`signalfd`]: https://man7.org/linux/man-pages/man2/signalfd.2.html
     pub fn wait(&self, child: &mut Child, deadline: Option<Instant>) -> Result<WaitInfo, Error> {
-        let mut set = self.forwarded;
-        if self.job_control {
-            set |= bit(libc::SIGCHLD) | bit(libc::SIGCONT);
-        }
+        let set = if self.job_control { self.forwarded | JOB_CONTROL } else { self.forwarded };
         let Ok(sigfd) = sys::signalfd(set) else {
             let _thread = self.forward_on_thread(child);
             return child.wait_info();
@@ -244,14 +245,22 @@ impl Forwarder {
             };
             let (exited, signalled, stop_event) = {
                 let pidfd = child.pidfd();
-                let mut fds =
-                    vec![PollFd::new(&pidfd, PollFlags::IN), PollFd::new(&sigfd, PollFlags::IN)];
                 // With an init, its program's stops come through a pipe.
                 let stops = child.stop_events();
-                if let Some(fd) = &stops {
-                    fds.push(PollFd::new(fd, PollFlags::IN));
-                }
-                match poll(&mut fds, wait.map(timespec).as_ref()) {
+                let mut fds = [
+                    PollFd::new(&pidfd, PollFlags::IN),
+                    PollFd::new(&sigfd, PollFlags::IN),
+                    PollFd::new(&pidfd, PollFlags::empty()),
+                ];
+                let n = match &stops {
+                    Some(fd) => {
+                        fds[2] = PollFd::new(fd, PollFlags::IN);
+                        3
+                    }
+                    None => 2,
+                };
+                let fds = &mut fds[..n];
+                match poll(fds, wait.map(timespec).as_ref()) {
                     // The deadline: wait_info enforces it (kills the sandbox, says timed out).
                     Ok(0) if deadline.is_some_and(|d| Instant::now() >= d) => break,
                     Ok(0) | Err(Errno::INTR) => continue,
