@@ -235,13 +235,19 @@ pub(crate) fn wait_pidfd(
     }
 }
 
+/// `d` as the `Timespec` of a `poll` timeout, saturating at the largest one (never a negative
+/// one, which `poll` refuses).
+pub(crate) fn timespec(d: Duration) -> rustix::event::Timespec {
+    rustix::event::Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
 /// Polls `fd` until it is readable or `timeout` (None: no limit) has passed.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool, Errno> {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let ts = timeout.map(|t| Timespec {
-        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
-        tv_nsec: i64::from(t.subsec_nanos()),
-    });
+    use rustix::event::{PollFd, PollFlags, poll};
+    let ts = timeout.map(timespec);
     let mut fds = [PollFd::new(&fd, PollFlags::IN)];
     match poll(&mut fds, ts.as_ref()) {
         Ok(n) => Ok(n > 0),
@@ -258,7 +264,7 @@ fn read_both(
     mut deadline: Option<Instant>,
     mut expired: impl FnMut(),
 ) -> Result<(Vec<u8>, Vec<u8>), Errno> {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use rustix::event::{PollFd, PollFlags, poll};
     let (mut out_buf, mut err_buf) = (Vec::new(), Vec::new());
     let mut streams: [(Option<OwnedFd>, &mut Vec<u8>); 2] =
         [(out.map(OwnedFd::from), &mut out_buf), (err.map(OwnedFd::from), &mut err_buf)];
@@ -273,10 +279,7 @@ fn read_both(
                 deadline = None;
                 continue;
             }
-            Some(d) => {
-                let t = d.saturating_duration_since(Instant::now());
-                Some(Timespec { tv_sec: t.as_secs() as i64, tv_nsec: i64::from(t.subsec_nanos()) })
-            }
+            Some(d) => Some(timespec(d.saturating_duration_since(Instant::now()))),
             None => None,
         };
         let mut fds: Vec<PollFd<'_>> = open

@@ -133,7 +133,7 @@ pub fn relay(child: &mut Child) -> Result<WaitInfo, Error> {
         if input_open && pending.is_empty() {
             fds.push(PollFd::new(&stdin, PollFlags::IN));
         }
-        let ts = Timespec { tv_sec: wait.as_secs() as i64, tv_nsec: wait.subsec_nanos().into() };
+        let ts = crate::process::timespec(wait);
         match poll(&mut fds, Some(&ts)) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(io_err(e)),
@@ -332,7 +332,7 @@ fn drain(master: &OwnedFd, out: BorrowedFd<'_>, buf: &mut [u8]) {
                     return;
                 }
                 let wait = QUIET - (now - last_data);
-                let ts = Timespec { tv_sec: 0, tv_nsec: wait.subsec_nanos().into() };
+                let ts = crate::process::timespec(wait);
                 let mut fds = [PollFd::new(master, PollFlags::IN)];
                 let _ = poll(&mut fds, Some(&ts));
             }

@@ -34,8 +34,9 @@
 //! [`signalfd`]: https://man7.org/linux/man-pages/man2/signalfd.2.html
 //! [`pidfd_send_signal`]: https://man7.org/linux/man-pages/man2/pidfd_send_signal.2.html
 
+use crate::process::timespec;
 use crate::{Child, Error, WaitInfo, sys};
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::event::{PollFd, PollFlags, poll};
 use rustix::io::Errno;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -421,10 +422,6 @@ fn follow_stop(child: &mut Child) -> Result<(), Error> {
     // Returns once the caller has been continued.
     let _ = sys::kill(me, sig);
     child.resume()
-}
-
-fn timespec(d: Duration) -> Timespec {
-    Timespec { tv_sec: d.as_secs() as i64, tv_nsec: i64::from(d.subsec_nanos()) }
 }
 
 #[cfg(test)]

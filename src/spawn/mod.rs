@@ -353,7 +353,7 @@ impl Setup<'_> {
     /// Waits until the channel has something to read, unless `bound` cuts the setup short
     /// first. Without a bound it returns at once (the read blocks).
     fn ready(fd: BorrowedFd<'_>, bound: &SetupBound<'_>) -> Result<(), Cut> {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        use rustix::event::{PollFd, PollFlags, poll};
         if !bound.is_set() {
             return Ok(());
         }
@@ -362,10 +362,7 @@ impl Setup<'_> {
             if left.is_some_and(|left| left.is_zero()) {
                 return Err(Cut::TimedOut);
             }
-            let ts = left.map(|t| Timespec {
-                tv_sec: i64::try_from(t.as_secs()).unwrap_or(i64::MAX),
-                tv_nsec: i64::from(t.subsec_nanos()),
-            });
+            let ts = left.map(crate::process::timespec);
             let mut fds = [PollFd::new(&fd, PollFlags::IN), PollFd::new(&fd, PollFlags::empty())];
             let n = match &bound.abort {
                 Some(abort) => {
