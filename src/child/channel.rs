@@ -1,7 +1,7 @@
 //! The child's end of the setup channel ([`Channel`]): its failure record, and its stops at the
 //! parent's checkpoints. Raw system calls only.
 
-use crate::child::SETUP_FAILED;
+use crate::child::{SETUP_FAILED, fail};
 use crate::error::{Failure, Step};
 use crate::plan::{Channel, Checkpoint, Plan};
 use crate::sys;
@@ -33,16 +33,16 @@ pub(crate) fn checkpoint(plan: &Plan<'_>, at: Checkpoint) -> Result<(), Failure>
     if plan.checkpoints & at.bit() == 0 {
         return Ok(());
     }
-    let fail = |e| Failure::new(Step::Handshake, e);
-    let fd = plan.channel.borrow().ok_or_else(|| fail(Errno::BADF))?;
-    rustix::net::send(fd, &at.encode().to_ne_bytes(), SendFlags::NOSIGNAL).map_err(fail)?;
+    let handshake = fail(Step::Handshake);
+    let fd = plan.channel.borrow().ok_or_else(|| handshake(Errno::BADF))?;
+    rustix::net::send(fd, &at.encode().to_ne_bytes(), SendFlags::NOSIGNAL).map_err(&handshake)?;
     let mut byte = [0u8; 1];
     loop {
         match rustix::net::recv(fd, &mut byte, RecvFlags::empty()) {
             Ok((1, _)) => return Ok(()),
             Ok(_) => sys::exit(SETUP_FAILED),
             Err(Errno::INTR) => {}
-            Err(e) => return Err(fail(e)),
+            Err(e) => return Err(handshake(e)),
         }
     }
 }
@@ -51,7 +51,7 @@ pub(crate) fn checkpoint(plan: &Plan<'_>, at: Checkpoint) -> Result<(), Failure>
 /// EOF reaches it when the parent goes.
 pub(crate) fn close_parent_end(plan: &Plan<'_>) -> Result<(), Failure> {
     if let Some(end) = plan.parent_end.and_then(|fd| u32::try_from(fd.as_raw_fd()).ok()) {
-        sys::close_range(end, end).map_err(|e| Failure::new(Step::Handshake, e))?;
+        sys::close_range(end, end).map_err(fail(Step::Handshake))?;
     }
     Ok(())
 }

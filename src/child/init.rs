@@ -24,7 +24,7 @@
 //! and exits with the program's status (128+N for signal N).
 #![allow(unsafe_code)]
 
-use crate::child::{Entry, SETUP_FAILED, exec_program, trampoline};
+use crate::child::{Entry, SETUP_FAILED, exec_program, fail, trampoline};
 use crate::error::Failure;
 use crate::error::Step;
 use crate::plan::Plan;
@@ -37,22 +37,22 @@ use std::sync::atomic::Ordering;
 pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     let life = &plan.lifecycle;
     if life.new_session || life.terminal.is_some() {
-        rustix::process::setsid().map_err(|e| Failure::new(Step::NewSession, e))?;
+        rustix::process::setsid().map_err(fail(Step::NewSession))?;
     }
     if let Some(tty) = life.terminal {
         rustix::process::ioctl_tiocsctty(tty)
-            .map_err(|e| Failure::new(Step::ControllingTerminal, e))?;
+            .map_err(fail(Step::ControllingTerminal))?;
     }
     if life.own_group {
         // In the caller's session, but never in its process group: kill(0, sig) inside would
         // reach the caller and its job (process groups span PID namespaces).
-        rustix::process::setpgid(None, None).map_err(|e| Failure::new(Step::ProcessGroup, e))?;
+        rustix::process::setpgid(None, None).map_err(fail(Step::ProcessGroup))?;
     }
     if let Some(tty) = life.foreground_tty {
         // The caller's group had the terminal: hand it on, as a job-control shell does. Every
         // signal is blocked here, so the SIGTTOU of a background group's tcsetpgrp is not sent.
         rustix::termios::tcsetpgrp(tty, rustix::process::getpgrp())
-            .map_err(|e| Failure::new(Step::ForegroundTerminal, e))?;
+            .map_err(fail(Step::ForegroundTerminal))?;
     }
     Ok(())
 }
@@ -64,7 +64,7 @@ pub(crate) fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
 /// and its capability changes only ever narrow.
 pub(crate) fn tie_to_spawner(plan: &Plan<'_>) -> Result<(), Failure> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
-        .map_err(|e| Failure::new(Step::ParentDeathSignal, e))?;
+        .map_err(fail(Step::ParentDeathSignal))?;
     // The spawner may have ended before the prctl, and then no signal comes.
     leave_if_spawner_gone(plan)
 }
@@ -92,7 +92,7 @@ pub(crate) fn leave_if_spawner_gone(plan: &Plan<'_>) -> Result<(), Failure> {
 pub(crate) fn end_setup_tie(plan: &Plan<'_>) -> Result<(), Failure> {
     if !plan.lifecycle.die_with_parent {
         rustix::process::set_parent_process_death_signal(None)
-            .map_err(|e| Failure::new(Step::ParentDeathSignal, e))?;
+            .map_err(fail(Step::ParentDeathSignal))?;
     }
     leave_if_spawner_gone(plan)
 }
