@@ -520,3 +520,121 @@ fn the_cgroup2_leaf_freezes_thaws_and_kills_from_another_handle() {
     drop(other);
     assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
 }
+
+fn nscell(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(common::nscell_bin());
+    cmd.args(args).stdin(std::process::Stdio::null());
+    cmd
+}
+
+#[test]
+fn the_binary_reports_an_oom_kill_in_its_status_and_json() {
+    let (_g, parents) = setup_or_skip!();
+    if !has_controller("memory") {
+        skip!("no memory controller here");
+    }
+    let (r, w) = std::io::pipe().unwrap();
+    let mut cmd = nscell(&["--memory", "64m", "--json-status-fd", "3", "--", "tail", "/dev/zero"]);
+    let w = std::os::fd::OwnedFd::from(w);
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&w);
+    // SAFETY (pre_exec): dup2 only, async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(raw, 3) < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+        });
+    }
+    let child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(w);
+    let mut json = String::new();
+    std::io::Read::read_to_string(&mut { r }, &mut json).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(json.lines().last().unwrap().contains("\"oom-killed\": true"), "{json}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OOM killer"));
+    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+}
+
+#[test]
+fn bad_cgroup_options_exit_2_or_125_with_one_line() {
+    let (_g, parents) = setup_or_skip!();
+    for (args, code, says) in [
+        (&["--memory", "0", "true"][..], 2, "--memory"),
+        (&["--memory-swap", "1g", "true"], 2, "--memory-swap needs --memory"),
+        (&["--pids-limit", "0", "true"], 2, "pids_max must be at least 1"),
+        (&["--cpus", "0", "true"], 2, "cpus(0)"),
+        (
+            &["--cgroup-parent", "no-such-parent", "--pids-limit", "5", "true"],
+            125,
+            "no-such-parent",
+        ),
+    ] {
+        let out = nscell(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+}
+
+/// SIGKILL of the caller runs no destructor: its leaves stay (as documented), until `--gc` or
+/// the next spawn under the same parent removes them with what still runs there.
+#[test]
+fn leaves_of_a_killed_caller_are_collected_by_gc_and_by_the_next_spawn() {
+    let (_g, parents) = setup_or_skip!();
+    for collector in ["--gc", "spawn"] {
+        // No PID namespace and no --die-with-parent: the sleeps outlive nscell.
+        let mut caller = nscell(&[
+            "--unshare-user",
+            "--pids-limit",
+            "20",
+            "--",
+            "sh",
+            "-c",
+            "sleep 60 & exec sleep 60",
+        ])
+        .spawn()
+        .unwrap();
+        let tag = format!("-{}-", caller.id());
+        let leaves = || -> Vec<PathBuf> {
+            parents
+                .iter()
+                .flat_map(|p| std::fs::read_dir(p).unwrap().flatten().map(|e| e.path()))
+                .filter(|p| p.file_name().unwrap().to_string_lossy().contains(&tag))
+                .collect()
+        };
+        let start = Instant::now();
+        let pids = loop {
+            let pids: Vec<u32> = leaves()
+                .iter()
+                .flat_map(|l| {
+                    std::fs::read_to_string(l.join("cgroup.procs"))
+                        .unwrap_or_default()
+                        .lines()
+                        .map(|p| p.parse().unwrap())
+                        .collect::<Vec<u32>>()
+                })
+                .collect();
+            if pids.len() >= 4 {
+                break pids;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "no sandbox appeared");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        caller.kill().unwrap();
+        caller.wait().unwrap();
+        assert!(!leaves().is_empty(), "the leaves went with their caller?");
+        let out = match collector {
+            "--gc" => nscell(&["--gc"]).output().unwrap(),
+            _ => nscell(&["--pids-limit", "5", "--", "true"]).output().unwrap(),
+        };
+        assert!(out.status.success(), "{collector}: {}", String::from_utf8_lossy(&out.stderr));
+        if collector == "--gc" {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("removed "), "{out:?}");
+        }
+        assert!(leaves().is_empty(), "{collector} left {:?}", leaves());
+        for pid in pids {
+            assert!(dead(pid), "{collector}: {pid} lives on");
+        }
+    }
+}

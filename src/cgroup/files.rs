@@ -28,8 +28,12 @@ pub(crate) fn v2_writes(v: &Values, on_v2: impl Fn(Controller) -> bool) -> Vec<W
         }
         if let Some(max) = v.memory_max {
             w.push(write(Memory, "memory.max", max));
-            // v2 counts swap apart from memory: the swap beyond memory.
-            w.push(write(Memory, "memory.swap.max", v.swap.unwrap_or(0)));
+            // v2 counts swap apart from memory: the swap beyond memory (u64::MAX: no limit).
+            let swap = match v.swap {
+                Some(u64::MAX) => "max".to_string(),
+                s => s.unwrap_or(0).to_string(),
+            };
+            w.push(write(Memory, "memory.swap.max", swap));
             if v.oom_group {
                 w.push(write(Memory, "memory.oom.group", 1));
             }
@@ -69,8 +73,12 @@ pub(crate) fn v1_writes(
         if let Some(max) = v.memory_max {
             // memory first: memsw must never be below it (a fresh leaf has both unlimited).
             w.push(write(Memory, "memory.limit_in_bytes", max));
-            let swap = v.swap.unwrap_or(0);
-            w.push(write(Memory, "memory.memsw.limit_in_bytes", max.saturating_add(swap)));
+            // memory + swap; -1 is no limit.
+            let memsw = match v.swap {
+                Some(u64::MAX) => "-1".to_string(),
+                s => max.saturating_add(s.unwrap_or(0)).to_string(),
+            };
+            w.push(write(Memory, "memory.memsw.limit_in_bytes", memsw));
         }
     }
     if on_v1(Pids) {
@@ -217,6 +225,12 @@ mod tests {
             ["memory.limit_in_bytes=67108864", "memory.memsw.limit_in_bytes=83886080"]
         );
         assert!(v1_writes(&values(), |_| false, "").is_empty());
+        // Swap without a limit: v1's -1, v2's max.
+        let unlimited = Values { swap: Some(u64::MAX), ..values() };
+        let w = v1_writes(&unlimited, |c| c == Controller::Memory, "");
+        assert_eq!(lines(&w)[1], "memory.memsw.limit_in_bytes=-1");
+        let w = v2_writes(&unlimited, |c| c == Controller::Memory);
+        assert_eq!(lines(&w)[2], "memory.swap.max=max");
     }
 
     #[test]

@@ -545,7 +545,10 @@ fn unsupported(hard: bool, served: &[(Limit, Result<usize, String>)]) -> Result<
         .filter_map(|(l, r)| r.as_ref().err().map(|why| format!("{l}: {why}")))
         .collect();
     if hard && !missing.is_empty() {
-        return Err(Error::Unsupported { feature: "cgroup limits", reason: missing.join("; ") });
+        return Err(Error::Unsupported {
+            feature: "a requested cgroup limit",
+            reason: missing.join("; "),
+        });
     }
     Ok(())
 }
