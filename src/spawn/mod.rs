@@ -77,7 +77,15 @@ impl Mode {
         } else if hooks.checkpoints() != 0 || bound.is_set() {
             // On the fast path the caller's thread is suspended in the kernel until `execve`:
             // it could neither act at a checkpoint nor notice a setup step that blocks.
-            Mode::Handshake
+            // But under a memory limit a child that shares the caller's memory outside vfork
+            // (which the OOM killer passes over) is a candidate of the sandbox's OOM killer,
+            // which kills every process sharing its victim's memory: the caller too. It gets a
+            // copy instead.
+            if plan.cgroup.as_ref().is_some_and(|c| c.memory) {
+                Mode::Forked
+            } else {
+                Mode::Handshake
+            }
         } else {
             Mode::Vfork
         }
