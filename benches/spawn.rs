@@ -53,6 +53,18 @@ fn run(sb: &mut Sandbox) {
     assert!(status.success(), "nscell: /bin/true exited with {status}");
 }
 
+/// The default sandbox with cgroup limits on memory, tasks and CPU (`limits/` in BENCHMARKS.md),
+/// or why this user cannot have them here (no delegated cgroup).
+fn limited() -> Result<Sandbox, String> {
+    let mut sb = reused(Namespaces::DEFAULT);
+    sb.limits(nscell::cgroup::Limits::new().memory_max(64 << 20).pids_max(50).cpus(0.5));
+    match sb.status() {
+        Ok(s) if s.success() => Ok(sb),
+        Ok(s) => Err(format!("/bin/true exited with {s}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn command(cmd: &mut Command) {
     let status = cmd.status().expect("spawn");
     assert!(status.success(), "{cmd:?} exited with {status}");
@@ -493,6 +505,14 @@ fn spawn(c: &mut Criterion) {
     group.bench_function("nscell_user", |b| b.iter(|| run(&mut user)));
     let mut default = reused(Namespaces::DEFAULT);
     group.bench_function("nscell_default", |b| b.iter(|| run(&mut default)));
+    match limited() {
+        Ok(mut sb) => {
+            group.bench_function("nscell_default_limits", |b| b.iter(|| run(&mut sb)));
+        }
+        Err(why) => {
+            eprintln!("note: no cgroup limits here ({why}): skipping nscell_default_limits")
+        }
+    }
     // The cost of the default hardening: the same without the seccomp filter, and without it and
     // no_new_privs (the closest to what floor_raw_clone does).
     let mut no_seccomp = reused(Namespaces::DEFAULT);
@@ -632,6 +652,7 @@ fn interleaved(rounds: usize) {
     let mut same_session = reused(Namespaces::DEFAULT);
     same_session.default_seccomp(false).no_new_privs(false).new_session(false);
     let c_floor = cfloor::CFloor::load();
+    let limits = limited().map_err(|why| eprintln!("note: no cgroup limits here ({why})")).ok();
     let mut cases: Vec<(&str, Spawner<'_>)> = vec![
         ("std_command", Box::new(|| command(&mut std_cmd))),
         ("floor_raw_clone", Box::new(|| floor.spawn_and_wait())),
@@ -648,6 +669,9 @@ fn interleaved(rounds: usize) {
         cases.push(("c_floor_locked", Box::new(|| c.spawn_and_wait(LOCKED))));
         cases.push(("c_floor_locked_seccomp", Box::new(|| c.spawn_and_wait(LOCKED | SECCOMP))));
         cases.push(("c_floor_locked_setsid", Box::new(|| c.spawn_and_wait(LOCKED | SETSID))));
+    }
+    if let Some(mut sb) = limits {
+        cases.push(("nscell_default_limits", Box::new(move || run(&mut sb))));
     }
     if installed(BWRAP, "bwrap") {
         cases.push(("bwrap", Box::new(|| command(&mut bwrap))));
@@ -752,6 +776,13 @@ fn interleaved(rounds: usize) {
     ratio("nscell_default", "bwrap", "<= 0.35");
     ratio("nscell_default", "unshare", "< 1");
     println!("ratio large_parent 2GiB / small = {:.3}  (target <= 1.3)", large / small);
+    ratio("nscell_default_limits", "nscell_default", "the cost of memory + pids + cpu limits");
+    if let (Some(x), Some(y)) = (m.get("nscell_default_limits"), m.get("nscell_default")) {
+        println!(
+            "delta nscell_default_limits - nscell_default = {:.1} µs  (target <= 600 on v1)",
+            x - y
+        );
+    }
 }
 
 fn main() {

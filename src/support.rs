@@ -30,6 +30,9 @@ pub struct Support {
     pub subgid: Vec<(u32, u32)>,
     /// The kernel features nscell uses where they exist and works around where they do not.
     pub features: crate::KernelFeatures,
+    /// Which cgroup controllers this user can limit a sandbox with, and where
+    /// ([`Sandbox::limits`](crate::Sandbox::limits)).
+    pub cgroups: crate::cgroup::CgroupSupport,
 }
 
 impl Support {
@@ -103,6 +106,7 @@ impl fmt::Display for Support {
             k.last_cap,
             k.cgroup2.as_ref().map_or("not mounted".into(), |p| format!("at {}", p.display())),
             yes(k.clone_into_cgroup),
-        )
+        )?;
+        write!(f, "\n{}", self.cgroups)
     }
 }

@@ -638,3 +638,115 @@ fn leaves_of_a_killed_caller_are_collected_by_gc_and_by_the_next_spawn() {
         }
     }
 }
+
+#[test]
+fn check_says_which_controllers_this_user_can_use_and_why_not() {
+    let setup = setup();
+    let support = Sandbox::check();
+    let cg = &support.cgroups;
+    let expected =
+        if cgroup2().is_some() { if v1_has("memory") { "hybrid" } else { "v2" } } else { "v1" };
+    assert_eq!(cg.version, expected, "{cg}");
+    match setup {
+        // Delegated (CI) or root: each controller this host has is usable, under the caller's
+        // own cgroup.
+        Ok((_g, parents)) => {
+            for c in ["memory", "pids", "cpu"] {
+                if has_controller(c) {
+                    assert!(cg.usable(c), "{c}: {cg}");
+                }
+            }
+            if cgroup2().is_some() {
+                assert!(cg.usable("placement"), "{cg}");
+            }
+            for (name, r) in &cg.controllers {
+                if let Ok((_, parent)) = r {
+                    assert!(
+                        parents.contains(parent),
+                        "{name} under {} is not one of {parents:?}",
+                        parent.display()
+                    );
+                }
+            }
+        }
+        // Not delegated: nothing is usable, and the report says why.
+        Err(_) => {
+            for (name, r) in &cg.controllers {
+                let why = r.as_ref().err().unwrap_or_else(|| panic!("{name} usable: {cg}"));
+                assert!(why.contains("not delegated"), "{name}: {why}");
+            }
+        }
+    }
+}
+
+/// With a mount namespace every cgroupfs is read-only (and locked so) in the sandbox: a program
+/// with the caller's uid cannot write itself into the caller's own `cgroup.procs` (v1 checks
+/// nothing else) nor make the mount writable again.
+#[test]
+fn the_program_cannot_move_itself_out_of_its_cgroup() {
+    let (_g, parents) = setup_or_skip!();
+    let mut script = String::new();
+    for p in &parents {
+        script.push_str(&format!(
+            "echo $$ 2>/dev/null >{}/cgroup.procs && echo MOVED {};\n",
+            p.display(),
+            p.display()
+        ));
+        script.push_str(&format!(
+            "mount -o remount,rw,bind {} 2>/dev/null && echo REMOUNTED {};\n",
+            p.display(),
+            p.display()
+        ));
+    }
+    script.push_str("cat /proc/self/cgroup");
+    let out = Sandbox::new("/bin/sh")
+        .args(["-c", &script])
+        .limits(Limits::new().pids_max(20))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("MOVED") && !text.contains("REMOUNTED"), "{text}");
+    let inside = text.lines().filter(|l| l.contains("/nscell-")).count();
+    assert!(inside >= 1, "{text}");
+    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+}
+
+/// A memory limit too small for the sandbox's own setup ends the sandbox, never its caller:
+/// the OOM killer kills every process that shares its victim's memory, so a child that shares
+/// the caller's outside vfork must never be in a memory cgroup.
+#[test]
+fn a_memory_limit_too_small_to_start_never_kills_the_caller() {
+    let (_g, parents) = setup_or_skip!();
+    if !has_controller("memory") {
+        skip!("no memory controller here");
+    }
+    let tiny = || Limits::new().memory_max(64 << 10);
+    // The fast path (vfork), and with a timeout (the parent follows the setup), with and
+    // without an init: execve's own allocations fail (an error that says why), or the program
+    // is killed as it starts (an OOM kill).
+    for (timeout, init) in [(None, false), (Some(30), false), (Some(30), true)] {
+        let mut sb = Sandbox::new("/bin/sh");
+        sb.args(["-c", "exit 42"]).limits(tiny()).init(init);
+        if let Some(secs) = timeout {
+            sb.timeout(Duration::from_secs(secs));
+        }
+        let r = sb.spawn();
+        match r {
+            Ok(mut child) => {
+                let info = child.wait_info().unwrap();
+                assert!(info.oom_killed(), "{timeout:?} {init}: {info:?}");
+            }
+            Err(e) => assert!(e.hint().is_some_and(|h| h.contains("memory limit")), "{e}"),
+        }
+    }
+    // The binary (which always follows the setup, to be interruptible): 137, and it says why.
+    let out = nscell(&["--memory", "64k", "--", "/bin/sh", "-c", "exit 42"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(137) || out.status.code() == Some(126),
+        "{:?} {err}",
+        out.status
+    );
+    assert!(err.contains("OOM killer") || err.contains("memory limit"), "{err}");
+    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+}

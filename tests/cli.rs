@@ -679,6 +679,7 @@ fn check_reports_what_works_here() {
         assert!(report.contains(name), "{name} missing from {report}");
     }
     assert!(report.contains("default sandbox (user, pid, mount, uts, ipc, /proc): works"));
+    assert!(report.contains("\ncgroups: "), "{report}");
     // The kernel's features, as this machine has them.
     let features = report.lines().find(|l| l.starts_with("kernel features: ")).expect(&report);
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();

@@ -28,7 +28,7 @@ const RUN_LIMIT: Duration = Duration::from_secs(10);
 const ALLOWED: [i32; 7] = [42, 2, 124, 125, 126, 127, 137];
 
 /// Options that do not run the program (they print and exit 0 or 1).
-const NOT_RUNNING: [&str; 3] = ["--help", "--version", "--check"];
+const NOT_RUNNING: [&str; 4] = ["--help", "--version", "--check", "--gc"];
 
 /// A small xorshift generator: reproducible from its seed, no dependency.
 struct Rng(u64);
@@ -168,6 +168,12 @@ impl World {
                 v
             }
             "NAME" => vec!["h", "cell", "a.b", "", "-", "x y", LONG_64, LONG_65_BAD],
+            // Never a cgroup outside this process's own: relative parents that do not exist.
+            "PATH" if option == "--cgroup-parent" => {
+                vec!["missing", "a/b", "!../up", "!a/../../b", "!"]
+            }
+            "N.N" => vec!["0.5", "1", "2.25", "!0", "!-1", "!x", "!nan", "!inf", "!"],
+            "LIST" => vec!["0", "0-1", "0,1", "!x", "!1-0", "!-", "!"],
             "DIR" | "PATH" if option == "--chdir" || option.starts_with("--landlock") => {
                 owned = vec![self.t("cwd"), self.t("src"), self.t("src/esc"), self.t("missing")];
                 let mut v: Vec<&str> = owned.iter().map(String::as_str).collect();
@@ -383,6 +389,8 @@ struct HostState {
     canary: Vec<String>,
     /// This process's fds and what they are.
     fds: Vec<String>,
+    /// The sandbox cgroups under this process's own cgroups (none may be left).
+    cgroups: Vec<String>,
 }
 
 impl HostState {
@@ -399,8 +407,47 @@ impl HostState {
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect(),
+            cgroups: sandbox_cgroups(),
         }
     }
+}
+
+/// The `nscell-*` directories under this process's own cgroup in each hierarchy.
+fn sandbox_cgroups() -> Vec<String> {
+    let mounts = mounts();
+    let mut out = Vec::new();
+    for line in std::fs::read_to_string("/proc/self/cgroup").unwrap().lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) =
+            (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        for m in mounts.lines() {
+            let Some((mount, fs)) = m.split_once(" - ") else { continue };
+            let mut fs = fs.split(' ');
+            let (kind, opts) = (fs.next().unwrap_or(""), fs.nth(1).unwrap_or(""));
+            let ours = if ctrls.is_empty() {
+                kind == "cgroup2"
+            } else {
+                kind == "cgroup" && ctrls.split(',').all(|c| opts.split(',').any(|o| o == c))
+            };
+            if !ours {
+                continue;
+            }
+            let dir = std::path::Path::new(mount.split(' ').nth(4).unwrap())
+                .join(path.trim_start_matches('/'));
+            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                // nscell-<pidns>-<pid>-...: the library's names (not a bench's or CI's).
+                if name
+                    .strip_prefix("nscell-")
+                    .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+                {
+                    out.push(e.path().display().to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// The bytes the program gets on stdin (also what `--file 0` and `--seccomp 0` read): text,
@@ -553,8 +600,15 @@ fn random_command_lines_never_panic_hang_or_leak() {
                 after.mounts.lines().filter(|l| !before.mounts.lines().any(|b| b == *l)).collect();
             fail(format!(
                 "the host changed: new mounts {mounts:?}; hostname {:?} -> {:?}; canary {:?} -> \
-                 {:?}; fds {:?} -> {:?}",
-                before.hostname, after.hostname, before.canary, after.canary, before.fds, after.fds
+                 {:?}; fds {:?} -> {:?}; cgroups {:?} -> {:?}",
+                before.hostname,
+                after.hostname,
+                before.canary,
+                after.canary,
+                before.fds,
+                after.fds,
+                before.cgroups,
+                after.cgroups
             ));
         }
     }

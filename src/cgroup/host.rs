@@ -33,7 +33,8 @@ impl Hierarchy {
             // A cgroup outside what the mount shows: the mount's own top is the nearest.
             _ => "",
         };
-        self.point.join(below.trim_start_matches('/'))
+        let below = below.trim_start_matches('/');
+        if below.is_empty() { self.point.clone() } else { self.point.join(below) }
     }
 
     /// The name `--check` and errors use: `cgroup2` or the v1 controllers (`cpu,cpuacct`).
@@ -65,8 +66,7 @@ const V1_CONTROLLERS: &[&str] = &[
 pub(crate) fn hierarchies() -> &'static [Hierarchy] {
     static CACHE: OnceLock<Vec<Hierarchy>> = OnceLock::new();
     CACHE.get_or_init(|| {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut found = hierarchies_in(&text);
+        let mut found = hierarchies_in(mountinfo());
         for h in found.iter_mut().filter(|h| h.v2) {
             let controllers = std::fs::read_to_string(h.point.join("cgroup.controllers"));
             h.controllers =
@@ -74,6 +74,43 @@ pub(crate) fn hierarchies() -> &'static [Hierarchy] {
         }
         found
     })
+}
+
+/// Every cgroup and cgroup2 mount point here (bind mounts and `name=` hierarchies included),
+/// found once, for making them read-only in a sandbox.
+pub(crate) fn mount_points() -> &'static [PathBuf] {
+    static CACHE: OnceLock<Vec<PathBuf>> = OnceLock::new();
+    CACHE.get_or_init(|| mount_points_in(mountinfo()))
+}
+
+/// `/proc/self/mountinfo` as it was when first read: the cgroup mounts of a process do not
+/// change while it runs.
+fn mountinfo() -> &'static str {
+    static CACHE: OnceLock<String> = OnceLock::new();
+    CACHE.get_or_init(|| std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+}
+
+/// The same, as C strings for the child.
+pub(crate) fn mount_points_c() -> &'static [std::ffi::CString] {
+    static CACHE: OnceLock<Vec<std::ffi::CString>> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &PathBuf| std::ffi::CString::new(p.as_os_str().as_bytes()).ok();
+        mount_points().iter().filter_map(c).collect()
+    })
+}
+
+fn mount_points_in(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (mount, fs) = line.split_once(" - ")?;
+            let kind = fs.split(' ').next()?;
+            let point = mount.split(' ').nth(4)?;
+            (kind == "cgroup" || kind == "cgroup2")
+                .then(|| PathBuf::from(point.replace("\\040", " ")))
+        })
+        .collect()
 }
 
 /// The cgroup hierarchies in a `mountinfo` text (v2 controllers left empty).
@@ -179,6 +216,23 @@ mod tests {
         assert!(hs[0].has(Controller::Cpu) && !hs[0].has(Controller::Memory));
         assert_eq!(hs[3].point, Path::new("/sys/fs/cgroup/unified"));
         assert_eq!(hs[2].root, "/docker/abc");
+    }
+
+    #[test]
+    fn every_cgroup_mount_is_made_read_only() {
+        let points = mount_points_in(MOUNTINFO);
+        let names: Vec<&str> = points.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "/sys/fs/cgroup/cpu,cpuacct",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/pids",
+                "/sys/fs/cgroup/systemd",
+                "/sys/fs/cgroup/unified",
+                "/mnt/memory again",
+            ]
+        );
     }
 
     #[test]

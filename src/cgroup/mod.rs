@@ -414,6 +414,13 @@ pub(crate) struct CgroupPlan<'a> {
     pub join: [Option<BorrowedFd<'a>>; MAX_LEAVES],
     /// `unshare(CLONE_NEWCGROUP)` once the child is in every leaf ([`crate::Namespaces::CGROUP`]).
     pub unshare_ns: bool,
+    /// The cgroupfs mount points made read-only in the sandbox's mount namespace (none
+    /// without one).
+    pub read_only: &'a [std::ffi::CString],
+    /// A memory limit holds: the OOM killer of the sandbox's memory cgroup may pick the child,
+    /// and with it every process that shares its memory ([`crate::spawn`] then shares none
+    /// outside vfork).
+    pub memory: bool,
 }
 
 /// The parent of the sandbox's leaf in hierarchy `i`, for `parent` (see [`Limits::parent`]).
@@ -477,12 +484,154 @@ pub(crate) fn describe_clone(e: Error, cgroup: Option<&Cgroup>) -> Error {
 }
 
 impl Cgroup {
-    /// The child's failure record of a cgroup step as an error naming the leaf.
-    pub(crate) fn describe(&self, f: &crate::error::Failure) -> Option<Error> {
-        if f.step != Step::JoinCgroup {
-            return None;
+    /// A setup failure that the sandbox's memory limit caused (the kernel's allocations for it
+    /// failed: `execve` says E2BIG or ENOMEM), said so.
+    pub(crate) fn explain(&self, mut e: Error) -> Error {
+        let errno = e.raw_os_error();
+        let usage = self.usage();
+        // v1's failcnt stays 0 where the limit was hit: the peak says it.
+        let at_limit = match (usage.memory_peak, self.memory_max) {
+            (Some(peak), Some(max)) => peak.saturating_add(4096) >= max,
+            _ => false,
+        };
+        let hit =
+            at_limit || usage.memory_max_hits.unwrap_or(0) > 0 || usage.oom_kills.unwrap_or(0) > 0;
+        if hit && matches!(errno, Some(libc::E2BIG | libc::ENOMEM)) {
+            let hint = "the sandbox's memory limit was reached before the program even started: \
+                        raise memory_max (--memory)";
+            if let Error::Exec { hint: slot, .. } | Error::Setup { hint: slot, .. } = &mut e {
+                *slot = Some(hint.to_string());
+            }
         }
-        let path = self.leaf_path(usize::from(f.index))?.join("cgroup.procs");
+        e
+    }
+
+    /// The child's failure record of a cgroup step as an error naming the leaf or the mount.
+    pub(crate) fn describe(&self, f: &crate::error::Failure) -> Option<Error> {
+        let path = match f.step {
+            Step::JoinCgroup => {
+                let (path, v2) = self.leaf(usize::from(f.index))?;
+                path.join(live::join_file(v2).to_str().unwrap_or(""))
+            }
+            Step::ReadOnlyCgroupfs => host::mount_points().get(usize::from(f.index))?.clone(),
+            _ => return None,
+        };
         Some(Error::setup(f.step, Some(path), f.errno))
+    }
+}
+
+/// What [`Sandbox::check`](crate::Sandbox::check) found of cgroups here: the version, and for
+/// each controller whether this user can use it and where, or why not. Found by reading only:
+/// it makes no cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CgroupSupport {
+    /// `v2`, `hybrid` (v1 hierarchies beside a cgroup2 tree), `v1`, or `none`.
+    pub version: &'static str,
+    /// memory, pids, cpu, cpuset, and `placement` (the cgroup2 leaf): the parent a sandbox's
+    /// leaf would be made in and through which version, or why it cannot be.
+    pub controllers: Vec<ControllerRow>,
+}
+
+/// A controller's name (or `placement`) and where this user can use it, or why not.
+pub type ControllerRow = (&'static str, Result<(Held, PathBuf), String>);
+
+impl CgroupSupport {
+    /// Whether `name` (`memory`, `pids`, `cpu`, `cpuset`, `placement`) is usable.
+    pub fn usable(&self, name: &str) -> bool {
+        self.controllers.iter().any(|(n, r)| *n == name && r.is_ok())
+    }
+}
+
+/// [`CgroupSupport`] for the caller, under its own cgroups.
+pub(crate) fn support() -> CgroupSupport {
+    let hs = host::hierarchies();
+    let own = host::own_dirs();
+    let (v1, v2) = (hs.iter().any(|h| !h.v2), hs.iter().position(|h| h.v2));
+    let version = match (v1, v2.is_some()) {
+        (true, true) => "hybrid",
+        (false, true) => "v2",
+        (true, false) => "v1",
+        (false, false) => "none",
+    };
+    let writable = |dir: &Path| -> Result<(), String> {
+        use rustix::fs::{Access, AtFlags, CWD};
+        let ok = |p: &Path| rustix::fs::accessat(CWD, p, Access::WRITE_OK, AtFlags::EACCESS);
+        match ok(dir).and_then(|()| ok(&dir.join("cgroup.procs"))) {
+            Ok(()) => Ok(()),
+            Err(rustix::io::Errno::ROFS) => {
+                Err(format!("{} is on a read-only cgroupfs", dir.display()))
+            }
+            Err(_) => Err(format!(
+                "not delegated: {}/cgroup.procs is not writable by this user (systemd: Delegate=yes)",
+                dir.display()
+            )),
+        }
+    };
+    let row = |name: &'static str, c: Option<Controller>| {
+        let v1_index = c.and_then(|c| hs.iter().position(|h| !h.v2 && h.has(c)));
+        let (i, held) = match (v1_index, v2) {
+            (Some(i), _) => (i, Held::V1),
+            (None, Some(i)) if c.is_none_or(|c| hs[i].has(c)) => (i, Held::V2),
+            (None, Some(_)) => {
+                return (name, Err("neither on v1 nor offered by the cgroup2 tree".into()));
+            }
+            (None, None) => return (name, Err("no cgroup hierarchy is mounted".into())),
+        };
+        let parent = match parent_dir(None, i, &own, name) {
+            Ok(p) => p,
+            Err(e) => return (name, Err(e.to_string())),
+        };
+        if let Err(why) = writable(&parent) {
+            return (name, Err(why));
+        }
+        if let (Held::V2, Some(c)) = (&held, c) {
+            let listed = |f: &str| {
+                std::fs::read_to_string(parent.join(f))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .any(|n| n == c.name())
+            };
+            if !listed("cgroup.controllers") {
+                return (name, Err(format!("not delegated to {}", parent.display())));
+            }
+            let populated = std::fs::read_to_string(parent.join("cgroup.procs"))
+                .is_ok_and(|p| !p.trim().is_empty());
+            if !listed("cgroup.subtree_control") && populated {
+                return (
+                    name,
+                    Err(format!(
+                        "{} holds processes, so cgroup v2 enables no controller in it (no internal \
+                     processes): give a Limits::parent without any",
+                        parent.display()
+                    )),
+                );
+            }
+        }
+        (name, Ok((held, parent)))
+    };
+    let controllers = vec![
+        row("memory", Some(Controller::Memory)),
+        row("pids", Some(Controller::Pids)),
+        row("cpu", Some(Controller::Cpu)),
+        row("cpuset", Some(Controller::Cpuset)),
+        row("placement", None),
+    ];
+    CgroupSupport { version, controllers }
+}
+
+impl fmt::Display for CgroupSupport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cgroups: {}", self.version)?;
+        for (name, r) in &self.controllers {
+            match r {
+                Ok((held, parent)) => {
+                    let via = if *held == Held::V2 { "cgroup2" } else { "v1" };
+                    write!(f, "\n  {name:<9} yes ({via}, under {})", parent.display())?
+                }
+                Err(why) => write!(f, "\n  {name:<9} no: {why}")?,
+            }
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use rustix::io::Errno;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 
-/// Writes `0` (the writer itself) to `cgroup.procs`.
+/// Writes `0` (the writer itself) to `tasks` or `cgroup.procs`.
 fn enter(procs: BorrowedFd<'_>) -> Result<(), Errno> {
     match rustix::io::write(procs, b"0")? {
         1 => Ok(()),
@@ -15,11 +15,14 @@ fn enter(procs: BorrowedFd<'_>) -> Result<(), Errno> {
     }
 }
 
-/// The sandbox's first step after the death tie and closing the parent's end: into every v1
-/// leaf (fds the parent opened: moving is checked against the opener's credentials, so this
-/// works from inside the new user namespace too), and into the cgroup2 leaf where `clone3` could
-/// not create the child there. Before any task of the sandbox's is created (the mount-lock
-/// helper, the init's program), so every one of them starts inside.
+/// Into every v1 leaf (`tasks` fds the parent opened: moving is checked against the opener's
+/// credentials, so this works from inside the new user namespace too), and into the cgroup2
+/// leaf where `clone3` could not create the child there. Once the setup's last helper task (the
+/// mount lock's) is gone and before the init creates the program's task: every task that
+/// outlives the setup starts inside, the program from its first instruction. Not earlier: a
+/// memory limit too small for the setup would have the OOM killer kill the child while its
+/// helper lives, and leave the helper to the caller's reaper. (On cgroup2 the child is inside
+/// from `clone`.)
 pub(crate) fn join(plan: &Plan<'_>) -> Result<(), Failure> {
     let Some(cg) = &plan.cgroup else { return Ok(()) };
     for (i, procs) in cg.join.iter().enumerate() {
@@ -44,6 +47,36 @@ pub(crate) fn unshare_ns(plan: &Plan<'_>) -> Result<(), Failure> {
         // SAFETY: a new cgroup namespace for this task only; no fd table or memory is unshared.
         unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
             .map_err(fail(Step::UnshareCgroup))?;
+    }
+    Ok(())
+}
+
+/// With a mount namespace: every cgroup filesystem read-only in the sandbox, before the mounts
+/// are locked (so the program cannot make them writable again): otherwise a program with the
+/// caller's uid could move itself out of its cgroup by writing the caller's own `cgroup.procs`
+/// (v1 checks nothing else). Its own cgroups can still be read.
+pub(crate) fn read_only_cgroupfs(plan: &Plan<'_>) -> Result<(), Failure> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::mount::MountAttrFlags as A;
+    let Some(cg) = &plan.cgroup else { return Ok(()) };
+    for (i, point) in cg.read_only.iter().enumerate() {
+        let failed = |e| Failure::new(Step::ReadOnlyCgroupfs, e).at(i);
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = match rustix::fs::open(point.as_c_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(failed(e)),
+        };
+        let at = crate::sys::AT_EMPTY_PATH | crate::sys::AT_RECURSIVE;
+        let rdonly = u64::from(A::MOUNT_ATTR_RDONLY.bits());
+        match crate::sys::mount_setattr(std::os::fd::AsRawFd::as_raw_fd(&fd), c"", at, rdonly) {
+            Ok(()) => {}
+            Err(Errno::NOSYS) => {
+                super::fs::remount_tree(std::os::fd::AsFd::as_fd(&fd), A::MOUNT_ATTR_RDONLY)
+                    .map_err(failed)?
+            }
+            Err(e) => return Err(failed(e)),
+        }
     }
     Ok(())
 }

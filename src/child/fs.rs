@@ -146,7 +146,7 @@ const MAX_TREE: usize = 512;
 /// mount below it with `MS_REMOUNT | MS_BIND`, adding `attrs` to the flags each one has (a
 /// remount in a user namespace must keep the locked ones: nosuid, nodev, noexec, atime).
 /// Mounts are found by id in `/proc/thread-self/mountinfo`, read with a fixed buffer.
-fn remount_tree(top: BorrowedFd<'_>, attrs: A) -> Result<(), Errno> {
+pub(crate) fn remount_tree(top: BorrowedFd<'_>, attrs: A) -> Result<(), Errno> {
     use rustix::fs::{AtFlags, StatxFlags};
     use rustix::mount::MountFlags as M;
     let top_id = rustix::fs::statx(top, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?.stx_mnt_id;

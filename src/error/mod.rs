@@ -192,6 +192,8 @@ steps! {
     KillCgroup => "kill the sandbox's cgroup",
     /// Removing a sandbox's cgroup ([`Cgroup::remove`](crate::cgroup::Cgroup::remove)).
     RemoveCgroup => "remove the sandbox's cgroup",
+    /// Making the cgroup filesystems read-only in the sandbox's mount namespace.
+    ReadOnlyCgroupfs => "make the cgroup filesystem read-only in the sandbox",
 }
 
 impl std::fmt::Display for Step {

@@ -47,6 +47,7 @@ impl Sandbox {
             subuid: userns::subid_ranges("/etc/subuid", uid),
             subgid: userns::subid_ranges("/etc/subgid", gid),
             features: crate::kernel::features(),
+            cgroups: crate::cgroup::support(),
         }
     }
 }

@@ -443,7 +443,7 @@ impl Sandbox {
             probe_only,
             harden,
             lifecycle: life.plan(),
-            cgroup: cgroup.as_ref().map(|c| c.plan(cgroup_ns)),
+            cgroup: cgroup.as_ref().map(|c| c.plan(cgroup_ns, ns.contains(Namespaces::MOUNT))),
             report: AtomicU64::new(0),
             kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
@@ -464,7 +464,7 @@ impl Sandbox {
                 child.life = life.into_child(spawned.pid);
                 child.landlock_status = landlock_status;
                 child.cgroup = cgroup.map(|mut c| {
-                    c.spawned(placed);
+                    c.spawned(placed, spawned.pid);
                     c
                 });
                 if spawned.setup_timed_out {
@@ -474,12 +474,12 @@ impl Sandbox {
                 Ok(child)
             }
             Err(SpawnError::Parent(e)) => Err(crate::cgroup::describe_clone(e, cgroup.as_ref())),
-            Err(SpawnError::Child(f)) => {
-                if let Some(e) = cgroup.as_ref().and_then(|c| c.describe(&f)) {
-                    return Err(e);
-                }
-                Err(self.describe(f, &plan, r.namespaces))
-            }
+            Err(SpawnError::Child(f)) => match cgroup.as_ref() {
+                Some(cg) => Err(cg
+                    .describe(&f)
+                    .unwrap_or_else(|| cg.explain(self.describe(f, &plan, r.namespaces)))),
+                None => Err(self.describe(f, &plan, r.namespaces)),
+            },
         }
     }
 
