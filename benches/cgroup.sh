@@ -60,28 +60,31 @@ bench_cgroups() {
   done | sort
 }
 
-# One rootfs (static busybox as /bin/true) and two bundles made with `runc spec`: one with the
+before=$(bench_cgroups)
+
+# One rootfs (static busybox as /bin/true) and bundles made with `runc spec`: one with the
 # limits, one without linux.resources. cgroupsPath is relative: runc's cgroupfs driver joins a
 # relative path to the caller's own cgroup in each hierarchy (GetOwnCgroupPath; here the memory
 # one is /process_api/<id>, the others /), while an absolute path would be taken from each
 # hierarchy's root. `runc run` without --keep deletes the container and its cgroups when the
 # process exits, so every run can use the same id.
-mkdir -p "$tmp/rootfs/bin" "$tmp/limits" "$tmp/plain" "$state"
+mkdir -p "$tmp/rootfs/bin" "$tmp/limits" "$tmp/plain" "$tmp/check" "$state"
 cp "$busybox" "$tmp/rootfs/bin/busybox"
 ln -s busybox "$tmp/rootfs/bin/true"
-for bundle in limits plain; do
+# The check bundle is the limits one running show-limits (below) instead of /bin/true.
+for bundle in limits plain check; do
   runc spec --bundle "$tmp/$bundle"
   python3 - "$tmp/$bundle/config.json" "$tmp/rootfs" "$id" "$bundle" <<'PY'
 import json, sys
 path, rootfs, cgroup, kind = sys.argv[1:]
 c = json.load(open(path))
 c["root"]["path"] = rootfs
-c["process"]["args"] = ["/bin/true"]
+c["process"]["args"] = ["/bin/true"] if kind != "check" else ["/bin/busybox", "sh", "/show-limits"]
 c["process"]["terminal"] = False
 # As root: no user namespace, and no network namespace (neither has nscell's default).
 c["linux"]["namespaces"] = [{"type": t} for t in ("pid", "mount", "uts", "ipc")]
 c["linux"]["cgroupsPath"] = cgroup
-if kind == "limits":
+if kind != "plain":
     c["linux"].setdefault("resources", {}).update({
         "memory": {"limit": 67108864, "swap": 67108864},
         "pids": {"limit": 50},
@@ -93,16 +96,41 @@ json.dump(c, open(path, "w"), indent=2)
 PY
 done
 
+# The limits as the spawned program sees them in its own cgroups (in a runc container without a
+# cgroup namespace /sys/fs/cgroup/<hierarchy> is the container's own cgroup; elsewhere the path
+# comes from /proc/self/cgroup). Both must show the limits, or the bench measures nothing.
+cat >"$tmp/rootfs/show-limits" <<'SH'
+for f in memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes pids/pids.max \
+  cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us; do
+  h=${f%%/*}
+  p=
+  [ "${1-}" = own ] && p=$(awk -F: -v h="$h" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == h) print $3 }' /proc/self/cgroup)
+  echo $(cat "/sys/fs/cgroup/$h$p/${f#*/}")
+done
+SH
+limits="--memory 64m --memory-swap 64m --pids-limit 50 --cpus 0.5"
+want="67108864 67108864 50 50000 100000"
+# shellcheck disable=SC2086 # a word list
+seen_nscell=$($nscell $limits -- "$busybox" sh "$tmp/rootfs/show-limits" own 2>&1 </dev/null) &&
+  seen_nscell=$(echo $seen_nscell) || seen_nscell="(failed: ${seen_nscell%%$'\n'*})"
+seen_runc=$(echo $(runc --root "$state" run -b "$tmp/check" "$id" 2>&1 </dev/null)) || true
+echo "limits seen inside (memory, memory+swap, pids, CPU quota, period; want $want):"
+echo "  nscell: $seen_nscell"
+echo "  runc:   $seen_runc"
+[ "$seen_runc" = "$want" ] || { echo "runc does not apply the limits" >&2; exit 1; }
+case $seen_nscell in
+  "$want" | "(failed: nscell: invalid option"*) ;;
+  *) echo "nscell does not apply the limits" >&2; exit 1 ;;
+esac
+
 # The same static /bin/true runs in every case, so the programs' own start-up is equal.
 true_bin=$tmp/rootfs/bin/true
-limits="--memory 64m --memory-swap 64m --pids-limit 50 --cpus 0.5"
 candidates=(
   "$nscell -- $true_bin"
   "$nscell $limits -- $true_bin"
   "runc --root $state run -b $tmp/plain $id"
   "runc --root $state run -b $tmp/limits $id"
 )
-before=$(bench_cgroups)
 cases=()
 for c in "${candidates[@]}"; do
   # shellcheck disable=SC2086 # the case is a word list, as hyperfine -N splits it
