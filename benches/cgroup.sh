@@ -94,6 +94,7 @@ PY
 # cgroup namespace /sys/fs/cgroup/<hierarchy> is the container's own cgroup; elsewhere the path
 # comes from /proc/self/cgroup ("show-limits own"), or from a cgroup directory given as $2 .. $4
 # for memory, pids and cpu ("show-limits dirs").
+# shellcheck disable=SC2016 # expanded by the sh that runs it
 show_limits_sh='
 for f in memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes pids/pids.max \
   cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us; do
@@ -131,7 +132,7 @@ crun_run() {
   crun --root "$cstate" run -b "$tmp/crun-check" "$id" </dev/null &
   local pid=$! seen
   for _ in $(seq 50); do [ -n "$(cat "/sys/fs/cgroup/cpu/$id/cgroup.procs" 2>/dev/null)" ] && break; sleep 0.02; done
-  seen=$(echo $(sh -c "$show_limits_sh" sh dirs /sys/fs/cgroup/{memory,pids,cpu}/"$id" 2>&1)) || true
+  seen=$(sh -c "$show_limits_sh" sh dirs /sys/fs/cgroup/{memory,pids,cpu}/"$id" 2>&1 | paste -sd ' ') || true
   wait "$pid" || true
   echo "  crun:   $seen"
   [ "$seen" = "$want" ] || { echo "crun does not apply the limits" >&2; return 1; }
@@ -155,8 +156,10 @@ for tool in hyperfine runc python3; do
   command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
 busybox=/bin/busybox
-[ -x "$busybox" ] && ! ldd "$busybox" >/dev/null 2>&1 ||
-  { echo "$busybox is missing or not static: apt-get install -y busybox-static" >&2; exit 1; }
+if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
+  echo "$busybox is missing or not static: apt-get install -y busybox-static" >&2
+  exit 1
+fi
 
 cargo build -q --release --bin nscell --features cli
 tmp=$(mktemp -d)
@@ -209,9 +212,12 @@ done
 
 # Both runtimes' programs must see the limits, or the bench measures nothing.
 # shellcheck disable=SC2086 # a word list
-seen_nscell=$($nscell $limits -- "$busybox" sh "$tmp/rootfs/show-limits" own 2>&1 </dev/null) &&
-  seen_nscell=$(echo $seen_nscell) || seen_nscell="(failed: ${seen_nscell%%$'\n'*})"
-seen_runc=$(echo $(runc --root "$state" run -b "$tmp/check" "$id" 2>&1 </dev/null)) || true
+if out=$($nscell $limits -- "$busybox" sh "$tmp/rootfs/show-limits" own 2>&1 </dev/null); then
+  seen_nscell=$(paste -sd ' ' <<<"$out")
+else
+  seen_nscell="(failed: ${out%%$'\n'*})"
+fi
+seen_runc=$(runc --root "$state" run -b "$tmp/check" "$id" 2>&1 </dev/null | paste -sd ' ') || true
 echo "limits seen inside (memory, memory+swap, pids, CPU quota, period; want $want):"
 echo "  nscell: $seen_nscell"
 echo "  runc:   $seen_runc"
