@@ -94,6 +94,7 @@ macro_rules! after_clone {
 }
 
 mod caps;
+pub mod cgroup;
 after_clone! { mod child; }
 mod context;
 mod error;

@@ -39,6 +39,8 @@ pub struct Child {
     pub(crate) life: crate::lifecycle::ChildLife,
     /// What Landlock enforces on the program, filled in by the spawn.
     pub(crate) landlock_status: Option<crate::landlock::Status>,
+    /// The sandbox's cgroup ([`crate::cgroup`]), ended with the sandbox.
+    pub(crate) cgroup: Option<crate::cgroup::Cgroup>,
 }
 
 impl Child {
@@ -53,6 +55,7 @@ impl Child {
             stderr: e.map(ChildStderr::from),
             life: Default::default(),
             landlock_status: None,
+            cgroup: None,
         }
     }
 
@@ -74,16 +77,29 @@ impl Child {
         self.landlock_status
     }
 
+    /// The sandbox's cgroup, with [`Sandbox::limits`](crate::Sandbox::limits): its usage so
+    /// far, what holds, and freezing and killing everything in it. It is removed when the
+    /// sandbox ends (once waited for, or when the `Child` is dropped).
+    pub fn cgroup(&self) -> Option<&crate::cgroup::Cgroup> {
+        self.cgroup.as_ref()
+    }
+
     /// The pidfd of the program. It polls readable once the program has exited.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
     }
 
     /// Sends `SIGKILL`. With a PID namespace this ends every process in it (it kills its PID
-    /// 1); without one, only the program: its children live on.
+    /// 1); with a cgroup ([`Sandbox::limits`](crate::Sandbox::limits)) everything in the
+    /// cgroup is killed too; with neither, only the program: its children live on.
     /// Does nothing if the program has already been waited for, like std.
     #[doc(alias = "kill_tree")]
     pub fn kill(&mut self) -> Result<(), Error> {
+        if self.status.is_none() {
+            if let Some(cg) = &self.cgroup {
+                let _ = cg.kill();
+            }
+        }
         self.signal(libc_sig::SIGKILL)
     }
 
@@ -158,6 +174,10 @@ impl Child {
             let Some(Waited { status, usage }) = reaped else { return Ok(None) };
             self.status = Some(status);
             self.life.usage = Some(usage);
+            // What the program left in its cgroup ends with it; then the final count.
+            if let Some(cg) = &mut self.cgroup {
+                cg.finish();
+            }
             if let Some(job) = &self.life.job {
                 job.give_back();
             }
@@ -167,6 +187,7 @@ impl Child {
             timed_out: self.life.timed_out,
             timed_out_in_setup: self.life.timed_out_in_setup,
             usage: self.life.usage.unwrap_or_default(),
+            cgroup: self.cgroup.as_mut().map(|c| c.finish()),
         }))
     }
 

@@ -7,6 +7,7 @@
 //! failure is stored in `plan.report` before the exit; the parent decodes it.
 #![allow(unsafe_code)]
 
+pub(crate) mod cgroup;
 pub(crate) mod channel;
 pub(crate) mod fs;
 pub(crate) mod harden;
@@ -113,6 +114,8 @@ const IN_SANDBOX: &[SetupStep] = &[
     reset_signals,
     init::tie_to_spawner,
     channel::close_parent_end,
+    cgroup::join,
+    cgroup::unshare_ns,
     namespaces_created,
     write_id_maps,
     harden::join_session_keyring,

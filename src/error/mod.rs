@@ -170,6 +170,28 @@ steps! {
     /// Making that process group the terminal's foreground group (`tcsetpgrp`).
     #[doc(alias = "tcsetpgrp")]
     ForegroundTerminal => "put the sandbox in the terminal's foreground (tcsetpgrp)",
+    /// Making the sandbox's cgroup (`mkdir` of its leaf, in the parent before `clone`).
+    CreateCgroup => "create the sandbox's cgroup",
+    /// Enabling controllers in the cgroup parent's `cgroup.subtree_control` (cgroup v2).
+    EnableControllers => "enable cgroup controllers",
+    /// Writing a limit into the sandbox's cgroup (`memory.max`, `pids.max`, ...).
+    WriteCgroupLimit => "write the cgroup limit",
+    /// Creating the child inside its cgroup2 leaf (`clone3` with `CLONE_INTO_CGROUP`).
+    #[doc(alias = "CLONE_INTO_CGROUP")]
+    CloneIntoCgroup => "create the sandbox inside its cgroup (clone3 CLONE_INTO_CGROUP)",
+    /// The child moving itself into its cgroup (`cgroup.procs`), its first step.
+    JoinCgroup => "join the sandbox's cgroup",
+    /// The child making its cgroup namespace once it is in its cgroups.
+    #[doc(alias = "CLONE_NEWCGROUP")]
+    UnshareCgroup => "create the cgroup namespace (unshare CLONE_NEWCGROUP)",
+    /// Opening a recorded cgroup ([`Cgroup::open`](crate::cgroup::Cgroup::open)).
+    OpenCgroup => "open the cgroup",
+    /// Freezing or thawing a sandbox ([`Cgroup::freeze`](crate::cgroup::Cgroup::freeze)).
+    FreezeCgroup => "freeze or thaw the sandbox's cgroup",
+    /// Killing everything in a sandbox's cgroup (`cgroup.kill`).
+    KillCgroup => "kill the sandbox's cgroup",
+    /// Removing a sandbox's cgroup ([`Cgroup::remove`](crate::cgroup::Cgroup::remove)).
+    RemoveCgroup => "remove the sandbox's cgroup",
 }
 
 impl std::fmt::Display for Step {
@@ -457,6 +479,13 @@ pub(crate) fn userns_restriction() -> Option<String> {
     None
 }
 
+/// The hint for the cgroup v2 rule that a cgroup with processes enables no controllers.
+pub(crate) const NO_INTERNAL_PROCESSES: &str = "cgroup v2 enables controllers only in cgroups \
+     without processes, and this parent has some (the caller's own cgroup?): run the caller in a \
+     leaf of a delegated cgroup and give that cgroup as Limits::parent (--cgroup-parent): with \
+     systemd, systemd-run --user --scope -p Delegate=yes; in a container, move its processes to \
+     a child cgroup such as /init first";
+
 fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
     let denied = errno == libc::EPERM || errno == libc::EACCES;
     match step {
@@ -503,6 +532,24 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
                  mount_proc(false) there); {SEE}"
             ))
         }),
+        Step::CloneIntoCgroup | Step::JoinCgroup => match errno {
+            libc::EACCES | libc::EPERM => Some(
+                "moving a process into a cgroup needs write access to cgroup.procs of the leaf                  and, on cgroup v2, of the common ancestor of the caller's cgroup and the leaf:                  run the caller inside the delegated cgroup it gives as the parent"
+                    .to_string(),
+            ),
+            libc::EBUSY => Some(NO_INTERNAL_PROCESSES.to_string()),
+            libc::ENOSPC => Some(
+                "the cgroup v1 cpuset has no CPUs or memory nodes (cpuset.cpus, cpuset.mems)"
+                    .to_string(),
+            ),
+            libc::EOPNOTSUPP | libc::ENODEV => Some(
+                "the leaf is a threaded or a dying cgroup, which takes no new process".to_string(),
+            ),
+            _ => None,
+        },
+        Step::UnshareCgroup if errno == libc::EINVAL => {
+            Some("this kernel has no cgroup namespaces (CONFIG_CGROUPS, Linux 4.6+)".to_string())
+        }
         Step::UnshareTime if errno == libc::EINVAL => {
             Some("this kernel has no time namespaces (CONFIG_TIME_NS, Linux 5.6+)".to_string())
         }

@@ -372,6 +372,9 @@ pub struct WaitInfo {
     /// Resource usage of PID 1 and of every descendant it waited for (with an init: the whole
     /// sandbox), from `waitid`'s `rusage`.
     pub usage: ResourceUsage,
+    /// What the sandbox's cgroup counted, with [`Sandbox::limits`](crate::Sandbox::limits):
+    /// the whole sandbox's peak memory, OOM kills, tasks and CPU time.
+    pub cgroup: Option<crate::cgroup::Usage>,
 }
 
 impl WaitInfo {
@@ -381,6 +384,14 @@ impl WaitInfo {
     /// ended the sandbox).
     pub fn shell_code(&self) -> i32 {
         shell_code(self.status.into_raw())
+    }
+
+    /// True when the OOM killer ended the sandbox: it was killed by `SIGKILL` (or its init
+    /// exited as such, 137) and its cgroup counted an OOM kill. Needs
+    /// [`Sandbox::limits`](crate::Sandbox::limits) with a memory limit.
+    pub fn oom_killed(&self) -> bool {
+        let killed = self.status.signal() == Some(libc::SIGKILL) || self.status.code() == Some(137);
+        killed && self.cgroup.and_then(|c| c.oom_kills).is_some_and(|n| n > 0)
     }
 }
 

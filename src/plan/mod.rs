@@ -60,6 +60,8 @@ pub(crate) struct Plan<'a> {
     pub harden: crate::harden::HardenPlan<'a>,
     /// Session, terminal, parent death, init ([`crate::lifecycle`]).
     pub lifecycle: crate::lifecycle::LifecyclePlan<'a>,
+    /// The cgroup leaves the child is created in or joins ([`crate::cgroup`]).
+    pub cgroup: Option<crate::cgroup::CgroupPlan<'a>>,
     /// The child's failure record ([`crate::error::Failure`]), 0 while none.
     pub report: AtomicU64,
     /// Keeps the parent from killing the child while it has a helper task of its own that

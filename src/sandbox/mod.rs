@@ -1,5 +1,6 @@
 //! The [`Sandbox`] builder.
 
+mod cgroup;
 mod check;
 #[cfg(test)]
 mod checkpoint_tests;
@@ -69,6 +70,8 @@ pub struct Sandbox {
     bad_input: Option<String>,
     pub(crate) harden: crate::harden::HardenConfig,
     pub(crate) lifecycle: crate::lifecycle::Lifecycle,
+    /// Cgroup limits ([`crate::cgroup`]).
+    pub(crate) limits: Option<crate::cgroup::Limits>,
     /// The last spawn's environment and `execve` candidates ([`Sandbox::refresh_env`]).
     env_cache: Option<EnvCache>,
 }
@@ -129,6 +132,7 @@ impl Sandbox {
             bad_input,
             harden: Default::default(),
             lifecycle: Default::default(),
+            limits: None,
             env_cache: None,
         }
     }
@@ -402,15 +406,22 @@ impl Sandbox {
             && paths_in_child
             && self.harden.nested_userns_allowed()
             && self.harden.may_keep(crate::Capabilities::SYS_ADMIN);
+        // The sandbox's cgroup, made and filled before clone (dropped on an error: removed).
+        let cgroup = self.limits.as_ref().map(|l| l.plan()).transpose()?;
+        // Its cgroup namespace is made by the child once it is in its cgroups.
+        let cgroup_ns = cgroup.is_some() && ns.contains(Namespaces::CGROUP);
+        let without_cgroup_ns = |flags: i32| {
+            if cgroup_ns { flags & !(Namespaces::CGROUP.clone_flags()) } else { flags }
+        };
         // The setup channel's parent end, when the spawn makes one (the plan borrows it).
         let mut parent_end = None;
         let mut plan = Plan {
             // With the mounts locked, the child makes its mount namespace itself (`src/child/mount_lock.rs`).
-            namespace_flags: if lock_mounts {
+            namespace_flags: without_cgroup_ns(if lock_mounts {
                 (r.namespaces - Namespaces::MOUNT).clone_flags()
             } else {
                 r.namespaces.clone_flags()
-            },
+            }),
             channel: crate::plan::Channel::none(),
             parent_end: None,
             checkpoints: 0,
@@ -432,12 +443,15 @@ impl Sandbox {
             probe_only,
             harden,
             lifecycle: life.plan(),
+            cgroup: cgroup.as_ref().map(|c| c.plan(cgroup_ns)),
             report: AtomicU64::new(0),
             kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
         let hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
         let spawned = spawn::spawn(&mut plan, &mut parent_end, hooks, &life.setup_bound());
+        // clone3 (which clears the signal handlers) placed the child in its cgroup2 leaf.
+        let placed = plan.sighand_cleared.load(std::sync::atomic::Ordering::Relaxed);
         match spawned {
             Ok(spawned) => {
                 let pipes = prepared.into_iter().map(|p| p.parent_end);
@@ -449,14 +463,23 @@ impl Sandbox {
                 );
                 child.life = life.into_child(spawned.pid);
                 child.landlock_status = landlock_status;
+                child.cgroup = cgroup.map(|mut c| {
+                    c.spawned(placed);
+                    c
+                });
                 if spawned.setup_timed_out {
                     child.life.timed_out = true;
                     child.life.timed_out_in_setup = true;
                 }
                 Ok(child)
             }
-            Err(SpawnError::Parent(e)) => Err(e),
-            Err(SpawnError::Child(f)) => Err(self.describe(f, &plan, r.namespaces)),
+            Err(SpawnError::Parent(e)) => Err(crate::cgroup::describe_clone(e, cgroup.as_ref())),
+            Err(SpawnError::Child(f)) => {
+                if let Some(e) = cgroup.as_ref().and_then(|c| c.describe(&f)) {
+                    return Err(e);
+                }
+                Err(self.describe(f, &plan, r.namespaces))
+            }
         }
     }
 

@@ -259,7 +259,9 @@ fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, Own
             flags,
             plan as *const Plan<'_> as *mut core::ffi::c_void,
             &plan.sighand_cleared,
-            crate::kernel::clone3_usable(),
+            crate::kernel::clone3_usable().then(|| sys::Clone3 {
+                cgroup: plan.cgroup.as_ref().and_then(|c| c.into).map(|fd| fd.as_raw_fd()),
+            }),
         )
     };
     let _ = sys::set_signal_mask(old);

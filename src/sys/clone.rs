@@ -17,6 +17,10 @@ pub const CLONE_PIDFD: c_int = 0x0000_1000;
 /// has a handler back at `SIG_DFL`; ignored signals stay ignored.
 const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 
+/// `CLONE_INTO_CGROUP` (Linux 5.7, `clone3` only): the child is created inside the cgroup2
+/// directory whose fd is `clone_args.cgroup`.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// `struct clone_args` as Linux 5.7 defines it (`CLONE_ARGS_SIZE_VER2`, with `set_tid` and
 /// `cgroup`). Older kernels take it too while the fields they do not know are zero.
 #[repr(C)]
@@ -43,6 +47,13 @@ pub fn clone3_available() -> bool {
     check(unsafe { syscall4(nr::CLONE3, 0, 0, 0, 0) }) == Err(Errno::INVAL)
 }
 
+/// What [`clone()`] passes `clone3` beyond the flags, when it tries it first.
+#[derive(Clone, Copy, Debug)]
+pub struct Clone3 {
+    /// An open cgroup2 directory to create the child in (`CLONE_INTO_CGROUP`).
+    pub cgroup: Option<c_int>,
+}
+
 /// Creates the child: `entry(arg)` on the stack `[stack_base, stack_base + stack_len)` (its top
 /// 16-byte aligned, the lowest page a guard page), with `flags | SIGCHLD`, and returns its pid and
 /// pidfd (`flags` must contain `CLONE_PIDFD`).
@@ -64,21 +75,23 @@ pub unsafe fn clone(
     flags: c_int,
     arg: *mut c_void,
     cleared: &std::sync::atomic::AtomicBool,
-    try_clone3: bool,
+    try_clone3: Option<Clone3>,
 ) -> Result<(i32, std::os::fd::OwnedFd, bool), Errno> {
     use std::os::fd::FromRawFd;
     use std::sync::atomic::Ordering::Relaxed;
     let mut pidfd: c_int = -1;
-    if try_clone3 {
+    if let Some(Clone3 { cgroup }) = try_clone3 {
         cleared.store(true, Relaxed);
+        let into = cgroup.map_or(0, |_| CLONE_INTO_CGROUP);
         let args = CloneArgs {
-            flags: u64::from(flags as u32) | CLONE_CLEAR_SIGHAND,
+            flags: u64::from(flags as u32) | CLONE_CLEAR_SIGHAND | into,
             pidfd: &mut pidfd as *mut c_int as u64,
             child_tid: 0,
             parent_tid: 0,
             exit_signal: SIGCHLD as u64,
             stack: stack_base as u64,
             stack_size: stack_len as u64,
+            cgroup: cgroup.map_or(0, |fd| fd as u64),
             ..CloneArgs::default()
         };
         // SAFETY: as for this function; the stack is ours and mapped, and the kernel writes the
@@ -103,7 +116,7 @@ pub unsafe fn clone(
         Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::INVAL))
     } else {
         // SAFETY: CLONE_PIDFD gave us a new fd that nothing else owns.
-        Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }, try_clone3))
+        Ok((pid, unsafe { std::os::fd::OwnedFd::from_raw_fd(pidfd) }, try_clone3.is_some()))
     }
 }
 

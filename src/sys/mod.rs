@@ -46,7 +46,7 @@ mod signal;
 mod terminal;
 
 pub use clone::{
-    CLONE_PIDFD, CLONE_VFORK, CLONE_VM, clone, clone_on_stack, clone3, clone3_available,
+    CLONE_PIDFD, CLONE_VFORK, CLONE_VM, Clone3, clone, clone_on_stack, clone3, clone3_available,
 };
 pub use fd::{close_range, dup3, dupfd_cloexec};
 pub use keyring::{join_session_keyring, session_keyring_id};

@@ -17,6 +17,8 @@ pub enum Action {
     Help,
     Version,
     Check,
+    /// `--gc`: remove the cgroups of sandboxes whose caller was killed, under this parent.
+    Gc(Option<PathBuf>),
     Run(Box<Cli>),
 }
 
@@ -47,8 +49,32 @@ pub struct Cli {
     pub timeout: Option<std::time::Duration>,
     /// `--pty` / `--no-pty`; `None`: a pty when stdin is a terminal.
     pub pty: Option<bool>,
+    /// The cgroup options (`--memory` and friends).
+    pub cgroup: CgroupOpts,
     /// Program and arguments; empty means [`DEFAULT_COMMAND`].
     pub command: Vec<OsString>,
+}
+
+/// The cgroup options, as given (podman's names and meanings).
+#[derive(Debug, Default, PartialEq)]
+pub struct CgroupOpts {
+    pub memory: Option<u64>,
+    /// `--memory-swap`: memory plus swap in all; `None` for -1 (no swap limit).
+    pub memory_swap: Option<Option<u64>>,
+    pub memory_high: Option<u64>,
+    pub pids_limit: Option<u64>,
+    pub cpus: Option<f64>,
+    pub cpu_weight: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub parent: Option<PathBuf>,
+    pub required: bool,
+}
+
+impl CgroupOpts {
+    /// Whether any was given: the sandbox then gets a cgroup.
+    pub fn any(&self) -> bool {
+        *self != CgroupOpts::default()
+    }
 }
 
 /// A filesystem option, as given.
@@ -190,6 +216,18 @@ pub fn check(cli: &Cli, root: bool) -> Result<(), String> {
             ));
         }
     }
+    let cg = &cli.cgroup;
+    match (cg.memory, cg.memory_swap) {
+        (None, Some(_)) => {
+            return Err("--memory-swap needs --memory (it is memory plus swap in all)".into());
+        }
+        (Some(m), Some(Some(total))) if total < m => {
+            return Err(format!(
+                "--memory-swap {total} is below --memory {m}: it is memory plus swap in all"
+            ));
+        }
+        _ => {}
+    }
     // Named namespaces replace the default set: some options need one that was left out.
     let Some(ns) = cli.namespaces else { return Ok(()) };
     let user = ns.contains(Namespaces::USER) || !root;
@@ -232,6 +270,8 @@ mod tests {
             (&["--unshare-user", "--hostname", "h"], "--hostname needs a UTS namespace"),
             (&["--unshare-pid", "--domainname", "d"], "--domainname needs a UTS namespace"),
             (&["--unshare-user", "--init"], "--init needs a PID namespace"),
+            (&["--memory-swap", "1g"], "--memory-swap needs --memory"),
+            (&["--memory", "1g", "--memory-swap", "512m"], "--memory-swap 536870912 is below"),
             (&["--tmpfs", "/a/../b"], "--tmpfs: the destination \"/a/../b\" contains '..'"),
             (&["--bind", "/x", ".."], "--bind: the destination \"..\""),
             (&["--chmod", "700", "../x"], "--chmod: the destination"),

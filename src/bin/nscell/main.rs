@@ -52,6 +52,17 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             println!("{support}");
             return if support.default_works() { 0 } else { 1 };
         }
+        Ok(Action::Gc(parent)) => {
+            return match nscell::cgroup::collect_garbage(parent.as_deref()) {
+                Ok(removed) => {
+                    for dir in removed {
+                        println!("removed {}", dir.display());
+                    }
+                    0
+                }
+                Err(e) => usage(e.to_string()),
+            };
+        }
         Err(e) => return usage(e),
     };
     // First of all, before anything opens an fd: the numbers still name what the caller gave.
@@ -141,6 +152,13 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             return status::error_status(&e);
         }
     };
+    if let Some(cg) = child.cgroup() {
+        for (limit, held) in cg.holds() {
+            if let nscell::cgroup::Held::No(why) = held {
+                eprintln!("nscell: warning: {limit} does not hold here: {why}");
+            }
+        }
+    }
     let json = json.map(|f| JsonStatus::start(f, child.id()));
     // As the library does: a deadline the clock cannot represent is never reached.
     let deadline = cli.timeout.and_then(|t| Instant::now().checked_add(t));
@@ -151,6 +169,12 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         (None, true) => nscell::pty::relay(&mut child),
         (None, false) => child.wait_info(),
     };
+    let oom_killed = ended.as_ref().is_ok_and(|info| info.oom_killed());
+    if oom_killed {
+        eprintln!(
+            "nscell: the command was killed by the OOM killer: it reached its --memory limit"
+        );
+    }
     let code = match ended {
         Ok(info) if info.timed_out => {
             if info.timed_out_in_setup {
@@ -168,7 +192,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         }
     };
     if let Some(json) = json {
-        json.finish(code);
+        json.finish(code, oom_killed);
     }
     code
 }

@@ -151,6 +151,12 @@ impl Values<'_> {
             .ok_or_else(|| format!("{name}: {v:?} is not a number from 0 to 4294967295"))?)
     }
 
+    /// A size in bytes, with an optional k, m, g or t suffix.
+    fn bytes(&mut self) -> Result<u64, Error> {
+        let v = self.one()?;
+        bytes(self.name(), &v)
+    }
+
     fn fd(&mut self) -> Result<i32, Error> {
         let n = self.number()?;
         let name = self.name();
@@ -754,6 +760,109 @@ TIOCLINUX, x32 calls):
         foot: "",
     },
     Section {
+        head: "\nResource limits (a cgroup of the sandbox's own; rootless, the caller's cgroup must be\n\
+               delegated to it, as systemd's Delegate=yes does):\n",
+        options: &[
+            opt(
+                "--memory",
+                "BYTES",
+                "the most memory the sandbox may use (k, m, g suffixes); past it the\n\
+                 OOM killer kills in the sandbox. No swap unless --memory-swap",
+                |s, v| {
+                    s.cli.cgroup.memory = Some(v.bytes()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--memory-swap",
+                "BYTES",
+                "memory plus swap in all, as podman's (at least --memory; -1: swap\n\
+                 without limit)",
+                |s, v| {
+                    let val = v.one()?;
+                    s.cli.cgroup.memory_swap =
+                        Some(if val == "-1" { None } else { Some(bytes("--memory-swap", &val)?) });
+                    Ok(())
+                },
+            ),
+            opt(
+                "--memory-high",
+                "BYTES",
+                "throttle and reclaim above BYTES (cgroup v2 memory.high)",
+                |s, v| {
+                    s.cli.cgroup.memory_high = Some(v.bytes()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--pids-limit",
+                "N",
+                "at most N tasks (processes and threads) at once: a fork bomb stops\n\
+                 there",
+                |s, v| {
+                    s.cli.cgroup.pids_limit = Some(u64::from(v.number()?));
+                    Ok(())
+                },
+            ),
+            opt(
+                "--cpus",
+                "N.N",
+                "at most N.N CPUs' worth of time (a quota every 100 ms, as docker's)",
+                |s, v| {
+                    let val = v.one()?;
+                    let cpus = val.to_str().and_then(|s| s.parse::<f64>().ok());
+                    s.cli.cgroup.cpus =
+                        Some(cpus.ok_or_else(|| format!("--cpus: {val:?} is not a number"))?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--cpu-weight",
+                "N",
+                "the sandbox's share of contended CPU time, 1 to 10000 (default 100;\n\
+                 cpu.shares on cgroup v1, 100 = 1024)",
+                |s, v| {
+                    s.cli.cgroup.cpu_weight = Some(u64::from(v.number()?));
+                    Ok(())
+                },
+            ),
+            opt("--cpuset-cpus", "LIST", "run only on these CPUs (0-3,8)", |s, v| {
+                let val = v.one()?;
+                let list = val.to_str().ok_or_else(|| format!("--cpuset-cpus: {val:?}"))?;
+                s.cli.cgroup.cpuset_cpus = Some(list.to_string());
+                Ok(())
+            }),
+            opt(
+                "--cgroup-parent",
+                "PATH",
+                "make the sandbox's cgroup under PATH: relative, below nscell's own\n\
+                 cgroup; absolute, a cgroup path as /proc/self/cgroup shows them",
+                |s, v| {
+                    s.cli.cgroup.parent = Some(v.one()?.into());
+                    Ok(())
+                },
+            ),
+            opt(
+                "--cgroup-required",
+                "",
+                "fail (exit 125) unless every limit given holds here; without it,\n\
+                 a limit this host cannot enforce is left out with a warning",
+                |s, _| s.set(|c| c.cgroup.required = true),
+            ),
+            opt(
+                "--gc",
+                "",
+                "remove the cgroups left by sandboxes whose nscell was killed (under\n\
+                 --cgroup-parent if given before it), and what still runs in them",
+                |s, _| {
+                    let parent = s.cli.cgroup.parent.take();
+                    s.done(Action::Gc(parent))
+                },
+            ),
+        ],
+        foot: "",
+    },
+    Section {
         head: "\nReporting:\n",
         options: &[
             opt(
@@ -786,6 +895,26 @@ TIOCLINUX, x32 calls):
         foot: "",
     },
 ];
+
+/// `64m`, `1g`, `4096`: bytes, with an optional k, m, g or t suffix (powers of 1024, as
+/// podman's), at least 1.
+fn bytes(name: &str, v: &OsStr) -> Result<u64, Error> {
+    let s = v.to_str().unwrap_or("").to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, 'k')) => (&s[..i], 10),
+        Some((i, 'm')) => (&s[..i], 20),
+        Some((i, 'g')) => (&s[..i], 30),
+        Some((i, 't')) => (&s[..i], 40),
+        _ => (s, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .filter(|&n| n > 0)
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("{name}: {v:?} is not a size in bytes (64m, 1g, 4096)").into())
+}
 
 /// The end of `--help`, after the options.
 const TAIL: &str = "

@@ -52,6 +52,9 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
         sb.mount_proc(false);
     }
     apply_harden(&mut sb, &cli.harden, fds, programs);
+    if cli.cgroup.any() {
+        sb.limits(limits(&cli.cgroup));
+    }
     if !cli.fs.is_empty() {
         if let Some(ns) = cli.namespaces {
             sb.namespaces(ns | Namespaces::MOUNT);
@@ -124,6 +127,42 @@ fn apply_harden(sb: &mut Sandbox, opts: &[HardenOpt], fds: &Fds, programs: &[Vec
             },
         };
     }
+}
+
+/// The cgroup limits the options give (podman's `--memory-swap` is memory plus swap).
+fn limits(o: &crate::cli::CgroupOpts) -> nscell::cgroup::Limits {
+    use nscell::cgroup::{CompatLevel, Limits};
+    let mut l = Limits::new();
+    if let Some(m) = o.memory {
+        l = l.memory_max(m);
+        match o.memory_swap {
+            Some(Some(total)) => l = l.memory_swap_max(total.saturating_sub(m)),
+            Some(None) => l = l.memory_swap_max(u64::MAX),
+            None => {}
+        }
+    }
+    if let Some(h) = o.memory_high {
+        l = l.memory_high(h);
+    }
+    if let Some(n) = o.pids_limit {
+        l = l.pids_max(n);
+    }
+    if let Some(c) = o.cpus {
+        l = l.cpus(c);
+    }
+    if let Some(w) = o.cpu_weight {
+        l = l.cpu_weight(w);
+    }
+    if let Some(list) = &o.cpuset_cpus {
+        l = l.cpus_allowed(list.clone());
+    }
+    if let Some(p) = &o.parent {
+        l = l.parent(p);
+    }
+    if o.required {
+        l = l.compat(CompatLevel::HardRequirement);
+    }
+    l
 }
 
 #[cfg(test)]

@@ -67,11 +67,20 @@ impl JsonStatus {
         }))
     }
 
-    /// Writes the exit record, after the start record, once its reader has taken that.
-    pub fn finish(self, code: i32) {
+    /// Writes the exit record, after the start record, once its reader has taken that:
+    /// `{"exit-code": N}`, with `"oom-killed": true` when the OOM killer ended the sandbox.
+    pub fn finish(self, code: i32, oom_killed: bool) {
         if let Ok(mut file) = self.0.join() {
-            let _ = file.write_all(format!("{{\"exit-code\": {code}}}\n").as_bytes());
+            let _ = file.write_all(exit_record(code, oom_killed).as_bytes());
         }
+    }
+}
+
+fn exit_record(code: i32, oom_killed: bool) -> String {
+    if oom_killed {
+        format!("{{\"exit-code\": {code}, \"oom-killed\": true}}\n")
+    } else {
+        format!("{{\"exit-code\": {code}}}\n")
     }
 }
 

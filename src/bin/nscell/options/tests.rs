@@ -175,7 +175,8 @@ fn each_option_has_one_line_of_help_that_starts_with_its_name_and_values() {
 /// A plausible value for each value name of the table.
 fn sample(name: &str) -> &'static str {
     match name {
-        "N" | "FD" | "BYTES" | "SECONDS" => "5",
+        "N" | "FD" | "BYTES" | "SECONDS" | "N.N" => "5",
+        "LIST" => "0-1",
         "IN:OUT:COUNT" => "1:100000:1",
         "OCTAL" => "755",
         "CAP" => "ALL",
@@ -203,10 +204,36 @@ fn every_option_takes_exactly_the_values_its_help_names() {
                     c.fs
                 );
             }
-            Ok(_) => assert!(["--help", "--version", "--check"].contains(&o.name)),
+            Ok(_) => assert!(["--help", "--version", "--check", "--gc"].contains(&o.name)),
             Err(e) => panic!("{list:?}: {e}"),
         }
     }
+}
+
+#[test]
+fn cgroup_options_take_podmans_names_and_meanings() {
+    let c = cli(&["--memory", "64m", "--memory-swap", "96M", "--pids-limit", "50", "true"]);
+    assert_eq!(c.cgroup.memory, Some(64 << 20));
+    assert_eq!(c.cgroup.memory_swap, Some(Some(96 << 20)));
+    assert_eq!(c.cgroup.pids_limit, Some(50));
+    let c = cli(&["--memory", "1g", "--memory-swap", "-1", "--cpus", "0.5", "--cpu-weight", "200"]);
+    assert_eq!((c.cgroup.memory, c.cgroup.memory_swap), (Some(1 << 30), Some(None)));
+    assert_eq!((c.cgroup.cpus, c.cgroup.cpu_weight), (Some(0.5), Some(200)));
+    let c = cli(&["--cpuset-cpus", "0", "--cgroup-parent", "jobs", "--cgroup-required"]);
+    assert_eq!(c.cgroup.cpuset_cpus.as_deref(), Some("0"));
+    assert_eq!(c.cgroup.parent.as_deref(), Some(std::path::Path::new("jobs")));
+    assert!(c.cgroup.required && c.cgroup.any());
+    assert!(!cli(&["true"]).cgroup.any());
+    assert_eq!(cli(&["--memory", "4096", "true"]).cgroup.memory, Some(4096));
+    assert_eq!(cli(&["--memory", "2k", "true"]).cgroup.memory, Some(2048));
+    for bad in ["0", "-1", "1x", "m", "", "99999999999t"] {
+        assert!(err(&["--memory", bad]).contains("not a size in bytes"), "{bad:?}");
+    }
+    assert!(err(&["--cpus", "lots"]).contains("not a number"));
+    assert_eq!(
+        parse(args(&["--cgroup-parent", "/jobs", "--gc"])).unwrap(),
+        Action::Gc(Some("/jobs".into()))
+    );
 }
 
 #[test]

@@ -1,0 +1,488 @@
+//! Resource limits that hold for the whole sandbox: cgroups for memory, processes and CPU
+//! ([`Sandbox::limits`](crate::Sandbox::limits)).
+//!
+//! Each sandbox with [`Limits`] gets a cgroup of its own (a *leaf*), made by the parent before
+//! `clone`, with the limits written into it while it is still empty; the program is inside it
+//! from its first instruction, and everything in it is killed and the leaf removed when the
+//! sandbox ends.
+//!
+//! - **cgroup v2** (every current distribution): one leaf in the unified tree, under the
+//!   caller's own cgroup or [`Limits::parent`]. The controllers a limit needs are enabled in
+//!   the parent's `cgroup.subtree_control` first, and the child is created inside the leaf
+//!   with `clone3(CLONE_INTO_CGROUP)` (Linux 5.7). cgroup v2 allows controllers only in
+//!   cgroups that hold no processes (the "no internal processes" rule): the parent must be a
+//!   delegated cgroup the caller is not itself in, as systemd makes them
+//!   (`systemd-run --user --scope -p Delegate=yes`, where the caller runs in a leaf of its
+//!   own and sandboxes go beside it) or a container's cgroup namespace root with its init
+//!   moved into a leaf. nscell never moves the caller itself.
+//! - **cgroup v1 and hybrid hosts**: one leaf in each v1 hierarchy a limit needs (and only
+//!   those: an empty v1 cpuset refuses tasks), which the child joins through `cgroup.procs`
+//!   fds the parent opened, as its first step after `clone`; where a cgroup2 tree is mounted
+//!   too, the sandbox is also placed in a leaf there (for [`Cgroup::kill`],
+//!   [`Cgroup::freeze`] and CPU time), as runc does on such hosts.
+//!
+//! Rootless, the parent must be writable by the caller (delegated): on v2 the leaf's files
+//! are then the caller's, and moving a process needs write access to the common ancestor's
+//! `cgroup.procs`, so the caller must itself run inside the delegated subtree.
+//!
+//! **What a limit costs**: a `mkdir`, a few writes and an `rmdir` per hierarchy, measured in
+//! BENCHMARKS.md. **What holds**: with [`CompatLevel::BestEffort`] (the default) a limit this
+//! host cannot enforce (no such controller, `memory_high` on v1) is left out and
+//! [`Cgroup::holds`] says why; with [`CompatLevel::HardRequirement`] the spawn fails with
+//! [`Error::Unsupported`] naming it. A limit that cannot be *written* (a parent that is not
+//! delegated, a value the kernel refuses) is always an error.
+//!
+//! **The program can leave its cgroup** if it can write a `cgroup.procs` file the caller owns
+//! (on v1 there is no other check; on v2 only a cgroup namespace rooted at its leaf stops
+//! it): with [`Namespaces::MOUNT`](crate::Namespaces::MOUNT) and a user namespace, nscell
+//! makes every cgroupfs mount read-only in the sandbox. Without a mount namespace the limits
+//! are a boundary only against programs that do not try.
+//!
+//! **If the caller is killed** (SIGKILL: no destructor runs), the leaves stay until the next
+//! spawn under the same parent in any process of the caller's user removes them (with
+//! whatever still runs in them), or [`collect_garbage`] (`nscell --gc`) does.
+
+mod files;
+mod host;
+mod live;
+
+pub use crate::landlock::CompatLevel;
+pub use files::weight_to_shares;
+pub use live::{Cgroup, Usage, collect_garbage};
+
+use crate::error::{Error, Step};
+use std::fmt;
+use std::os::fd::BorrowedFd;
+use std::path::{Component, Path, PathBuf};
+
+/// The most leaves one sandbox has (one per hierarchy it uses).
+pub(crate) const MAX_LEAVES: usize = 8;
+
+/// A controller nscell writes limits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Controller {
+    Memory,
+    Pids,
+    Cpu,
+    Cpuset,
+}
+
+impl Controller {
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Controller::Memory => "memory",
+            Controller::Pids => "pids",
+            Controller::Cpu => "cpu",
+            Controller::Cpuset => "cpuset",
+        }
+    }
+}
+
+/// One of the limits of [`Limits`], for [`Cgroup::holds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Limit {
+    /// [`Limits::memory_max`].
+    MemoryMax,
+    /// [`Limits::memory_swap_max`] (or the 0 that `memory_max` implies).
+    MemorySwapMax,
+    /// [`Limits::memory_high`].
+    MemoryHigh,
+    /// [`Limits::oom_group`] (v2 `memory.oom.group`).
+    OomGroup,
+    /// [`Limits::pids_max`].
+    PidsMax,
+    /// [`Limits::cpu_max`] or [`Limits::cpus`].
+    CpuMax,
+    /// [`Limits::cpu_weight`].
+    CpuWeight,
+    /// [`Limits::cpus_allowed`].
+    CpusAllowed,
+    /// A leaf in the cgroup2 tree, for placement, [`Cgroup::kill`], [`Cgroup::freeze`] and
+    /// CPU time (every sandbox with limits gets one where cgroup2 is mounted and writable).
+    Placement,
+}
+
+impl Limit {
+    fn controller(self) -> Option<Controller> {
+        match self {
+            Limit::MemoryMax | Limit::MemorySwapMax | Limit::MemoryHigh | Limit::OomGroup => {
+                Some(Controller::Memory)
+            }
+            Limit::PidsMax => Some(Controller::Pids),
+            Limit::CpuMax | Limit::CpuWeight => Some(Controller::Cpu),
+            Limit::CpusAllowed => Some(Controller::Cpuset),
+            Limit::Placement => None,
+        }
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::MemoryMax => "memory_max",
+            Limit::MemorySwapMax => "memory_swap_max",
+            Limit::MemoryHigh => "memory_high",
+            Limit::OomGroup => "oom_group",
+            Limit::PidsMax => "pids_max",
+            Limit::CpuMax => "cpu_max",
+            Limit::CpuWeight => "cpu_weight",
+            Limit::CpusAllowed => "cpus_allowed",
+            Limit::Placement => "cgroup2 placement",
+        })
+    }
+}
+
+/// Whether a limit holds, and through what ([`Cgroup::holds`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Held {
+    /// Through the cgroup2 tree.
+    V2,
+    /// Through a cgroup v1 hierarchy.
+    V1,
+    /// Not at all, and why.
+    No(String),
+}
+
+/// The cgroup limits of a sandbox, set with [`Sandbox::limits`](crate::Sandbox::limits).
+///
+/// Setters record and never fail; the first bad value is returned by
+/// [`spawn`](crate::Sandbox::spawn). An empty `Limits` still gives the sandbox a cgroup: its
+/// usage can be read and everything in it is killed when it ends.
+///
+/// ```no_run
+/// use nscell::{Sandbox, cgroup::Limits};
+///
+/// let status = Sandbox::new("make")
+///     .limits(Limits::new().memory_max(512 << 20).pids_max(200).cpus(1.5))
+///     .status()?;
+/// # Ok::<(), nscell::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct Limits {
+    memory_max: Option<u64>,
+    memory_swap_max: Option<u64>,
+    memory_high: Option<u64>,
+    pids_max: Option<u64>,
+    cpu: Option<Cpu>,
+    cpu_weight: Option<u64>,
+    cpus_allowed: Option<String>,
+    oom_group: Option<bool>,
+    parent: Option<PathBuf>,
+    compat: CompatLevel,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cpu {
+    Max { quota_us: u64, period_us: u64 },
+    Cpus(f64),
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::new()
+    }
+}
+
+/// The CFS period `cpus` uses, as docker's `--cpus` does.
+const CPUS_PERIOD_US: u64 = 100_000;
+
+impl Limits {
+    /// No limit yet: a cgroup for placement, usage and killing.
+    pub fn new() -> Limits {
+        Limits {
+            memory_max: None,
+            memory_swap_max: None,
+            memory_high: None,
+            pids_max: None,
+            cpu: None,
+            cpu_weight: None,
+            cpus_allowed: None,
+            oom_group: None,
+            parent: None,
+            compat: CompatLevel::BestEffort,
+        }
+    }
+
+    /// The most memory the sandbox may use, in bytes (`memory.max`; v1
+    /// `memory.limit_in_bytes`). Beyond it the kernel reclaims, then the OOM killer kills in
+    /// the sandbox ([`WaitInfo::oom_killed`](crate::WaitInfo::oom_killed)). Swap is 0 unless
+    /// [`memory_swap_max`](Limits::memory_swap_max) says otherwise, so a hog is killed rather
+    /// than swapped.
+    pub fn memory_max(mut self, bytes: u64) -> Limits {
+        self.memory_max = Some(bytes);
+        self
+    }
+
+    /// How much swap the sandbox may use beyond [`memory_max`](Limits::memory_max)
+    /// (`memory.swap.max`; on v1, `memory.memsw.limit_in_bytes` = memory + swap). Needs
+    /// `memory_max`.
+    pub fn memory_swap_max(mut self, bytes: u64) -> Limits {
+        self.memory_swap_max = Some(bytes);
+        self
+    }
+
+    /// Where the kernel starts throttling and reclaiming hard (`memory.high`, cgroup v2 only).
+    pub fn memory_high(mut self, bytes: u64) -> Limits {
+        self.memory_high = Some(bytes);
+        self
+    }
+
+    /// The most tasks (processes and threads) the sandbox may have at once (`pids.max`):
+    /// a fork bomb stops there. It counts every task, nscell's own too: the
+    /// [`init`](crate::Sandbox::init), and for a few microseconds of the setup the helper that
+    /// locks the mounts, so `pids_max(1)` with an init fails in setup.
+    pub fn pids_max(mut self, max: u64) -> Limits {
+        self.pids_max = Some(max);
+        self
+    }
+
+    /// At most `quota_us` of CPU time every `period_us` (`cpu.max`; v1
+    /// `cpu.cfs_quota_us`/`cpu.cfs_period_us`). The quota is at least 1000 µs, the period
+    /// 1000 µs to 1 s.
+    pub fn cpu_max(mut self, quota_us: u64, period_us: u64) -> Limits {
+        self.cpu = Some(Cpu::Max { quota_us, period_us });
+        self
+    }
+
+    /// At most `cpus` CPUs' worth of time, as `docker --cpus`: a quota of `cpus × 100 ms` every
+    /// 100 ms (at least 0.01).
+    pub fn cpus(mut self, cpus: f64) -> Limits {
+        self.cpu = Some(Cpu::Cpus(cpus));
+        self
+    }
+
+    /// The sandbox's share of CPU time against its siblings when the CPU is contended, 1 to
+    /// 10000 (default 100) as cgroup v2's `cpu.weight`. On v1 it is written as `cpu.shares`
+    /// by [`weight_to_shares`] (100 → 1024), the inverse of the conversion the OCI runtimes
+    /// make, so each runtime reads back the same weight.
+    pub fn cpu_weight(mut self, weight: u64) -> Limits {
+        self.cpu_weight = Some(weight);
+        self
+    }
+
+    /// The CPUs the sandbox may run on, as a list (`0-3,8`; `cpuset.cpus`).
+    pub fn cpus_allowed(mut self, list: impl Into<String>) -> Limits {
+        self.cpus_allowed = Some(list.into());
+        self
+    }
+
+    /// Whether an OOM kill takes the whole sandbox (`memory.oom.group`, cgroup v2; default
+    /// true) rather than the one process the kernel picks.
+    pub fn oom_group(mut self, whole: bool) -> Limits {
+        self.oom_group = Some(whole);
+        self
+    }
+
+    /// Where the sandbox's cgroup is created. By default under the caller's own cgroup in
+    /// each hierarchy. A relative path is below the caller's own cgroup; an absolute one is a
+    /// cgroup path as `/proc/self/cgroup` writes them (`/ci/jobs`, below each hierarchy's
+    /// root, as runc takes `cgroupsPath`); a path under a cgroupfs mount
+    /// (`/sys/fs/cgroup/jobs`) names one hierarchy (then every limit must be in it). The
+    /// parent must exist and be writable (delegated); `..` is refused.
+    pub fn parent(mut self, path: impl Into<PathBuf>) -> Limits {
+        self.parent = Some(path.into());
+        self
+    }
+
+    /// Whether every limit must hold ([`CompatLevel::HardRequirement`]: the spawn fails with
+    /// [`Error::Unsupported`] naming what this host cannot enforce) or what holds is enough
+    /// ([`CompatLevel::BestEffort`], the default: [`Cgroup::holds`] says what held).
+    pub fn compat(mut self, level: CompatLevel) -> Limits {
+        self.compat = level;
+        self
+    }
+
+    /// The limits checked, in the units the files take.
+    fn values(&self) -> Result<Values, Error> {
+        let bad = |what: String| Err(Error::invalid(what));
+        let positive = |name: &str, v: Option<u64>| match v {
+            Some(0) => Err(Error::invalid(format!("{name} must be at least 1"))),
+            _ => Ok(()),
+        };
+        positive("memory_max", self.memory_max)?;
+        positive("memory_high", self.memory_high)?;
+        positive("pids_max", self.pids_max)?;
+        if self.memory_swap_max.is_some() && self.memory_max.is_none() {
+            return bad("memory_swap_max needs memory_max (swap is counted beyond memory)".into());
+        }
+        let cpu_max = match self.cpu {
+            None => None,
+            Some(Cpu::Cpus(c)) => {
+                if !(0.01..=1e6).contains(&c) {
+                    return bad(format!("cpus({c}) must be a number of CPUs of at least 0.01"));
+                }
+                Some(((c * CPUS_PERIOD_US as f64).round() as u64, CPUS_PERIOD_US))
+            }
+            Some(Cpu::Max { quota_us, period_us }) => {
+                if quota_us < 1000 || !(1000..=1_000_000).contains(&period_us) {
+                    return bad(format!(
+                        "cpu_max({quota_us}, {period_us}): the quota must be at least 1000 µs \
+                         and the period 1000 µs to 1 s (the kernel's bounds)"
+                    ));
+                }
+                Some((quota_us, period_us))
+            }
+        };
+        if let Some(w) = self.cpu_weight {
+            if !(1..=10_000).contains(&w) {
+                return bad(format!("cpu_weight({w}) must be 1 to 10000"));
+            }
+        }
+        if let Some(list) = &self.cpus_allowed {
+            if !files::valid_cpu_list(list) {
+                return bad(format!("cpus_allowed({list:?}) is not a cpu list like 0-3,8"));
+            }
+        }
+        if let Some(p) = &self.parent {
+            if p.as_os_str().is_empty() || p.components().any(|c| c == Component::ParentDir) {
+                return bad(format!("cgroup parent {} must be a path without ..", p.display()));
+            }
+        }
+        Ok(Values {
+            memory_max: self.memory_max,
+            swap: self.memory_swap_max,
+            memory_high: self.memory_high,
+            pids_max: self.pids_max,
+            cpu_max,
+            cpu_weight: self.cpu_weight,
+            cpus_allowed: self.cpus_allowed.clone(),
+            oom_group: self.oom_group.unwrap_or(true),
+            oom_group_asked: self.oom_group == Some(true),
+        })
+    }
+
+    /// The plan step: the sandbox's leaves made, their limits written and the fds the child
+    /// needs opened. The returned cgroup removes its leaves when dropped (a setup failure).
+    pub(crate) fn plan(&self) -> Result<Cgroup, Error> {
+        let v = self.values()?;
+        live::create(self, &v)
+    }
+}
+
+/// [`Limits`], checked.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Values {
+    pub memory_max: Option<u64>,
+    /// Swap beyond memory.
+    pub swap: Option<u64>,
+    pub memory_high: Option<u64>,
+    pub pids_max: Option<u64>,
+    /// Quota and period, in µs.
+    pub cpu_max: Option<(u64, u64)>,
+    pub cpu_weight: Option<u64>,
+    pub cpus_allowed: Option<String>,
+    /// `memory.oom.group` where there is one (v2).
+    pub oom_group: bool,
+    /// Asked for explicitly: then it must hold (it holds nowhere on v1).
+    pub oom_group_asked: bool,
+}
+
+impl Values {
+    /// The limits asked for.
+    fn asked(&self) -> Vec<Limit> {
+        let mut out = Vec::new();
+        let mut add = |on: bool, l| {
+            if on {
+                out.push(l)
+            }
+        };
+        add(self.memory_max.is_some(), Limit::MemoryMax);
+        add(self.memory_max.is_some(), Limit::MemorySwapMax);
+        add(self.memory_high.is_some(), Limit::MemoryHigh);
+        add(self.memory_max.is_some() && self.oom_group_asked, Limit::OomGroup);
+        add(self.pids_max.is_some(), Limit::PidsMax);
+        add(self.cpu_max.is_some(), Limit::CpuMax);
+        add(self.cpu_weight.is_some(), Limit::CpuWeight);
+        add(self.cpus_allowed.is_some(), Limit::CpusAllowed);
+        out
+    }
+}
+
+/// What the child reads of the sandbox's cgroup: the fds of the leaves it enters.
+#[derive(Debug)]
+pub(crate) struct CgroupPlan<'a> {
+    /// The cgroup2 leaf, for `clone3`'s `cgroup` field (`CLONE_INTO_CGROUP`).
+    pub into: Option<BorrowedFd<'a>>,
+    /// The cgroup2 leaf's `cgroup.procs`, which the child writes itself when `clone3` could
+    /// not be used; its index in the cgroup's leaves is `v2_index`.
+    pub v2_procs: Option<BorrowedFd<'a>>,
+    pub v2_index: usize,
+    /// The v1 leaves' `cgroup.procs`, by the index of their leaf.
+    pub join: [Option<BorrowedFd<'a>>; MAX_LEAVES],
+    /// `unshare(CLONE_NEWCGROUP)` once the child is in every leaf ([`crate::Namespaces::CGROUP`]).
+    pub unshare_ns: bool,
+}
+
+/// The parent of the sandbox's leaf in hierarchy `i`, for `parent` (see [`Limits::parent`]).
+fn parent_dir(
+    parent: Option<&Path>,
+    i: usize,
+    own: &[(usize, PathBuf)],
+    needed_by: &str,
+) -> Result<PathBuf, Error> {
+    let hs = host::hierarchies();
+    let h = &hs[i];
+    let own_dir = || {
+        own.iter().find(|(j, _)| *j == i).map(|(_, d)| d.clone()).ok_or_else(|| {
+            Error::invalid(format!(
+                "this process has no cgroup in the {} hierarchy (/proc/self/cgroup)",
+                h.name()
+            ))
+        })
+    };
+    match parent {
+        None => own_dir(),
+        Some(p) if p.is_relative() => Ok(own_dir()?.join(p)),
+        Some(p) => match host::hierarchy_of(p) {
+            Some(j) if j == i => Ok(p.to_path_buf()),
+            Some(j) => Err(Error::invalid(format!(
+                "cgroup parent {} is in the {} hierarchy, but {needed_by} needs {}: give a cgroup \
+                 path as /proc/self/cgroup writes them (/jobs/ci), which names one cgroup in \
+                 every hierarchy",
+                p.display(),
+                hs[j].name(),
+                h.name()
+            ))),
+            None => Ok(h.point.join(p.strip_prefix("/").unwrap_or(p))),
+        },
+    }
+}
+
+/// A setup error of the cgroup's plan step with a hint of its own.
+fn cg_error(step: Step, path: PathBuf, errno: rustix::io::Errno, hint: Option<String>) -> Error {
+    let mut e = Error::setup(step, Some(path), errno.raw_os_error());
+    if let (Some(h), Error::Setup { hint: slot, .. }) = (hint, &mut e) {
+        *slot = Some(h);
+    }
+    e
+}
+
+/// A spawn's parent-side error, with the cgroup2 leaf named when `clone3` refused to create
+/// the child in it.
+pub(crate) fn describe_clone(e: Error, cgroup: Option<&Cgroup>) -> Error {
+    let leaf = cgroup.and_then(Cgroup::v2_path);
+    match (&e, leaf) {
+        (Error::Setup { step: Step::Clone, source, .. }, Some(leaf)) => {
+            let errno = source.raw_os_error().unwrap_or(0);
+            if [libc::EACCES, libc::EBUSY, libc::EOPNOTSUPP, libc::ENODEV].contains(&errno) {
+                return Error::setup(Step::CloneIntoCgroup, Some(leaf.to_path_buf()), errno);
+            }
+            e
+        }
+        _ => e,
+    }
+}
+
+impl Cgroup {
+    /// The child's failure record of a cgroup step as an error naming the leaf.
+    pub(crate) fn describe(&self, f: &crate::error::Failure) -> Option<Error> {
+        if f.step != Step::JoinCgroup {
+            return None;
+        }
+        let path = self.leaf_path(usize::from(f.index))?.join("cgroup.procs");
+        Some(Error::setup(f.step, Some(path), f.errno))
+    }
+}
