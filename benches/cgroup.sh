@@ -39,10 +39,13 @@ for line in open("/proc/self/mountinfo"):
         print(mnt, os.path.normpath(mnt + "/" + os.path.relpath(own[key], root)))
 PY
 }
-# The nscell-* cgroups (nscell's own and the runtimes' nscell-bench-PID) under our own cgroups.
+# The cgroups a run makes, directly under our own cgroups: nscell's leaves
+# (nscell-<pidns>-<pid>-<start>-<n>) and the runtimes' nscell-bench-<pid>. Other nscell users on
+# this machine make theirs under other parents (or leave them only for a moment).
 bench_cgroups() {
   own_cgroups | while read -r _ dir; do
-    find "$dir" -mindepth 1 -maxdepth 2 -type d -name 'nscell-*' 2>/dev/null || true
+    find "$dir" -mindepth 1 -maxdepth 1 -type d \( -name 'nscell-[0-9]*-[0-9]*-[0-9]*-[0-9]*' \
+      -o -name 'nscell-bench-*' \) 2>/dev/null || true
   done | sort
 }
 
@@ -245,15 +248,15 @@ fi
 
 echo
 # Nothing left behind: no runc container in the private state dir, no runc or crun process, and
-# no nscell-* cgroup that was not there before the run (a concurrent nscell elsewhere may create
-# one for a moment: a new one is checked again after a second).
+# no such cgroup that was not there before the run (a concurrent nscell elsewhere may make one
+# for a moment: a new one is checked again after a second).
 left=$(runc --root "$state" list -q)
 procs=$(pgrep -x 'runc|crun' || true)
 new=$(comm -13 <(echo "$before") <(bench_cgroups))
 [ -n "$new" ] && sleep 1 && new=$(comm -13 <(echo "$before") <(bench_cgroups))
 if [ -z "$left$procs$new" ]; then
-  echo "left behind: nothing (no runc container, no runc or crun process, no new nscell-* cgroup"
-  echo "under our own cgroups:"
+  echo "left behind: nothing (no runc container, no runc or crun process, and no new"
+  echo "nscell-<pidns>-<pid>-<start>-<n> or nscell-bench-<pid> cgroup directly under our own:"
   own_cgroups | sed 's/^[^ ]* /  /'
   echo ")"
 else
