@@ -239,6 +239,16 @@ hyperfine -N --warmup 20 --runs "$runs" --export-json "$json" "${cases[@]}" </de
 echo
 report "$json" runc
 
+# The same cases one at a time after 100 ms of quiet, as a program that spawns now and then
+# would: on cgroup v1 the first move of a task into a cgroup after a quiet spell waits for an
+# RCU grace period (the cgroup_threadgroup_rwsem writer), which back-to-back runs mostly skip.
+echo
+echo "one spawn after 100 ms of quiet (hyperfine --prepare 'sleep 0.1', 40 runs):"
+json_idle=/tmp/nscell-cgroup-idle.json
+hyperfine -N --runs 40 --prepare 'sleep 0.1' --export-json "$json_idle" "${cases[@]}" </dev/null
+echo
+report "$json_idle" runc
+
 if command -v crun >/dev/null; then
   echo
   unshare --mount --propagation private "$PWD/benches/cgroup.sh" --crun-in-private-mount-ns "$tmp" "$id" "$runs"
