@@ -2,8 +2,9 @@
 # cgroup limits (issue 12): the nscell binary with memory + pids + CPU limits next to the same spawn
 # without them, and next to `runc run` of an OCI bundle with the same linux.resources and of one
 # without linux.resources, in one hyperfine run; then the limits' cost (delta of the medians) and
-# the ratio to runc. When crun is installed, a second run adds crun in a private mount namespace
-# (see crun_run below). Afterwards it checks that no cgroup, runtime state or process is left.
+# the ratio to runc; then the same cases one at a time after 100 ms of quiet. When crun is
+# installed, a last run adds crun in a private mount namespace (see crun_run below). Afterwards
+# it checks that no cgroup, runtime state or process is left.
 # Usage: benches/cgroup.sh [RUNS]   (as root; needs hyperfine, runc, python3 and busybox-static:
 # `apt-get install -y runc busybox-static`, optionally crun). The bundles are generated in a
 # temporary directory. A case whose command fails once in a pre-check (e.g. an nscell without the
