@@ -16,4 +16,6 @@ pub(crate) struct Context<'a> {
     pub cwd: Option<&'a Path>,
     /// The uid and gid the program has inside: what the caller's ids map to.
     pub ids_inside: (u32, u32),
+    /// The sandbox's cgroup leaves and their hierarchies' names, for a cgroup view.
+    pub cgroup_leaves: &'a [(std::path::PathBuf, String)],
 }

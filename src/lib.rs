@@ -46,8 +46,9 @@
 //! [`Operation`]) and what they take or return ([`Namespaces`], [`IdMap`], [`Stdio`],
 //! [`Capabilities`], [`WaitInfo`], [`ResourceUsage`], [`Support`]) are at the root. Each
 //! hardening layer has a module of its own, as in rustix: [`seccomp`] (rules and the default
-//! policy), [`landlock`] (path and port rules, what was enforced), [`rlimit`] (resource
-//! limits); [`pty`] relays a pseudo-terminal. Fds passed to the program ([`Sandbox::keep_fd`],
+//! policy), [`landlock`] (path and port rules, what was enforced), [`rlimit`] (per-process
+//! resource limits), [`cgroup`] (limits on the whole sandbox: memory, tasks, CPU); [`pty`]
+//! relays a pseudo-terminal. Fds passed to the program ([`Sandbox::keep_fd`],
 //! [`Sandbox::map_fd`]) are owned fds, which the `Sandbox` closes when it is dropped; what
 //! Landlock enforced comes back with each spawn ([`Child::landlock_status`]).
 //!

@@ -750,3 +750,43 @@ fn a_memory_limit_too_small_to_start_never_kills_the_caller() {
     assert!(err.contains("OOM killer") || err.contains("memory limit"), "{err}");
     assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
 }
+
+/// In a new root, `cgroup_view` shows the sandbox's own cgroups read-only, named as
+/// `/sys/fs/cgroup` names them.
+#[test]
+fn a_new_root_gets_a_read_only_view_of_its_own_cgroups() {
+    let (_g, parents) = setup_or_skip!();
+    if !has_controller("pids") {
+        skip!("no pids controller here");
+    }
+    let script = "cat /sys/fs/cgroup/*/pids.max; ls /sys/fs/cgroup; \
+                  echo 1 2>/dev/null >/sys/fs/cgroup/*/pids.max || echo refused";
+    let out = Sandbox::new("/bin/sh")
+        .args(["-c", script])
+        .ro_bind("/usr", "/usr")
+        .symlink("usr/bin", "/bin")
+        .symlink("usr/lib", "/lib")
+        .symlink("usr/lib64", "/lib64")
+        .proc("/proc")
+        .cgroup_view("/sys/fs/cgroup")
+        .limits(Limits::new().pids_max(42))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("42"), "{text}");
+    assert!(text.contains("pids"), "{text}");
+    assert!(text.ends_with("refused\n"), "{text}");
+    if cgroup2().is_some() && v1_has("pids") {
+        assert!(text.lines().any(|l| l == "unified"), "{text}");
+    }
+    // Without limits there is nothing to show: a clear error.
+    let e = Sandbox::new("/bin/true")
+        .ro_bind("/usr", "/usr")
+        .cgroup_view("/sys/fs/cgroup")
+        .spawn()
+        .unwrap_err();
+    assert!(e.is_invalid_input() && e.to_string().contains("limits"), "{e}");
+    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+}

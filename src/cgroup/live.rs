@@ -369,6 +369,25 @@ impl Cgroup {
         self.leaves.get(index).map(|l| (l.path.as_path(), l.v2))
     }
 
+    /// The leaves and the names of their hierarchies as `/sys/fs/cgroup` has them (a cgroup
+    /// view's layout): `unified` for cgroup2 beside v1 ones, the v1 mount point's name.
+    pub(crate) fn view_leaves(&self) -> Vec<(PathBuf, String)> {
+        self.leaves
+            .iter()
+            .map(|l| {
+                let name = match host::hierarchy_of(&l.path) {
+                    Some(i) => host::hierarchies()[i]
+                        .point
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned()),
+                    None => None,
+                };
+                let fallback = if l.v2 { "unified".to_string() } else { l.controllers.join(",") };
+                (l.path.clone(), name.unwrap_or(fallback))
+            })
+            .collect()
+    }
+
     /// The cgroup2 leaf, if any.
     pub(crate) fn v2_path(&self) -> Option<&Path> {
         self.leaves.iter().find(|l| l.v2).map(|l| l.path.as_path())

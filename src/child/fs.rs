@@ -324,7 +324,8 @@ pub(crate) fn apply(
     before_pivot: impl FnOnce() -> Result<(), Failure>,
 ) -> Result<(), Failure> {
     // 1. Clone every source while the host view is intact.
-    for (i, op) in plan.ops.iter().enumerate() {
+    for op in plan.ops.iter() {
+        let i = op.index;
         match &op.kind {
             Kind::Bind { src, .. } => {
                 let flags = OpenTreeFlags::OPEN_TREE_CLONE
@@ -383,8 +384,8 @@ pub(crate) fn apply(
     }
 
     // 3. The operations, in order, every destination resolved inside the new root.
-    for (i, op) in plan.ops.iter().enumerate().skip(first) {
-        apply_one(r, plan, op).map_err(|e| Failure::new(step_of(&op.kind), e).at(i))?;
+    for op in plan.ops.iter().skip(first) {
+        apply_one(r, plan, op).map_err(|e| Failure::new(step_of(&op.kind), e).at(op.index))?;
     }
 
     // 4. Into the new root; the old one is detached and can no longer be reached.

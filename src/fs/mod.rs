@@ -53,16 +53,50 @@ pub(crate) enum Contents {
 /// One filesystem operation, as given to the builder.
 #[derive(Debug)]
 pub(crate) enum Op {
-    Bind { src: PathBuf, dest: PathBuf, kind: BindKind, skip_missing: bool },
-    Tmpfs { dest: PathBuf, size: Option<u64>, mode: Option<u32> },
-    Proc { dest: PathBuf },
-    Dev { dest: PathBuf },
-    Mqueue { dest: PathBuf },
-    Dir { dest: PathBuf, mode: Option<u32> },
-    Symlink { target: PathBuf, dest: PathBuf },
-    File { dest: PathBuf, contents: Contents, mode: Option<u32> },
-    Chmod { path: PathBuf, mode: u32 },
-    RemountRo { dest: PathBuf },
+    Bind {
+        src: PathBuf,
+        dest: PathBuf,
+        kind: BindKind,
+        skip_missing: bool,
+    },
+    Tmpfs {
+        dest: PathBuf,
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
+    Proc {
+        dest: PathBuf,
+    },
+    Dev {
+        dest: PathBuf,
+    },
+    Mqueue {
+        dest: PathBuf,
+    },
+    Dir {
+        dest: PathBuf,
+        mode: Option<u32>,
+    },
+    Symlink {
+        target: PathBuf,
+        dest: PathBuf,
+    },
+    File {
+        dest: PathBuf,
+        contents: Contents,
+        mode: Option<u32>,
+    },
+    Chmod {
+        path: PathBuf,
+        mode: u32,
+    },
+    RemountRo {
+        dest: PathBuf,
+    },
+    /// The sandbox's own cgroups, read-only ([`Sandbox::cgroup_view`](crate::Sandbox::cgroup_view)).
+    CgroupView {
+        dest: PathBuf,
+    },
 }
 
 impl Op {
@@ -79,7 +113,8 @@ impl Op {
             | Op::Mqueue { dest }
             | Op::Dir { dest, .. }
             | Op::File { dest, .. }
-            | Op::RemountRo { dest } => d(dest),
+            | Op::RemountRo { dest }
+            | Op::CgroupView { dest } => d(dest),
         }
     }
 
@@ -100,6 +135,7 @@ impl Op {
             Op::File { .. } => "file",
             Op::Chmod { .. } => "chmod",
             Op::RemountRo { .. } => "remount_ro",
+            Op::CgroupView { .. } => "cgroup_view",
         }
     }
 }
@@ -166,6 +202,9 @@ pub(crate) struct Planned<'a> {
     pub(crate) dest: Vec<Comp>,
     /// The first fd slot of this operation in [`FsPlan::slots`].
     pub(crate) slot: usize,
+    /// The index of the operation in [`FsConfig::ops`] this comes from (a cgroup view is
+    /// several), which a failure record names.
+    pub(crate) index: usize,
 }
 
 /// The filesystem operations, ready for the child.
@@ -279,11 +318,15 @@ impl FsConfig {
         &self,
         ctx: &crate::context::Context<'_>,
     ) -> Result<Option<FsPlan<'_>>, Error> {
-        prepare(self, ctx.namespaces)
+        prepare(self, ctx.namespaces, ctx.cgroup_leaves)
     }
 }
 
-fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan<'_>>, Error> {
+fn prepare<'a>(
+    cfg: &'a FsConfig,
+    ns: Namespaces,
+    cgroup_leaves: &[(PathBuf, String)],
+) -> Result<Option<FsPlan<'a>>, Error> {
     if cfg.ops.is_empty() {
         return Ok(None);
     }
@@ -357,6 +400,19 @@ fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan<'_>>, Error> 
             }
             Op::Chmod { path, mode } => (Kind::Chmod { mode: mode_ok(*mode)? }, path, false, 0),
             Op::RemountRo { dest } => (Kind::RemountRo, dest, false, 0),
+            Op::CgroupView { dest } => {
+                for (kind, dest, nslots) in cgroup_view(dest, cgroup_leaves)? {
+                    let dest = components(&dest)?;
+                    if dest.is_empty() {
+                        return Err(Error::invalid(
+                            "cgroup_view(\"/\"): the view needs a place below /",
+                        ));
+                    }
+                    ops.push(Planned { kind, skip_missing: false, dest, slot: slots, index: i });
+                    slots += nslots;
+                }
+                continue;
+            }
         };
         let comps = components(dest)?;
         if comps.is_empty() {
@@ -379,7 +435,7 @@ fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan<'_>>, Error> 
                 }
             }
         }
-        ops.push(Planned { kind, skip_missing: skip, dest: comps, slot: slots });
+        ops.push(Planned { kind, skip_missing: skip, dest: comps, slot: slots, index: i });
         slots += nslots;
     }
     Ok(Some(FsPlan {
@@ -390,6 +446,40 @@ fn prepare(cfg: &FsConfig, ns: Namespaces) -> Result<Option<FsPlan<'_>>, Error> 
         // Without mount_setattr, every read-only bind is remounted once attached.
         force_remount: cfg.force_remount || !crate::kernel::mount_setattr(),
     }))
+}
+
+/// A cgroup view at `dest`, as operations: the one leaf bound read-only on `dest` (cgroup v2
+/// alone), or a tmpfs with each leaf bound read-only under its hierarchy's name (`memory`,
+/// `pids`, `unified`, ...), as `/sys/fs/cgroup` names them, made read-only in turn. Never a
+/// cgroupfs mount of its own: a writable v1 hierarchy would give the program `release_agent`
+/// (CVE-2022-0492).
+fn cgroup_view<'a>(
+    dest: &Path,
+    leaves: &[(PathBuf, String)],
+) -> Result<Vec<(Kind<'a>, PathBuf, usize)>, Error> {
+    let bind = |src: &Path| -> Result<Kind<'a>, Error> {
+        let attrs = A::MOUNT_ATTR_RDONLY
+            | A::MOUNT_ATTR_NOSUID
+            | A::MOUNT_ATTR_NODEV
+            | A::MOUNT_ATTR_NOEXEC;
+        Ok(Kind::Bind { src: cstring("cgroup view source", src.as_os_str())?, attrs })
+    };
+    match leaves {
+        [] => Err(Error::invalid(
+            "cgroup_view (--cgroup-view) needs Sandbox::limits (a limit such as --memory): a cgroup \
+             of the sandbox's own to show",
+        )),
+        [(leaf, _)] => Ok(vec![(bind(leaf)?, dest.to_path_buf(), 1)]),
+        _ => {
+            let tmpfs = Kind::Tmpfs { size: None, mode: c"755".to_owned() };
+            let mut out = vec![(tmpfs, dest.to_path_buf(), 0)];
+            for (leaf, name) in leaves {
+                out.push((bind(leaf)?, dest.join(name), 1));
+            }
+            out.push((Kind::RemountRo, dest.to_path_buf(), 0));
+            Ok(out)
+        }
+    }
 }
 
 /// The error for a failed filesystem step: the operation's position, name and paths.

@@ -184,6 +184,18 @@ impl Sandbox {
         self.fs_op(Op::Chmod { path: path.as_ref().into(), mode })
     }
 
+    /// Shows the sandbox's own cgroups at `dest` in the new root, read-only (needs
+    /// [`limits`](Sandbox::limits)): on cgroup v2 alone its leaf is `dest`; on a hybrid or v1
+    /// host `dest` is a tmpfs with each leaf under its hierarchy's name (`memory`, `pids`,
+    /// `cpu`, `unified`), as `/sys/fs/cgroup` names them. The program reads its limits and
+    /// usage there (`pids.max`, `memory.peak`); it can write nothing, and gets no cgroupfs
+    /// mount of its own (a writable v1 hierarchy is the `release_agent` escape,
+    /// CVE-2022-0492).
+    #[doc(alias = "cgroup")]
+    pub fn cgroup_view(&mut self, dest: impl AsRef<Path>) -> &mut Self {
+        self.fs_op(Op::CgroupView { dest: dest.as_ref().into() })
+    }
+
     /// Makes the mount at `dest` read-only, every mount below it included.
     #[doc(alias = "--remount-ro")]
     pub fn remount_ro(&mut self, dest: impl AsRef<Path>) -> &mut Self {

@@ -349,6 +349,9 @@ impl Sandbox {
             ));
         }
         self.refresh_env()?;
+        // The sandbox's cgroup, made and filled before clone (dropped on an error: removed).
+        let cgroup = self.limits.as_ref().map(|l| l.plan()).transpose()?;
+        let cgroup_leaves = cgroup.as_ref().map(|c| c.view_leaves()).unwrap_or_default();
         // What every feature's plan step knows of the sandbox.
         let cwd = self.cwd.as_ref().map(|(p, _)| p.as_path());
         let mut ctx = Context {
@@ -356,6 +359,7 @@ impl Sandbox {
             paths_in_child: false,
             cwd,
             ids_inside: r.ids_inside,
+            cgroup_leaves: &cgroup_leaves,
         };
         let fs = self.fs.plan(&ctx)?;
         let life = self.lifecycle.plan(&ctx)?;
@@ -406,8 +410,6 @@ impl Sandbox {
             && paths_in_child
             && self.harden.nested_userns_allowed()
             && self.harden.may_keep(crate::Capabilities::SYS_ADMIN);
-        // The sandbox's cgroup, made and filled before clone (dropped on an error: removed).
-        let cgroup = self.limits.as_ref().map(|l| l.plan()).transpose()?;
         // Its cgroup namespace is made by the child once it is in its cgroups.
         let cgroup_ns = cgroup.is_some() && ns.contains(Namespaces::CGROUP);
         let without_cgroup_ns = |flags: i32| {

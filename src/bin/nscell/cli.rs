@@ -83,6 +83,7 @@ pub enum FsOp {
     /// `--bind` and friends: (option name, source, destination).
     Bind(&'static str, OsString, OsString),
     RemountRo(OsString),
+    CgroupView(OsString),
     Tmpfs {
         dest: OsString,
         size: Option<u64>,
@@ -117,6 +118,7 @@ impl FsOp {
         match self {
             FsOp::Bind(name, _, dest) => (name, dest),
             FsOp::RemountRo(dest) => ("--remount-ro", dest),
+            FsOp::CgroupView(dest) => ("--cgroup-view", dest),
             FsOp::Tmpfs { dest, .. } => ("--tmpfs", dest),
             FsOp::Proc(dest) => ("--proc", dest),
             FsOp::Dev(dest) => ("--dev", dest),

@@ -454,6 +454,16 @@ order and that becomes /, the host's root detached; nothing else is mounted in i
                 let dest = v.one()?;
                 s.fs(FsOp::RemountRo(dest))
             }),
+            opt(
+                "--cgroup-view",
+                "DEST",
+                "show the sandbox's own cgroups at DEST, read-only (needs a limit\n\
+                 such as --memory; /sys/fs/cgroup is the usual DEST)",
+                |s, v| {
+                    let dest = v.one()?;
+                    s.fs(FsOp::CgroupView(dest))
+                },
+            ),
             opt("--tmpfs", "DEST", "mount an empty tmpfs on DEST", |s, v| {
                 let dest = v.one()?;
                 let (size, mode) = (s.size.take(), s.perms.take());

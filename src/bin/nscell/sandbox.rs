@@ -71,6 +71,7 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
                 _ => sb.dev_bind_try(src, dest),
             },
             FsOp::RemountRo(dest) => sb.remount_ro(dest),
+            FsOp::CgroupView(dest) => sb.cgroup_view(dest),
             FsOp::Tmpfs { dest, size, mode } => sb.tmpfs_with(dest, *size, *mode),
             FsOp::Proc(dest) => sb.proc(dest),
             FsOp::Dev(dest) => sb.dev(dest),
