@@ -148,8 +148,12 @@ pub(crate) fn hierarchies_in(mountinfo: &str) -> Vec<Hierarchy> {
             }
             _ => continue,
         };
-        if !out.iter().any(|o| o.v2 == h.v2 && o.controllers == h.controllers) {
-            out.push(h);
+        // One per hierarchy: the first mount point of each, but the last mount on that point
+        // (a mount over another hides it).
+        match out.iter_mut().find(|o| o.v2 == h.v2 && o.controllers == h.controllers) {
+            Some(o) if o.point == h.point => *o = h,
+            Some(_) => {}
+            None => out.push(h),
         }
     }
     out
@@ -206,6 +210,7 @@ mod tests {
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 42 31 0:32 / /mnt/memory\\040again rw,relatime - cgroup cgroup rw,memory
+43 35 0:32 /process_api/1 /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
 ";
 
     #[test]
@@ -216,6 +221,8 @@ mod tests {
         assert!(hs[0].has(Controller::Cpu) && !hs[0].has(Controller::Memory));
         assert_eq!(hs[3].point, Path::new("/sys/fs/cgroup/unified"));
         assert_eq!(hs[2].root, "/docker/abc");
+        // The memory hierarchy: the mount over /sys/fs/cgroup/memory hides the first one.
+        assert_eq!(hs[1].root, "/process_api/1");
     }
 
     #[test]
@@ -231,6 +238,7 @@ mod tests {
                 "/sys/fs/cgroup/systemd",
                 "/sys/fs/cgroup/unified",
                 "/mnt/memory again",
+                "/sys/fs/cgroup/memory",
             ]
         );
     }
@@ -253,7 +261,8 @@ mod tests {
         assert_eq!(hs[2].dir("/docker/abc/x"), Path::new("/sys/fs/cgroup/pids/x"));
         assert_eq!(hs[2].dir("/docker/abc"), Path::new("/sys/fs/cgroup/pids"));
         assert_eq!(hs[2].dir("/elsewhere"), Path::new("/sys/fs/cgroup/pids"));
-        assert_eq!(hs[1].dir("/process_api/1"), Path::new("/sys/fs/cgroup/memory/process_api/1"));
+        // Through the mount that shows that cgroup itself.
+        assert_eq!(hs[1].dir("/process_api/1"), Path::new("/sys/fs/cgroup/memory"));
         assert_eq!(hs[0].dir("/"), Path::new("/sys/fs/cgroup/cpu,cpuacct"));
     }
 }

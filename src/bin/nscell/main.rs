@@ -139,7 +139,11 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     cli.timeout = cli.timeout.map(|t| t.saturating_sub(start.elapsed()));
     let mut sb = sandbox::sandbox(&cli, &fds, &programs);
     sb.pty(pty);
-    if let Some(fd) = abort.and_then(|fd| fd.try_clone_to_owned().ok()) {
+    // Only a setup step that reads an fd (--file) can block; without one the setup takes the
+    // fast path, and a signal that comes meanwhile reaches the program once it runs.
+    let setup_can_block = cli.fs.iter().any(|op| matches!(op, cli::FsOp::File { .. }));
+    if let Some(fd) = abort.filter(|_| setup_can_block).and_then(|fd| fd.try_clone_to_owned().ok())
+    {
         sb.abort_setup_on(fd);
     }
     let mut child = match sb.spawn() {
