@@ -118,7 +118,8 @@ impl KillGate {
 pub(crate) enum Checkpoint {
     /// The namespaces exist, before any step that needs the id maps: id maps the parent
     /// writes; next, a network helper that must attach before any further user-namespace
-    /// step, and cgroup placement where `CLONE_INTO_CGROUP` could not be used.
+    /// step. (Cgroups need no checkpoint: the child joins its v1 leaves, and its cgroup2 leaf
+    /// where `clone3` could not place it, through fds the parent opened.)
     NamespacesCreated = 1,
     /// The mounts are in place, before the mounts are locked and the program's root is final
     /// (OCI `createRuntime` and `createContainer` hooks).
