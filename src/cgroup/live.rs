@@ -945,6 +945,46 @@ fn remove_tree(dir: &Path) -> bool {
 mod tests {
     use super::*;
 
+    /// The v2 writes as they reach files (this host has no v2 controllers to take them): each
+    /// in one write, through the leaf's fd, into a directory standing in for a leaf.
+    #[test]
+    fn v2_writes_reach_their_files_as_the_kernel_reads_them() {
+        use super::super::Limits;
+        let dir = std::env::temp_dir().join(format!("nscell-v2-writes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let limits = Limits::new()
+            .memory_max(64 << 20)
+            .memory_high(48 << 20)
+            .pids_max(50)
+            .cpus(1.5)
+            .cpu_weight(200)
+            .cpus_allowed("0-1");
+        let values = limits.values().unwrap();
+        let writes = files::v2_writes(&values, |_| true);
+        for w in &writes {
+            std::fs::write(dir.join(w.file), "").unwrap();
+        }
+        let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(&dir, flags, Mode::empty()).unwrap();
+        let leaf =
+            Leaf { path: dir.clone(), v2: true, controllers: Vec::new(), dir: fd, procs: None };
+        for w in &writes {
+            write_at(&leaf, w.file, &w.bytes).unwrap();
+        }
+        let read = |f: &str| leaf.read(f).unwrap();
+        assert_eq!(read("memory.max"), "67108864");
+        assert_eq!(read("memory.high"), "50331648");
+        assert_eq!(read("memory.swap.max"), "0");
+        assert_eq!(read("memory.oom.group"), "1");
+        assert_eq!(read("pids.max"), "50");
+        assert_eq!(read("cpu.max"), "150000 100000");
+        assert_eq!(read("cpu.weight"), "200");
+        assert_eq!(read("cpuset.cpus"), "0-1");
+        // A file the kernel does not have (no controller): ENOENT, never a new file.
+        assert_eq!(write_at(&leaf, "io.max", "x"), Err(Errno::NOENT));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn only_dead_owners_of_this_pid_namespace_are_collected() {
         let me = std::process::id();
