@@ -790,3 +790,37 @@ fn a_new_root_gets_a_read_only_view_of_its_own_cgroups() {
     assert!(e.is_invalid_input() && e.to_string().contains("limits"), "{e}");
     assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
 }
+
+/// Where `clone3` is refused (a container's seccomp policy), the child joins its cgroup2 leaf
+/// itself through `cgroup.procs`: still inside before the program's first instruction. Tested
+/// with the binary run in a sandbox whose seccomp filter fails `clone3` with `ENOSYS`.
+#[test]
+fn without_clone3_the_child_joins_its_cgroup2_leaf_itself() {
+    let (_g, parents) = setup_or_skip!();
+    if cgroup2().is_none() {
+        skip!("no cgroup2 tree mounted");
+    }
+    use nscell::seccomp::{Action, Rule};
+    let out = Sandbox::new(common::nscell_bin())
+        .args(["--pids-limit", "20", "--", "/bin/cat", "/proc/self/cgroup"])
+        // No mount namespace: the inner nscell writes the cgroupfs.
+        .namespaces(Namespaces::USER)
+        .default_seccomp(false)
+        .seccomp_rule(Rule::new("clone3", Action::Errno(libc::ENOSYS)))
+        .limits(Limits::new())
+        .output()
+        .unwrap();
+    let (text, err) =
+        (String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text} {err}");
+    let v2 = text.lines().find(|l| l.starts_with("0::")).unwrap();
+    // The inner sandbox's leaf, below the outer one's.
+    let leaf = |c: &&str| {
+        c.strip_prefix("nscell-").is_some_and(|r| r.starts_with(|d: char| d.is_ascii_digit()))
+    };
+    assert_eq!(v2.split('/').filter(leaf).count(), 2, "{text}");
+    if v1_has("pids") {
+        assert!(text.lines().any(|l| l.contains(":pids:") && l.contains("/nscell-")), "{text}");
+    }
+    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+}
