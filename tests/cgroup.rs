@@ -824,3 +824,27 @@ fn without_clone3_the_child_joins_its_cgroup2_leaf_itself() {
     }
     assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
 }
+
+/// A handle opened from a record (another process's, an OCI runtime's `delete`) removes the
+/// cgroup with everything in it; a record that names no cgroup is refused.
+#[test]
+fn a_reopened_handle_removes_the_cgroup_and_what_runs_in_it() {
+    let (_g, parents) = setup_or_skip!();
+    let mut child =
+        Sandbox::new("/bin/sleep").arg("100").limits(Limits::new().pids_max(10)).spawn().unwrap();
+    let record = child.cgroup().unwrap().record();
+    let leaves: Vec<PathBuf> = record.lines().map(PathBuf::from).collect();
+    let other = nscell::cgroup::Cgroup::open(&record).unwrap();
+    assert_eq!(other.pids(), [child.id()]);
+    let usage = other.remove().unwrap();
+    assert_eq!(usage.pids_current, None, "{usage:?}");
+    let status = child.wait().unwrap();
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
+    for leaf in &leaves {
+        assert!(!leaf.exists(), "{}", leaf.display());
+    }
+    for bad in ["", "/tmp\n", "/nonexistent/cgroup\n"] {
+        assert!(nscell::cgroup::Cgroup::open(bad).is_err(), "{bad:?}");
+    }
+    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+}
