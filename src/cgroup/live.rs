@@ -633,20 +633,10 @@ fn make_leaf(
     limits_here: &[Limit],
     tag: &str,
 ) -> Result<Leaf, Error> {
-    let parent = parent_dir(limits.parent.as_deref(), i, own, needed_by)?;
-    let not_cgroup = |e: Errno| {
-        let hint = match e {
-            Errno::NOENT => Some(
-                "the cgroup parent does not exist: create it (and delegate it to this user) first"
-                    .to_string(),
-            ),
-            _ => None,
-        };
-        cg_error(Step::CreateCgroup, parent.clone(), e, hint)
-    };
+    let mut parent = parent_dir(limits.parent.as_deref(), i, own, needed_by)?;
     // Once per parent in a process: that it is a cgroup, and the leaves of dead owners in it.
     if first_use(&parent) {
-        let fs = rustix::fs::statfs(&parent).map_err(not_cgroup)?;
+        let fs = rustix::fs::statfs(&parent).map_err(|e| parent_error(&parent, e))?;
         let magic = fs.f_type as i64;
         if magic != CGROUP_SUPER_MAGIC && magic != CGROUP2_SUPER_MAGIC {
             return Err(Error::invalid(format!(
@@ -665,34 +655,33 @@ fn make_leaf(
                 needed_names.push(c);
             }
         }
-        let control = parent.join("cgroup.subtree_control");
-        let enabled = if needed_names.is_empty() {
-            String::new()
-        } else {
-            std::fs::read_to_string(&control).unwrap_or_default()
-        };
-        if let Some(add) = files::subtree_control(&needed_names, &enabled) {
-            std::fs::write(&control, &add).map_err(|e| {
-                let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-                let hint = match errno {
-                    Errno::BUSY => Some(crate::error::NO_INTERNAL_PROCESSES.to_string()),
-                    Errno::NOENT => Some(format!(
-                        "{add} is not available to {}: its own parent has not delegated it (see \
-                         its cgroup.controllers)",
-                        parent.display()
-                    )),
-                    Errno::ACCESS | Errno::PERM => Some(DELEGATE.to_string()),
-                    _ => None,
-                };
-                cg_error(Step::EnableControllers, control.clone(), errno, hint)
-            })?;
+        match enable(&parent, &needed_names) {
+            Ok(()) => {}
+            // The caller's own cgroup holds the caller (cgroup v2 enables no controller there):
+            // beside it instead, in its parent, where systemd's user@UID.service (or a
+            // container's delegated root) leaves the caller's cgroups with controllers on and no
+            // process of their own; as crun does.
+            Err((Errno::BUSY, _)) if limits.parent.is_none() => {
+                let sibling = sibling_parent(&parent, &h.point)
+                    .filter(|p| writable(p) && enable(p, &needed_names).is_ok());
+                match sibling {
+                    Some(p) => {
+                        if first_use(&p) {
+                            collect_in(&p);
+                        }
+                        parent = p;
+                    }
+                    None => return Err(enable_error(&parent, &needed_names, Errno::BUSY)),
+                }
+            }
+            Err((errno, _)) => return Err(enable_error(&parent, &needed_names, errno)),
         }
         controllers = needed_names.iter().map(|c| c.name().to_string()).collect();
     }
     let path = parent.join(format!("nscell-{tag}"));
     rustix::fs::mkdir(&path, Mode::from_raw_mode(0o755)).map_err(|e| {
         if e == Errno::NOENT {
-            return not_cgroup(e);
+            return parent_error(&parent, e);
         }
         let hint = match e {
             Errno::ACCESS | Errno::PERM => Some(DELEGATE.to_string()),
@@ -718,6 +707,63 @@ fn make_leaf(
         }
     };
     Ok(Leaf { path, v2: h.v2, controllers, dir, procs: None })
+}
+
+/// The error for a parent that cannot be used (missing: ENOENT, with its hint).
+fn parent_error(parent: &Path, e: Errno) -> Error {
+    let hint = match e {
+        Errno::NOENT => Some(
+            "the cgroup parent does not exist: create it (and delegate it to this user) first"
+                .to_string(),
+        ),
+        _ => None,
+    };
+    cg_error(Step::CreateCgroup, parent.to_path_buf(), e, hint)
+}
+
+/// Enables `needed` in `parent`'s `cgroup.subtree_control`: only those it lacks, in one write.
+fn enable(parent: &Path, needed: &[Controller]) -> Result<(), (Errno, String)> {
+    if needed.is_empty() {
+        return Ok(());
+    }
+    let control = parent.join("cgroup.subtree_control");
+    let enabled = std::fs::read_to_string(&control).unwrap_or_default();
+    match files::subtree_control(needed, &enabled) {
+        None => Ok(()),
+        Some(add) => std::fs::write(&control, &add)
+            .map_err(|e| (Errno::from_io_error(&e).unwrap_or(Errno::IO), add)),
+    }
+}
+
+/// The error for controllers `parent` would not enable.
+fn enable_error(parent: &Path, needed: &[Controller], errno: Errno) -> Error {
+    let add: Vec<String> = needed.iter().map(|c| format!("+{}", c.name())).collect();
+    let hint = match errno {
+        Errno::BUSY => Some(crate::error::NO_INTERNAL_PROCESSES.to_string()),
+        Errno::NOENT => Some(format!(
+            "{} is not available to {}: its own parent has not delegated it (see its \
+             cgroup.controllers)",
+            add.join(" "),
+            parent.display()
+        )),
+        Errno::ACCESS | Errno::PERM => Some(DELEGATE.to_string()),
+        _ => None,
+    };
+    cg_error(Step::EnableControllers, parent.join("cgroup.subtree_control"), errno, hint)
+}
+
+/// The cgroup beside which a sandbox's leaf may go when the caller's own cgroup `own` holds
+/// processes: `own`'s parent, unless that is the hierarchy's root (`point`, never delegated).
+pub(crate) fn sibling_parent(own: &Path, point: &Path) -> Option<PathBuf> {
+    let up = own.parent()?;
+    (up.starts_with(point) && up != point).then(|| up.to_path_buf())
+}
+
+/// Whether this user may make cgroups in `dir` and move processes through it.
+pub(crate) fn writable(dir: &Path) -> bool {
+    use rustix::fs::{Access, AtFlags, CWD};
+    let ok = |p: &Path| rustix::fs::accessat(CWD, p, Access::WRITE_OK, AtFlags::EACCESS).is_ok();
+    ok(dir) && ok(&dir.join("cgroup.procs"))
 }
 
 /// The hint for a parent the caller may not write.
@@ -983,6 +1029,17 @@ mod tests {
         // A file the kernel does not have (no controller): ENOENT, never a new file.
         assert_eq!(write_at(&leaf, "io.max", "x"), Err(Errno::NOENT));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_populated_own_cgroup_falls_back_to_its_parent_but_never_the_root() {
+        let point = Path::new("/sys/fs/cgroup");
+        let own = Path::new(
+            "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/a.scope",
+        );
+        assert_eq!(sibling_parent(own, point).as_deref(), own.parent());
+        assert_eq!(sibling_parent(Path::new("/sys/fs/cgroup/init.scope"), point), None);
+        assert_eq!(sibling_parent(point, point), None);
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //!   caller's own cgroup or [`Limits::parent`]. The controllers a limit needs are enabled in
 //!   the parent's `cgroup.subtree_control` first, and the child is created inside the leaf
 //!   with `clone3(CLONE_INTO_CGROUP)` (Linux 5.7). cgroup v2 allows controllers only in
-//!   cgroups that hold no processes (the "no internal processes" rule): the parent must be a
-//!   delegated cgroup the caller is not itself in, as systemd makes them
-//!   (`systemd-run --user --scope -p Delegate=yes`, where the caller runs in a leaf of its
-//!   own and sandboxes go beside it) or a container's cgroup namespace root with its init
-//!   moved into a leaf. nscell never moves the caller itself.
+//!   cgroups that hold no processes (the "no internal processes" rule), and the caller's own
+//!   cgroup holds the caller: when it cannot enable them there, nscell makes the leaf beside
+//!   the caller's cgroup, in its parent, if this user may write that and it is not the root
+//!   (as crun does). Under systemd's `user@UID.service` every cgroup of the user's is
+//!   delegated that way (apps run in scopes of a slice that holds no process); elsewhere give
+//!   [`Limits::parent`]: an empty delegated cgroup, or a container's cgroup namespace root with
+//!   its init moved into a leaf. nscell never moves the caller itself.
 //! - **cgroup v1 and hybrid hosts**: one leaf in each v1 hierarchy a limit needs (and only
 //!   those: an empty v1 cpuset refuses tasks), which the child joins through `cgroup.procs`
 //!   fds the parent opened, as its first step after `clone`; where a cgroup2 tree is mounted
@@ -598,11 +600,23 @@ pub(crate) fn support() -> CgroupSupport {
             let populated = std::fs::read_to_string(parent.join("cgroup.procs"))
                 .is_ok_and(|p| !p.trim().is_empty());
             if !listed("cgroup.subtree_control") && populated {
+                // Beside the caller's cgroup, as a spawn would go (see `live::make_leaf`).
+                let beside = live::sibling_parent(&parent, &hs[i].point).filter(|p| {
+                    live::writable(p)
+                        && std::fs::read_to_string(p.join("cgroup.controllers"))
+                            .unwrap_or_default()
+                            .split_whitespace()
+                            .any(|n| n == c.name())
+                });
+                if let Some(p) = beside {
+                    return (name, Ok((held, p)));
+                }
                 return (
                     name,
                     Err(format!(
                         "{} holds processes, so cgroup v2 enables no controller in it (no internal \
-                     processes): give a Limits::parent without any",
+                     processes), and its parent is not writable: give a Limits::parent without \
+                     processes",
                         parent.display()
                     )),
                 );
