@@ -94,6 +94,13 @@ fn dead(pid: u32) -> bool {
     }
 }
 
+/// No cgroup of this process's sandboxes is left under `parents`.
+#[track_caller]
+fn nothing_left(parents: &[PathBuf]) {
+    let left = ours(parents);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 fn v1_has(controller: &str) -> bool {
     std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().any(|l| {
         l.contains(" - cgroup cgroup ")
@@ -164,7 +171,7 @@ fn the_program_is_in_its_cgroups_from_its_first_instruction() {
     for leaf in &leaves {
         assert!(!leaf.exists(), "{} is left", leaf.display());
     }
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 
     // With a cgroup namespace, its cgroups read as the root; with an init, the program's task
     // is inside too.
@@ -223,7 +230,7 @@ fn a_memory_hog_is_oom_killed_and_the_result_says_so() {
     let peak = usage.memory_peak.unwrap_or(0);
     assert!(peak <= (64 << 20) + (1 << 20), "peak {peak} is above the limit");
     drop(child);
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 #[test]
@@ -261,7 +268,7 @@ fn a_fork_bomb_stops_at_pids_max_and_ends_with_the_sandbox() {
     for pid in pids {
         assert!(dead(pid), "pid {pid} of the fork bomb lives on");
     }
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 #[test]
@@ -284,7 +291,7 @@ fn a_busy_loop_under_a_fifth_of_a_cpu_is_throttled() {
     let used = u.cpu_time.unwrap_or(info.usage.user_time + info.usage.system_time);
     assert!(used <= Duration::from_millis(300), "{used:?} of CPU in 1 s under cpus(0.2): {u:?}");
     assert!(u.nr_throttled.unwrap() > 0, "{u:?}");
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 #[test]
@@ -298,7 +305,7 @@ fn without_a_pid_namespace_the_end_of_the_sandbox_ends_its_background_processes(
         .unwrap();
     let pid: u32 = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
     assert!(dead(pid), "the background sleep {pid} outlived its sandbox");
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 #[test]
@@ -353,7 +360,7 @@ fn eight_threads_spawn_limited_sandboxes_at_once() {
     for t in threads {
         t.join().unwrap();
     }
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 /// The v1 files hold what each limit wrote, read while the program runs.
@@ -462,7 +469,7 @@ fn bad_limits_are_refused_and_leave_nothing() {
         assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
         assert!(e.hint().unwrap().contains("delegated"), "{e}");
     }
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 #[test]
@@ -482,7 +489,7 @@ fn what_this_host_cannot_enforce_is_named_or_reported() {
     let high = &cg.holds().iter().find(|(l, _)| *l == Limit::MemoryHigh).unwrap().1;
     assert!(matches!(high, Held::No(why) if why.contains("v2")), "{high:?}");
     child.wait().unwrap();
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 #[test]
@@ -518,7 +525,7 @@ fn the_cgroup2_leaf_freezes_thaws_and_kills_from_another_handle() {
         assert!(dead(pid), "{pid} lives on");
     }
     drop(other);
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 fn nscell(args: &[&str]) -> std::process::Command {
@@ -551,7 +558,7 @@ fn the_binary_reports_an_oom_kill_in_its_status_and_json() {
     assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(json.lines().last().unwrap().contains("\"oom-killed\": true"), "{json}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("OOM killer"));
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 #[test]
@@ -574,7 +581,7 @@ fn bad_cgroup_options_exit_2_or_125_with_one_line() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 /// SIGKILL of the caller runs no destructor: its leaves stay (as documented), until `--gc` or
@@ -708,7 +715,7 @@ fn the_program_cannot_move_itself_out_of_its_cgroup() {
     assert!(!text.contains("MOVED") && !text.contains("REMOUNTED"), "{text}");
     let inside = text.lines().filter(|l| l.contains("/nscell-")).count();
     assert!(inside >= 1, "{text}");
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 /// A memory limit too small for the sandbox's own setup ends the sandbox, never its caller:
@@ -748,7 +755,7 @@ fn a_memory_limit_too_small_to_start_never_kills_the_caller() {
         out.status
     );
     assert!(err.contains("OOM killer") || err.contains("memory limit"), "{err}");
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 /// In a new root, `cgroup_view` shows the sandbox's own cgroups read-only, named as
@@ -788,7 +795,7 @@ fn a_new_root_gets_a_read_only_view_of_its_own_cgroups() {
         .spawn()
         .unwrap_err();
     assert!(e.is_invalid_input() && e.to_string().contains("limits"), "{e}");
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 /// Where `clone3` is refused (a container's seccomp policy), the child joins its cgroup2 leaf
@@ -822,7 +829,7 @@ fn without_clone3_the_child_joins_its_cgroup2_leaf_itself() {
     if v1_has("pids") {
         assert!(text.lines().any(|l| l.contains(":pids:") && l.contains("/nscell-")), "{text}");
     }
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
 
 /// A handle opened from a record (another process's, an OCI runtime's `delete`) removes the
@@ -846,5 +853,5 @@ fn a_reopened_handle_removes_the_cgroup_and_what_runs_in_it() {
     for bad in ["", "/tmp\n", "/nonexistent/cgroup\n"] {
         assert!(nscell::cgroup::Cgroup::open(bad).is_err(), "{bad:?}");
     }
-    assert!(ours(&parents).is_empty(), "{:?}", ours(&parents));
+    nothing_left(&parents);
 }
