@@ -366,7 +366,7 @@ fn eight_threads_spawn_limited_sandboxes_at_once() {
 /// The v1 files hold what each limit wrote, read while the program runs.
 #[test]
 fn v1_limits_are_written_as_v1_files() {
-    let (_g, _parents) = setup_or_skip!();
+    let (_g, parents) = setup_or_skip!();
     let read = |leaves: &[PathBuf], file: &str| {
         leaves
             .iter()
@@ -418,8 +418,44 @@ fn v1_limits_are_written_as_v1_files() {
         assert_eq!(text.split_whitespace().nth(1), Some("0"), "{text}");
         ran.push("cpuset");
     }
+    let blkio_parent = parents.iter().any(|p| p.starts_with("/sys/fs/cgroup/blkio"));
+    if v1_has("blkio") && !blkio_parent {
+        eprintln!("blkio is not among the parents here (not delegated): io_max not tried");
+    } else if v1_has("blkio") {
+        // A block device of this machine's, for its major:minor (only stat'ed, never opened).
+        let dev = std::fs::read_dir("/sys/block").unwrap().flatten().find_map(|e| {
+            let node = Path::new("/dev").join(e.file_name());
+            let numbers = std::fs::read_to_string(e.path().join("dev")).ok()?;
+            node.exists().then(|| (node, numbers.trim().to_string()))
+        });
+        match dev {
+            Some((node, numbers)) => {
+                let max = nscell::cgroup::IoMax { read_bps: Some(1 << 20), ..Default::default() };
+                let limits = Limits::new().io_max(&node, max).io_weight(500);
+                let child = Sandbox::new("/bin/sleep").arg("10").limits(limits).spawn().unwrap();
+                let cg = child.cgroup().unwrap();
+                let leaves: Vec<PathBuf> = cg.paths().map(Path::to_path_buf).collect();
+                let expected = format!("{numbers} 1048576");
+                assert_eq!(
+                    read(&leaves, "blkio.throttle.read_bps_device").as_deref(),
+                    Some(&*expected)
+                );
+                let weight =
+                    read(&leaves, "blkio.bfq.weight").or_else(|| read(&leaves, "blkio.weight"));
+                match &cg.holds().iter().find(|(l, _)| *l == Limit::IoWeight).unwrap().1 {
+                    Held::V1 => assert_eq!(weight.as_deref(), Some("50")),
+                    Held::No(why) => {
+                        assert!(weight.is_none() && why.contains("scheduler"), "{why}")
+                    }
+                    other => panic!("{other:?}"),
+                }
+                ran.push("blkio");
+            }
+            None => eprintln!("no block device node here: io_max not tried"),
+        }
+    }
     if ran.is_empty() {
-        skip!("no cgroup v1 hierarchy with memory, pids, cpu or cpuset here");
+        skip!("no cgroup v1 hierarchy with memory, pids, cpu, cpuset or blkio here");
     }
 }
 
@@ -438,6 +474,13 @@ fn bad_limits_are_refused_and_leave_nothing() {
         Limits::new().cpu_max(10_000, 100),
         Limits::new().memory_swap_max(1 << 20),
         Limits::new().cpus_allowed("0-"),
+        Limits::new().io_weight(0),
+        Limits::new()
+            .io_max("/dev/null", nscell::cgroup::IoMax { read_bps: Some(1), ..Default::default() }),
+        Limits::new().io_max(
+            "/nonexistent",
+            nscell::cgroup::IoMax { read_bps: Some(1), ..Default::default() },
+        ),
         Limits::new().parent("../escape"),
     ];
     for limits in bad {

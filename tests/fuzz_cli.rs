@@ -174,6 +174,10 @@ impl World {
             }
             "N.N" => vec!["0.5", "1", "2.25", "!0", "!-1", "!x", "!nan", "!inf", "!"],
             "LIST" => vec!["0", "0-1", "0,1", "!x", "!1-0", "!-", "!"],
+            // Block devices are only stat'ed: never opened, never written.
+            "DEV:RATE" => {
+                vec!["/dev/vda:1m", "/dev/loop0:100", "/dev/null:1", "!vda", "!:1", "!/dev/vda:0"]
+            }
             "DIR" | "PATH" if option == "--chdir" || option.starts_with("--landlock") => {
                 owned = vec![self.t("cwd"), self.t("src"), self.t("src/esc"), self.t("missing")];
                 let mut v: Vec<&str> = owned.iter().map(String::as_str).collect();

@@ -57,6 +57,22 @@ pub(crate) fn v2_writes(v: &Values, on_v2: impl Fn(Controller) -> bool) -> Vec<W
             w.push(write(Cpuset, "cpuset.cpus", cpus));
         }
     }
+    if on_v2(Io) {
+        if let Some(weight) = v.io_weight {
+            w.push(write(Io, "io.weight", format!("default {weight}")));
+        }
+        for (major, minor, max) in &v.io_max {
+            let rate = |r: Option<u64>| r.map_or("max".to_string(), |n| n.to_string());
+            let line = format!(
+                "{major}:{minor} rbps={} wbps={} riops={} wiops={}",
+                rate(max.read_bps),
+                rate(max.write_bps),
+                rate(max.read_iops),
+                rate(max.write_iops)
+            );
+            w.push(write(Io, "io.max", line));
+        }
+    }
     w
 }
 
@@ -102,8 +118,30 @@ pub(crate) fn v1_writes(
             w.push(write(Cpuset, "cpuset.mems", parent_mems.trim()));
         }
     }
+    if on_v1(Io) {
+        // BFQ's file (1 to 1000); the writer falls back to CFQ's `blkio.weight`.
+        if let Some(weight) = v.io_weight {
+            w.push(write(Io, V1_IO_WEIGHT, (weight / 10).clamp(1, 1000)));
+        }
+        for (major, minor, max) in &v.io_max {
+            let rates = [
+                ("blkio.throttle.read_bps_device", max.read_bps),
+                ("blkio.throttle.write_bps_device", max.write_bps),
+                ("blkio.throttle.read_iops_device", max.read_iops),
+                ("blkio.throttle.write_iops_device", max.write_iops),
+            ];
+            for (file, rate) in rates {
+                if let Some(n) = rate {
+                    w.push(write(Io, file, format!("{major}:{minor} {n}")));
+                }
+            }
+        }
+    }
     w
 }
+
+/// The v1 IO weight's file under BFQ; `blkio.weight` under CFQ.
+pub(crate) const V1_IO_WEIGHT: &str = "blkio.bfq.weight";
 
 /// The controllers to enable in a v2 parent's `cgroup.subtree_control`: those the limits need
 /// on v2 and `enabled` (the file's text) lacks, as one write (`+memory +pids`), or `None`.
@@ -168,6 +206,8 @@ mod tests {
             cpu_max: Some((20_000, 100_000)),
             cpu_weight: Some(100),
             cpus_allowed: Some("0-1".into()),
+            io_max: Vec::new(),
+            io_weight: None,
             oom_group: true,
             oom_group_asked: false,
         }
@@ -231,6 +271,27 @@ mod tests {
         assert_eq!(lines(&w)[1], "memory.memsw.limit_in_bytes=-1");
         let w = v2_writes(&unlimited, |c| c == Controller::Memory);
         assert_eq!(lines(&w)[2], "memory.swap.max=max");
+    }
+
+    #[test]
+    fn io_limits_are_written_per_device() {
+        use super::super::IoMax;
+        let max = IoMax { read_bps: Some(1 << 20), write_iops: Some(100), ..IoMax::default() };
+        let v = Values { io_max: vec![(254, 0, max)], io_weight: Some(200), ..values() };
+        let w = v2_writes(&v, |c| c == Controller::Io);
+        assert_eq!(
+            lines(&w),
+            ["io.weight=default 200", "io.max=254:0 rbps=1048576 wbps=max riops=max wiops=100"]
+        );
+        let w = v1_writes(&v, |c| c == Controller::Io, "");
+        assert_eq!(
+            lines(&w),
+            [
+                "blkio.bfq.weight=20",
+                "blkio.throttle.read_bps_device=254:0 1048576",
+                "blkio.throttle.write_iops_device=254:0 100",
+            ]
+        );
     }
 
     #[test]

@@ -23,7 +23,8 @@ pub(crate) struct Hierarchy {
 impl Hierarchy {
     /// Whether this hierarchy has `c`.
     pub fn has(&self, c: Controller) -> bool {
-        self.controllers.iter().any(|n| n == c.name())
+        let name = if self.v2 { c.name() } else { c.v1_name() };
+        self.controllers.iter().any(|n| n == name)
     }
 
     /// The directory of the cgroup `path` (as `/proc/self/cgroup` writes it).

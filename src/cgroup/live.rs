@@ -518,7 +518,7 @@ pub(crate) fn create(limits: &Limits, v: &Values) -> Result<Cgroup, Error> {
 
     // The limits, in each leaf's order.
     let leaf_of = |c: Controller, v2: bool| {
-        cg.leaves.iter().position(|l| l.v2 == v2 && (v2 || l.has(c.name())))
+        cg.leaves.iter().position(|l| l.v2 == v2 && (v2 || l.has(c.v1_name())))
     };
     let on = |c: Controller, want_v2: bool| {
         served.iter().any(|(l, r)| {
@@ -536,8 +536,26 @@ pub(crate) fn create(limits: &Limits, v: &Values) -> Result<Cgroup, Error> {
     writes.extend(files::v1_writes(v, |c| on(c, false), &mems).into_iter().map(|w| (w, false)));
     for (w, is_v2) in writes {
         let Some(leaf) = leaf_of(w.controller, is_v2).map(|i| &cg.leaves[i]) else { continue };
-        match write_at(leaf, w.file, &w.bytes) {
+        // The v1 IO weight: BFQ's file, else CFQ's.
+        let written = match write_at(leaf, w.file, &w.bytes) {
+            Err(Errno::NOENT) if w.file == files::V1_IO_WEIGHT => {
+                write_at(leaf, "blkio.weight", &w.bytes)
+            }
+            r => r,
+        };
+        match written {
             Ok(()) => {}
+            Err(Errno::NOENT) if w.file == files::V1_IO_WEIGHT => {
+                let why = "no blkio.bfq.weight or blkio.weight: the IO scheduler is neither BFQ \
+                           nor CFQ"
+                    .to_string();
+                if hard {
+                    return Err(Error::Unsupported { feature: "io_weight", reason: why });
+                }
+                if let Some(s) = served.iter_mut().find(|(l, _)| *l == Limit::IoWeight) {
+                    s.1 = Err(why);
+                }
+            }
             // No swap accounting (swapaccount=0): memory holds, swap does not.
             Err(Errno::NOENT)
                 if w.file.starts_with("memory.memsw") || w.file == "memory.swap.max" =>

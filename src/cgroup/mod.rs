@@ -67,15 +67,26 @@ pub(crate) enum Controller {
     Pids,
     Cpu,
     Cpuset,
+    Io,
 }
 
 impl Controller {
+    /// Its name on cgroup v2.
     pub(crate) const fn name(self) -> &'static str {
         match self {
             Controller::Memory => "memory",
             Controller::Pids => "pids",
             Controller::Cpu => "cpu",
             Controller::Cpuset => "cpuset",
+            Controller::Io => "io",
+        }
+    }
+
+    /// Its name on cgroup v1 (`io` was `blkio` there).
+    pub(crate) const fn v1_name(self) -> &'static str {
+        match self {
+            Controller::Io => "blkio",
+            c => c.name(),
         }
     }
 }
@@ -100,6 +111,10 @@ pub enum Limit {
     CpuWeight,
     /// [`Limits::cpus_allowed`].
     CpusAllowed,
+    /// [`Limits::io_max`].
+    IoMax,
+    /// [`Limits::io_weight`].
+    IoWeight,
     /// A leaf in the cgroup2 tree, for placement, [`Cgroup::kill`], [`Cgroup::freeze`] and
     /// CPU time (every sandbox with limits gets one where cgroup2 is mounted and writable).
     Placement,
@@ -114,6 +129,7 @@ impl Limit {
             Limit::PidsMax => Some(Controller::Pids),
             Limit::CpuMax | Limit::CpuWeight => Some(Controller::Cpu),
             Limit::CpusAllowed => Some(Controller::Cpuset),
+            Limit::IoMax | Limit::IoWeight => Some(Controller::Io),
             Limit::Placement => None,
         }
     }
@@ -130,6 +146,8 @@ impl fmt::Display for Limit {
             Limit::CpuMax => "cpu_max",
             Limit::CpuWeight => "cpu_weight",
             Limit::CpusAllowed => "cpus_allowed",
+            Limit::IoMax => "io_max",
+            Limit::IoWeight => "io_weight",
             Limit::Placement => "cgroup2 placement",
         })
     }
@@ -171,6 +189,8 @@ pub struct Limits {
     cpu: Option<Cpu>,
     cpu_weight: Option<u64>,
     cpus_allowed: Option<String>,
+    io_max: Vec<(PathBuf, IoMax)>,
+    io_weight: Option<u64>,
     oom_group: Option<bool>,
     parent: Option<PathBuf>,
     compat: CompatLevel,
@@ -202,6 +222,8 @@ impl Limits {
             cpu: None,
             cpu_weight: None,
             cpus_allowed: None,
+            io_max: Vec::new(),
+            io_weight: None,
             oom_group: None,
             parent: None,
             compat: CompatLevel::BestEffort,
@@ -268,6 +290,22 @@ impl Limits {
     /// The CPUs the sandbox may run on, as a list (`0-3,8`; `cpuset.cpus`).
     pub fn cpus_allowed(mut self, list: impl Into<String>) -> Limits {
         self.cpus_allowed = Some(list.into());
+        self
+    }
+
+    /// At most these rates of reading and writing the block device `device` (its node, as
+    /// `/dev/vda`; repeatable, one call per device): `io.max`, on v1 the
+    /// `blkio.throttle.*_device` files. A rate left `None` is not limited.
+    pub fn io_max(mut self, device: impl Into<PathBuf>, max: IoMax) -> Limits {
+        self.io_max.push((device.into(), max));
+        self
+    }
+
+    /// The sandbox's share of contended block IO, 1 to 10000 (default 100), as cgroup v2's
+    /// `io.weight`; on v1 `blkio.bfq.weight` or `blkio.weight` (1 to 1000: the weight / 10),
+    /// which exist only where the device's IO scheduler is BFQ or CFQ.
+    pub fn io_weight(mut self, weight: u64) -> Limits {
+        self.io_weight = Some(weight);
         self
     }
 
@@ -338,6 +376,29 @@ impl Limits {
                 return bad(format!("cpus_allowed({list:?}) is not a cpu list like 0-3,8"));
             }
         }
+        if let Some(w) = self.io_weight {
+            if !(1..=10_000).contains(&w) {
+                return bad(format!("io_weight({w}) must be 1 to 10000"));
+            }
+        }
+        let mut io_max = Vec::new();
+        for (device, max) in &self.io_max {
+            let rates = [max.read_bps, max.write_bps, max.read_iops, max.write_iops];
+            if rates.iter().all(Option::is_none) || rates.contains(&Some(0)) {
+                return bad(format!(
+                    "io_max({}): give at least one rate, each at least 1",
+                    device.display()
+                ));
+            }
+            let md = std::fs::metadata(device)
+                .map_err(|e| Error::invalid(format!("io_max: {}: {e}", device.display())))?;
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            if !md.file_type().is_block_device() {
+                return bad(format!("io_max: {} is not a block device", device.display()));
+            }
+            let rdev = md.rdev();
+            io_max.push((rustix::fs::major(rdev), rustix::fs::minor(rdev), *max));
+        }
         if let Some(p) = &self.parent {
             if p.as_os_str().is_empty() || p.components().any(|c| c == Component::ParentDir) {
                 return bad(format!("cgroup parent {} must be a path without ..", p.display()));
@@ -351,6 +412,8 @@ impl Limits {
             cpu_max,
             cpu_weight: self.cpu_weight,
             cpus_allowed: self.cpus_allowed.clone(),
+            io_max,
+            io_weight: self.io_weight,
             oom_group: self.oom_group.unwrap_or(true),
             oom_group_asked: self.oom_group == Some(true),
         })
@@ -362,6 +425,19 @@ impl Limits {
         let v = self.values()?;
         live::create(self, &v)
     }
+}
+
+/// Block IO rates for [`Limits::io_max`]: bytes and operations per second; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoMax {
+    /// Bytes read per second (`rbps`).
+    pub read_bps: Option<u64>,
+    /// Bytes written per second (`wbps`).
+    pub write_bps: Option<u64>,
+    /// Reads per second (`riops`).
+    pub read_iops: Option<u64>,
+    /// Writes per second (`wiops`).
+    pub write_iops: Option<u64>,
 }
 
 /// [`Limits`], checked.
@@ -376,6 +452,9 @@ pub(crate) struct Values {
     pub cpu_max: Option<(u64, u64)>,
     pub cpu_weight: Option<u64>,
     pub cpus_allowed: Option<String>,
+    /// Per device (major, minor): its rates.
+    pub io_max: Vec<(u32, u32, IoMax)>,
+    pub io_weight: Option<u64>,
     /// `memory.oom.group` where there is one (v2).
     pub oom_group: bool,
     /// Asked for explicitly: then it must hold (it holds nowhere on v1).
@@ -399,6 +478,8 @@ impl Values {
         add(self.cpu_max.is_some(), Limit::CpuMax);
         add(self.cpu_weight.is_some(), Limit::CpuWeight);
         add(self.cpus_allowed.is_some(), Limit::CpusAllowed);
+        add(!self.io_max.is_empty(), Limit::IoMax);
+        add(self.io_weight.is_some(), Limit::IoWeight);
         out
     }
 }
@@ -530,7 +611,7 @@ impl Cgroup {
 pub struct CgroupSupport {
     /// `v2`, `hybrid` (v1 hierarchies beside a cgroup2 tree), `v1`, or `none`.
     pub version: &'static str,
-    /// memory, pids, cpu, cpuset, and `placement` (the cgroup2 leaf): the parent a sandbox's
+    /// memory, pids, cpu, cpuset, io, and `placement` (the cgroup2 leaf): the parent a sandbox's
     /// leaf would be made in and through which version, or why it cannot be.
     pub controllers: Vec<ControllerRow>,
 }
@@ -539,7 +620,7 @@ pub struct CgroupSupport {
 pub type ControllerRow = (&'static str, Result<(Held, PathBuf), String>);
 
 impl CgroupSupport {
-    /// Whether `name` (`memory`, `pids`, `cpu`, `cpuset`, `placement`) is usable.
+    /// Whether `name` (`memory`, `pids`, `cpu`, `cpuset`, `io`, `placement`) is usable.
     pub fn usable(&self, name: &str) -> bool {
         self.controllers.iter().any(|(n, r)| *n == name && r.is_ok())
     }
@@ -629,6 +710,7 @@ pub(crate) fn support() -> CgroupSupport {
         row("pids", Some(Controller::Pids)),
         row("cpu", Some(Controller::Cpu)),
         row("cpuset", Some(Controller::Cpuset)),
+        row("io", Some(Controller::Io)),
         row("placement", None),
     ];
     CgroupSupport { version, controllers }

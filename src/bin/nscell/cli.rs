@@ -66,6 +66,10 @@ pub struct CgroupOpts {
     pub cpus: Option<f64>,
     pub cpu_weight: Option<u64>,
     pub cpuset_cpus: Option<String>,
+    pub io_weight: Option<u64>,
+    /// `--device-read-bps` and friends: (device, which rate: 0 read bps, 1 write bps, 2 read
+    /// iops, 3 write iops, the rate).
+    pub io_max: Vec<(PathBuf, usize, u64)>,
     pub parent: Option<PathBuf>,
     pub required: bool,
 }

@@ -151,6 +151,27 @@ impl Values<'_> {
             .ok_or_else(|| format!("{name}: {v:?} is not a number from 0 to 4294967295"))?)
     }
 
+    /// `DEV:RATE` of `--device-read-bps` (`which` 0) and friends: bytes (with a suffix) for
+    /// the bps ones, a count for the iops ones.
+    fn io_rate(&mut self, s: &mut State, which: usize) -> Result<(), Error> {
+        let v = self.one()?;
+        let name = self.name();
+        let text = v.to_str().unwrap_or("");
+        let Some((dev, rate)) = text.rsplit_once(':').filter(|(d, _)| !d.is_empty()) else {
+            return Err(format!("{name}: {v:?} is not DEVICE:RATE (/dev/vda:10m)").into());
+        };
+        let rate = if which < 2 {
+            bytes(name, OsStr::new(rate))?
+        } else {
+            rate.parse::<u64>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("{name}: {rate:?} is not a number of operations"))?
+        };
+        s.cli.cgroup.io_max.push((dev.into(), which, rate));
+        Ok(())
+    }
+
     /// A size in bytes, with an optional k, m, g or t suffix.
     fn bytes(&mut self) -> Result<u64, Error> {
         let v = self.one()?;
@@ -842,6 +863,40 @@ TIOCLINUX, x32 calls):
                 s.cli.cgroup.cpuset_cpus = Some(list.to_string());
                 Ok(())
             }),
+            opt(
+                "--io-weight",
+                "N",
+                "the sandbox's share of contended block IO, 1 to 10000 (default 100)",
+                |s, v| {
+                    s.cli.cgroup.io_weight = Some(u64::from(v.number()?));
+                    Ok(())
+                },
+            ),
+            opt(
+                "--device-read-bps",
+                "DEV:RATE",
+                "read at most RATE bytes per second from the block device DEV\n\
+                 (/dev/vda:10m; repeatable)",
+                |s, v| v.io_rate(s, 0),
+            ),
+            opt(
+                "--device-write-bps",
+                "DEV:RATE",
+                "write at most RATE bytes per second to DEV",
+                |s, v| v.io_rate(s, 1),
+            ),
+            opt(
+                "--device-read-iops",
+                "DEV:RATE",
+                "at most RATE reads per second from DEV",
+                |s, v| v.io_rate(s, 2),
+            ),
+            opt(
+                "--device-write-iops",
+                "DEV:RATE",
+                "at most RATE writes per second to DEV",
+                |s, v| v.io_rate(s, 3),
+            ),
             opt(
                 "--cgroup-parent",
                 "PATH",

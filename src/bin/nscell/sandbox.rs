@@ -157,6 +157,28 @@ fn limits(o: &crate::cli::CgroupOpts) -> nscell::cgroup::Limits {
     if let Some(list) = &o.cpuset_cpus {
         l = l.cpus_allowed(list.clone());
     }
+    if let Some(w) = o.io_weight {
+        l = l.io_weight(w);
+    }
+    // One IoMax per device, in the order the devices were first named.
+    let mut devices: Vec<(&std::path::Path, nscell::cgroup::IoMax)> = Vec::new();
+    for (dev, which, rate) in &o.io_max {
+        let i = match devices.iter().position(|(d, _)| d == dev) {
+            Some(i) => i,
+            None => {
+                devices.push((dev, Default::default()));
+                devices.len() - 1
+            }
+        };
+        let max = &mut devices[i].1;
+        let slot = [&mut max.read_bps, &mut max.write_bps, &mut max.read_iops, &mut max.write_iops];
+        if let Some(r) = slot.into_iter().nth(*which) {
+            *r = Some(*rate);
+        }
+    }
+    for (dev, max) in devices {
+        l = l.io_max(dev, max);
+    }
     if let Some(p) = &o.parent {
         l = l.parent(p);
     }

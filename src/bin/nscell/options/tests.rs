@@ -177,6 +177,7 @@ fn sample(name: &str) -> &'static str {
     match name {
         "N" | "FD" | "BYTES" | "SECONDS" | "N.N" => "5",
         "LIST" => "0-1",
+        "DEV:RATE" => "/dev/null:1024",
         "IN:OUT:COUNT" => "1:100000:1",
         "OCTAL" => "755",
         "CAP" => "ALL",
