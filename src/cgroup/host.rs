@@ -44,6 +44,27 @@ impl Hierarchy {
     }
 }
 
+/// The hierarchy that serves controller `c` (`None`: placement, the cgroup2 tree): a v1 one
+/// that has it (a controller bound to v1 is not usable on v2), else the cgroup2 tree if it
+/// offers it; or why none does.
+pub(crate) fn serving(c: Option<Controller>) -> Result<usize, String> {
+    let hs = hierarchies();
+    if let Some(i) = c.and_then(|c| hs.iter().position(|h| !h.v2 && h.has(c))) {
+        return Ok(i);
+    }
+    match (hs.iter().position(|h| h.v2), c) {
+        (Some(i), None) => Ok(i),
+        (Some(i), Some(c)) if hs[i].has(c) => Ok(i),
+        (Some(_), Some(c)) => Err(format!(
+            "the {} controller is neither on a cgroup v1 hierarchy nor offered by the cgroup2 \
+             tree here",
+            c.name()
+        )),
+        (None, None) => Err("no cgroup2 tree is mounted here".into()),
+        (None, Some(_)) => Err("no cgroup hierarchy is mounted".into()),
+    }
+}
+
 /// The v1 controller names (a v1 mount's options also hold `rw`, `name=systemd`, `relatime`).
 const V1_CONTROLLERS: &[&str] = &[
     "cpu",

@@ -453,27 +453,13 @@ pub(crate) fn create(limits: &Limits, v: &Values) -> Result<Cgroup, Error> {
     let own = host::own_dirs();
     let hard = limits.compat == CompatLevel::HardRequirement;
     let v2 = hs.iter().position(|h| h.v2);
-    // Which hierarchy serves each limit asked for: a v1 one that has its controller (a
-    // controller bound to v1 is not usable on v2), else the cgroup2 tree if it offers it.
+    // Which hierarchy serves each limit asked for; two limits exist on v2 only.
     let serving = |l: Limit| -> Result<usize, String> {
-        let c = l.controller().unwrap_or(Controller::Memory);
-        let i = match hs.iter().position(|h| !h.v2 && h.has(c)) {
-            Some(i) => i,
-            None => match v2 {
-                Some(i) if hs[i].has(c) => return Ok(i),
-                Some(_) => {
-                    return Err(format!(
-                        "the {} controller is neither on a cgroup v1 hierarchy nor offered by \
-                         the cgroup2 tree here",
-                        c.name()
-                    ));
-                }
-                None => return Err("no cgroup hierarchy is mounted".into()),
-            },
-        };
+        let i = host::serving(l.controller())?;
         match l {
-            Limit::MemoryHigh => Err("memory.high exists on cgroup v2 only".into()),
-            Limit::OomGroup => Err("memory.oom.group exists on cgroup v2 only".into()),
+            Limit::MemoryHigh | Limit::OomGroup if !hs[i].v2 => {
+                Err(format!("{} exists on cgroup v2 only", l.file()))
+            }
             _ => Ok(i),
         }
     };
@@ -494,8 +480,7 @@ pub(crate) fn create(limits: &Limits, v: &Values) -> Result<Cgroup, Error> {
         }
     }
     let tag = format!("{}-{}", owner_tag(), SEQ.fetch_add(1, Ordering::Relaxed));
-    let mut placement: Result<(), String> =
-        if v2.is_some() { Ok(()) } else { Err("no cgroup2 tree is mounted here".into()) };
+    let mut placement = host::serving(None).map(|_| ());
     for &i in &wanted {
         let h = &hs[i];
         let limits_here: Vec<Limit> =

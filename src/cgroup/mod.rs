@@ -135,6 +135,17 @@ impl Limit {
     }
 }
 
+impl Limit {
+    /// The v2 file of a limit that exists on v2 only (for saying so).
+    fn file(self) -> &'static str {
+        match self {
+            Limit::MemoryHigh => "memory.high",
+            Limit::OomGroup => "memory.oom.group",
+            _ => "its file",
+        }
+    }
+}
+
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -652,15 +663,11 @@ pub(crate) fn support() -> CgroupSupport {
         }
     };
     let row = |name: &'static str, c: Option<Controller>| {
-        let v1_index = c.and_then(|c| hs.iter().position(|h| !h.v2 && h.has(c)));
-        let (i, held) = match (v1_index, v2) {
-            (Some(i), _) => (i, Held::V1),
-            (None, Some(i)) if c.is_none_or(|c| hs[i].has(c)) => (i, Held::V2),
-            (None, Some(_)) => {
-                return (name, Err("neither on v1 nor offered by the cgroup2 tree".into()));
-            }
-            (None, None) => return (name, Err("no cgroup hierarchy is mounted".into())),
+        let i = match host::serving(c) {
+            Ok(i) => i,
+            Err(why) => return (name, Err(why)),
         };
+        let held = if hs[i].v2 { Held::V2 } else { Held::V1 };
         let parent = match parent_dir(None, i, &own, name) {
             Ok(p) => p,
             Err(e) => return (name, Err(e.to_string())),
