@@ -764,9 +764,21 @@ pub(crate) fn sibling_parent(own: &Path, point: &Path) -> Option<PathBuf> {
 
 /// Whether this user may make cgroups in `dir` and move processes through it.
 pub(crate) fn writable(dir: &Path) -> bool {
+    may_write(dir).is_ok()
+}
+
+/// [`writable`], with the errno when not (EROFS: a read-only cgroupfs).
+pub(crate) fn may_write(dir: &Path) -> Result<(), Errno> {
     use rustix::fs::{Access, AtFlags, CWD};
-    let ok = |p: &Path| rustix::fs::accessat(CWD, p, Access::WRITE_OK, AtFlags::EACCESS).is_ok();
-    ok(dir) && ok(&dir.join("cgroup.procs"))
+    let ok = |p: &Path| rustix::fs::accessat(CWD, p, Access::WRITE_OK, AtFlags::EACCESS);
+    ok(dir).and_then(|()| ok(&dir.join("cgroup.procs")))
+}
+
+/// Whether the cgroup `dir`'s `file` (`cgroup.controllers`, `cgroup.subtree_control`) lists
+/// controller `c`.
+pub(crate) fn lists(dir: &Path, file: &str, c: Controller) -> bool {
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+    text.split_whitespace().any(|n| n == c.name())
 }
 
 /// The hint for a parent the caller may not write.
@@ -865,12 +877,7 @@ fn first_use(parent: &Path) -> bool {
 /// the directories removed. A spawn does the same, once per parent and process, by itself.
 pub fn collect_garbage(parent: Option<&Path>) -> Result<Vec<PathBuf>, Error> {
     if let Some(p) = parent {
-        if p.components().any(|c| c == std::path::Component::ParentDir) {
-            return Err(Error::invalid(format!(
-                "cgroup parent {} must be a path without ..",
-                p.display()
-            )));
-        }
+        super::check_parent(p)?;
     }
     let own = host::own_dirs();
     let mut removed = Vec::new();

@@ -411,9 +411,7 @@ impl Limits {
             io_max.push((rustix::fs::major(rdev), rustix::fs::minor(rdev), *max));
         }
         if let Some(p) = &self.parent {
-            if p.as_os_str().is_empty() || p.components().any(|c| c == Component::ParentDir) {
-                return bad(format!("cgroup parent {} must be a path without ..", p.display()));
-            }
+            check_parent(p)?;
         }
         Ok(Values {
             memory_max: self.memory_max,
@@ -515,6 +513,17 @@ pub(crate) struct CgroupPlan<'a> {
     /// and with it every process that shares its memory ([`crate::spawn`] then shares none
     /// outside vfork).
     pub memory: bool,
+}
+
+/// A cgroup parent as [`Limits::parent`] and [`collect_garbage`] take it: not empty, no `..`.
+fn check_parent(p: &Path) -> Result<(), Error> {
+    if p.as_os_str().is_empty() || p.components().any(|c| c == Component::ParentDir) {
+        return Err(Error::invalid(format!(
+            "cgroup parent {} must be a path without ..",
+            p.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The parent of the sandbox's leaf in hierarchy `i`, for `parent` (see [`Limits::parent`]).
@@ -648,19 +657,15 @@ pub(crate) fn support() -> CgroupSupport {
         (true, false) => "v1",
         (false, false) => "none",
     };
-    let writable = |dir: &Path| -> Result<(), String> {
-        use rustix::fs::{Access, AtFlags, CWD};
-        let ok = |p: &Path| rustix::fs::accessat(CWD, p, Access::WRITE_OK, AtFlags::EACCESS);
-        match ok(dir).and_then(|()| ok(&dir.join("cgroup.procs"))) {
-            Ok(()) => Ok(()),
-            Err(rustix::io::Errno::ROFS) => {
-                Err(format!("{} is on a read-only cgroupfs", dir.display()))
-            }
-            Err(_) => Err(format!(
-                "not delegated: {}/cgroup.procs is not writable by this user (systemd: Delegate=yes)",
-                dir.display()
-            )),
+    let writable = |dir: &Path| match live::may_write(dir) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::ROFS) => {
+            Err(format!("{} is on a read-only cgroupfs", dir.display()))
         }
+        Err(_) => Err(format!(
+            "not delegated: {}/cgroup.procs is not writable by this user (systemd: Delegate=yes)",
+            dir.display()
+        )),
     };
     let row = |name: &'static str, c: Option<Controller>| {
         let i = match host::serving(c) {
@@ -676,26 +681,15 @@ pub(crate) fn support() -> CgroupSupport {
             return (name, Err(why));
         }
         if let (Held::V2, Some(c)) = (&held, c) {
-            let listed = |f: &str| {
-                std::fs::read_to_string(parent.join(f))
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .any(|n| n == c.name())
-            };
-            if !listed("cgroup.controllers") {
+            if !live::lists(&parent, "cgroup.controllers", c) {
                 return (name, Err(format!("not delegated to {}", parent.display())));
             }
             let populated = std::fs::read_to_string(parent.join("cgroup.procs"))
                 .is_ok_and(|p| !p.trim().is_empty());
-            if !listed("cgroup.subtree_control") && populated {
+            if !live::lists(&parent, "cgroup.subtree_control", c) && populated {
                 // Beside the caller's cgroup, as a spawn would go (see `live::make_leaf`).
-                let beside = live::sibling_parent(&parent, &hs[i].point).filter(|p| {
-                    live::writable(p)
-                        && std::fs::read_to_string(p.join("cgroup.controllers"))
-                            .unwrap_or_default()
-                            .split_whitespace()
-                            .any(|n| n == c.name())
-                });
+                let beside = live::sibling_parent(&parent, &hs[i].point)
+                    .filter(|p| live::writable(p) && live::lists(p, "cgroup.controllers", c));
                 if let Some(p) = beside {
                     return (name, Ok((held, p)));
                 }
