@@ -528,49 +528,45 @@ pub(crate) fn create(limits: &Limits, v: &Values) -> Result<Cgroup, Error> {
             }
             r => r,
         };
-        match written {
-            Ok(()) => {}
-            Err(Errno::NOENT) if w.file == files::V1_IO_WEIGHT => {
-                let why = "no blkio.bfq.weight or blkio.weight: the IO scheduler is neither BFQ \
-                           nor CFQ"
-                    .to_string();
-                if hard {
-                    return Err(Error::Unsupported { feature: "io_weight", reason: why });
-                }
-                if let Some(s) = served.iter_mut().find(|(l, _)| *l == Limit::IoWeight) {
-                    s.1 = Err(why);
-                }
-            }
+        // A file this host lacks: that limit does not hold (or, required, the spawn fails).
+        let missing = match written {
+            Err(Errno::NOENT) if w.file == files::V1_IO_WEIGHT => Some((
+                Limit::IoWeight,
+                "no blkio.bfq.weight or blkio.weight: the IO scheduler is neither BFQ nor CFQ"
+                    .to_string(),
+            )),
             // No swap accounting (swapaccount=0): memory holds, swap does not.
             Err(Errno::NOENT)
                 if w.file.starts_with("memory.memsw") || w.file == "memory.swap.max" =>
             {
-                let why = format!("{} is missing: no swap accounting here", w.file);
-                if hard {
-                    return Err(Error::Unsupported { feature: "memory_swap_max", reason: why });
-                }
-                if let Some(s) = served.iter_mut().find(|(l, _)| *l == Limit::MemorySwapMax) {
-                    s.1 = Err(why);
-                }
+                Some((
+                    Limit::MemorySwapMax,
+                    format!("{} is missing: no swap accounting here", w.file),
+                ))
             }
-            Err(e) => {
-                let hint = match e {
-                    Errno::INVAL | Errno::RANGE => format!("the kernel refused {:?}", w.bytes),
-                    Errno::BUSY => {
-                        format!("the kernel refused {:?} while the cgroup is in use", w.bytes)
-                    }
-                    Errno::ACCESS | Errno::PERM => {
-                        format!("writing {:?}: the leaf's files are not this user's", w.bytes)
-                    }
-                    _ => format!("writing {:?}", w.bytes),
-                };
-                return Err(cg_error(
-                    Step::WriteCgroupLimit,
-                    leaf.path.join(w.file),
-                    e,
-                    Some(hint),
-                ));
+            _ => None,
+        };
+        if let Some((limit, why)) = missing {
+            if hard {
+                return Err(Error::Unsupported { feature: limit.name(), reason: why });
             }
+            if let Some(s) = served.iter_mut().find(|(l, _)| *l == limit) {
+                s.1 = Err(why);
+            }
+            continue;
+        }
+        if let Err(e) = written {
+            let hint = match e {
+                Errno::INVAL | Errno::RANGE => format!("the kernel refused {:?}", w.bytes),
+                Errno::BUSY => {
+                    format!("the kernel refused {:?} while the cgroup is in use", w.bytes)
+                }
+                Errno::ACCESS | Errno::PERM => {
+                    format!("writing {:?}: the leaf's files are not this user's", w.bytes)
+                }
+                _ => format!("writing {:?}", w.bytes),
+            };
+            return Err(cg_error(Step::WriteCgroupLimit, leaf.path.join(w.file), e, Some(hint)));
         }
     }
     // What the child writes `0` to (cgroup2: only where clone3 cannot place it).

@@ -136,6 +136,23 @@ impl Limit {
 }
 
 impl Limit {
+    /// The setter's name (`memory_max`), as errors and `holds` name the limit.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Limit::MemoryMax => "memory_max",
+            Limit::MemorySwapMax => "memory_swap_max",
+            Limit::MemoryHigh => "memory_high",
+            Limit::OomGroup => "oom_group",
+            Limit::PidsMax => "pids_max",
+            Limit::CpuMax => "cpu_max",
+            Limit::CpuWeight => "cpu_weight",
+            Limit::CpusAllowed => "cpus_allowed",
+            Limit::IoMax => "io_max",
+            Limit::IoWeight => "io_weight",
+            Limit::Placement => "cgroup2 placement",
+        }
+    }
+
     /// The v2 file of a limit that exists on v2 only (for saying so).
     fn file(self) -> &'static str {
         match self {
@@ -148,19 +165,7 @@ impl Limit {
 
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Limit::MemoryMax => "memory_max",
-            Limit::MemorySwapMax => "memory_swap_max",
-            Limit::MemoryHigh => "memory_high",
-            Limit::OomGroup => "oom_group",
-            Limit::PidsMax => "pids_max",
-            Limit::CpuMax => "cpu_max",
-            Limit::CpuWeight => "cpu_weight",
-            Limit::CpusAllowed => "cpus_allowed",
-            Limit::IoMax => "io_max",
-            Limit::IoWeight => "io_weight",
-            Limit::Placement => "cgroup2 placement",
-        })
+        f.write_str(self.name())
     }
 }
 
