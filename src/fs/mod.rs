@@ -149,6 +149,11 @@ pub(crate) struct FsConfig {
 }
 
 impl FsConfig {
+    /// Whether an operation shows the sandbox's cgroups ([`Op::CgroupView`]).
+    pub(crate) fn has_cgroup_view(&self) -> bool {
+        self.ops.iter().any(|op| matches!(op, Op::CgroupView { .. }))
+    }
+
     /// Whether the operations build a new root with a fresh procfs on its `/proc`.
     pub(crate) fn new_root_without_proc(&self) -> bool {
         let proc = [std::path::Component::Normal(OsStr::new("proc"))];

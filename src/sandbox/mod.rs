@@ -351,7 +351,11 @@ impl Sandbox {
         self.refresh_env()?;
         // The sandbox's cgroup, made and filled before clone (dropped on an error: removed).
         let cgroup = self.limits.as_ref().map(|l| l.plan()).transpose()?;
-        let cgroup_leaves = cgroup.as_ref().map(|c| c.view_leaves()).unwrap_or_default();
+        // Only a cgroup view needs the leaves' names (not every limited spawn).
+        let cgroup_leaves = match &cgroup {
+            Some(c) if self.fs.has_cgroup_view() => c.view_leaves(),
+            _ => Vec::new(),
+        };
         // What every feature's plan step knows of the sandbox.
         let cwd = self.cwd.as_ref().map(|(p, _)| p.as_path());
         let mut ctx = Context {
