@@ -573,7 +573,7 @@ pub(crate) fn create(limits: &Limits, v: &Values) -> Result<Cgroup, Error> {
     let clone3 = crate::kernel::clone3_usable();
     for leaf in cg.leaves.iter_mut().filter(|l| !(l.v2 && clone3)) {
         let file = join_file(leaf.v2);
-        let path = leaf.path.join(file.to_str().unwrap_or(""));
+        let path = leaf.path.join(file);
         let fail = |e: Errno| Error::setup(Step::JoinCgroup, Some(path.clone()), e.raw_os_error());
         let flags = OFlags::WRONLY | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&leaf.dir, file, flags, Mode::empty()).map_err(fail)?;
@@ -602,8 +602,8 @@ pub(crate) fn create(limits: &Limits, v: &Values) -> Result<Cgroup, Error> {
 /// grace period: 7 to 28 ms measured here, against 0.05 ms). On cgroup2 `cgroup.procs` (a
 /// thread cannot leave its threaded domain there); it is the fallback only, when `clone3` could
 /// not create the child in its leaf.
-pub(crate) fn join_file(v2: bool) -> &'static std::ffi::CStr {
-    if v2 { c"cgroup.procs" } else { c"tasks" }
+pub(crate) fn join_file(v2: bool) -> &'static str {
+    if v2 { "cgroup.procs" } else { "tasks" }
 }
 
 /// With [`CompatLevel::HardRequirement`], the limits this host cannot enforce, as one error.
@@ -887,7 +887,10 @@ pub fn collect_garbage(parent: Option<&Path>) -> Result<Vec<PathBuf>, Error> {
 
 /// A small file (a cgroup file), read whole through `dir`: open, read to the end, close (std's
 /// `read_to_string` adds a stat and a seek to size its buffer, twice the system calls).
-pub(crate) fn read_at(dir: std::os::fd::BorrowedFd<'_>, file: &str) -> Option<String> {
+pub(crate) fn read_at(
+    dir: std::os::fd::BorrowedFd<'_>,
+    file: impl rustix::path::Arg,
+) -> Option<String> {
     let fd = rustix::fs::openat(dir, file, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
     let mut text = Vec::new();
     let mut buf = [0u8; 4096];
@@ -937,7 +940,7 @@ fn is_empty(leaf: &Leaf) -> bool {
 
 /// The pids in the cgroup `dir` and every cgroup below it.
 fn pids_below(dir: &Path) -> Vec<u32> {
-    let mut pids: Vec<u32> = read_at(rustix::fs::CWD, &dir.join("cgroup.procs").to_string_lossy())
+    let mut pids: Vec<u32> = read_at(rustix::fs::CWD, dir.join("cgroup.procs"))
         .unwrap_or_default()
         .lines()
         .filter_map(|l| l.parse().ok())

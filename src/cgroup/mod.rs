@@ -619,7 +619,7 @@ impl Cgroup {
         let path = match f.step {
             Step::JoinCgroup => {
                 let (path, v2) = self.leaf(usize::from(f.index))?;
-                path.join(live::join_file(v2).to_str().unwrap_or(""))
+                path.join(live::join_file(v2))
             }
             Step::ReadOnlyCgroupfs => host::mount_points().get(usize::from(f.index))?.clone(),
             _ => return None,
