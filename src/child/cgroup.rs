@@ -57,7 +57,6 @@ pub(crate) fn unshare_ns(plan: &Plan<'_>) -> Result<(), Failure> {
 /// (v1 checks nothing else). Its own cgroups can still be read.
 pub(crate) fn read_only_cgroupfs(plan: &Plan<'_>) -> Result<(), Failure> {
     use rustix::fs::{Mode, OFlags};
-    use rustix::mount::MountAttrFlags as A;
     let Some(cg) = &plan.cgroup else { return Ok(()) };
     for (i, point) in cg.read_only.iter().enumerate() {
         let failed = |e| Failure::new(Step::ReadOnlyCgroupfs, e).at(i);
@@ -67,16 +66,7 @@ pub(crate) fn read_only_cgroupfs(plan: &Plan<'_>) -> Result<(), Failure> {
             Err(Errno::NOENT) => continue,
             Err(e) => return Err(failed(e)),
         };
-        let at = crate::sys::AT_EMPTY_PATH | crate::sys::AT_RECURSIVE;
-        let rdonly = u64::from(A::MOUNT_ATTR_RDONLY.bits());
-        match crate::sys::mount_setattr(std::os::fd::AsRawFd::as_raw_fd(&fd), c"", at, rdonly) {
-            Ok(()) => {}
-            Err(Errno::NOSYS) => {
-                super::fs::remount_tree(std::os::fd::AsFd::as_fd(&fd), A::MOUNT_ATTR_RDONLY)
-                    .map_err(failed)?
-            }
-            Err(e) => return Err(failed(e)),
-        }
+        super::fs::read_only_tree(std::os::fd::AsFd::as_fd(&fd), false).map_err(failed)?;
     }
     Ok(())
 }

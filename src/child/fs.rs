@@ -128,15 +128,26 @@ fn attach(mnt: &OwnedFd, at: &OwnedFd) -> Result<(), Errno> {
 /// `mount_setattr`: [`crate::kernel`]), or the call is refused all the same (a seccomp policy),
 /// and [`remount_tree`] must do it once the tree is attached.
 fn set_attrs(plan: &FsPlan<'_>, fd: &OwnedFd, attrs: A) -> Result<bool, Errno> {
-    if plan.force_remount {
-        return Ok(false);
-    }
+    if plan.force_remount { Ok(false) } else { set_tree_attrs(fd.as_fd(), attrs) }
+}
+
+/// [`set_attrs`] whatever the plan says: `Ok(false)` where the kernel has no `mount_setattr`.
+fn set_tree_attrs(fd: BorrowedFd<'_>, attrs: A) -> Result<bool, Errno> {
     let flags = crate::sys::AT_EMPTY_PATH | crate::sys::AT_RECURSIVE;
     match crate::sys::mount_setattr(fd.as_raw_fd(), c"", flags, u64::from(attrs.bits())) {
         Ok(()) => Ok(true),
         Err(Errno::NOSYS) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Makes the attached mount of `fd` and every mount below it read-only: `mount_setattr`, or
+/// (without it, or with `force_remount`) a remount of each.
+pub(crate) fn read_only_tree(fd: BorrowedFd<'_>, force_remount: bool) -> Result<(), Errno> {
+    if force_remount || !set_tree_attrs(fd, A::MOUNT_ATTR_RDONLY)? {
+        remount_tree(fd, A::MOUNT_ATTR_RDONLY)?;
+    }
+    Ok(())
 }
 
 /// The most mounts [`remount_tree`] handles below one bind.
@@ -146,7 +157,7 @@ const MAX_TREE: usize = 512;
 /// mount below it with `MS_REMOUNT | MS_BIND`, adding `attrs` to the flags each one has (a
 /// remount in a user namespace must keep the locked ones: nosuid, nodev, noexec, atime).
 /// Mounts are found by id in `/proc/thread-self/mountinfo`, read with a fixed buffer.
-pub(crate) fn remount_tree(top: BorrowedFd<'_>, attrs: A) -> Result<(), Errno> {
+fn remount_tree(top: BorrowedFd<'_>, attrs: A) -> Result<(), Errno> {
     use rustix::fs::{AtFlags, StatxFlags};
     use rustix::mount::MountFlags as M;
     let top_id = rustix::fs::statx(top, c"", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID)?.stx_mnt_id;
@@ -524,10 +535,7 @@ fn apply_one(root: BorrowedFd<'_>, plan: &FsPlan<'_>, op: &Planned<'_>) -> Resul
         }
         Kind::RemountRo => {
             let fd = existing(root, &op.dest, OFlags::empty())?;
-            if !set_attrs(plan, &fd, A::MOUNT_ATTR_RDONLY)? {
-                remount_tree(fd.as_fd(), A::MOUNT_ATTR_RDONLY)?;
-            }
-            Ok(())
+            read_only_tree(fd.as_fd(), plan.force_remount)
         }
     }
 }
