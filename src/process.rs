@@ -174,10 +174,6 @@ impl Child {
             let Some(Waited { status, usage }) = reaped else { return Ok(None) };
             self.status = Some(status);
             self.life.usage = Some(usage);
-            // What the program left in its cgroup ends with it; then the final count.
-            if let Some(cg) = &mut self.cgroup {
-                cg.finish();
-            }
             if let Some(job) = &self.life.job {
                 job.give_back();
             }
@@ -187,6 +183,8 @@ impl Child {
             timed_out: self.life.timed_out,
             timed_out_in_setup: self.life.timed_out_in_setup,
             usage: self.life.usage.unwrap_or_default(),
+            // What the program left in its cgroup ends with it (the first time); then the
+            // final count.
             cgroup: self.cgroup.as_mut().map(|c| c.finish()),
         }))
     }

@@ -19,6 +19,16 @@ use std::time::{Duration, Instant};
 const CGROUP_SUPER_MAGIC: i64 = 0x27e0eb;
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
+/// For a `statfs.f_type`: whether it is cgroup2's (`Some(true)`) or cgroup v1's
+/// (`Some(false)`), or no cgroup filesystem at all.
+fn cgroupfs_v2(magic: i64) -> Option<bool> {
+    match magic {
+        CGROUP2_SUPER_MAGIC => Some(true),
+        CGROUP_SUPER_MAGIC => Some(false),
+        _ => None,
+    }
+}
+
 /// One leaf: the sandbox's cgroup in one hierarchy.
 #[derive(Debug)]
 pub(crate) struct Leaf {
@@ -123,11 +133,8 @@ impl Cgroup {
                 Mode::empty(),
             )
             .map_err(fail)?;
-            let magic = rustix::fs::fstatfs(&dir).map_err(fail)?.f_type as i64;
-            if magic != CGROUP_SUPER_MAGIC && magic != CGROUP2_SUPER_MAGIC {
-                return Err(fail(Errno::NOTDIR));
-            }
-            let v2 = magic == CGROUP2_SUPER_MAGIC;
+            let fs = rustix::fs::fstatfs(&dir).map_err(fail)?;
+            let Some(v2) = cgroupfs_v2(fs.f_type as i64) else { return Err(fail(Errno::NOTDIR)) };
             let controllers = match host::hierarchy_of(&path) {
                 Some(i) if !v2 => host::hierarchies()[i].controllers.clone(),
                 _ => Vec::new(),
@@ -636,8 +643,7 @@ fn make_leaf(
     // Once per parent in a process: that it is a cgroup, and the leaves of dead owners in it.
     if first_use(&parent) {
         let fs = rustix::fs::statfs(&parent).map_err(|e| parent_error(&parent, e))?;
-        let magic = fs.f_type as i64;
-        if magic != CGROUP_SUPER_MAGIC && magic != CGROUP2_SUPER_MAGIC {
+        if cgroupfs_v2(fs.f_type as i64).is_none() {
             return Err(Error::invalid(format!(
                 "cgroup parent {} is not in a cgroup filesystem",
                 parent.display()
