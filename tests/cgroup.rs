@@ -22,7 +22,7 @@ fn setup() -> Result<(std::sync::MutexGuard<'static, ()>, Vec<PathBuf>), String>
     let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let parents: Vec<PathBuf> = match std::env::var("NSCELL_TEST_CGROUP") {
         Ok(list) => list.split(':').filter(|s| !s.is_empty()).map(PathBuf::from).collect(),
-        Err(_) if common::is_root() => own_cgroups(),
+        Err(_) if common::is_root() => common::own_cgroups(),
         Err(_) => {
             return Err("NSCELL_TEST_CGROUP unset and not root: no delegated cgroup to write \
                         (CI sets one up as systemd delegation would)"
@@ -30,35 +30,6 @@ fn setup() -> Result<(std::sync::MutexGuard<'static, ()>, Vec<PathBuf>), String>
         }
     };
     Ok((guard, parents))
-}
-
-/// The caller's own cgroup directories (v1 hierarchies with controllers, and cgroup2).
-fn own_cgroups() -> Vec<PathBuf> {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mut out = Vec::new();
-    for line in std::fs::read_to_string("/proc/self/cgroup").unwrap().lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) =
-            (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-        if ctrls.contains("name=") {
-            continue;
-        }
-        let point = mounts.lines().find_map(|m| {
-            let (mount, fs) = m.split_once(" - ")?;
-            let mut fs = fs.split(' ');
-            let (kind, _, opts) = (fs.next()?, fs.next()?, fs.next()?);
-            let ok = if ctrls.is_empty() {
-                kind == "cgroup2"
-            } else {
-                kind == "cgroup" && ctrls.split(',').all(|c| opts.split(',').any(|o| o == c))
-            };
-            ok.then(|| mount.split(' ').nth(4).unwrap().to_string())
-        });
-        if let Some(point) = point {
-            out.push(Path::new(&point).join(path.trim_start_matches('/')));
-        }
-    }
-    out
 }
 
 /// The `nscell-*` leaves of this process under `parents`.

@@ -416,37 +416,20 @@ impl HostState {
     }
 }
 
-/// The `nscell-*` directories under this process's own cgroup in each hierarchy.
+/// The `nscell-*` directories of dead owners under this process's own cgroup in each hierarchy.
 fn sandbox_cgroups() -> Vec<String> {
-    let mounts = mounts();
     let mut out = Vec::new();
-    for line in std::fs::read_to_string("/proc/self/cgroup").unwrap().lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, path) =
-            (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-        for m in mounts.lines() {
-            let Some((mount, fs)) = m.split_once(" - ") else { continue };
-            let mut fs = fs.split(' ');
-            let (kind, opts) = (fs.next().unwrap_or(""), fs.nth(1).unwrap_or(""));
-            let ours = if ctrls.is_empty() {
-                kind == "cgroup2"
-            } else {
-                kind == "cgroup" && ctrls.split(',').all(|c| opts.split(',').any(|o| o == c))
-            };
-            if !ours {
-                continue;
-            }
-            let dir = std::path::Path::new(mount.split(' ').nth(4).unwrap())
-                .join(path.trim_start_matches('/'));
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                // nscell-<pidns>-<pid>-...: the library's names (not a bench's or CI's).
-                if name
-                    .strip_prefix("nscell-")
-                    .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()))
-                {
-                    out.push(e.path().display().to_string());
-                }
+    for dir in common::own_cgroups() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            // nscell-<pidns>-<pid>-...: the library's names (not a bench's or CI's), of an owner
+            // that is gone (a live one is another tenant's sandbox, running now).
+            let owner = name.strip_prefix("nscell-").and_then(|n| n.split('-').nth(1));
+            let gone = owner.is_some_and(|pid| {
+                pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists()
+            });
+            if gone {
+                out.push(e.path().display().to_string());
             }
         }
     }
@@ -565,6 +548,9 @@ fn random_command_lines_never_panic_hang_or_leak() {
     let w = World::new();
     // Orphans of a run become this process's children, where they can be seen and reaped.
     rustix::process::set_child_subreaper(Some(rustix::process::getpid())).unwrap();
+    // Earlier sandboxes' leftovers (of callers killed before this test) would be collected by
+    // a run and read as a change: collect them first.
+    nscell::cgroup::collect_garbage(None).unwrap();
     let before = HostState::now(&w);
     let start = Instant::now();
     let (mut runs, mut statuses) = (0u32, std::collections::BTreeMap::<i32, u32>::new());

@@ -198,3 +198,32 @@ pub fn read_on_a_thread(
         buf
     })
 }
+
+/// The caller's own cgroup directories (v1 hierarchies with controllers, and cgroup2).
+pub fn own_cgroups() -> Vec<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut out = Vec::new();
+    for line in std::fs::read_to_string("/proc/self/cgroup").unwrap().lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) =
+            (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        if ctrls.contains("name=") {
+            continue;
+        }
+        let point = mounts.lines().find_map(|m| {
+            let (mount, fs) = m.split_once(" - ")?;
+            let mut fs = fs.split(' ');
+            let (kind, _, opts) = (fs.next()?, fs.next()?, fs.next()?);
+            let ok = if ctrls.is_empty() {
+                kind == "cgroup2"
+            } else {
+                kind == "cgroup" && ctrls.split(',').all(|c| opts.split(',').any(|o| o == c))
+            };
+            ok.then(|| mount.split(' ').nth(4).unwrap().to_string())
+        });
+        if let Some(point) = point {
+            out.push(std::path::Path::new(&point).join(path.trim_start_matches('/')));
+        }
+    }
+    out
+}
