@@ -507,11 +507,18 @@ fn a_status_fd_nobody_reads_does_not_stop_the_timeout() {
     let me = nscell.id();
     let processes_with =
         |m: &str| -> Vec<u32> { processes_with(m).into_iter().filter(|&pid| pid != me).collect() };
+    // The program itself, exec'd: while the sandbox's child execs it, its cmdline reads empty
+    // for a moment, which the wait below would take for its end.
+    let running = |m: &str| -> bool {
+        processes_with(m).into_iter().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sh")
+        })
+    };
     let start = Instant::now();
-    while processes_with(&marker).is_empty() && start.elapsed() < Duration::from_secs(10) {
+    while !running(&marker) && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!processes_with(&marker).is_empty(), "the program never started");
+    assert!(running(&marker), "the program never started");
     while !processes_with(&marker).is_empty() && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
