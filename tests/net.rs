@@ -309,6 +309,11 @@ fn gone_within(pid: u32, d: Duration) -> bool {
 
 /// The helper ends with the sandbox: waited for, dropped, timed out.
 fn helper_lifetime(backend: &str) {
+    // Nothing of the helper's stays open in the caller, and none of its fds reach the program.
+    let fds = common::fd_count();
+    let out = sh("ls /proc/self/fd | wc -l", user_net(backend, UserNet::new())).output().unwrap();
+    assert_eq!(text(&out).trim(), "4", "the program's fds: 0-2 and ls's own directory");
+    assert_eq!(common::fd_count(), fds, "fds left open in the caller");
     let mut child = sh("exit 3", user_net(backend, UserNet::new())).spawn().unwrap();
     let pid = child.network_helper_id().expect("a helper pid");
     assert!(alive(pid));
@@ -346,7 +351,8 @@ fn slirp4netns_helper_ends_with_the_sandbox() {
 fn caller_killed(backend: &str) {
     // The JSON status on nscell's stdout (the program, sleep, prints nothing).
     let mut caller = Command::new(common::nscell_bin())
-        .args(["--network", backend, "--json-status-fd", "1", "--", "sleep", "100"])
+        .args(["--network", backend, "--die-with-parent", "--json-status-fd", "1", "--"])
+        .args(["sleep", "100"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -361,10 +367,17 @@ fn caller_killed(backend: &str) {
         .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no network-helper-pid in {line:?}"));
-    assert!(alive(pid));
+    let program: u32 = line
+        .split("\"child-pid\": ")
+        .nth(1)
+        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(alive(pid) && alive(program));
     caller.kill().unwrap();
     caller.wait().unwrap();
     assert!(gone_within(pid, Duration::from_secs(1)), "helper {pid} outlived its caller");
+    assert!(gone_within(program, Duration::from_secs(1)), "the sandbox outlived its caller");
 }
 
 #[test]

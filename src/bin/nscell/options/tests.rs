@@ -447,3 +447,9 @@ fn network_options_parse_as_podman_writes_them() {
         assert!(parse(args(&bad)).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn share_net_undoes_unshare_all() {
+    let ns = cli(&["--unshare-all", "--share-net"]).namespaces.unwrap();
+    assert!(!ns.contains(Namespaces::NET) && ns.contains(Namespaces::PID));
+}
