@@ -357,6 +357,7 @@ cat >"$tmp/netwrap.c" <<'C'
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int high(int fd) { int h = fcntl(fd, F_DUPFD_CLOEXEC, 10); close(fd); return h; }
@@ -408,7 +409,27 @@ int main(int argc, char **argv) {
   close(info[0]);
   char *p = strstr(buf, "\"child-pid\"");
   long child = p ? strtol(p + 11 + strspn(p + 11, ": \t"), NULL, 10) : 0;
-  if (child <= 0) return finish(bwrap);
+  if (child <= 0) {
+    int st = finish(bwrap);
+    fprintf(stderr, "netwrap: no child-pid from bwrap (exit %d): %s\n", st, buf);
+    return st ? st : 1;
+  }
+
+  /* bwrap's child brings lo up (RTM_NEWADDR, then IFF_UP) only after we have the pid; a helper
+   * that configures the namespace meanwhile can make that fail ("loopback: Failed RTM_NEWADDR").
+   * So wait until lo is up: 127.0.0.1 is in the child's local table once it is. */
+  char trie[64];
+  snprintf(trie, sizeof trie, "/proc/%ld/net/fib_trie", child);
+  for (int up = 0; !up;) {
+    int fd = open(trie, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break; /* the child is gone: bwrap's own error follows */
+    len = 0;
+    while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += r;
+    buf[len] = 0;
+    close(fd);
+    up = strstr(buf, "127.0.0.1") != NULL;
+    if (!up) nanosleep(&(struct timespec){0, 20000}, NULL);
+  }
 
   char *hargv[64], pidstr[24], netns[64], userns[64], fifo[512];
   int n = 0, ready = -1, exitp[2] = {-1, -1}, ok = 0;
@@ -467,16 +488,18 @@ int main(int argc, char **argv) {
   }
   close(ready);
   if (!ok) {
-    fprintf(stderr, "netwrap: %s was not ready\n", argv[1]);
     kill(bwrap, SIGKILL);
     kill(helper, SIGKILL);
-    finish(helper);
-    finish(bwrap);
+    int hs = finish(helper), bs = finish(bwrap);
+    fprintf(stderr, "netwrap: %s was not ready (helper exit %d, bwrap exit %d)\n", argv[1], hs, bs);
     return 1;
   }
-  while (write(block[1], "1", 1) < 0 && errno == EINTR) {}
+  signal(SIGPIPE, SIG_IGN); /* a bwrap that died early: EPIPE, said below */
+  while ((r = write(block[1], "1", 1)) < 0 && errno == EINTR) {}
+  int werr = r < 0 ? errno : 0;
   close(block[1]);
   int st = finish(bwrap);
+  if (werr) fprintf(stderr, "netwrap: bwrap ended before it was released (%s; exit %d)\n", strerror(werr), st);
   if (slirp) close(exitp[1]);
   else kill(helper, SIGTERM);
   finish(helper);
@@ -491,6 +514,7 @@ cc -O2 -Wall -o "$tmp/bin/netwrap" "$tmp/netwrap.c"
 # the end of its output and its reaping. Prints a TSV line per case.
 cat >"$tmp/interleave.c" <<'C'
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,6 +551,8 @@ int main(int argc, char **argv) {
     order[i] = i;
   }
   srand(getpid());
+  char errpath[256];
+  snprintf(errpath, sizeof errpath, "%s/interleave-%d.err", getenv("NETWRAP_DIR") ? getenv("NETWRAP_DIR") : "/tmp", getpid());
   posix_spawn_file_actions_t fa;
   for (int round = 0; round < warm + rounds; round++) {
     for (int i = nc - 1; i > 0; i--) { int j = rand() % (i + 1), t = order[i]; order[i] = order[j]; order[j] = t; }
@@ -536,7 +562,7 @@ int main(int argc, char **argv) {
       posix_spawn_file_actions_init(&fa);
       posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", 0, 0);
       posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-      posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", 1, 0);
+      posix_spawn_file_actions_addopen(&fa, 2, errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
       posix_spawn_file_actions_addclose(&fa, out[0]);
       posix_spawn_file_actions_addclose(&fa, out[1]);
       pid_t pid;
@@ -557,12 +583,29 @@ int main(int argc, char **argv) {
       long long t1 = now();
       char *p = strstr(buf, "stamp=");
       if (round < warm) continue;
-      if (e || st || !p) { fail[c]++; continue; }
+      if (e || st || !p) {
+        /* Say why, once per case: the status, and the end of the command's stderr. */
+        if (!fail[c]++) {
+          char err[600] = "";
+          FILE *f = fopen(errpath, "r");
+          if (f) {
+            fseek(f, 0, SEEK_END);
+            long sz = ftell(f);
+            fseek(f, sz > 500 ? sz - 500 : 0, SEEK_SET);
+            err[fread(err, 1, sizeof err - 1, f)] = 0;
+            fclose(f);
+          }
+          fprintf(stderr, "interleave: %s failed (spawn %d, wait status %#x, %s): %s\n", argv[3 + 2 * c], e, st,
+                  p ? "stamp seen" : "no stamp", err);
+        }
+        continue;
+      }
       long long ts = strtoll(p + 6, NULL, 10);
       first[c][n[c]] = (ts - t0) / 1e6;
       done[c][n[c]++] = (t1 - t0) / 1e6;
     }
   }
+  unlink(errpath);
   for (int i = 0; i < nc; i++) {
     qsort(first[i], n[i], sizeof(double), cmp);
     qsort(done[i], n[i], sizeof(double), cmp);
