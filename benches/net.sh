@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A sandbox with a configured user-mode network (issue 13): `nscell --network pasta|slirp4netns`
 # next to bubblewrap with the same helper started the way a careful script would, next to
-# `podman run --network slirp4netns`, and next to the same sandboxes with loopback only; first in
+# `podman run --network slirp4netns`, and next to the same sandboxes with loopback only (for
+# nscell: `--unshare-net --unshare-user`, `--network none`, and the default set + NET); first in
 # one hyperfine run (spawn to exit, the helper stopped and reaped), then interleaved in a new random
 # order each round, timing spawn to the program's first instruction and spawn to exit; then each
 # helper's RSS while a sandbox sleeps. Every helper case must show tap0 with 10.0.2.100/24 and a
@@ -56,6 +57,7 @@ ratio("nscell-slirp", "podman-slirp", "<= 0.5")
 print("the helpers' own cost:")
 for h in ("pasta", "slirp"):
     delta(f"nscell-{h}", "nscell-loopback")
+    delta(f"nscell-{h}", "nscell-none")
     delta(f"nscell-{h}", "nscell-default+net")
     delta(f"bwrap+{h}", "bwrap-loopback")
 delta("podman-slirp", "podman-none")
@@ -86,6 +88,7 @@ ratio("nscell-slirp", "bwrap+slirp", "<= 1")
 ratio("nscell-slirp", "podman-slirp", "<= 0.5")
 print("the helpers' own cost (first instruction; exit):")
 for a, b in [("nscell-pasta", "nscell-loopback"), ("nscell-slirp", "nscell-loopback"),
+             ("nscell-pasta", "nscell-none"), ("nscell-slirp", "nscell-none"),
              ("nscell-pasta", "nscell-default+net"), ("nscell-slirp", "nscell-default+net"),
              ("bwrap+pasta", "bwrap-loopback"), ("bwrap+slirp", "bwrap-loopback"),
              ("podman-slirp", "podman-none")]:
@@ -106,6 +109,7 @@ rss() {
     for pid in $(pgrep -d ' ' -x 'pasta|passt|passt.avx2|passt.avx512|slirp4netns|conmon' || true); do
       comm=$(cat "/proc/$pid/comm" 2>/dev/null) || continue
       awk -v c="$comm" '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { if (r) print c, r, h }' "/proc/$pid/status"
+      [ "$i" = 1 ] && [ "$comm" != conmon ] && echo "  $name: $comm runs as: $(tr '\0' ' ' <"/proc/$pid/cmdline")" >&2
     done >"$tmp/out/rss.$mode.$i"
     wait $! || true
   done
@@ -166,6 +170,7 @@ measure() {
   # netcheck, busybox sleep 1)|does it configure tap0
   local all=(
     "nscell-loopback|$nscell --unshare-net --unshare-user -- $prog|0"
+    "nscell-none|$nscell --network none -- $prog|0"
     "nscell-default+net|$nscell --unshare-user --unshare-pid --unshare-mount --unshare-uts --unshare-ipc --unshare-net -- $prog|0"
     "nscell-pasta|$nscell --network pasta -- $prog|1"
     "nscell-slirp|$nscell --network slirp4netns -- $prog|1"
