@@ -156,6 +156,7 @@ measure() {
   local p_opts=$pasta_opts podman_args
   # As root pasta would drop to nobody, who cannot join the sandbox's namespaces.
   [ "$(id -u)" = 0 ] && p_opts+=" --runas 0:0"
+  # runc, not crun: crun 1.8 refuses this hybrid cgroup host (cgroup2 lists a controller).
   podman_args="--root $pm/root --runroot $pm/runroot --tmpdir $pm/tmp --cgroup-manager=cgroupfs"
   podman_args+=" --events-backend=file --storage-driver=vfs --runtime $(command -v runc || echo runc)"
   podman_args+=" run --rm"
