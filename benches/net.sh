@@ -150,7 +150,7 @@ measure() {
   export XDG_CONFIG_HOME=$tmp/home-$mode/.config XDG_DATA_HOME=$tmp/home-$mode/.local/share
   export CONTAINERS_CONF=$pm/containers.conf CONTAINERS_STORAGE_CONF=$pm/storage.conf
   export CONTAINERS_REGISTRIES_CONF=$pm/registries.conf
-  echo "== as $(id -un) (uid $(id -u)), in netns $(readlink /proc/self/ns/net): $(ip -o -4 addr show | awk '{print $2, $4}' | paste -sd ' ');" \
+  echo "== as $(id -un) (uid $(id -u); uid_map: $(awk '{print $1, $2, $3}' /proc/self/uid_map | paste -sd ,)), in netns $(readlink /proc/self/ns/net): $(ip -o -4 addr show | awk '{print $2, $4}' | paste -sd ' ');" \
     "default route: $(ip route show default)"
 
   local p_opts=$pasta_opts podman_args
