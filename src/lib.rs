@@ -47,7 +47,8 @@
 //! [`Capabilities`], [`WaitInfo`], [`ResourceUsage`], [`Support`]) are at the root. Each
 //! hardening layer has a module of its own, as in rustix: [`seccomp`] (rules and the default
 //! policy), [`landlock`] (path and port rules, what was enforced), [`rlimit`] (per-process
-//! resource limits), [`cgroup`] (limits on the whole sandbox: memory, tasks, CPU); [`pty`]
+//! resource limits), [`cgroup`] (limits on the whole sandbox: memory, tasks, CPU), [`net`]
+//! (a network through pasta or slirp4netns, published ports, an egress allowlist); [`pty`]
 //! relays a pseudo-terminal. Fds passed to the program ([`Sandbox::keep_fd`],
 //! [`Sandbox::map_fd`]) are owned fds, which the `Sandbox` closes when it is dropped; what
 //! Landlock enforced comes back with each spawn ([`Child::landlock_status`]).
@@ -106,6 +107,7 @@ mod kernel;
 pub mod landlock;
 mod lifecycle;
 mod namespaces;
+pub mod net;
 mod plan;
 mod process;
 pub mod pty;

@@ -41,6 +41,8 @@ pub struct Child {
     pub(crate) landlock_status: Option<crate::landlock::Status>,
     /// The sandbox's cgroup ([`crate::cgroup`]), ended with the sandbox.
     pub(crate) cgroup: Option<crate::cgroup::Cgroup>,
+    /// The network helper ([`crate::net`]), stopped when the sandbox ends.
+    pub(crate) network: Option<crate::net::Helper>,
 }
 
 impl Child {
@@ -56,7 +58,14 @@ impl Child {
             life: Default::default(),
             landlock_status: None,
             cgroup: None,
+            network: None,
         }
+    }
+
+    /// The pid of the sandbox's network helper (pasta or slirp4netns), while it runs: from
+    /// the spawn until the sandbox has been waited for.
+    pub fn network_helper_id(&self) -> Option<u32> {
+        self.network.as_ref().map(crate::net::Helper::id)
     }
 
     /// Whether the program has been waited for.
@@ -174,6 +183,8 @@ impl Child {
             let Some(Waited { status, usage }) = reaped else { return Ok(None) };
             self.status = Some(status);
             self.life.usage = Some(usage);
+            // The sandbox has ended: its network helper with it.
+            self.network = None;
             if let Some(job) = &self.life.job {
                 job.give_back();
             }

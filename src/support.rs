@@ -33,6 +33,10 @@ pub struct Support {
     /// Which cgroup controllers this user can limit a sandbox with, and where
     /// ([`Sandbox::limits`](crate::Sandbox::limits)).
     pub cgroups: crate::cgroup::CgroupSupport,
+    /// Each user-mode network backend ([`crate::net`]): the helper found, or why it cannot
+    /// work here (not installed, `/dev/net/tun` not usable by this user, pasta without a
+    /// default route). Found without starting it.
+    pub networks: Vec<(&'static str, Result<PathBuf, String>)>,
 }
 
 impl Support {
@@ -107,6 +111,13 @@ impl fmt::Display for Support {
             k.cgroup2.as_ref().map_or("not mounted".into(), |p| format!("at {}", p.display())),
             yes(k.clone_into_cgroup),
         )?;
-        write!(f, "\n{}", self.cgroups)
+        write!(f, "\n{}", self.cgroups)?;
+        for (name, r) in &self.networks {
+            match r {
+                Ok(p) => write!(f, "\nnetwork {name}: works ({})", p.display())?,
+                Err(why) => write!(f, "\nnetwork {name}: no: {why}")?,
+            }
+        }
+        Ok(())
     }
 }

@@ -73,12 +73,13 @@ fn option_table() -> Vec<(String, Vec<String>)> {
             name = words.next().unwrap().to_string();
         }
         let is_value = |w: &str| {
-            w.chars().all(|c| c.is_ascii_uppercase() || ":=[]._".contains(c))
+            w.chars().all(|c| c.is_ascii_uppercase() || ":=[]._/".contains(c))
                 && w.chars().any(|c| c.is_ascii_uppercase())
         };
         let values: Vec<String> = words.take_while(|w| is_value(w)).map(String::from).collect();
         let well_formed = name.strip_prefix("--").is_some_and(|n| {
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
         assert!(well_formed, "a line of --help starts like an option but is not one: {line:?}");
         if !NOT_RUNNING.contains(&name.as_str()) {
@@ -168,6 +169,23 @@ impl World {
                 v
             }
             "NAME" => vec!["h", "cell", "a.b", "", "-", "x y", LONG_64, LONG_65_BAD],
+            // Never a helper here: pasta or slirp4netns would serve the machine's real network
+            // (tests/net.rs runs them in a dead-end namespace of its own).
+            "MODE" => vec!["none", "host", "!bogus", "!none:x", "!"],
+            "[IP:]HOSTPORT:PORT[/PROTO]" => {
+                vec!["8080:80", "127.0.0.1:8080:80/udp", "[::1]:1:2", "!80", "!x:y", "!0:80", "!"]
+            }
+            "DEST[:PORTS][/PROTO]" => {
+                vec![
+                    "10.0.0.0/8",
+                    "192.0.2.1:443",
+                    "[2001:db8::/32]:80,443",
+                    "!10.0.0.0/99",
+                    "!:80",
+                    "!",
+                ]
+            }
+            "IP" => vec!["10.0.2.3", "none", "!x", "!::1", "!"],
             // Never a cgroup outside this process's own: relative parents that do not exist.
             "PATH" if option == "--cgroup-parent" => {
                 vec!["missing", "a/b", "!../up", "!a/../../b", "!"]

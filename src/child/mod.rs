@@ -9,6 +9,7 @@
 
 pub(crate) mod cgroup;
 pub(crate) mod channel;
+pub(crate) mod egress;
 pub(crate) mod fs;
 pub(crate) mod harden;
 pub(crate) mod init;
@@ -123,11 +124,13 @@ const IN_SANDBOX: &[SetupStep] = &[
     cgroup::read_only_cgroupfs,
     build_new_root,
     mount_proc,
+    net_etc_files,
     mounts_ready,
     mount_lock_lock,
     cgroup::join,
     cgroup::unshare_ns,
     loopback_up,
+    install_egress,
     unshare_time,
     init::setup,
 ];
@@ -258,6 +261,22 @@ fn mount_lock_lock(plan: &Plan<'_>) -> Result<(), Failure> {
 fn loopback_up(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.loopback_up {
         net::loopback_up().map_err(fail(Step::LoopbackUp))?;
+    }
+    Ok(())
+}
+
+/// The network's `/etc/resolv.conf` and `/etc/hosts`, mounted over the ones the sandbox sees
+/// (the host's, or its new root's); a new root without an `/etc` of the caller's has them
+/// among its operations instead.
+fn net_etc_files(plan: &Plan<'_>) -> Result<(), Failure> {
+    net::etc_files(&plan.etc_files).map_err(fail(Step::NetworkEtcFiles))
+}
+
+/// The egress allowlist in the sandbox's network namespace, while the child still has
+/// `CAP_NET_ADMIN` there (the program's capability sets lose it).
+fn install_egress(plan: &Plan<'_>) -> Result<(), Failure> {
+    if let Some(batch) = plan.egress {
+        egress::install(batch).map_err(fail(Step::InstallEgress))?;
     }
     Ok(())
 }

@@ -16,3 +16,76 @@ pub(crate) fn loopback_up() -> Result<(), Errno> {
     )?;
     crate::sys::set_interface_flags(std::os::fd::AsFd::as_fd(&socket), b"lo", IFF_UP | IFF_LOOPBACK)
 }
+
+/// Covers each file's target with its contents, in the sandbox's private mount namespace. A
+/// target that does not exist is left alone (there is nothing to cover).
+pub(crate) fn etc_files(files: &[crate::net::EtcFile<'_>]) -> Result<(), Errno> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::mount::{
+        FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
+    };
+    if files.is_empty() {
+        return Ok(());
+    }
+    let fs = rustix::mount::fsopen(c"tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    rustix::mount::fsconfig_set_string(&fs, c"size", c"64k")?;
+    rustix::mount::fsconfig_create(&fs)?;
+    let attrs = MountAttrFlags::MOUNT_ATTR_NODEV
+        | MountAttrFlags::MOUNT_ATTR_NOSUID
+        | MountAttrFlags::MOUNT_ATTR_NOEXEC;
+    let mnt = rustix::mount::fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?;
+    for f in files {
+        let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::EXCL;
+        let fd = rustix::fs::openat(&mnt, f.name, flags, Mode::from_raw_mode(0o644))?;
+        let mut left = f.contents;
+        while !left.is_empty() {
+            let n = rustix::io::write(&fd, left)?;
+            left = left.get(n..).unwrap_or_default();
+        }
+        drop(fd);
+    }
+    let clone = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    // Linux 6.15+ clones from a detached mount; before, only from one attached in this
+    // namespace: the tmpfs is then attached on /tmp for the time of the binds.
+    let detached = files.first().map(|f| rustix::mount::open_tree(&mnt, f.name, clone));
+    if let Some(Err(Errno::INVAL)) = detached {
+        let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH;
+        rustix::mount::move_mount(&mnt, c"", rustix::fs::CWD, c"/tmp", flags)?;
+        let mut result = Ok(());
+        for f in files {
+            let mut path = [0u8; 64];
+            let name = f.name.to_bytes_with_nul();
+            let Some(dest) = path.get_mut(..5usize.saturating_add(name.len())) else {
+                result = Err(Errno::NAMETOOLONG);
+                break;
+            };
+            let (head, tail) = dest.split_at_mut(5);
+            head.copy_from_slice(b"/tmp/");
+            tail.copy_from_slice(name);
+            let Ok(src) = core::ffi::CStr::from_bytes_with_nul(dest) else { break };
+            result = rustix::mount::open_tree(rustix::fs::CWD, src, clone)
+                .and_then(|tree| cover(&tree, f.target));
+            if result.is_err() {
+                break;
+            }
+        }
+        rustix::mount::unmount(c"/tmp", rustix::mount::UnmountFlags::DETACH)?;
+        return result;
+    }
+    for f in files {
+        let tree = rustix::mount::open_tree(&mnt, f.name, clone)?;
+        cover(&tree, f.target)?;
+    }
+    Ok(())
+}
+
+/// Attaches the cloned file `tree` over `target` (a symlink is followed; a missing target is
+/// left alone).
+fn cover(tree: &rustix::fd::OwnedFd, target: &core::ffi::CStr) -> Result<(), Errno> {
+    use rustix::mount::MoveMountFlags;
+    let to = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS;
+    match rustix::mount::move_mount(tree, c"", rustix::fs::CWD, target, to) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -194,6 +194,17 @@ steps! {
     RemoveCgroup => "remove the sandbox's cgroup",
     /// Making the cgroup filesystems read-only in the sandbox's mount namespace.
     ReadOnlyCgroupfs => "make the cgroup filesystem read-only in the sandbox",
+    /// The parent opening the sandbox's network or user namespace (`/proc/PID/ns/net`) for
+    /// the network helper.
+    OpenNetworkNamespace => "open the sandbox's namespace for the network helper",
+    /// Publishing a host port into the sandbox.
+    PublishPort => "publish the port",
+    /// The child covering `/etc/resolv.conf` and `/etc/hosts` with the network's own (without
+    /// a new root).
+    NetworkEtcFiles => "give the sandbox its /etc/resolv.conf and /etc/hosts",
+    /// The child installing the egress allowlist (an nftables ruleset, over netlink).
+    #[doc(alias = "nftables")]
+    InstallEgress => "install the egress allowlist (nftables)",
 }
 
 impl std::fmt::Display for Step {
@@ -306,6 +317,18 @@ pub enum Error {
         hint: Option<String>,
     },
 
+    /// The network helper (pasta, slirp4netns) is missing, failed, or was not ready in time.
+    #[error("network helper {}: {message}{}", helper.display(), hint_suffix(hint))]
+    #[non_exhaustive]
+    NetworkHelper {
+        /// The helper.
+        helper: PathBuf,
+        /// What went wrong, with what the helper said on stderr.
+        message: String,
+        /// What usually causes this, and what to do.
+        hint: Option<String>,
+    },
+
     /// The sandbox was spawned, but waiting for it, signalling it, reading its output or
     /// relaying its terminal failed. The program may still be running: dropping the
     /// [`Child`](crate::Child) kills and reaps it.
@@ -361,7 +384,7 @@ impl Error {
         match self {
             Error::Setup { path, .. } => path.as_deref(),
             Error::Exec { program, .. } => Some(program),
-            Error::IdMapHelper { helper, .. } => Some(helper),
+            Error::IdMapHelper { helper, .. } | Error::NetworkHelper { helper, .. } => Some(helper),
             _ => None,
         }
     }
@@ -371,7 +394,8 @@ impl Error {
         match self {
             Error::Setup { hint, .. }
             | Error::Exec { hint, .. }
-            | Error::IdMapHelper { hint, .. } => hint.as_deref(),
+            | Error::IdMapHelper { hint, .. }
+            | Error::NetworkHelper { hint, .. } => hint.as_deref(),
             _ => None,
         }
     }
@@ -383,6 +407,11 @@ impl Error {
 
     pub(crate) fn invalid(msg: impl Into<String>) -> Error {
         Error::InvalidInput(msg.into())
+    }
+
+    /// A setup failure in the parent with a hint of the caller's own.
+    pub(crate) fn setup_hint(step: Step, path: Option<PathBuf>, errno: i32, hint: String) -> Error {
+        Error::Setup { step, path, source: io::Error::from_raw_os_error(errno), hint: Some(hint) }
     }
 
     /// A setup failure outside any user namespace of the sandbox's (in the parent, before
@@ -439,6 +468,7 @@ impl From<Error> for io::Error {
             | Error::Exec { source, .. }
             | Error::Process { source, .. } => source.kind(),
             Error::IdMapHelper { .. } => io::ErrorKind::PermissionDenied,
+            Error::NetworkHelper { .. } => io::ErrorKind::Other,
             Error::SetupInterrupted => io::ErrorKind::Interrupted,
         };
         io::Error::new(kind, e)
@@ -552,6 +582,17 @@ fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
         Step::UnshareCgroup if errno == libc::EINVAL => {
             Some("this kernel has no cgroup namespaces (CONFIG_CGROUPS, Linux 4.6+)".to_string())
         }
+        Step::InstallEgress => Some(match errno {
+            libc::EPERM => "the child has no CAP_NET_ADMIN over the sandbox's network namespace"
+                .to_string(),
+            libc::EMSGSIZE => "too many egress rules for one netlink message (about 400): \
+                               allow wider networks"
+                .to_string(),
+            _ => "the kernel refused the nftables ruleset: it needs nf_tables with the inet \
+                  family and the ct, meta and reject expressions (CONFIG_NF_TABLES_INET, \
+                  CONFIG_NFT_CT, CONFIG_NFT_REJECT_INET), built in or loadable"
+                .to_string(),
+        }),
         Step::UnshareTime if errno == libc::EINVAL => {
             Some("this kernel has no time namespaces (CONFIG_TIME_NS, Linux 5.6+)".to_string())
         }

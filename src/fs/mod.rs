@@ -100,6 +100,23 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// The path the operation makes or changes in the new root.
+    pub(crate) fn dest(&self) -> Option<&Path> {
+        match self {
+            Op::Bind { dest, .. }
+            | Op::Tmpfs { dest, .. }
+            | Op::Proc { dest }
+            | Op::Dev { dest }
+            | Op::Mqueue { dest }
+            | Op::Dir { dest, .. }
+            | Op::Symlink { dest, .. }
+            | Op::File { dest, .. }
+            | Op::RemountRo { dest }
+            | Op::CgroupView { dest } => Some(dest),
+            Op::Chmod { .. } => None,
+        }
+    }
+
     /// The operation named for an error: "bind" and the paths, as the step's phrase reads.
     pub(crate) fn subject(&self) -> String {
         let d = |p: &Path| p.display().to_string();

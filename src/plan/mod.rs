@@ -44,6 +44,10 @@ pub(crate) struct Plan<'a> {
     /// Lock every mount against the program once they are in place ([`crate::child::mount_lock`]).
     pub lock_mounts: bool,
     pub loopback_up: bool,
+    /// The network's `/etc` files, without a new root (`child::net::etc_files`).
+    pub etc_files: Vec<crate::net::EtcFile<'a>>,
+    /// The egress allowlist: one nftables netlink batch the child sends ([`crate::net`]).
+    pub egress: Option<&'a [u8]>,
     pub unshare_time: bool,
     pub cwd: Option<&'a CStr>,
     /// The fd to dup onto 0, 1 and 2, or None to inherit.

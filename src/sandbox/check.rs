@@ -48,6 +48,7 @@ impl Sandbox {
             subgid: userns::subid_ranges("/etc/subgid", gid),
             features: crate::kernel::features(),
             cgroups: crate::cgroup::support(),
+            networks: crate::net::support(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod checkpoint_tests;
 mod fs;
 mod harden;
 mod lifecycle;
+mod net;
 
 use crate::Namespaces;
 use crate::context::Context;
@@ -72,6 +73,8 @@ pub struct Sandbox {
     pub(crate) lifecycle: crate::lifecycle::Lifecycle,
     /// Cgroup limits ([`crate::cgroup`]).
     pub(crate) limits: Option<crate::cgroup::Limits>,
+    /// The network ([`crate::net`]); `None`: as the namespaces say.
+    pub(crate) network: Option<crate::net::Network>,
     /// The last spawn's environment and `execve` candidates ([`Sandbox::refresh_env`]).
     env_cache: Option<EnvCache>,
 }
@@ -133,6 +136,7 @@ impl Sandbox {
             harden: Default::default(),
             lifecycle: Default::default(),
             limits: None,
+            network: None,
             env_cache: None,
         }
     }
@@ -341,6 +345,55 @@ impl Sandbox {
             return Err(Error::invalid(msg.clone()));
         }
         let r = self.resolve()?;
+        // The network: its helper found and its arguments made, its ruleset and /etc files.
+        let mut net = match &self.network {
+            Some(n) => n.plan(
+                rustix::process::geteuid().is_root(),
+                r.namespaces.contains(Namespaces::USER),
+                r.namespaces.contains(Namespaces::MOUNT),
+            )?,
+            None => crate::net::NetPlan::none(),
+        };
+        // Its /etc files join a new root's operations for this spawn only.
+        let added = self.add_net_files(&mut net);
+        let result = self.spawn_resolved(defaults, probe_only, r, net);
+        let kept = self.fs.ops.len().saturating_sub(added);
+        self.fs.ops.truncate(kept);
+        result
+    }
+
+    /// Adds the network's `/etc` files to a new root's operations when nothing of the
+    /// caller's puts an `/etc` there (returning how many were added); otherwise they are
+    /// mounted over the files the sandbox sees, after its root is in place.
+    fn add_net_files(&mut self, net: &mut crate::net::NetPlan) -> usize {
+        if self.fs.ops.is_empty() {
+            return 0;
+        }
+        let has_etc = |path: &str| {
+            self.fs.ops.iter().any(|op| {
+                op.dest().is_some_and(|d| {
+                    d == Path::new("/") || d == Path::new("/etc") || d == Path::new(path)
+                })
+            })
+        };
+        if net.files.iter().any(|(path, _)| has_etc(path)) {
+            return 0;
+        }
+        let mut n = 0;
+        for (path, contents) in std::mem::take(&mut net.files) {
+            self.file(path, contents);
+            n += 1;
+        }
+        n
+    }
+
+    fn spawn_resolved(
+        &mut self,
+        defaults: [fn() -> Stdio; 3],
+        probe_only: bool,
+        r: Resolved,
+        mut net: crate::net::NetPlan,
+    ) -> Result<Child, Error> {
         if !self.harden.nested_userns_allowed() && self.fs.new_root_without_proc() {
             return Err(Error::invalid(
                 "allow_nested_userns(false) (--disable-userns) with a new root needs a fresh \
@@ -404,7 +457,21 @@ impl Sandbox {
         ctx.paths_in_child = fs.is_some() || r.mount_proc;
         let paths_in_child = ctx.paths_in_child;
         let ns = r.namespaces;
-        let (harden, landlock_status) = self.harden.plan(&ctx)?;
+        let (mut harden, landlock_status) = self.harden.plan(&ctx)?;
+        if net.egress.is_some() {
+            // Either would undo the allowlist: flushing the rules, or raw frames.
+            let net_caps = (crate::Capabilities::NET_ADMIN | crate::Capabilities::NET_RAW).bits();
+            harden.caps = match harden.caps {
+                Some((_, add)) if add & net_caps != 0 => {
+                    return Err(Error::invalid(
+                        "the egress allowlist takes CAP_NET_ADMIN and CAP_NET_RAW from the \
+                         program: they cannot be added back (add_capabilities, --cap-add)",
+                    ));
+                }
+                Some((mask, add)) => Some((mask & !net_caps, add)),
+                None => Some((!net_caps, 0)),
+            };
+        }
         // Locking needs a user namespace of the sandbox's own: without one the program is host
         // root, and no mount flag is a boundary against it. A nested user namespace
         // (allow_nested_userns(false)) brings a locked copy of its own. Without CAP_SYS_ADMIN
@@ -440,6 +507,15 @@ impl Sandbox {
             fs,
             lock_mounts,
             loopback_up: r.namespaces.contains(Namespaces::NET),
+            egress: net.egress.as_deref(),
+            etc_files: net
+                .files
+                .iter()
+                .map(|(path, contents)| {
+                    let (name, target) = crate::net::etc_names(path);
+                    crate::net::EtcFile { name, target, contents }
+                })
+                .collect(),
             unshare_time: r.namespaces.contains(Namespaces::TIME),
             cwd: self.cwd.as_ref().map(|(_, c)| c.as_c_str()),
             stdio: [stdio_fd(0), stdio_fd(1), stdio_fd(2)],
@@ -454,7 +530,8 @@ impl Sandbox {
             kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
-        let hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
+        let mut hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
+        hooks.net = net.start.as_mut();
         let spawned = spawn::spawn(&mut plan, &mut parent_end, hooks, &life.setup_bound());
         // clone3 (which clears the signal handlers) placed the child in its cgroup2 leaf.
         let placed = plan.sighand_cleared.load(std::sync::atomic::Ordering::Relaxed);
@@ -469,6 +546,7 @@ impl Sandbox {
                 );
                 child.life = life.into_child(spawned.pid);
                 child.landlock_status = landlock_status;
+                child.network = net.start.as_mut().and_then(|s| s.started.take());
                 child.cgroup = cgroup.map(|mut c| {
                     c.spawned(placed, spawned.pid);
                     c
@@ -623,6 +701,16 @@ impl Sandbox {
                 "mount_proc(true) needs Namespaces::MOUNT (without it the host's /proc would change)",
             ));
         }
+        let asked = match &self.network {
+            Some(crate::net::Network::Host) if asked.contains(Namespaces::NET) => {
+                return Err(Error::invalid(
+                    "Network::Host (--network host) with Namespaces::NET: the host's network \
+                     is the caller's own, a new network namespace is not",
+                ));
+            }
+            Some(crate::net::Network::Host) | None => asked,
+            Some(_) => asked | Namespaces::NET,
+        };
         let implicit_user = !root && !asked.is_empty() && !asked.contains(Namespaces::USER);
         let namespaces = if implicit_user { asked | Namespaces::USER } else { asked };
         if has_maps && !namespaces.contains(Namespaces::USER) {

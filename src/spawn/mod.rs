@@ -96,6 +96,9 @@ impl Mode {
 pub(crate) struct Hooks<'h> {
     /// Id maps only the parent may write, at [`Checkpoint::NamespacesCreated`].
     pub maps: Option<&'h ParentMaps>,
+    /// The network helper, started at [`Checkpoint::NamespacesCreated`] (after the maps) and
+    /// waited for until it is ready.
+    pub net: Option<&'h mut crate::net::Start>,
 }
 
 /// A test's own hook, at each checkpoint of its set, for spawns from the thread that set it.
@@ -111,12 +114,16 @@ thread_local! {
 impl<'h> Hooks<'h> {
     /// The parent's part when it writes the id maps itself (or none).
     pub fn with_maps(maps: Option<&'h ParentMaps>) -> Hooks<'h> {
-        Hooks { maps }
+        Hooks { maps, net: None }
     }
 
     /// The checkpoints at which the parent acts (a set of [`Checkpoint::bit`]s).
     fn checkpoints(&self) -> u8 {
-        let maps = if self.maps.is_some() { Checkpoint::NamespacesCreated.bit() } else { 0 };
+        let maps = if self.maps.is_some() || self.net.is_some() {
+            Checkpoint::NamespacesCreated.bit()
+        } else {
+            0
+        };
         #[cfg(test)]
         let maps = maps | TEST_HOOK.with_borrow(|h| h.as_ref().map_or(0, |(set, _)| *set));
         maps
@@ -127,6 +134,9 @@ impl<'h> Hooks<'h> {
         if at == Checkpoint::NamespacesCreated {
             if let Some(maps) = self.maps {
                 maps.write(pid)?;
+            }
+            if let Some(net) = self.net.as_deref_mut() {
+                net.run(pid)?;
             }
         }
         #[cfg(test)]

@@ -54,8 +54,8 @@ pub use landlock::{landlock_abi, landlock_add_path_rule, landlock_restrict_self}
 pub use mount::{AT_EMPTY_PATH, AT_RECURSIVE, fchmodat2, mount_setattr};
 pub use net::set_interface_flags;
 pub use process::{
-    WALL, WNOHANG, WUNTRACED, current_brk, execve, exit, getcwd, kill, pidfd_send_signal, prctl,
-    wait4, waitid_pidfd,
+    WALL, WNOHANG, WUNTRACED, current_brk, execve, exit, getcwd, helper_setup, kill,
+    pidfd_send_signal, prctl, wait4, waitid_pidfd,
 };
 pub use seccomp::{SockFilter, seccomp_set_filter};
 pub use signal::{

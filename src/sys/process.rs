@@ -132,3 +132,36 @@ pub fn current_brk() -> Result<usize, Errno> {
     // SAFETY: brk(0) asks for an impossible end, so it changes nothing and returns the current.
     check(unsafe { syscall4(nr::BRK, 0, 0, 0, 0) })
 }
+
+/// `PR_SET_PDEATHSIG`.
+const PR_SET_PDEATHSIG: c_int = 1;
+
+/// Prepares `cmd` (a network helper) to get `fds` as `(fd, number)` pairs, and to be killed
+/// when the thread that spawns it ends (`PR_SET_PDEATHSIG`, set last, after `fork`: a
+/// credential change would clear it, and std's `exec` changes none). A helper whose parent
+/// died before the signal was armed exits at once.
+pub fn helper_setup(cmd: &mut std::process::Command, fds: Vec<(c_int, c_int)>) {
+    use std::os::unix::process::CommandExt;
+    debug_assert!(fds.len() <= 8, "a helper gets at most 8 fds");
+    let parent = rustix::process::getpid().as_raw_nonzero().get();
+    let errno = |e: Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
+    let hook = move || -> std::io::Result<()> {
+        // Out of the targets' way first: a source may sit on another's target number.
+        let mut high = [0 as c_int; 8];
+        for (slot, &(fd, _)) in high.iter_mut().zip(&fds) {
+            *slot = super::fd::dupfd_cloexec(fd, 64).map_err(errno)?;
+        }
+        for (&h, &(_, target)) in high.iter().zip(&fds) {
+            super::fd::dup3(h, target).map_err(errno)?;
+        }
+        prctl(PR_SET_PDEATHSIG, super::signal::SIGKILL as usize, 0).map_err(errno)?;
+        if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(parent) {
+            exit(1);
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before `execve` and makes only system calls
+    // that are async-signal-safe (fcntl, dup3, prctl, getppid, exit_group); it allocates
+    // nothing and takes no lock.
+    unsafe { cmd.pre_exec(hook) };
+}

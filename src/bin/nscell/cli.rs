@@ -51,6 +51,8 @@ pub struct Cli {
     pub pty: Option<bool>,
     /// The cgroup options (`--memory` and friends).
     pub cgroup: CgroupOpts,
+    /// The network options (`--network` and friends).
+    pub net: NetOpts,
     /// Program and arguments; empty means [`DEFAULT_COMMAND`].
     pub command: Vec<OsString>,
 }
@@ -78,6 +80,65 @@ impl CgroupOpts {
     /// Whether any was given: the sandbox then gets a cgroup.
     pub fn any(&self) -> bool {
         *self != CgroupOpts::default()
+    }
+}
+
+/// `--network`'s mode, with the helper's extra arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NetMode {
+    /// `none`: loopback only.
+    None,
+    Host,
+    Pasta(Vec<OsString>),
+    Slirp4netns(Vec<OsString>),
+}
+
+/// One `--allow-egress`: a destination as given (an address, a network or a host name,
+/// resolved at spawn) and its ports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EgressOpt {
+    pub dest: String,
+    pub proto: Option<nscell::net::Proto>,
+    pub ports: Vec<(u16, u16)>,
+}
+
+/// One resolved `--allow-egress` destination: network, protocol, port ranges.
+pub type Resolved = (nscell::net::Cidr, Option<nscell::net::Proto>, Vec<(u16, u16)>);
+
+/// The network options, as given (podman's names).
+#[derive(Debug, Default, PartialEq)]
+pub struct NetOpts {
+    pub mode: Option<NetMode>,
+    /// `-p`: (protocol, host address and port, sandbox port).
+    pub publish: Vec<(nscell::net::Proto, std::net::SocketAddr, u16)>,
+    pub host_loopback: bool,
+    pub ipv6: bool,
+    pub allow: Vec<EgressOpt>,
+    pub deny_all: bool,
+    /// `--dns`: `Some(None)` for `none`.
+    pub dns: Option<Option<std::net::Ipv4Addr>>,
+    /// `allow` with its host names resolved ([`crate::inputs::resolve_egress`]).
+    pub resolved: Vec<Resolved>,
+}
+
+impl NetOpts {
+    /// The option that needs a user-mode network, if one was given.
+    pub fn user_mode_option(&self) -> Option<&'static str> {
+        if !self.publish.is_empty() {
+            Some("--publish")
+        } else if self.host_loopback {
+            Some("--host-loopback")
+        } else if self.ipv6 {
+            Some("--ipv6")
+        } else if !self.allow.is_empty() {
+            Some("--allow-egress")
+        } else if self.deny_all {
+            Some("--deny-egress")
+        } else if self.dns.is_some() {
+            Some("--dns")
+        } else {
+            None
+        }
     }
 }
 
@@ -221,6 +282,15 @@ pub fn check(cli: &Cli, root: bool) -> Result<(), String> {
                  root directly"
             ));
         }
+    }
+    let user_mode = matches!(cli.net.mode, Some(NetMode::Pasta(_) | NetMode::Slirp4netns(_)));
+    if let (false, Some(option)) = (user_mode, cli.net.user_mode_option()) {
+        return Err(format!("{option} needs --network pasta or --network slirp4netns"));
+    }
+    if cli.net.mode == Some(NetMode::Host)
+        && cli.namespaces.is_some_and(|n| n.contains(Namespaces::NET))
+    {
+        return Err("--network host with --unshare-net: pick one".into());
     }
     let cg = &cli.cgroup;
     match (cg.memory, cg.memory_swap) {

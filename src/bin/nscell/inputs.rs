@@ -128,3 +128,38 @@ pub fn read_seccomp_programs(
     }
     Ok(programs)
 }
+
+/// Resolves the `--allow-egress` destinations, once, at spawn: addresses and networks as
+/// they are, a host name to each of its addresses (IPv6 ones only with `--ipv6`).
+pub fn resolve_egress(net: &mut crate::cli::NetOpts) -> Result<(), String> {
+    use nscell::net::Cidr;
+    use std::net::ToSocketAddrs;
+    for e in &net.allow {
+        if let Ok(cidr) = e.dest.parse::<Cidr>() {
+            net.resolved.push((cidr, e.proto, e.ports.clone()));
+            continue;
+        }
+        let addrs = (e.dest.as_str(), 0)
+            .to_socket_addrs()
+            .map_err(|err| format!("--allow-egress: cannot resolve {:?}: {err}", e.dest))?;
+        let mut any = false;
+        for a in addrs.filter(|a| a.is_ipv4() || net.ipv6) {
+            let cidr = Cidr::from(a.ip());
+            if !net
+                .resolved
+                .iter()
+                .any(|(c, p, ports)| *c == cidr && *p == e.proto && *ports == e.ports)
+            {
+                net.resolved.push((cidr, e.proto, e.ports.clone()));
+            }
+            any = true;
+        }
+        if !any {
+            return Err(format!(
+                "--allow-egress: {:?} has no IPv4 address (--ipv6 for IPv6)",
+                e.dest
+            ));
+        }
+    }
+    Ok(())
+}

@@ -87,6 +87,10 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     if let Err(msg) = cli::check(&cli, rustix::process::geteuid().is_root()) {
         return usage(msg);
     }
+    if let Err(msg) = inputs::resolve_egress(&mut cli.net) {
+        eprintln!("nscell: {msg}");
+        return EXIT_USAGE;
+    }
     if let Err(msg) = inputs::check_files(&cli, &fds) {
         eprintln!("nscell: {msg}");
         return EXIT_USAGE;
@@ -163,7 +167,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             }
         }
     }
-    let json = json.map(|f| JsonStatus::start(f, child.id()));
+    let json = json.map(|f| JsonStatus::start(f, child.id(), child.network_helper_id()));
     // As the library does: a deadline the clock cannot represent is never reached.
     let deadline = cli.timeout.and_then(|t| Instant::now().checked_add(t));
     let ended = match (&forwarder, pty) {

@@ -928,13 +928,112 @@ TIOCLINUX, x32 calls):
         foot: "",
     },
     Section {
+        head: "\nNetwork (a network namespace of the sandbox's own, served by a user-mode helper):\n",
+        options: &[
+            opt(
+                "--network",
+                "MODE",
+                "none (loopback only), host, pasta[:ARG,...] or slirp4netns[:ARG,...]\n\
+                 (the helper in PATH: Debian's passt or slirp4netns; ARGs go to it\n\
+                 last). The sandbox is 10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3",
+                |s, v| {
+                    let val = v.one()?;
+                    s.cli.net.mode = Some(net_mode(&val)?);
+                    Ok(())
+                },
+            ),
+            Opt {
+                short: Some('p'),
+                ..opt(
+                    "--publish",
+                    "[IP:]HOSTPORT:PORT[/PROTO]",
+                    "publish the sandbox's PORT as HOSTPORT on the host's IP (127.0.0.1\n\
+                     unless given: podman's default is 0.0.0.0); PROTO tcp (default) or\n\
+                     udp; repeatable",
+                    |s, v| {
+                        let val = v.one()?;
+                        let p = publish(&val).ok_or_else(|| {
+                            format!(
+                                "--publish: {val:?} is not [IP:]HOSTPORT:PORT[/tcp|udp] \
+                                 (8080:80, 0.0.0.0:5353:53/udp, [::1]:8080:80)"
+                            )
+                        })?;
+                        s.cli.net.publish.push(p);
+                        Ok(())
+                    },
+                )
+            },
+            opt(
+                "--host-loopback",
+                "",
+                "let the gateway address reach the host's 127.0.0.1 (off: the host's\n\
+                 loopback servers are out of reach)",
+                |s, _| s.set(|c| c.net.host_loopback = true),
+            ),
+            opt("--ipv6", "", "IPv6 through the helper too (default: IPv4 only)", |s, _| {
+                s.set(|c| c.net.ipv6 = true)
+            }),
+            opt(
+                "--allow-egress",
+                "DEST[:PORTS][/PROTO]",
+                "allow connections to DEST only (an address, a CIDR, [IPv6/len], or a\n\
+                 host name resolved once at spawn), on PORTS (80,443,8000-8100); every\n\
+                 other destination is refused (nftables in the sandbox); repeatable",
+                |s, v| {
+                    let val = v.one()?;
+                    let e = egress(&val).ok_or_else(|| {
+                        format!(
+                            "--allow-egress: {val:?} is not DEST[:PORTS][/tcp|udp] \
+                             (10.0.0.0/8:443, [2001:db8::/32]:80,443, example.com:443/tcp)"
+                        )
+                    })?;
+                    s.cli.net.allow.push(e);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--deny-egress",
+                "",
+                "refuse every destination but those --allow-egress names (and DNS to\n\
+                 the forwarder, and replies on published ports)",
+                |s, _| s.set(|c| c.net.deny_all = true),
+            ),
+            opt("--dns", "IP", "the DNS forwarder's address inside, or none", |s, v| {
+                let val = v.one()?;
+                let dns =
+                    match val.to_str() {
+                        Some("none") => None,
+                        Some(ip) => Some(ip.parse().map_err(|_| {
+                            format!("--dns: {val:?} is not an IPv4 address (or none)")
+                        })?),
+                        None => return Err(format!("--dns: {val:?} is not an IPv4 address").into()),
+                    };
+                s.cli.net.dns = Some(dns);
+                Ok(())
+            }),
+            opt(
+                "--share-net",
+                "",
+                "keep the host's network (undoes --unshare-net and --unshare-all's)",
+                |s, _| {
+                    if let Some(ns) = &mut s.cli.namespaces {
+                        ns.remove(Namespaces::NET);
+                    }
+                    Ok(())
+                },
+            ),
+        ],
+        foot: "",
+    },
+    Section {
         head: "\nReporting:\n",
         options: &[
             opt(
                 "--json-status-fd",
                 "FD",
                 "write JSON lines to file descriptor FD: {\"child-pid\": N,\n\
-                 \"user-namespace\": INODE, ...} (one entry per new namespace) once the\n\
+                 \"user-namespace\": INODE, ...} (one entry per new namespace, and\n\
+                 \"network-helper-pid\" with --network pasta|slirp4netns) once the\n\
                  command has started, and {\"exit-code\": N} when it has ended",
                 |s, v| {
                     s.cli.json_status_fd = Some(v.fd()?);
@@ -963,6 +1062,101 @@ TIOCLINUX, x32 calls):
 
 /// `64m`, `1g`, `4096`: bytes, with an optional k, m, g or t suffix (powers of 1024, as
 /// podman's), at least 1.
+/// `--network`'s value.
+fn net_mode(v: &OsStr) -> Result<crate::cli::NetMode, Error> {
+    use crate::cli::NetMode;
+    let text = v.to_str().ok_or_else(|| format!("--network: {v:?} is not a mode"))?;
+    let (mode, args) = match text.split_once(':') {
+        Some((m, a)) => (m, a.split(',').filter(|a| !a.is_empty()).map(OsString::from).collect()),
+        None => (text, Vec::new()),
+    };
+    match (mode, args.is_empty()) {
+        ("none", true) => Ok(NetMode::None),
+        ("host", true) => Ok(NetMode::Host),
+        ("pasta", _) => Ok(NetMode::Pasta(args)),
+        ("slirp4netns", _) => Ok(NetMode::Slirp4netns(args)),
+        ("none" | "host", false) => Err(format!("--network {mode} takes no arguments").into()),
+        _ => Err(format!(
+            "--network: {mode:?} is not none, host, pasta[:ARG,...] or slirp4netns[:ARG,...]"
+        )
+        .into()),
+    }
+}
+
+/// A protocol suffix (`/tcp`, `/udp`) split off `text`.
+fn proto_suffix(text: &str) -> Option<(&str, Option<nscell::net::Proto>)> {
+    use nscell::net::Proto;
+    Some(match text.rsplit_once('/') {
+        Some((rest, "tcp")) => (rest, Some(Proto::Tcp)),
+        Some((rest, "udp")) => (rest, Some(Proto::Udp)),
+        Some((_, p)) if p.parse::<u8>().is_err() && !p.contains(':') => return None,
+        _ => (text, None),
+    })
+}
+
+/// `-p`'s value: `[IP:]HOSTPORT:PORT[/tcp|udp]`, IPv6 in brackets.
+fn publish(v: &OsStr) -> Option<(nscell::net::Proto, std::net::SocketAddr, u16)> {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let (text, proto) = proto_suffix(v.to_str()?)?;
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|&p| p != 0)?;
+    let (ip, host_port) = match host.rsplit_once(':') {
+        Some((ip, hp)) => {
+            let ip = ip.strip_prefix('[').and_then(|i| i.strip_suffix(']')).unwrap_or(ip);
+            (ip.parse::<IpAddr>().ok()?, hp)
+        }
+        None => (IpAddr::V4(Ipv4Addr::LOCALHOST), host),
+    };
+    let host_port: u16 = host_port.parse().ok().filter(|&p| p != 0)?;
+    Some((proto.unwrap_or(nscell::net::Proto::Tcp), SocketAddr::new(ip, host_port), port))
+}
+
+/// `--allow-egress`'s value: `DEST[:PORTS][/tcp|udp]`, an IPv6 DEST in brackets.
+fn egress(v: &OsStr) -> Option<crate::cli::EgressOpt> {
+    let text = v.to_str()?;
+    let (dest, rest) = match text.strip_prefix('[') {
+        Some(t) => {
+            let (d, r) = t.split_once(']')?;
+            (d, r.strip_prefix(':').map_or_else(|| (r.is_empty()).then_some(""), Some)?)
+        }
+        None => match text.split_once(':') {
+            Some((d, r)) => (d, r),
+            None => {
+                // No ports: a protocol suffix is not a prefix length.
+                let (d, proto) = match text.rsplit_once('/') {
+                    Some((d, "tcp")) => (d, Some(nscell::net::Proto::Tcp)),
+                    Some((d, "udp")) => (d, Some(nscell::net::Proto::Udp)),
+                    _ => (text, None),
+                };
+                return (!d.is_empty()).then(|| crate::cli::EgressOpt {
+                    dest: d.to_string(),
+                    proto,
+                    ports: Vec::new(),
+                });
+            }
+        },
+    };
+    let (ports_text, proto) = match rest.rsplit_once('/') {
+        Some((p, "tcp")) => (p, Some(nscell::net::Proto::Tcp)),
+        Some((p, "udp")) => (p, Some(nscell::net::Proto::Udp)),
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    let mut ports = Vec::new();
+    for part in ports_text.split(',').filter(|p| !p.is_empty()) {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let (lo, hi): (u16, u16) = (lo.parse().ok()?, hi.parse().ok()?);
+        if lo == 0 || lo > hi {
+            return None;
+        }
+        ports.push((lo, hi));
+    }
+    if dest.is_empty() || (!rest.is_empty() && ports.is_empty() && proto.is_none()) {
+        return None;
+    }
+    Some(crate::cli::EgressOpt { dest: dest.to_string(), proto, ports })
+}
+
 fn bytes(name: &str, v: &OsStr) -> Result<u64, Error> {
     let s = v.to_str().unwrap_or("").to_ascii_lowercase();
     let s = s.strip_suffix('b').unwrap_or(&s);

@@ -55,6 +55,9 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
     if cli.cgroup.any() {
         sb.limits(limits(&cli.cgroup));
     }
+    if let Some(network) = network(&cli.net) {
+        sb.network(network);
+    }
     if !cli.fs.is_empty() {
         if let Some(ns) = cli.namespaces {
             sb.namespaces(ns | Namespaces::MOUNT);
@@ -186,6 +189,38 @@ fn limits(o: &crate::cli::CgroupOpts) -> nscell::cgroup::Limits {
         l = l.compat(CompatLevel::HardRequirement);
     }
     l
+}
+
+/// The network the options give (`None`: as the namespaces say).
+fn network(o: &crate::cli::NetOpts) -> Option<nscell::net::Network> {
+    use crate::cli::NetMode;
+    use nscell::net::{Network, UserNet};
+    let user = |args: &[std::ffi::OsString]| {
+        let mut u = UserNet::new();
+        for &(proto, host, port) in &o.publish {
+            u.publish(proto, host, port);
+        }
+        u.host_loopback(o.host_loopback).ipv6(o.ipv6);
+        if let Some(dns) = o.dns {
+            u.dns(dns);
+        }
+        for (net, proto, ports) in &o.resolved {
+            u.allow_egress(*net, *proto, ports);
+        }
+        if o.deny_all {
+            u.deny_egress_all();
+        }
+        for a in args {
+            u.arg(a);
+        }
+        u
+    };
+    Some(match o.mode.as_ref()? {
+        NetMode::None => Network::Loopback,
+        NetMode::Host => Network::Host,
+        NetMode::Pasta(args) => Network::Pasta(user(args)),
+        NetMode::Slirp4netns(args) => Network::Slirp4netns(user(args)),
+    })
 }
 
 #[cfg(test)]

@@ -34,9 +34,13 @@ pub fn error_status(e: &Error) -> i32 {
 
 /// The first JSON line of `--json-status-fd`: the pid and each namespace of the program that is
 /// not nscell's own (the user namespace included when one was added implicitly). A namespace
-/// whose link can no longer be read (the program already ended) is left out.
-fn start_record(pid: u32) -> String {
+/// whose link can no longer be read (the program already ended) is left out. Then the network
+/// helper's pid, when there is one.
+fn start_record(pid: u32, helper: Option<u32>) -> String {
     let mut line = format!("{{\"child-pid\": {pid}");
+    if let Some(h) = helper {
+        line.push_str(&format!(", \"network-helper-pid\": {h}"));
+    }
     for ns in Namespaces::all().iter() {
         let Some(name) = ns.proc_name() else { continue };
         let inode =
@@ -59,8 +63,8 @@ pub struct JsonStatus(JoinHandle<File>);
 
 impl JsonStatus {
     /// Starts writing the start record of the program `pid` to `file`.
-    pub fn start(mut file: File, pid: u32) -> JsonStatus {
-        let record = start_record(pid);
+    pub fn start(mut file: File, pid: u32, helper: Option<u32>) -> JsonStatus {
+        let record = start_record(pid, helper);
         JsonStatus(std::thread::spawn(move || {
             let _ = file.write_all(record.as_bytes());
             file
@@ -122,7 +126,7 @@ mod tests {
     fn the_start_record_lists_only_namespaces_that_differ() {
         // This process shares every namespace with itself.
         assert_eq!(
-            start_record(std::process::id()),
+            start_record(std::process::id(), None),
             format!("{{\"child-pid\": {}}}\n", std::process::id())
         );
     }

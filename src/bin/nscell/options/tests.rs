@@ -183,6 +183,10 @@ fn sample(name: &str) -> &'static str {
         "CAP" => "ALL",
         "PORT" => "80",
         "NAME=SOFT[:HARD]" => "CORE=0",
+        "MODE" => "slirp4netns:--mtu=1500",
+        "[IP:]HOSTPORT:PORT[/PROTO]" => "8080:80",
+        "DEST[:PORTS][/PROTO]" => "10.0.0.0/8:443",
+        "IP" => "10.0.2.3",
         "NAME" | "VAR" | "VALUE" => "x",
         "DIR" | "SRC" | "DEST" | "PATH" | "TARGET" => "/x",
         other => panic!("no sample for {other}: teach this test the new value"),
@@ -393,4 +397,53 @@ fn hardening_options_parse_in_order() {
         assert!(e.contains("is not a port from 0 to 65535"), "{bad}: {e}");
     }
     assert!(err(&["--landlock-tcp-bind"]).contains("missing argument"));
+}
+
+#[test]
+fn network_options_parse_as_podman_writes_them() {
+    use crate::cli::NetMode;
+    use nscell::net::Proto;
+    let c = cli(&["--network", "pasta:--mtu,1500", "-p", "8080:80", "-p", "0.0.0.0:53:5353/udp"]);
+    assert_eq!(c.net.mode, Some(NetMode::Pasta(vec!["--mtu".into(), "1500".into()])));
+    assert_eq!(c.net.publish[0], (Proto::Tcp, "127.0.0.1:8080".parse().unwrap(), 80));
+    assert_eq!(c.net.publish[1], (Proto::Udp, "0.0.0.0:53".parse().unwrap(), 5353));
+    let c = cli(&["--network", "slirp4netns", "-p", "[::1]:8080:80"]);
+    assert_eq!(c.net.publish[0].1, "[::1]:8080".parse().unwrap());
+    let c = cli(&[
+        "--network",
+        "pasta",
+        "--allow-egress",
+        "10.0.0.0/8:80,443-444/tcp",
+        "--allow-egress",
+        "[2001:db8::/32]:53/udp",
+        "--allow-egress",
+        "example.com",
+        "--allow-egress",
+        "192.0.2.1/udp",
+        "--dns",
+        "none",
+    ]);
+    let a = &c.net.allow;
+    assert_eq!(
+        (a[0].dest.as_str(), a[0].proto, &a[0].ports[..]),
+        ("10.0.0.0/8", Some(Proto::Tcp), &[(80, 80), (443, 444)][..])
+    );
+    assert_eq!(
+        (a[1].dest.as_str(), a[1].proto, &a[1].ports[..]),
+        ("2001:db8::/32", Some(Proto::Udp), &[(53, 53)][..])
+    );
+    assert_eq!((a[2].dest.as_str(), a[2].proto, a[2].ports.len()), ("example.com", None, 0));
+    assert_eq!((a[3].dest.as_str(), a[3].proto), ("192.0.2.1", Some(Proto::Udp)));
+    assert_eq!(c.net.dns, Some(None));
+    for bad in [
+        ["--network", "tor"],
+        ["--network", "host:x"],
+        ["-p", "80"],
+        ["-p", "0:80"],
+        ["--allow-egress", "10.0.0.0/8:90-80"],
+        ["--allow-egress", "[::1"],
+        ["--dns", "::1"],
+    ] {
+        assert!(parse(args(&bad)).is_err(), "{bad:?}");
+    }
 }
