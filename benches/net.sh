@@ -26,6 +26,9 @@ self=$PWD/benches/net.sh
 
 pasta_opts="--config-net -4 -I tap0 -a 10.0.2.100 -n 24 -g 10.0.2.2 --no-map-gw -t none -u none -T none -U none -q -f"
 slirp_opts="--configure --mtu=65520"
+# What nscell adds to slirp4netns's work (its command line, shown in the RSS part): a seccomp
+# filter, and the host's loopback out of reach; bwrap+slirp-hard does the same.
+slirp_hard="$slirp_opts --enable-seccomp --disable-host-loopback"
 # The namespaces of nscell's default set and of the bwrap cases, plus a network namespace.
 bwrap_ns="--unshare-user --unshare-pid --unshare-uts --unshare-ipc --unshare-net --bind / / --proc /proc"
 # The helpers' names as pgrep -x sees them (pasta execs /usr/bin/passt.avx2 where the CPU has it).
@@ -53,6 +56,7 @@ def delta(a, b):
 print("ratios of the medians, from this run:")
 ratio("nscell-pasta", "bwrap+pasta", "<= 1")
 ratio("nscell-slirp", "bwrap+slirp", "<= 1")
+ratio("nscell-slirp", "bwrap+slirp-hard", "<= 1, the same slirp4netns flags")
 ratio("nscell-slirp", "podman-slirp", "<= 0.5")
 print("the helpers' own cost:")
 for h in ("pasta", "slirp"):
@@ -60,6 +64,7 @@ for h in ("pasta", "slirp"):
     delta(f"nscell-{h}", "nscell-none")
     delta(f"nscell-{h}", "nscell-default+net")
     delta(f"bwrap+{h}", "bwrap-loopback")
+delta("bwrap+slirp-hard", "bwrap-loopback")
 delta("podman-slirp", "podman-none")
 PY
 }
@@ -85,12 +90,14 @@ def ratio(a, b, goal):
 print("ratios of the medians, from this run:")
 ratio("nscell-pasta", "bwrap+pasta", "<= 1")
 ratio("nscell-slirp", "bwrap+slirp", "<= 1")
+ratio("nscell-slirp", "bwrap+slirp-hard", "<= 1, the same slirp4netns flags")
 ratio("nscell-slirp", "podman-slirp", "<= 0.5")
 print("the helpers' own cost (first instruction; exit):")
 for a, b in [("nscell-pasta", "nscell-loopback"), ("nscell-slirp", "nscell-loopback"),
              ("nscell-pasta", "nscell-none"), ("nscell-slirp", "nscell-none"),
              ("nscell-pasta", "nscell-default+net"), ("nscell-slirp", "nscell-default+net"),
              ("bwrap+pasta", "bwrap-loopback"), ("bwrap+slirp", "bwrap-loopback"),
+             ("bwrap+slirp-hard", "bwrap-loopback"),
              ("podman-slirp", "podman-none")]:
     if a in rows and b in rows:
         print(f"  {a} - {b}: {rows[a][2] - rows[b][2]:+.3f} ms; {rows[a][5] - rows[b][5]:+.3f} ms")
@@ -178,6 +185,7 @@ measure() {
     "bwrap-loopback|bwrap $bwrap_ns -- $prog|0"
     "bwrap+pasta|$bin/netwrap pasta $p_opts -- bwrap $bwrap_ns --info-fd 3 --block-fd 4 -- $prog|1"
     "bwrap+slirp|$bin/netwrap slirp4netns $slirp_opts -- bwrap $bwrap_ns --info-fd 3 --block-fd 4 -- $prog|1"
+    "bwrap+slirp-hard|$bin/netwrap slirp4netns $slirp_hard -- bwrap $bwrap_ns --info-fd 3 --block-fd 4 -- $prog|1"
     "podman-none|podman $podman_args --network none --rootfs $rootfs /bin|0"
     "podman-slirp|podman $podman_args --network slirp4netns --rootfs $rootfs /bin|1"
   )
@@ -187,7 +195,7 @@ measure() {
     case $name in
       bwrap*) command -v bwrap >/dev/null || { echo "skipped $name: bwrap is not installed" >&2; continue; } ;;&
       *pasta) command -v pasta >/dev/null || { echo "skipped $name: pasta is not installed" >&2; continue; } ;;&
-      *slirp) command -v slirp4netns >/dev/null || { echo "skipped $name: slirp4netns is not installed" >&2; continue; } ;;&
+      *slirp | *slirp-hard) command -v slirp4netns >/dev/null || { echo "skipped $name: slirp4netns is not installed" >&2; continue; } ;;&
       podman*) command -v podman >/dev/null || { echo "skipped $name: podman is not installed" >&2; continue; } ;;
     esac
     # shellcheck disable=SC2086 # a word list, as hyperfine -N splits it
@@ -226,7 +234,7 @@ measure() {
   echo
   echo "helpers' memory while a sandbox runs busybox sleep 1 (median of 3 sandboxes):"
   for i in "${!names[@]}"; do
-    case ${names[$i]} in *pasta | *slirp) rss "${names[$i]}" "${cmds[$i]}"; podman_settle ;; esac
+    case ${names[$i]} in *pasta | *slirp | *slirp-hard) rss "${names[$i]}" "${cmds[$i]}"; podman_settle ;; esac
   done
   # The rootless podman's pause process keeps its user namespace; it goes with us.
   local pause
