@@ -224,7 +224,10 @@ impl UserNet {
         self
     }
 
-    /// IPv6 through the helper as well (off by default: IPv4 only).
+    /// IPv6 through the helper as well (off by default: IPv4 only). Unlike IPv4 it is not
+    /// configured before the program starts: slirp4netns gives its address (in `fd00::/64`) by
+    /// router advertisement a moment later, and pasta offers IPv6 only where the caller's
+    /// network has an IPv6 default route.
     pub fn ipv6(&mut self, on: bool) -> &mut Self {
         self.ipv6 = on;
         self
