@@ -609,3 +609,17 @@ fn bad_network_input() {
     assert!(err.contains("--publish needs --network pasta"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `--check` says which backends work here, and why not: offline, pasta cannot.
+#[test]
+fn check_says_which_backends_work() {
+    outer!(
+        "check_says_which_backends_work",
+        Outer { route: false, tun: true },
+        &["pasta", "slirp4netns"]
+    );
+    let out = Command::new(common::nscell_bin()).arg("--check").output().unwrap();
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("network pasta: no: no default route"), "{t}");
+    assert!(t.contains("network slirp4netns: works"), "{t}");
+}
