@@ -242,10 +242,14 @@ d,a=s.recvfrom(100)\n\
 s.sendto(b'echo:'+d,a)\n";
 
 /// A server in the sandbox answers on the published host port: TCP, and UDP.
-fn published(backend: &str, remap: bool) {
+fn published(backend: &str, remap: bool, deny_egress: bool) {
     let (host, inside) = (free_port(), 8000);
     let inside_udp = if remap { 5353 } else { host };
     let mut u = UserNet::new();
+    if deny_egress {
+        // Replies on published ports are established connections: the allowlist lets them out.
+        u.deny_egress_all();
+    }
     u.publish_port(Proto::Tcp, host, inside).publish_port(Proto::Udp, host, inside_udp);
     // slirp4netns's UDP forwarding needs the host's loopback (spawn says so without it).
     if backend == "slirp4netns" {
@@ -280,13 +284,25 @@ c,_=s.accept(); c.sendall(b'from-the-sandbox'); c.close()\" && python3 -c \"$0\"
 #[test]
 fn pasta_publishes_tcp_and_udp() {
     outer!("pasta_publishes_tcp_and_udp", FULL, &["pasta", "python3"]);
-    published("pasta", false);
+    published("pasta", false, false);
+}
+
+#[test]
+fn pasta_publishes_under_deny_egress() {
+    outer!("pasta_publishes_under_deny_egress", FULL, &["pasta", "python3"]);
+    published("pasta", false, true);
+}
+
+#[test]
+fn slirp4netns_publishes_under_deny_egress() {
+    outer!("slirp4netns_publishes_under_deny_egress", FULL, &["slirp4netns", "python3"]);
+    published("slirp4netns", true, true);
 }
 
 #[test]
 fn slirp4netns_publishes_tcp_and_udp() {
     outer!("slirp4netns_publishes_tcp_and_udp", FULL, &["slirp4netns", "python3"]);
-    published("slirp4netns", true);
+    published("slirp4netns", true, false);
 }
 
 /// Whether a process `pid` is still alive (a zombie counts as gone: this host's PID 1 may reap
