@@ -639,3 +639,27 @@ fn check_says_which_backends_work() {
     assert!(t.contains("network pasta: no: no default route"), "{t}");
     assert!(t.contains("network slirp4netns: works"), "{t}");
 }
+
+/// IPv6 through slirp4netns, under the allowlist: the address comes by router advertisement
+/// after the start; an allowed destination passes the rules (slirp4netns answers it: nothing
+/// serves its IPv6 gateway here, so the connect is refused by the helper, not by the rules), a
+/// port not allowed is rejected by the rules (EACCES for IPv6).
+#[test]
+fn slirp4netns_ipv6_egress_rules() {
+    outer!("slirp4netns_ipv6_egress_rules", FULL, &["slirp4netns"]);
+    let mut u = UserNet::new();
+    u.ipv6(true).host_loopback(true).allow_egress(
+        "fd00::2".parse().unwrap(),
+        Some(Proto::Tcp),
+        &[(8001, 8001)],
+    );
+    let script = "for i in $(seq 100); do ip -6 addr show tap0 | grep -q 'inet6 fd00' && break; sleep 0.05; done; \
+                  ip -6 addr show tap0 | grep -o 'inet6 fd00[^ ]*'; \
+                  for p in 8001 8002; do echo $p: $(timeout 3 bash -c \"exec 3<>/dev/tcp/fd00::2/$p\" 2>&1 | tail -1); done";
+    let out = sh(script, Network::Slirp4netns(u)).output().unwrap();
+    let t = text(&out);
+    assert!(t.contains("inet6 fd00::"), "{t}");
+    let line = |p: &str| t.lines().find(|l| l.starts_with(p)).unwrap_or_default().to_string();
+    assert!(line("8001:").contains("Connection refused"), "{t}");
+    assert!(line("8002:").contains("Permission denied"), "{t}");
+}
