@@ -24,9 +24,7 @@ pub(crate) fn etc_files(files: &[crate::net::EtcFile<'_>]) -> Result<(), Errno> 
     use rustix::mount::{
         FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, OpenTreeFlags,
     };
-    if files.is_empty() {
-        return Ok(());
-    }
+    let Some(first) = files.first() else { return Ok(()) };
     let fs = rustix::mount::fsopen(c"tmpfs", FsOpenFlags::FSOPEN_CLOEXEC)?;
     rustix::mount::fsconfig_set_string(&fs, c"size", c"64k")?;
     rustix::mount::fsconfig_create(&fs)?;
@@ -42,41 +40,29 @@ pub(crate) fn etc_files(files: &[crate::net::EtcFile<'_>]) -> Result<(), Errno> 
             let n = rustix::io::write(&fd, left)?;
             left = left.get(n..).unwrap_or_default();
         }
-        drop(fd);
     }
     let clone = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     // Linux 6.15+ clones from a detached mount; before, only from one attached in this
-    // namespace: the tmpfs is then attached on /tmp for the time of the binds.
-    let detached = files.first().map(|f| rustix::mount::open_tree(&mnt, f.name, clone));
-    if let Some(Err(Errno::INVAL)) = detached {
+    // namespace: there the tmpfs is attached on /tmp for the time of the binds (`mnt` then
+    // names the attached mount).
+    let mut probe = Some(rustix::mount::open_tree(&mnt, first.name, clone));
+    let attached = matches!(probe, Some(Err(Errno::INVAL)));
+    if attached {
+        probe = None;
         let flags = MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH;
         rustix::mount::move_mount(&mnt, c"", rustix::fs::CWD, c"/tmp", flags)?;
-        let mut result = Ok(());
-        for f in files {
-            let mut path = [0u8; 64];
-            let name = f.name.to_bytes_with_nul();
-            let Some(dest) = path.get_mut(..5usize.saturating_add(name.len())) else {
-                result = Err(Errno::NAMETOOLONG);
-                break;
-            };
-            let (head, tail) = dest.split_at_mut(5);
-            head.copy_from_slice(b"/tmp/");
-            tail.copy_from_slice(name);
-            let Ok(src) = core::ffi::CStr::from_bytes_with_nul(dest) else { break };
-            result = rustix::mount::open_tree(rustix::fs::CWD, src, clone)
-                .and_then(|tree| cover(&tree, f.target));
-            if result.is_err() {
-                break;
-            }
-        }
+    }
+    let result = files.iter().try_for_each(|f| {
+        let tree = match probe.take() {
+            Some(tree) => tree?,
+            None => rustix::mount::open_tree(&mnt, f.name, clone)?,
+        };
+        cover(&tree, f.target)
+    });
+    if attached {
         rustix::mount::unmount(c"/tmp", rustix::mount::UnmountFlags::DETACH)?;
-        return result;
     }
-    for f in files {
-        let tree = rustix::mount::open_tree(&mnt, f.name, clone)?;
-        cover(&tree, f.target)?;
-    }
-    Ok(())
+    result
 }
 
 /// Attaches the cloned file `tree` over `target` (a symlink is followed; a missing target is
