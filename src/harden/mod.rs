@@ -46,6 +46,21 @@ pub(crate) struct HardenConfig {
     pub(crate) landlock: LandlockConfig,
 }
 
+impl HardenPlan<'_> {
+    /// Takes `caps` from every set the program could have them in, the bounding set included,
+    /// whatever else was asked. `false` (and nothing changed) when the caller added one of them
+    /// explicitly ([`Sandbox::add_capabilities`](crate::Sandbox::add_capabilities)).
+    pub(crate) fn withhold(&mut self, caps: Capabilities) -> bool {
+        let bits = caps.bits();
+        match self.caps {
+            Some((_, add)) if add & bits != 0 => return false,
+            Some((mask, add)) => self.caps = Some((mask & !bits, add)),
+            None => self.caps = Some((!bits, 0)),
+        }
+        true
+    }
+}
+
 impl Default for HardenConfig {
     fn default() -> Self {
         HardenConfig {

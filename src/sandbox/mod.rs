@@ -376,12 +376,12 @@ impl Sandbox {
                 })
             })
         };
-        if net.files.iter().any(|(path, _)| has_etc(path)) {
+        if net.files.iter().any(|(etc, _)| has_etc(etc.path)) {
             return 0;
         }
         let mut n = 0;
-        for (path, contents) in std::mem::take(&mut net.files) {
-            self.file(path, contents);
+        for (etc, contents) in std::mem::take(&mut net.files) {
+            self.file(etc.path, contents);
             n += 1;
         }
         n
@@ -458,19 +458,13 @@ impl Sandbox {
         let paths_in_child = ctx.paths_in_child;
         let ns = r.namespaces;
         let (mut harden, landlock_status) = self.harden.plan(&ctx)?;
-        if net.egress.is_some() {
-            // Either would undo the allowlist: flushing the rules, or raw frames.
-            let net_caps = (crate::Capabilities::NET_ADMIN | crate::Capabilities::NET_RAW).bits();
-            harden.caps = match harden.caps {
-                Some((_, add)) if add & net_caps != 0 => {
-                    return Err(Error::invalid(
-                        "the egress allowlist takes CAP_NET_ADMIN and CAP_NET_RAW from the \
-                         program: they cannot be added back (add_capabilities, --cap-add)",
-                    ));
-                }
-                Some((mask, add)) => Some((mask & !net_caps, add)),
-                None => Some((!net_caps, 0)),
-            };
+        // Either would undo the allowlist: flushing the rules, or raw frames.
+        let net_caps = crate::Capabilities::NET_ADMIN | crate::Capabilities::NET_RAW;
+        if net.egress.is_some() && !harden.withhold(net_caps) {
+            return Err(Error::invalid(
+                "the egress allowlist takes CAP_NET_ADMIN and CAP_NET_RAW from the program: \
+                 they cannot be added back (add_capabilities, --cap-add)",
+            ));
         }
         // Locking needs a user namespace of the sandbox's own: without one the program is host
         // root, and no mount flag is a boundary against it. A nested user namespace
@@ -511,9 +505,10 @@ impl Sandbox {
             etc_files: net
                 .files
                 .iter()
-                .map(|(path, contents)| {
-                    let (name, target) = crate::net::etc_names(path);
-                    crate::net::EtcFile { name, target, contents }
+                .map(|(etc, contents)| crate::net::EtcFile {
+                    name: etc.name,
+                    target: etc.target,
+                    contents,
                 })
                 .collect(),
             unshare_time: r.namespaces.contains(Namespaces::TIME),
