@@ -29,11 +29,18 @@ const HELPER_HINT: &str = "install the uidmap package (newuidmap, newgidmap) and
 
 /// Finds a helper the way a shell would, falling back to the usual places.
 pub(crate) fn find_helper(name: &str) -> Option<PathBuf> {
+    find_in_path(name).or_else(|| {
+        ["/usr/bin", "/bin", "/usr/sbin"]
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .find(|p| is_executable(p))
+    })
+}
+
+/// The first executable `name` in the caller's `PATH`.
+pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin".into(), "/bin".into(), "/usr/sbin".into()])
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {

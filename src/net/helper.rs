@@ -57,15 +57,6 @@ impl Drop for Helper {
     }
 }
 
-/// `PATH`'s first executable `name`.
-pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
-}
-
 /// `/proc/sys/net/ipv4/ip_unprivileged_port_start` (1024 if unreadable).
 fn unprivileged_port_start() -> u16 {
     std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
@@ -84,7 +75,7 @@ impl Start {
         userns: bool,
     ) -> Result<Start, Error> {
         let (name, package) = backend.program();
-        let program = find_in_path(name).ok_or_else(|| Error::NetworkHelper {
+        let program = crate::userns::find_in_path(name).ok_or_else(|| Error::NetworkHelper {
             helper: name.into(),
             message: "not found in PATH".into(),
             hint: Some(format!(
@@ -387,12 +378,9 @@ fn wait_ready(ready: &OwnedFd, process: &mut std::process::Child) -> Result<(), 
         if left.is_zero() {
             return Err(format!("not ready after {} s", READY_TIMEOUT.as_secs()));
         }
-        let ts = rustix::event::Timespec {
-            tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
-            tv_nsec: i64::from(left.subsec_nanos()),
-        };
+        let ts = rustix::event::Timespec::try_from(left).ok();
         let mut fds = [PollFd::new(ready, PollFlags::IN)];
-        match poll(&mut fds, Some(&ts)) {
+        match poll(&mut fds, ts.as_ref()) {
             Ok(0) | Err(rustix::io::Errno::INTR) => continue,
             Ok(_) => {}
             Err(e) => return Err(format!("cannot wait for it: {e}")),

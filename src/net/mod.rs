@@ -388,7 +388,7 @@ pub(crate) fn support() -> Vec<(&'static str, Result<std::path::PathBuf, String>
         .into_iter()
         .map(|b| {
             let (name, package) = b.program();
-            let r = match (helper::find_in_path(name), &tun) {
+            let r = match (crate::userns::find_in_path(name), &tun) {
                 (None, _) => Err(format!("not installed (Debian: apt-get install {package})")),
                 (Some(_), Err(e)) => Err(format!(
                     "/dev/net/tun is not usable by this user ({e}): chmod 0666 /dev/net/tun"
@@ -426,9 +426,24 @@ pub(crate) struct NetPlan {
     pub start: Option<Start>,
     /// The egress ruleset, as the child sends it (one netlink batch).
     pub egress: Option<Vec<u8>>,
-    /// Files for the program's `/etc` (path, contents), with a mount namespace.
-    pub files: Vec<(&'static str, Vec<u8>)>,
+    /// Files for the program's `/etc` and their contents, with a mount namespace.
+    pub files: Vec<(EtcName, Vec<u8>)>,
 }
+
+/// Where one of the network's `/etc` files goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EtcName {
+    /// Its path in the sandbox.
+    pub path: &'static str,
+    /// The same, for the child.
+    pub target: &'static core::ffi::CStr,
+    /// Its name in the child's tmpfs.
+    pub name: &'static core::ffi::CStr,
+}
+
+const RESOLV_CONF: EtcName =
+    EtcName { path: "/etc/resolv.conf", target: c"/etc/resolv.conf", name: c"resolv.conf" };
+const HOSTS: EtcName = EtcName { path: "/etc/hosts", target: c"/etc/hosts", name: c"hosts" };
 
 /// One file the network gives the program's `/etc` without a new root: `contents` in a small
 /// tmpfs of the sandbox's own, bind-mounted over `target` (which must exist).
@@ -438,15 +453,6 @@ pub(crate) struct EtcFile<'a> {
     /// The file it covers (`/etc/resolv.conf`); a symlink is followed.
     pub target: &'a core::ffi::CStr,
     pub contents: &'a [u8],
-}
-
-/// The tmpfs name and the target of one of [`NetPlan::files`].
-pub(crate) fn etc_names(path: &str) -> (&'static std::ffi::CStr, &'static std::ffi::CStr) {
-    if path == "/etc/hosts" {
-        (c"hosts", c"/etc/hosts")
-    } else {
-        (c"resolv.conf", c"/etc/resolv.conf")
-    }
 }
 
 impl NetPlan {
@@ -491,9 +497,9 @@ impl Network {
                 Some(d) => format!("nameserver {d}\n"),
                 None => String::new(),
             };
-            files.push(("/etc/resolv.conf", resolv.into_bytes()));
+            files.push((RESOLV_CONF, resolv.into_bytes()));
             let hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-            files.push(("/etc/hosts", hosts.as_bytes().to_vec()));
+            files.push((HOSTS, hosts.as_bytes().to_vec()));
         }
         Ok(NetPlan { start: Some(start), egress, files })
     }
