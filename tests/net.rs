@@ -377,18 +377,14 @@ fn caller_killed(backend: &str) {
     let mut line = String::new();
     let mut r = std::io::BufReader::new(caller.stdout.take().unwrap());
     std::io::BufRead::read_line(&mut r, &mut line).unwrap();
-    let pid: u32 = line
-        .split("\"network-helper-pid\": ")
-        .nth(1)
-        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no network-helper-pid in {line:?}"));
-    let program: u32 = line
-        .split("\"child-pid\": ")
-        .nth(1)
-        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let number = |key: &str| -> u32 {
+        line.split(&format!("\"{key}\": "))
+            .nth(1)
+            .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+    };
+    let (pid, program) = (number("network-helper-pid"), number("child-pid"));
     assert!(alive(pid) && alive(program));
     caller.kill().unwrap();
     caller.wait().unwrap();
@@ -624,6 +620,16 @@ fn bad_network_input() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--publish needs --network pasta"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    // Refused before any helper starts: the allowlist's capabilities cannot be added back.
+    if have("pasta") {
+        let out = Command::new(common::nscell_bin())
+            .args(["--network", "pasta", "--deny-egress", "--cap-add", "CAP_NET_RAW", "true"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("cannot be added back"), "{err}");
+    }
 }
 
 /// `--check` says which backends work here, and why not: offline, pasta cannot.
