@@ -163,8 +163,7 @@ impl Start {
                 }
                 push(&format!("--ready-fd={READY_FD}"));
                 push(&format!("--exit-fd={EXIT_FD}"));
-                let net = super::Cidr::new(u.address.into(), u.prefix).map(|c| c.addr());
-                push(&format!("--cidr={}/{}", net.unwrap_or(u.address.into()), u.prefix));
+                push(&format!("--cidr={}/{}", u.network(), u.prefix));
                 if !u.host_loopback {
                     push("--disable-host-loopback");
                 }

@@ -291,14 +291,19 @@ impl UserNet {
         self
     }
 
+    /// The first address of the sandbox's network (10.0.2.0 for 10.0.2.100/24).
+    pub(crate) fn network(&self) -> Ipv4Addr {
+        network_of(self.address, self.prefix)
+    }
+
     /// Checks what either backend would refuse.
     pub(crate) fn validate(&self, backend: Backend) -> Result<(), Error> {
         let bad = |m: String| Err(Error::invalid(m));
         if self.prefix == 0 || self.prefix > 30 {
             return bad(format!("the sandbox's prefix length /{} is not 1 to 30", self.prefix));
         }
-        let net = |a: Ipv4Addr| Cidr::new(a.into(), self.prefix).map(|c| c.addr());
-        if net(self.gateway) != net(self.address) || self.gateway == self.address {
+        let base = u32::from(self.network());
+        if network_of(self.gateway, self.prefix) != self.network() || self.gateway == self.address {
             return bad(format!(
                 "the gateway {} is not another address of the sandbox's network {}/{}",
                 self.gateway, self.address, self.prefix
@@ -340,14 +345,6 @@ impl UserNet {
                 .into());
         }
         if backend == Backend::Slirp4netns {
-            let base = u32::from(
-                net(self.address)
-                    .and_then(|a| match a {
-                        IpAddr::V4(a) => Some(a),
-                        IpAddr::V6(_) => None,
-                    })
-                    .unwrap_or(Ipv4Addr::UNSPECIFIED),
-            );
             let at = |n: u32| Ipv4Addr::from(base.wrapping_add(n));
             let dns_ok = self.dns.is_none_or(|d| d == at(3));
             if self.address != at(100) || self.gateway != at(2) || !dns_ok || self.prefix > 24 {
@@ -401,6 +398,12 @@ pub(crate) fn support() -> Vec<(&'static str, Result<std::path::PathBuf, String>
             (name, r)
         })
         .collect()
+}
+
+/// The first address of `addr`'s network of `prefix` bits.
+fn network_of(addr: Ipv4Addr, prefix: u8) -> Ipv4Addr {
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+    Ipv4Addr::from(u32::from(addr) & mask)
 }
 
 /// The two helper backends.
