@@ -349,6 +349,25 @@ fn nested_user_namespaces_are_refused_on_request() {
     assert!(e.is_invalid_input(), "{e}");
 }
 
+/// The limit and the nested maps are written through the caller's procfs, so a new root with
+/// no /proc (bubblewrap's `--disable-userns --bind / /` has none) is no obstacle; and a passed
+/// fd at any number does not get in the way of that procfs's fd.
+#[test]
+fn nested_user_namespaces_are_refused_in_a_new_root_without_proc() {
+    let mut sb = sh("unshare -U true && echo nested; echo ran");
+    sb.ro_bind("/usr", "/usr")
+        .symlink("usr/bin", "/bin")
+        .symlink("usr/lib", "/lib")
+        .symlink("usr/lib64", "/lib64")
+        .allow_nested_userns(false);
+    let o = out(&mut sb);
+    assert_eq!(text(&o), "ran\n", "{}", String::from_utf8_lossy(&o.stderr));
+    let devnull = std::fs::File::open("/dev/null").unwrap();
+    let mut sb = sh("unshare -U true && echo nested; test -e /proc/self/fd/5 && echo passed");
+    sb.ro_bind("/", "/").proc("/proc").map_fd(devnull, 5).allow_nested_userns(false);
+    assert_eq!(text(&out(&mut sb)), "passed\n");
+}
+
 /// The nested user namespace keeps the ids the program has: also ids other than root, mapped
 /// by the caller's own single-line map, and with an implicit user namespace (the caller's ids).
 #[test]

@@ -2,7 +2,8 @@
 //! the session keyring and the nested user namespace limit. Raw system calls only.
 #![allow(unsafe_code)]
 
-use crate::child::{Bounded, fail, write_proc};
+use crate::child::{Bounded, fail, write_proc_at};
+use std::os::fd::AsFd;
 use crate::error::Failure;
 use crate::error::Step;
 use crate::harden::*;
@@ -50,7 +51,9 @@ pub(crate) fn place_fds(plan: &HardenPlan<'_>, exec_fd: RawFd) -> Result<RawFd, 
             keep.push(t).map_err(too_many)?;
         }
     }
-    for extra in [exec_fd, landlock] {
+    // The caller's procfs, for the nested user namespace (above every target: see its plan).
+    let proc = plan.nested_userns.as_ref().map_or(-1, |n| n.proc_dir.as_raw_fd());
+    for extra in [exec_fd, landlock, proc] {
         if extra >= 3 {
             keep.push(extra).map_err(too_many)?;
         }
@@ -84,6 +87,9 @@ impl HardenPlan<'_> {
         }
         if let Some(fd) = &self.landlock_fd {
             f(std::os::fd::AsRawFd::as_raw_fd(fd));
+        }
+        if let Some(nested) = &self.nested_userns {
+            f(std::os::fd::AsRawFd::as_raw_fd(&nested.proc_dir));
         }
     }
 }
@@ -265,7 +271,10 @@ pub(crate) fn limit_nested_userns(plan: &HardenPlan<'_>) -> Result<(), Failure> 
 /// count against the limit of 1 for a while after it is gone, as the kernel frees it later).
 fn nested_userns_limit(nested: &NestedUserns) -> Result<(), Errno> {
     use rustix::thread::UnshareFlags;
-    write_proc(c"/proc/sys/user/max_user_namespaces", b"1")?;
+    let proc = nested.proc_dir.as_fd();
+    // The limit is the writer's user namespace's (a user sysctl follows the writer, not the
+    // procfs).
+    write_proc_at(proc, c"sys/user/max_user_namespaces", b"1")?;
     let flags = if nested.mount_ns {
         UnshareFlags::NEWUSER | UnshareFlags::NEWNS
     } else {
@@ -274,7 +283,7 @@ fn nested_userns_limit(nested: &NestedUserns) -> Result<(), Errno> {
     // SAFETY: new user and mount namespaces for this task only; it changes no memory and
     // shares no fd table.
     unsafe { rustix::thread::unshare_unsafe(flags) }?;
-    write_proc(c"/proc/self/setgroups", b"deny")?;
-    write_proc(c"/proc/self/uid_map", &nested.uid_map)?;
-    write_proc(c"/proc/self/gid_map", &nested.gid_map)
+    write_proc_at(proc, c"self/setgroups", b"deny")?;
+    write_proc_at(proc, c"self/uid_map", &nested.uid_map)?;
+    write_proc_at(proc, c"self/gid_map", &nested.gid_map)
 }

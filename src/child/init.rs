@@ -178,6 +178,14 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
         let _ = sys::wait4(program, sys::WALL);
         crate::child::report(plan, f);
     }
+    // The init needs no capability to reap and to pass signals on to a program of its own uid:
+    // it keeps none (bubblewrap's reaper drops them too), so a program that reached it could
+    // use none. Best effort: the program runs already.
+    let none = rustix::thread::CapabilitySet::empty();
+    let _ = rustix::thread::set_capabilities(
+        None,
+        rustix::thread::CapabilitySets { effective: none, permitted: none, inheritable: none },
+    );
     supervise(program, plan.lifecycle.stop_fd)
 }
 

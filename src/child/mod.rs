@@ -104,6 +104,20 @@ pub(crate) fn write_proc(path: &CStr, bytes: &[u8]) -> Result<(), Errno> {
     if n != bytes.len() { Err(Errno::IO) } else { Ok(()) }
 }
 
+/// [`write_proc`], at `path` below the procfs directory `proc`.
+pub(crate) fn write_proc_at(
+    proc: std::os::fd::BorrowedFd<'_>,
+    path: &CStr,
+    bytes: &[u8],
+) -> Result<(), Errno> {
+    let fd = rustix::fs::openat(proc, path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    if rustix::fs::fstatfs(&fd)?.f_type as i64 != PROC_SUPER_MAGIC {
+        return Err(Errno::XDEV);
+    }
+    let n = rustix::io::write(&fd, bytes)?;
+    if n != bytes.len() { Err(Errno::IO) } else { Ok(()) }
+}
+
 /// One step of the setup: it reads the plan and makes raw system calls.
 type SetupStep = fn(&Plan<'_>) -> Result<(), Failure>;
 

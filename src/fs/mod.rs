@@ -170,15 +170,6 @@ impl FsConfig {
     pub(crate) fn has_cgroup_view(&self) -> bool {
         self.ops.iter().any(|op| matches!(op, Op::CgroupView { .. }))
     }
-
-    /// Whether the operations build a new root with a fresh procfs on its `/proc`.
-    pub(crate) fn new_root_without_proc(&self) -> bool {
-        let proc = [std::path::Component::Normal(OsStr::new("proc"))];
-        let is_proc =
-            |dest: &Path| dest.components().filter(|c| matches!(c, Component::Normal(_))).eq(proc);
-        !self.ops.is_empty()
-            && !self.ops.iter().any(|op| matches!(op, Op::Proc { dest } if is_proc(dest)))
-    }
 }
 
 /// One component of a destination inside the new root: the path up to and including it

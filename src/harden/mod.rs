@@ -135,6 +135,7 @@ impl HardenConfig {
         if fds.len() > MAX_FDS {
             return Err(Error::invalid(format!("at most {MAX_FDS} fds can be passed")));
         }
+        let highest_target = fds.iter().map(|&(_, t)| t).max().unwrap_or(2);
         let (landlock_fd, status, landlock_rules) = if self.landlock.is_active() {
             let (mut fd, status, rules) = self.landlock.prepare(paths_in_child, cwd)?;
             // Above every target, so putting the passed fds in place cannot overwrite it.
@@ -170,19 +171,25 @@ impl HardenConfig {
                 .collect(),
             fds,
             // The nested user namespace maps the ids the program has to themselves.
-            nested_userns: (!self.nested_userns).then(|| NestedUserns {
-                uid_map: crate::idmap::render(&[crate::IdMap::new(
-                    ctx.ids_inside.0,
-                    ctx.ids_inside.0,
-                    1,
-                )]),
-                gid_map: crate::idmap::render(&[crate::IdMap::new(
-                    ctx.ids_inside.1,
-                    ctx.ids_inside.1,
-                    1,
-                )]),
-                mount_ns,
-            }),
+            nested_userns: (!self.nested_userns)
+                .then_some(())
+                .map(|()| -> Result<_, Error> {
+                    Ok(NestedUserns {
+                        uid_map: crate::idmap::render(&[crate::IdMap::new(
+                            ctx.ids_inside.0,
+                            ctx.ids_inside.0,
+                            1,
+                        )]),
+                        gid_map: crate::idmap::render(&[crate::IdMap::new(
+                            ctx.ids_inside.1,
+                            ctx.ids_inside.1,
+                            1,
+                        )]),
+                        mount_ns,
+                        proc_dir: open_proc_dir(highest_target)?,
+                    })
+                })
+                .transpose()?,
             new_session_keyring: self.new_session_keyring,
             landlock_fd,
             landlock_rules,
@@ -229,4 +236,29 @@ pub(crate) struct NestedUserns {
     /// A new mount namespace with it: the sandbox's mounts, copied into a namespace the nested
     /// user namespace owns, and so locked ([`crate::child::mount_lock`]).
     pub(crate) mount_ns: bool,
+    /// The caller's procfs (`O_PATH`), through which the limit and the maps are written: the
+    /// sandbox's own view may have no /proc (a new root without one), and `self` in this one
+    /// still names the writer (every PID namespace of the sandbox is below the caller's).
+    pub(crate) proc_dir: OwnedFd,
+}
+
+/// The caller's `/proc`, checked to be a procfs, at a number above `above` (every fd the
+/// program is given: placing those cannot close it).
+fn open_proc_dir(above: RawFd) -> Result<OwnedFd, Error> {
+    use rustix::fs::{Mode, OFlags};
+    let cannot = |e: rustix::io::Errno| Error::Unsupported {
+        feature: "allow_nested_userns(false)",
+        reason: format!("cannot open /proc: {e}"),
+    };
+    let fd = rustix::fs::open(
+        "/proc",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(cannot)?;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    if rustix::fs::fstatfs(&fd).map_err(cannot)?.f_type as i64 != PROC_SUPER_MAGIC {
+        return Err(cannot(rustix::io::Errno::XDEV));
+    }
+    rustix::io::fcntl_dupfd_cloexec(&fd, above.saturating_add(1)).map_err(cannot)
 }

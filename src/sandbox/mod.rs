@@ -394,13 +394,6 @@ impl Sandbox {
         r: Resolved,
         mut net: crate::net::NetPlan,
     ) -> Result<Child, Error> {
-        if !self.harden.nested_userns_allowed() && self.fs.new_root_without_proc() {
-            return Err(Error::invalid(
-                "allow_nested_userns(false) (--disable-userns) with a new root needs a fresh \
-                 /proc in it (proc(\"/proc\"), --proc /proc): the nested user namespace's limit \
-                 and id maps are written through it",
-            ));
-        }
         self.refresh_env()?;
         // The sandbox's cgroup, made and filled before clone (dropped on an error: removed).
         let cgroup = self.limits.as_ref().map(|l| l.plan()).transpose()?;

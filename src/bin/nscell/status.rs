@@ -41,11 +41,20 @@ fn start_record(pid: u32, helper: Option<u32>) -> String {
     if let Some(h) = helper {
         line.push_str(&format!(", \"network-helper-pid\": {h}"));
     }
+    // An init makes itself non-dumpable, so only root may read its links; the program it
+    // started (its first child) is in the same namespaces.
+    let who = match std::fs::read_dir(format!("/proc/{pid}/ns")) {
+        Ok(_) => pid.to_string(),
+        Err(_) => std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().map(str::to_string))
+            .unwrap_or_else(|| pid.to_string()),
+    };
     for ns in Namespaces::all().iter() {
         let Some(name) = ns.proc_name() else { continue };
         let inode =
             |who: &str| std::fs::metadata(format!("/proc/{who}/ns/{name}")).map(|m| m.ino());
-        if let (Ok(theirs), Ok(ours)) = (inode(&pid.to_string()), inode("self")) {
+        if let (Ok(theirs), Ok(ours)) = (inode(&who), inode("self")) {
             if theirs != ours {
                 line.push_str(&format!(", \"{name}-namespace\": {theirs}"));
             }
