@@ -1,4 +1,9 @@
-//! The set of namespaces a sandbox gets.
+//! The set of namespaces a sandbox gets, and the existing namespaces it joins
+//! ([`Sandbox::join`](crate::Sandbox::join)): checked and put in the kernel's order before
+//! `clone` ([`Joins::plan`]); entered by [`crate::child::join`].
+
+use crate::error::Error;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 bitflags::bitflags! {
     /// Which new namespaces the program runs in.
@@ -78,6 +83,188 @@ impl Namespaces {
             Namespaces::TIME => "time",
             _ => return None,
         })
+    }
+}
+
+/// The order in which the joining task enters namespaces that are not user namespaces (the
+/// order of util-linux `nsenter`): the ones owned by the caller's user namespace before a
+/// joined user namespace, the rest after it.
+const JOIN_ORDER: [Namespaces; 7] = [
+    Namespaces::CGROUP,
+    Namespaces::IPC,
+    Namespaces::UTS,
+    Namespaces::NET,
+    Namespaces::PID,
+    Namespaces::MOUNT,
+    Namespaces::TIME,
+];
+
+/// The existing namespaces a sandbox joins, as the builder records them.
+#[derive(Debug, Default)]
+pub(crate) struct Joins {
+    /// One fd per namespace type, in the order given.
+    pub(crate) at_start: Vec<(Namespaces, OwnedFd)>,
+    /// The user namespace to enter at the end of the setup.
+    pub(crate) after_setup: Option<OwnedFd>,
+}
+
+/// What the joins are for one spawn: fds borrowed from the [`Joins`].
+pub(crate) struct JoinPlan<'a> {
+    /// (fd, `CLONE_NEW*` type) in the order the child enters them.
+    pub(crate) order: Vec<(BorrowedFd<'a>, i32)>,
+    pub(crate) after_setup: Option<BorrowedFd<'a>>,
+    /// A join that a task sharing the caller's memory must not make.
+    pub(crate) need_own_memory: bool,
+}
+
+impl JoinPlan<'_> {
+    /// The type of the namespace joined at `index` of the order (a failure record's index), or
+    /// the user namespace entered after setup (any index past the order).
+    pub(crate) fn type_at(&self, index: usize) -> Namespaces {
+        self.order
+            .get(index)
+            .map_or(Namespaces::USER, |&(_, t)| Namespaces::from_bits_truncate(t as u32))
+    }
+}
+
+/// `(st_dev, st_ino)` of a namespace: the same pair is the same namespace.
+fn identity(fd: BorrowedFd<'_>) -> Result<(u64, u64), rustix::io::Errno> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// The caller's own user namespace's identity.
+fn own_user_ns() -> Result<(u64, u64), Error> {
+    let st = rustix::fs::stat("/proc/self/ns/user")
+        .map_err(|e| Error::invalid(format!("cannot stat /proc/self/ns/user: {e}")))?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// Whether the task that created the user namespace `fd`, and each of its ancestors up to (not
+/// including) the caller's user namespace, ran with the caller's euid. Then the kernel counts
+/// the capabilities a task gets by joining it as a subset of its own (`cred_cap_issubset`),
+/// and the join leaves the dumpability of the task's memory alone, which a task sharing the
+/// caller's memory must not change. `Err` when it is no descendant of the caller's user
+/// namespace.
+fn created_by_caller(fd: BorrowedFd<'_>, own: (u64, u64)) -> Result<bool, rustix::io::Errno> {
+    let euid = rustix::process::geteuid().as_raw();
+    let mut up: Option<OwnedFd> = None;
+    // User namespaces nest at most 32 deep.
+    for _ in 0..40 {
+        let now = up.as_ref().map_or(fd, |fd| fd.as_fd());
+        if identity(now)? == own {
+            return Ok(true);
+        }
+        if crate::sys::ns_owner_uid(now)? != euid {
+            return Ok(false);
+        }
+        up = Some(crate::sys::ns_parent(now)?);
+    }
+    Err(rustix::io::Errno::LOOP)
+}
+
+impl Joins {
+    /// The plan step: every fd checked (an nsfs fd of the type it is given for, `NS_GET_NSTYPE`;
+    /// a user namespace below the caller's and not its own), put in the order the child enters
+    /// them, and whether a task of its own must make them. All before `clone`: bad input is an
+    /// `Err` before anything is created.
+    pub(crate) fn plan(&self) -> Result<JoinPlan<'_>, Error> {
+        let mut joined = Namespaces::empty();
+        if self.at_start.is_empty() && self.after_setup.is_none() {
+            return Ok(JoinPlan { order: Vec::new(), after_setup: None, need_own_memory: false });
+        }
+        for (ns, fd) in &self.at_start {
+            let name = ns.proc_name().unwrap_or("?");
+            if joined.contains(*ns) {
+                return Err(Error::invalid(format!("the {name} namespace is joined twice")));
+            }
+            joined |= *ns;
+            check_type(*ns, fd.as_fd(), "join")?;
+        }
+        if let Some(fd) = &self.after_setup {
+            check_type(Namespaces::USER, fd.as_fd(), "join_after_setup")?;
+        }
+        let own = own_user_ns()?;
+        let mut need_own_memory = joined.contains(Namespaces::TIME);
+        let user = self.at_start.iter().find(|(ns, _)| *ns == Namespaces::USER);
+        if let Some((_, fd)) = user {
+            let id = identity(fd.as_fd()).map_err(|e| bad_fd("user", e))?;
+            if id == own {
+                return Err(Error::invalid(
+                    "join(Namespaces::USER, ..): that is the caller's own user namespace (the                      kernel refuses to enter it again)",
+                ));
+            }
+            need_own_memory |= !below_caller(fd.as_fd(), own, "join(Namespaces::USER, ..)")?;
+        }
+        if let Some(fd) = &self.after_setup {
+            need_own_memory |= !below_caller(fd.as_fd(), own, "join_after_setup")?;
+        }
+        // Those owned by the caller's user namespace (or one above it, which it cannot name)
+        // before the joined user namespace: in that one, the caller has no capability over
+        // them. The rest after it (setns needs CAP_SYS_ADMIN in the joining task's own user
+        // namespace as well as over the namespace).
+        let owned_by_caller = |fd: BorrowedFd<'_>| match crate::sys::ns_owner(fd) {
+            Ok(owner) => identity(owner.as_fd()).is_ok_and(|id| id == own),
+            Err(_) => true,
+        };
+        let mut before = Vec::new();
+        let mut after = Vec::new();
+        for ns in JOIN_ORDER {
+            let Some((_, fd)) = self.at_start.iter().find(|(n, _)| *n == ns) else { continue };
+            let entry = (fd.as_fd(), ns.bits() as i32);
+            if user.is_some() && !owned_by_caller(fd.as_fd()) {
+                after.push(entry);
+            } else {
+                before.push(entry);
+            }
+        }
+        let mut order = before;
+        if let Some((_, fd)) = user {
+            order.push((fd.as_fd(), Namespaces::USER.bits() as i32));
+        }
+        order.extend(after);
+        Ok(JoinPlan {
+            order,
+            after_setup: self.after_setup.as_ref().map(|fd| fd.as_fd()),
+            need_own_memory,
+        })
+    }
+}
+
+/// `InvalidInput` for a namespace fd the kernel cannot tell about.
+fn bad_fd(name: &str, e: rustix::io::Errno) -> Error {
+    Error::invalid(format!("the fd given for the {name} namespace cannot be examined: {e}"))
+}
+
+/// Whether joining the user namespace `fd` keeps the task's memory dumpable (see
+/// [`created_by_caller`]), or an `Err` when it lies outside the caller's.
+fn below_caller(fd: BorrowedFd<'_>, own: (u64, u64), what: &str) -> Result<bool, Error> {
+    created_by_caller(fd, own).map_err(|e| {
+        Error::invalid(format!(
+            "{what}: the user namespace is not one below the caller's, which alone it could              enter ({e})"
+        ))
+    })
+}
+
+/// Checks that `fd` is an nsfs fd of `ns`'s type (`NS_GET_NSTYPE`).
+fn check_type(ns: Namespaces, fd: BorrowedFd<'_>, what: &str) -> Result<(), Error> {
+    let name = ns.proc_name().unwrap_or("?");
+    match crate::sys::ns_type(fd) {
+        Ok(t) if t as u32 == ns.bits() => Ok(()),
+        Ok(t) => {
+            let is = Namespaces::from_bits(t as u32).and_then(Namespaces::proc_name);
+            Err(Error::invalid(format!(
+                "{what}(Namespaces::{}, fd {}): the fd is {}, not a {name} namespace",
+                name.to_uppercase(),
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                is.map_or("another namespace".to_string(), |is| format!("a {is} namespace")),
+            )))
+        }
+        Err(e) => Err(Error::invalid(format!(
+            "{what}(Namespaces::{}, fd {}): the fd is not a namespace (such as /proc/PID/ns/{name}): {e}",
+            name.to_uppercase(),
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+        ))),
     }
 }
 

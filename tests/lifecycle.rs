@@ -1257,3 +1257,81 @@ fn a_failed_wait_is_a_process_error_not_a_setup_step() {
     assert_eq!(e.raw_os_error(), Some(libc::ECHILD), "{e}");
     assert!(e.to_string().starts_with("cannot wait for the sandbox: "), "{e}");
 }
+
+// ---- lock files, held fds, working-directory candidates ----
+
+/// Whether a write lock on `path` is refused now (another process holds a lock on it).
+fn write_lock_refused(path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as i16;
+    // SAFETY: F_SETLK with a valid struct flock.
+    let r = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &lock) };
+    r != 0
+}
+
+#[test]
+fn lock_files_are_held_while_the_sandbox_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::TempDir::new("lockfile");
+    let path = dir.join("lock");
+    std::fs::write(&path, b"").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // With the sandbox's own PID namespace (the init is PID 1), and without one (it is not).
+    for namespaces in [Namespaces::DEFAULT, Namespaces::USER | Namespaces::MOUNT] {
+        assert!(!write_lock_refused(&path));
+        let mut child = Sandbox::new("sleep")
+            .arg("100")
+            .namespaces(namespaces)
+            .lock_file(&path)
+            .spawn()
+            .unwrap();
+        assert!(write_lock_refused(&path), "{namespaces:?}: the lock is not held");
+        let program = descendants(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        wait_until("the lock is released", Duration::from_secs(2), || !write_lock_refused(&path));
+        for p in program {
+            wait_until("the program is gone", Duration::from_secs(2), || !alive(p));
+        }
+    }
+    // A file that is not there fails the spawn, naming it.
+    let e = Sandbox::new("true").lock_file(dir.join("missing")).output().unwrap_err();
+    assert_eq!(e.step(), Some(nscell::Step::LockFile), "{e}");
+    assert_eq!(e.path(), Some(dir.join("missing").as_path()), "{e}");
+}
+
+#[test]
+fn a_held_fd_closes_when_the_sandbox_ends_and_the_program_has_none() {
+    use std::io::Read;
+    let (mut r, w) = std::io::pipe().unwrap();
+    let child = Sandbox::new("/bin/sh")
+        .args(["-c", "ls /proc/self/fd | wc -l; sleep 0.3"])
+        .hold_fd(w)
+        .stdout(nscell::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    // 0, 1, 2 and ls's own.
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+    let mut buf = Vec::new();
+    // EOF: no copy is left, neither in the sandbox nor in the Sandbox.
+    assert_eq!(r.read_to_end(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn the_first_working_directory_that_exists_is_entered_and_named_in_pwd() {
+    let out = Sandbox::new("/bin/sh")
+        .args(["-c", "pwd; echo $PWD"])
+        .current_dir_candidates(["/nonexistent", "/etc", "/"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "/etc\n/etc\n");
+    let e = Sandbox::new("true")
+        .current_dir_candidates(["/nonexistent", "/nonexistent2"])
+        .output()
+        .unwrap_err();
+    assert_eq!(e.step(), Some(nscell::Step::Chdir), "{e}");
+    assert_eq!(e.path(), Some(Path::new("/nonexistent2")), "{e}");
+}

@@ -24,7 +24,7 @@
 //! and exits with the program's status (128+N for signal N).
 #![allow(unsafe_code)]
 
-use crate::child::{Entry, SETUP_FAILED, exec_program, fail, trampoline};
+use crate::child::{Bounded, Entry, SETUP_FAILED, exec_program, fail, trampoline};
 use crate::error::Failure;
 use crate::error::Step;
 use crate::plan::Plan;
@@ -151,6 +151,17 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
     if let Err(f) = crate::child::close_unplanned_fds(plan) {
         return f;
     }
+    // What the init keeps until it ends: its stop pipe, the held fds, the locked files.
+    let mut keep = Bounded::<c_int, MAX_KEPT>::new(-1);
+    plan.lifecycle.stop_fd.iter().for_each(|fd| {
+        let _ = keep.push(fd.as_raw_fd());
+    });
+    plan.held_fds.iter().for_each(|fd| {
+        let _ = keep.push(fd.as_raw_fd());
+    });
+    if let Err(f) = lock_files(plan, &mut keep) {
+        return f;
+    }
     let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::SIGCHLD;
     // SAFETY: program_stack is the top of a stack the parent allocated for this and keeps until
     // the setup channel closes; Program follows the child's rules ([`crate::child`]); with CLONE_VFORK this task waits
@@ -186,7 +197,47 @@ pub(crate) fn run(plan: &Plan<'_>) -> Failure {
         None,
         rustix::thread::CapabilitySets { effective: none, permitted: none, inheritable: none },
     );
-    supervise(program, plan.lifecycle.stop_fd)
+    supervise(program, plan.lifecycle.stop_fd, keep, plan.init_is_pid1)
+}
+
+/// The most fds the init keeps through its life: the stop pipe, and the held fds and lock
+/// files (the builder allows at most [`crate::Sandbox::lock_file`]'s and
+/// [`crate::Sandbox::hold_fd`]'s limits of each).
+const MAX_KEPT: usize = 1 + 2 * crate::child::MAX_HELD;
+
+/// Opens each lock file (as the sandbox sees it, once its setup is done) and takes a read lock
+/// on the whole of it (`F_SETLK`, `F_RDLCK`), as bubblewrap's `--lock-file`; the fds stay open,
+/// and the locks held, until the init exits. Before the program starts: while it runs, the
+/// locks are held. POSIX locks belong to the process (its fd table) that takes them: the
+/// program's task, which closes its copies of the fds, releases nothing.
+fn lock_files(plan: &Plan<'_>, keep: &mut Bounded<c_int, MAX_KEPT>) -> Result<(), Failure> {
+    use rustix::fs::{Mode, OFlags};
+    for (i, path) in plan.lock_files.iter().enumerate() {
+        let locked = |e| Failure::new(Step::LockFile, e).at(i);
+        let fd = rustix::fs::open(*path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(locked)?;
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        keep.push(fd).map_err(locked)?;
+        sys::read_lock(fd).map_err(locked)?;
+    }
+    Ok(())
+}
+
+/// Under an init that is not PID 1 of the sandbox's own PID namespace (lock files without one,
+/// a joined PID namespace), the program dies with the init (`PR_SET_PDEATHSIG`): killing the
+/// sandbox's first task ([`crate::Child::kill`]) ends the program too, as PID 1's end would.
+/// An init that is gone already (the parent changed) is the same: the program leaves.
+pub(crate) fn tie_to_init(plan: &Plan<'_>) -> Result<(), Failure> {
+    if !plan.lifecycle.init || plan.init_is_pid1 {
+        return Ok(());
+    }
+    let init = rustix::process::getppid();
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(fail(Step::ParentDeathSignal))?;
+    if rustix::process::getppid() != init {
+        sys::exit(128 + sys::SIGKILL);
+    }
+    Ok(())
 }
 
 /// What `/proc/1/cmdline` and `/proc/1/comm` show of the init.
@@ -258,21 +309,28 @@ impl Entry for Program {
 
 /// The init's loop. Uses nothing of the plan: once it has closed the setup channel, the caller may
 /// free it. `stop_fd` is the pipe on which it tells the parent that the program stopped: the
-/// init's own copy (it has a fd table and memory of its own), which stays open until it exits.
-fn supervise(program: c_int, stop_fd: Option<BorrowedFd<'_>>) -> ! {
+/// init's own copy (it has a fd table and memory of its own), which stays open until it exits,
+/// as do the other fds of `keep` (held fds, lock files). As PID 1 (`pid1`) it kills what is left
+/// of its namespace when the program has ended; otherwise it signals nothing but the program.
+fn supervise(
+    program: c_int,
+    stop_fd: Option<BorrowedFd<'_>>,
+    mut keep: Bounded<c_int, MAX_KEPT>,
+    pid1: bool,
+) -> ! {
     // The setup channel (EOF: the parent's spawn returns) and the program's stdio (pipes see EOF
-    // when the program and its children are done with them); not the stop pipe.
-    let around = |fd: u32| Some((fd.checked_sub(1)?, fd.checked_add(1)?));
-    let stop = stop_fd.and_then(|fd| u32::try_from(fd.as_raw_fd()).ok());
-    match stop.and_then(around) {
-        Some((below, above)) => {
-            let _ = sys::close_range(0, below);
-            let _ = sys::close_range(above, u32::MAX);
+    // when the program and its children are done with them); not the fds it keeps.
+    let keep = keep.as_mut_slice();
+    keep.sort_unstable();
+    let mut from: u32 = 0;
+    for &fd in keep.iter() {
+        let Ok(fd) = u32::try_from(fd) else { continue };
+        if let Some(last) = fd.checked_sub(1).filter(|&last| last >= from) {
+            let _ = sys::close_range(from, last);
         }
-        None => {
-            let _ = sys::close_range(0, u32::MAX);
-        }
+        from = from.max(fd.saturating_add(1));
     }
+    let _ = sys::close_range(from, u32::MAX);
     // Everything is blocked already (since clone); make sure of it.
     let _ = sys::set_signal_mask(!0);
     let status = loop {
@@ -286,7 +344,9 @@ fn supervise(program: c_int, stop_fd: Option<BorrowedFd<'_>>) -> ! {
             break status;
         }
     };
-    let _ = sys::kill(-1, sys::SIGKILL);
+    if pid1 {
+        let _ = sys::kill(-1, sys::SIGKILL);
+    }
     // Until ECHILD: nothing is left.
     while let Ok(_) | Err(rustix::io::Errno::INTR) = sys::wait4(-1, sys::WALL) {}
     sys::exit(crate::lifecycle::shell_code(status))

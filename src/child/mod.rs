@@ -13,6 +13,7 @@ pub(crate) mod egress;
 pub(crate) mod fs;
 pub(crate) mod harden;
 pub(crate) mod init;
+pub(crate) mod join;
 pub(crate) mod mount_lock;
 pub(crate) mod net;
 
@@ -123,9 +124,10 @@ type SetupStep = fn(&Plan<'_>) -> Result<(), Failure>;
 
 /// THE ORDER TABLE, part 1: every step of the setup in the sandbox's first task, in order (the
 /// single place the order is written). Adding a feature adds its step here. Joining existing
-/// namespaces (setns), once the builder offers it, comes first of all: before any namespace of
-/// the sandbox's own is made.
+/// namespaces (setns) comes first of all, before this task exists: the joining task
+/// ([`join::Joiner`]) enters them and clones this one in the sandbox's new namespaces.
 const IN_SANDBOX: &[SetupStep] = &[
+    join::announce,
     reset_signals,
     init::tie_to_spawner,
     channel::close_parent_end,
@@ -146,6 +148,7 @@ const IN_SANDBOX: &[SetupStep] = &[
     loopback_up,
     install_egress,
     unshare_time,
+    join::after_setup,
     init::setup,
 ];
 
@@ -153,6 +156,7 @@ const IN_SANDBOX: &[SetupStep] = &[
 /// child), then `execve`.
 const IN_PROGRAM: &[SetupStep] = &[
     init::end_setup_tie,
+    init::tie_to_init,
     stdio,
     place_fds,
     chdir,
@@ -338,6 +342,10 @@ fn uncover_cwd(path: &CStr) -> Result<(), Errno> {
 /// the plan's own.
 const MAX_PLANNED_FDS: usize = 80;
 
+/// The most lock files, and the most held fds, a sandbox's init keeps
+/// ([`crate::Sandbox::lock_file`], [`crate::Sandbox::hold_fd`]).
+pub(crate) const MAX_HELD: usize = 16;
+
 /// Closes every fd above 2 that the plan does not name (the init does this before it starts
 /// the program, whose task starts with a copy of the init's fds): no fd of the caller's is left
 /// for a magic link such as `/proc/1/fd/N` to reach.
@@ -355,6 +363,8 @@ pub(crate) fn close_unplanned_fds(plan: &Plan<'_>) -> Result<(), Failure> {
     plan.lifecycle.terminal.iter().for_each(|fd| add(fd.as_raw_fd()));
     // The init's own: it reports its program's stops to the parent through this pipe.
     plan.lifecycle.stop_fd.iter().for_each(|fd| add(fd.as_raw_fd()));
+    // The fds it holds for the sandbox's life (its lock files are opened after this).
+    plan.held_fds.iter().for_each(|fd| add(fd.as_raw_fd()));
     plan.harden.for_each_fd(&mut add);
     crate::child::harden::close_all_except(keep.as_mut_slice()).map_err(fail(Step::CloseFds))
 }
@@ -428,6 +438,19 @@ fn place_fds(plan: &Plan<'_>) -> Result<(), Failure> {
 /// The working directory. Only now, with no fd left that the program is not meant to have: a
 /// magic link (/proc/self/fd/N) could otherwise lead it out of the new root.
 fn chdir(plan: &Plan<'_>) -> Result<(), Failure> {
+    if !plan.cwd_candidates.is_empty() {
+        let mut last = Failure::new(Step::Chdir, Errno::NOENT);
+        for (i, dir) in plan.cwd_candidates.iter().enumerate() {
+            match enter_dir(dir) {
+                Ok(()) => {
+                    plan.cwd_chosen.store(i, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(e) => last = Failure::new(Step::Chdir, e).at(i),
+            }
+        }
+        return Err(last);
+    }
     match plan.cwd {
         Some(dir) => enter_dir(dir).map_err(fail(Step::Chdir)),
         None => Ok(()),
@@ -466,10 +489,13 @@ fn enter_dir(dir: &CStr) -> Result<(), Errno> {
 /// moves on, anything else stops. Returns only on failure.
 fn exec(plan: &Plan<'_>) -> Failure {
     let mut result = Failure::new(Step::Exec, Errno::NOENT);
+    // With working-directory candidates, the environment whose PWD names the one entered.
+    let chosen = plan.cwd_chosen.load(Ordering::Relaxed);
+    let envp = plan.candidate_envps.get(chosen).unwrap_or(&plan.envp);
     for (i, path) in plan.candidates.iter().enumerate() {
         // SAFETY: path is a CString; argv and envp are NULL-terminated arrays of pointers into
         // CStrings that the plan keeps alive.
-        let err = unsafe { sys::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
+        let err = unsafe { sys::execve(path.as_ptr(), plan.argv.as_ptr(), envp.as_ptr()) };
         match err {
             Errno::NOENT | Errno::NOTDIR => {}
             Errno::ACCESS => result = Failure::new(Step::Exec, err).at(i),

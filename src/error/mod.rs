@@ -205,6 +205,15 @@ steps! {
     /// The child installing the egress allowlist (an nftables ruleset, over netlink).
     #[doc(alias = "nftables")]
     InstallEgress => "install the egress allowlist (nftables)",
+    /// Joining an existing namespace ([`join`](crate::Sandbox::join),
+    /// [`join_after_setup`](crate::Sandbox::join_after_setup): `setns`); the error's path names
+    /// the namespace's type (`user`, `pid`, `net`, ...).
+    #[doc(alias = "setns")]
+    JoinNamespace => "join an existing namespace",
+    /// The init opening a file and taking a read lock on it ([`lock_file`](crate::Sandbox::lock_file):
+    /// `open`, `fcntl(F_SETLK, F_RDLCK)`).
+    #[doc(alias = "F_SETLK")]
+    LockFile => "lock the file",
 }
 
 impl std::fmt::Display for Step {
@@ -346,6 +355,7 @@ pub enum Error {
 fn subject(step: Step, path: Option<&Path>) -> String {
     match (step, path) {
         (Step::Landlock, Some(p)) => format!("add a Landlock rule for {}", p.display()),
+        (Step::JoinNamespace, Some(p)) => format!("join the {} namespace", p.display()),
         (_, Some(p)) => format!("{step} {}", p.display()),
         (_, None) => step.to_string(),
     }

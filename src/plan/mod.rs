@@ -15,7 +15,7 @@
 use std::ffi::{CStr, CString};
 use std::os::fd::{BorrowedFd, RawFd};
 use std::os::raw::c_char;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 /// Map bytes the child writes itself (a single line mapping the caller's own id).
 pub(crate) struct SelfMaps {
@@ -50,6 +50,37 @@ pub(crate) struct Plan<'a> {
     pub egress: Option<&'a [u8]>,
     pub unshare_time: bool,
     pub cwd: Option<&'a CStr>,
+    /// The working directories to try in order ([`crate::Sandbox::current_dir_candidates`]); the
+    /// first that `chdir` enters is recorded in `cwd_chosen`, and `execve` then takes the
+    /// environment of the same index in `candidate_envps` (its `PWD` names that directory).
+    pub cwd_candidates: Vec<&'a CStr>,
+    /// One NULL-terminated environment per entry of `cwd_candidates`.
+    pub candidate_envps: Vec<Vec<*const c_char>>,
+    /// The index of the candidate the child entered.
+    pub cwd_chosen: AtomicUsize,
+    /// Existing namespaces to join, in the order the joining task enters them, as (fd,
+    /// `CLONE_NEW*` type) ([`crate::child::join`]). With any, the task `clone` creates joins
+    /// them and clones the sandbox's first task, which runs the order table, with
+    /// `namespace_flags`.
+    pub joins: Vec<(BorrowedFd<'a>, i32)>,
+    /// A user namespace the sandbox enters at the end of its setup ([`crate::Sandbox::join_after_setup`]).
+    pub join_after_setup: Option<BorrowedFd<'a>>,
+    /// A join that must not run in a task sharing the caller's memory (a time namespace, a user
+    /// namespace the caller's euid did not create): the spawn is forked.
+    pub joins_need_own_memory: bool,
+    /// The top of the stack the sandbox's first task runs on after the joins (0 without joins).
+    pub sandbox_stack: usize,
+    /// The sandbox's first task's pid in the caller's PID namespace, stored by the kernel when
+    /// the joining task clones it (`CLONE_PARENT_SETTID`).
+    pub successor: AtomicI32,
+    /// The init is PID 1 of the sandbox's own PID namespace: when the program ends it kills
+    /// what is left (without one it never signals anything but the program).
+    pub init_is_pid1: bool,
+    /// Files the init opens and holds a read lock on until it ends ([`crate::Sandbox::lock_file`]).
+    pub lock_files: Vec<&'a CStr>,
+    /// Fds the init keeps open until it ends, which the program does not get
+    /// ([`crate::Sandbox::hold_fd`]).
+    pub held_fds: Vec<BorrowedFd<'a>>,
     /// The fd to dup onto 0, 1 and 2, or None to inherit.
     pub stdio: [Option<BorrowedFd<'a>>; 3],
     /// Paths to try with `execve`, in order (one, or one per `PATH` entry).
@@ -134,6 +165,19 @@ pub(crate) enum Checkpoint {
 
 /// The tag of a checkpoint message; a failure record's is 1.
 const CHECKPOINT_TAG: u64 = 2 << 56;
+/// The tag of the message in which the sandbox's first task, cloned by the task that joined
+/// existing namespaces, gives its pid in the caller's PID namespace.
+const SUCCESSOR_TAG: u64 = 3 << 56;
+
+/// The message that names the sandbox's first task after a join (its pid as the caller sees it).
+pub(crate) const fn successor_message(pid: i32) -> u64 {
+    SUCCESSOR_TAG | pid as u32 as u64
+}
+
+/// The pid a [`successor_message`] names.
+pub(crate) fn successor_of(word: u64) -> Option<i32> {
+    (word >> 56 == SUCCESSOR_TAG >> 56).then_some(word as u32 as i32).filter(|&pid| pid > 0)
+}
 
 impl Checkpoint {
     /// Its bit in [`Plan::checkpoints`].
@@ -197,5 +241,17 @@ mod tests {
         let record = crate::error::Failure::new(crate::error::Step::Exec, rustix::io::Errno::NOENT);
         assert_eq!(Checkpoint::decode(record.encode()), None);
         assert_eq!(Checkpoint::decode(0), None);
+    }
+
+    #[test]
+    fn successor_messages_round_trip_and_differ_from_the_others() {
+        for pid in [1, 2, 4_194_304, i32::MAX] {
+            let word = successor_message(pid);
+            assert_eq!(successor_of(word), Some(pid));
+            assert_eq!(Checkpoint::decode(word), None);
+            assert_eq!(crate::error::Failure::decode(word), None);
+        }
+        assert_eq!(successor_of(Checkpoint::BeforeExec.encode()), None);
+        assert_eq!(successor_of(successor_message(0)), None);
     }
 }

@@ -120,3 +120,40 @@ impl Sandbox {
         self
     }
 }
+
+impl Sandbox {
+    /// Has the sandbox's init hold a read lock on `path` for as long as the sandbox lives:
+    /// once the setup is done, before the program starts, the init opens `path` as the sandbox
+    /// sees it (`O_RDONLY | O_CLOEXEC`; give it absolute) and takes
+    /// [`fcntl(F_SETLK, F_RDLCK)`](https://man7.org/linux/man-pages/man2/fcntl.2.html) on the
+    /// whole file. While the sandbox runs, a process outside that asks for a write lock on the
+    /// file is refused; once the sandbox has ended (its program exited, or the sandbox was
+    /// killed), it gets it. This is bubblewrap's `--lock-file DEST`, with which flatpak tells
+    /// whether an instance still runs. At most 16.
+    ///
+    /// Implies an [`init`](Sandbox::init): the program is its child. Without a PID namespace
+    /// of the sandbox's own the init is not PID 1: it supervises the program (passing signals
+    /// on, exiting with its status), the program dies with it (`PR_SET_PDEATHSIG`), and it
+    /// kills nothing else. A file that cannot be opened or locked (another process holds a
+    /// write lock) fails the spawn with [`Step::LockFile`](crate::Step::LockFile).
+    #[doc(alias = "F_SETLK")]
+    pub fn lock_file(&mut self, path: impl AsRef<std::path::Path>) -> &mut Self {
+        use std::os::unix::ffi::OsStrExt;
+        let path = path.as_ref();
+        match std::ffi::CString::new(path.as_os_str().as_bytes()) {
+            Ok(c) => self.lock_files.push((path.to_path_buf(), c)),
+            Err(_) => self.bad(format!("lock file {path:?} contains a NUL byte")),
+        }
+        self
+    }
+
+    /// Has the sandbox's init keep `fd` open for as long as the sandbox lives; the program
+    /// does not get it. A pipe's other end so sees EOF (or `POLLHUP`) exactly when the sandbox
+    /// has ended. This is bubblewrap's `--sync-fd FD`. The `Sandbox` closes its own copy when a
+    /// spawn succeeds (a later spawn holds no such fd unless given one again). At most 16.
+    /// Implies an [`init`](Sandbox::init), as [`lock_file`](Sandbox::lock_file) does.
+    pub fn hold_fd(&mut self, fd: impl Into<OwnedFd>) -> &mut Self {
+        self.held_fds.push(fd.into());
+        self
+    }
+}

@@ -6,6 +6,7 @@ mod check;
 mod checkpoint_tests;
 mod fs;
 mod harden;
+mod join;
 mod lifecycle;
 mod net;
 
@@ -61,6 +62,17 @@ pub struct Sandbox {
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
     namespaces: Namespaces,
+    /// Whether [`Sandbox::namespaces`] was called (else joined types leave the default set).
+    namespaces_set: bool,
+    /// Existing namespaces to join ([`Sandbox::join`]).
+    pub(crate) joins: crate::namespaces::Joins,
+    /// Files the init holds a read lock on ([`Sandbox::lock_file`]).
+    pub(crate) lock_files: Vec<(PathBuf, CString)>,
+    /// Fds the init holds until the sandbox ends ([`Sandbox::hold_fd`]).
+    pub(crate) held_fds: Vec<std::os::fd::OwnedFd>,
+    /// Working directories to try in order, each with its `PWD=` string
+    /// ([`Sandbox::current_dir_candidates`]).
+    cwd_candidates: Vec<(PathBuf, CString, CString)>,
     uid_map: Vec<IdMap>,
     gid_map: Vec<IdMap>,
     hostname: Option<Vec<u8>>,
@@ -126,6 +138,11 @@ impl Sandbox {
             stdout: None,
             stderr: None,
             namespaces: Namespaces::DEFAULT,
+            namespaces_set: false,
+            joins: Default::default(),
+            lock_files: Vec::new(),
+            held_fds: Vec::new(),
+            cwd_candidates: Vec::new(),
             uid_map: Vec::new(),
             gid_map: Vec::new(),
             hostname: None,
@@ -217,9 +234,42 @@ impl Sandbox {
     /// The program's working directory, as seen inside the sandbox.
     pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         let dir = dir.as_ref();
+        self.cwd_candidates.clear();
         match cstring("directory", dir.as_os_str()) {
             Ok(c) => self.cwd = Some((dir.to_path_buf(), c)),
             Err(e) => self.bad(e),
+        }
+        self
+    }
+
+    /// The program's working directory: the first of `dirs` that the program can enter inside
+    /// the sandbox (a directory there, reachable from its root; any `chdir` failure moves on to
+    /// the next), with `PWD` set to that one as given. None of them: the spawn fails with
+    /// [`Step::Chdir`] naming the last. Replaces [`current_dir`](Sandbox::current_dir) (and is
+    /// replaced by it).
+    ///
+    /// bubblewrap's default without `--chdir` is `current_dir_candidates([caller's cwd, $HOME,
+    /// "/"])`; its `--chdir DIR` is one candidate (it sets `PWD` too). The choice is made in
+    /// the program's task, after the sandbox's filesystem is in place and just before the
+    /// hardening; each candidate's environment is built before `clone`.
+    pub fn current_dir_candidates<I, P>(&mut self, dirs: I) -> &mut Self
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<Path>,
+    {
+        self.cwd = None;
+        self.cwd_candidates.clear();
+        for dir in dirs {
+            let dir = dir.as_ref();
+            let mut pwd = OsString::from("PWD=");
+            pwd.push(dir.as_os_str());
+            match (cstring("directory", dir.as_os_str()), cstring("directory", &pwd)) {
+                (Ok(c), Ok(pwd)) => self.cwd_candidates.push((dir.to_path_buf(), c, pwd)),
+                (Err(e), _) | (_, Err(e)) => self.bad(e),
+            }
+        }
+        if self.cwd_candidates.is_empty() {
+            self.bad("current_dir_candidates needs at least one directory".into());
         }
         self
     }
@@ -252,6 +302,7 @@ impl Sandbox {
     /// does): the program runs as the caller's ids, with no capabilities after `execve`.
     pub fn namespaces(&mut self, namespaces: Namespaces) -> &mut Self {
         self.namespaces = namespaces;
+        self.namespaces_set = true;
         self
     }
 
@@ -359,6 +410,11 @@ impl Sandbox {
         let result = self.spawn_resolved(defaults, probe_only, r, net);
         let kept = self.fs.ops.len().saturating_sub(added);
         self.fs.ops.truncate(kept);
+        if result.is_ok() {
+            // The sandbox's init holds them now: the caller's copies go, so the other end sees
+            // EOF when the sandbox ends.
+            self.held_fds.clear();
+        }
         result
     }
 
@@ -395,6 +451,16 @@ impl Sandbox {
         mut net: crate::net::NetPlan,
     ) -> Result<Child, Error> {
         self.refresh_env()?;
+        let joins = self.joins.plan()?;
+        if self.lock_files.len() > crate::child::MAX_HELD
+            || self.held_fds.len() > crate::child::MAX_HELD
+        {
+            return Err(Error::invalid(format!(
+                "at most {} lock files and {} held fds",
+                crate::child::MAX_HELD,
+                crate::child::MAX_HELD
+            )));
+        }
         // The sandbox's cgroup, made and filled before clone (dropped on an error: removed).
         let cgroup = self.limits.as_ref().map(|l| l.plan()).transpose()?;
         // Only a cgroup view needs the leaves' names (not every limited spawn).
@@ -464,7 +530,15 @@ impl Sandbox {
         // (allow_nested_userns(false)) brings a locked copy of its own. Without CAP_SYS_ADMIN
         // (not even in the bounding set) the program can change no mount of this namespace,
         // and a namespace it makes itself is a locked copy: nothing to undo, nothing to pay.
-        let lock_mounts = ns.contains(Namespaces::USER | Namespaces::MOUNT)
+        // A joined user namespace is the sandbox's as much as a new one: the program may have
+        // every capability there.
+        let own_userns = ns.contains(Namespaces::USER) || r.joined.contains(Namespaces::USER);
+        // A user namespace entered after setup is one below the sandbox's (setns needs
+        // CAP_SYS_ADMIN in it): from there the program has no capability over the sandbox's
+        // mounts, and nothing needs locking.
+        let lock_mounts = own_userns
+            && self.joins.after_setup.is_none()
+            && ns.contains(Namespaces::MOUNT)
             && paths_in_child
             && self.harden.nested_userns_allowed()
             && self.harden.may_keep(crate::Capabilities::SYS_ADMIN);
@@ -473,6 +547,20 @@ impl Sandbox {
         let without_cgroup_ns = |flags: i32| {
             if cgroup_ns { flags & !(Namespaces::CGROUP.clone_flags()) } else { flags }
         };
+        // The environment of each working-directory candidate: PWD names it.
+        let candidate_envps: Vec<Vec<*const std::os::raw::c_char>> = self
+            .cwd_candidates
+            .iter()
+            .map(|(_, _, pwd)| {
+                let others = env.iter().filter(|e| !e.as_bytes().starts_with(b"PWD="));
+                let mut envp: Vec<_> = others.map(|e| e.as_ptr()).collect();
+                envp.push(pwd.as_ptr());
+                envp.push(std::ptr::null());
+                envp
+            })
+            .collect();
+        // Lock files and held fds need a process that lives as long as the sandbox: the init.
+        let implied_init = !self.lock_files.is_empty() || !self.held_fds.is_empty();
         // The setup channel's parent end, when the spawn makes one (the plan borrows it).
         let mut parent_end = None;
         let mut plan = Plan {
@@ -506,6 +594,17 @@ impl Sandbox {
                 .collect(),
             unshare_time: r.namespaces.contains(Namespaces::TIME),
             cwd: self.cwd.as_ref().map(|(_, c)| c.as_c_str()),
+            cwd_candidates: self.cwd_candidates.iter().map(|(_, c, _)| c.as_c_str()).collect(),
+            candidate_envps,
+            cwd_chosen: std::sync::atomic::AtomicUsize::new(0),
+            joins: joins.order.clone(),
+            join_after_setup: joins.after_setup,
+            joins_need_own_memory: joins.need_own_memory,
+            sandbox_stack: 0,
+            successor: std::sync::atomic::AtomicI32::new(0),
+            init_is_pid1: ns.contains(Namespaces::PID),
+            lock_files: self.lock_files.iter().map(|(_, c)| c.as_c_str()).collect(),
+            held_fds: self.held_fds.iter().map(std::os::fd::AsFd::as_fd).collect(),
             stdio: [stdio_fd(0), stdio_fd(1), stdio_fd(2)],
             candidates,
             argv,
@@ -518,6 +617,14 @@ impl Sandbox {
             kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
         };
+        if implied_init && !plan.lifecycle.init {
+            plan.lifecycle.init = true;
+            // What the init blanks of the caller's in its copy (as Lifecycle::plan reads it).
+            plan.lifecycle.caller_memory = crate::lifecycle::CallerMemory::read().map_err(|e| {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                Error::setup(Step::StartProgram, Some("/proc/self/stat".into()), errno)
+            })?;
+        }
         let mut hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
         hooks.net = net.start.as_mut();
         let spawned = spawn::spawn(&mut plan, &mut parent_end, hooks, &life.setup_bound());
@@ -550,7 +657,8 @@ impl Sandbox {
                 Some(cg) => Err(cg
                     .describe(&f)
                     .unwrap_or_else(|| cg.explain(self.describe(f, &plan, r.namespaces)))),
-                None => Err(self.describe(f, &plan, r.namespaces)),
+                None => Err(join::describe(&f, &joins, r.namespaces)
+                    .unwrap_or_else(|| self.describe(f, &plan, r.namespaces))),
             },
         }
     }
@@ -570,9 +678,15 @@ impl Sandbox {
             Step::WriteGidMap => Some("/proc/self/gid_map".into()),
             Step::MountProc => Some("/proc".into()),
             // No --chdir: the caller's own, which a fresh /proc covered.
-            Step::Chdir => {
-                self.cwd.as_ref().map(|(p, _)| p.clone()).or_else(|| std::env::current_dir().ok())
-            }
+            Step::Chdir => match self.cwd_candidates.get(usize::from(f.index)) {
+                Some((p, _, _)) => Some(p.clone()),
+                None => self
+                    .cwd
+                    .as_ref()
+                    .map(|(p, _)| p.clone())
+                    .or_else(|| std::env::current_dir().ok()),
+            },
+            Step::LockFile => self.lock_files.get(usize::from(f.index)).map(|(p, _)| p.clone()),
             Step::Stdio => Some(["stdin", "stdout", "stderr"][usize::from(f.index).min(2)].into()),
             Step::Exec => {
                 // Not found anywhere: name the program as given. Otherwise the path that failed.
@@ -672,7 +786,45 @@ impl Sandbox {
 
     /// Works out namespaces and id maps, checking everything the kernel would refuse.
     fn resolve(&self) -> Result<Resolved, Error> {
-        let asked = self.namespaces;
+        let joined = self.joins.at_start.iter().fold(Namespaces::empty(), |all, (ns, _)| all | *ns);
+        let asked = if self.namespaces_set {
+            let both = self.namespaces & joined;
+            if !both.is_empty() {
+                return Err(Error::invalid(format!(
+                    "{both:?} both joined (join) and new (namespaces): a namespace is one or \
+                     the other"
+                )));
+            }
+            self.namespaces
+        } else {
+            self.namespaces - joined
+        };
+        let joined_user = joined.contains(Namespaces::USER);
+        if joined_user && (!self.uid_map.is_empty() || !self.gid_map.is_empty()) {
+            return Err(Error::invalid(
+                "uid and gid maps with a joined user namespace: it has maps of its own",
+            ));
+        }
+        if joined_user && !self.harden.nested_userns_allowed() {
+            return Err(Error::invalid(
+                "allow_nested_userns(false) with a joined user namespace: its limit and maps \
+                 are the joined namespace's own",
+            ));
+        }
+        if self.joins.after_setup.is_some() && !self.harden.nested_userns_allowed() {
+            return Err(Error::invalid(
+                "join_after_setup with allow_nested_userns(false): both move the program into \
+                 a user namespace of their own",
+            ));
+        }
+        if joined.contains(Namespaces::NET)
+            && matches!(&self.network, Some(n) if !matches!(n, crate::net::Network::Host))
+        {
+            return Err(Error::invalid(
+                "a network (Sandbox::network) with a joined network namespace: the network \
+                 configures a new one",
+            ));
+        }
         let euid = rustix::process::geteuid().as_raw();
         let egid = rustix::process::getegid().as_raw();
         let root = euid == 0;
@@ -699,7 +851,8 @@ impl Sandbox {
             Some(crate::net::Network::Host) | None => asked,
             Some(_) => asked | Namespaces::NET,
         };
-        let implicit_user = !root && !asked.is_empty() && !asked.contains(Namespaces::USER);
+        let implicit_user =
+            !root && !asked.is_empty() && !asked.contains(Namespaces::USER) && !joined_user;
         let namespaces = if implicit_user { asked | Namespaces::USER } else { asked };
         if has_maps && !namespaces.contains(Namespaces::USER) {
             return Err(Error::invalid(
@@ -741,7 +894,11 @@ impl Sandbox {
         let own_inside = |maps: &[IdMap], id: u32| {
             inside_id(maps, id).unwrap_or(if implicit_user { id } else { 0 })
         };
-        let ids_inside = if !namespaces.contains(Namespaces::USER) {
+        let ids_inside = if joined_user {
+            // The joined namespace's maps are not read; nothing that needs these ids (the
+            // nested user namespace's maps) is allowed with it.
+            (OVERFLOW_ID, OVERFLOW_ID)
+        } else if !namespaces.contains(Namespaces::USER) {
             (euid, egid)
         } else if let Some(maps) = &parent_maps {
             (
@@ -751,7 +908,7 @@ impl Sandbox {
         } else {
             (own_inside(&self.uid_map, euid), own_inside(&self.gid_map, egid))
         };
-        Ok(Resolved { namespaces, self_maps, parent_maps, mount_proc, ids_inside })
+        Ok(Resolved { namespaces, joined, self_maps, parent_maps, mount_proc, ids_inside })
     }
 }
 
@@ -771,6 +928,8 @@ struct Resolved {
     /// The uid and gid the program has inside.
     ids_inside: (u32, u32),
     namespaces: Namespaces,
+    /// The namespace types joined ([`Sandbox::join`]).
+    joined: Namespaces,
     self_maps: Option<SelfMaps>,
     parent_maps: Option<ParentMaps>,
     mount_proc: bool,

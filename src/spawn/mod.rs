@@ -72,7 +72,9 @@ impl Mode {
         // the program could read and write the caller (its uid and namespaces allow that). It
         // gets a copy (this costs page-table copies that grow with the caller's size) that it
         // makes non-dumpable. It never execs, so it cannot run under CLONE_VFORK either.
-        if plan.lifecycle.init {
+        if plan.lifecycle.init || plan.joins_need_own_memory {
+            // A join that would change the caller's memory (see `src/child/join.rs`) gets a copy
+            // of it too.
             Mode::Forked
         } else if hooks.checkpoints() != 0 || bound.is_set() {
             // On the fast path the caller's thread is suspended in the kernel until `execve`:
@@ -177,13 +179,34 @@ pub(crate) fn spawn<'a>(
     let parent_err = |step, e: Errno| Error::setup(step, None, e.raw_os_error());
     let clone_err = |e: Errno| Error::setup_in(Step::Clone, None, e.raw_os_error(), namespaces);
     let stack = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
+    // With joins, `clone` creates the joining task, which enters them and clones the sandbox's
+    // first task with the namespace flags on a stack of its own (`src/child/join.rs`).
+    let joining = !plan.joins.is_empty();
+    let (entry, ns_flags) = if joining {
+        (child::join::JOIN_ENTRY, 0)
+    } else {
+        (child::CLONE_ENTRY, plan.namespace_flags)
+    };
+    let sandbox_stack = if joining {
+        let s = Stack::take().map_err(|e| parent_err(Step::AllocStack, e))?;
+        plan.sandbox_stack = s.top() as usize;
+        Some(s)
+    } else {
+        None
+    };
 
     let mode = Mode::of(plan, &hooks, bound);
     if mode == Mode::Vfork {
-        let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | plan.namespace_flags;
-        let (pid, pidfd) = clone_blocked(plan, &stack, flags).map_err(clone_err)?;
+        let flags = sys::CLONE_VM | sys::CLONE_VFORK | sys::CLONE_PIDFD | ns_flags;
+        let (pid, pidfd) = clone_blocked(plan, &stack, flags, entry).map_err(clone_err)?;
         // CLONE_VFORK: the child has exec'd or exited, and its record (if any) is written.
         stack.give_back();
+        if let Some(s) = sandbox_stack {
+            // The joining task waited (CLONE_VFORK) for the first task's exec or exit.
+            s.give_back();
+            let successor = plan.successor.load(Ordering::Acquire);
+            return finish_joined(plan, &pidfd, (successor > 0).then_some(successor), Ok(()));
+        }
         return finish(plan, pid, pidfd);
     }
     // The init's program runs on its own stack until it execs.
@@ -204,21 +227,44 @@ pub(crate) fn spawn<'a>(
     plan.checkpoints = hooks.checkpoints();
 
     let vm = if mode == Mode::Forked { 0 } else { sys::CLONE_VM };
-    let flags = vm | sys::CLONE_PIDFD | plan.namespace_flags;
-    let (pid, pidfd) = clone_blocked(plan, &stack, flags).map_err(clone_err)?;
+    let flags = vm | sys::CLONE_PIDFD | ns_flags;
+    let (pid, pidfd) = clone_blocked(plan, &stack, flags, entry).map_err(clone_err)?;
     // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
     // `Setup` ensures on every path out of this function, unwinding included.
-    let mut setup = Setup(Some(ours.as_fd()));
+    let mut setup = Setup { fd: Some(ours.as_fd()), successor: None, killing: false };
     drop(theirs);
 
     let (word, cut, acted) = setup.follow(&mut hooks, pid, bound, pidfd.as_fd(), &plan.kill_gate);
+    // Read to EOF: neither task runs on the stacks any longer.
+    setup.drain();
     if word != 0 {
         plan.report.store(word, Ordering::Release);
     }
     if let Some(s) = program_stack {
         s.give_back();
     }
+    if let Some(s) = sandbox_stack {
+        s.give_back();
+    }
     stack.give_back();
+    if joining {
+        let successor = setup.successor;
+        match cut {
+            // Both tasks are killed (`follow`); the sandbox's first task is the caller's
+            // child, reaped here, the joining task is the one the Child waits for.
+            Some(Cut::TimedOut) => {
+                if let Some(fd) = successor.and_then(|p| adopt(p).ok()) {
+                    reap(&fd);
+                }
+                return Ok(Spawned { pid, pidfd, setup_timed_out: true });
+            }
+            Some(Cut::Interrupted) => {
+                let _ = finish_joined(plan, &pidfd, successor, Err(Error::SetupInterrupted));
+                return Err(SpawnError::Parent(Error::SetupInterrupted));
+            }
+            None => return finish_joined(plan, &pidfd, successor, acted),
+        }
+    }
     match cut {
         // The timeout counts from spawn and kills the sandbox wherever it is: the caller learns
         // it from the Child, as when it passes later (the killed child is reaped by its wait).
@@ -264,14 +310,20 @@ fn reap(pidfd: &OwnedFd) {
 
 /// Blocks every signal around `clone`, so no handler of the caller's can run in the child before
 /// it has reset them (posix_spawn does the same).
-fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, OwnedFd), Errno> {
+fn clone_blocked(
+    plan: &Plan<'_>,
+    stack: &Stack,
+    flags: i32,
+    entry: extern "C" fn(*mut core::ffi::c_void) -> core::ffi::c_int,
+) -> Result<(i32, OwnedFd), Errno> {
     let old = sys::set_signal_mask(!0)?;
     let (base, len) = stack.region();
-    // SAFETY: CLONE_ENTRY only reads the plan and follows the child's rules ([`crate::child`]); the plan and the
-    // stack live until the child has exec'd or exited (CLONE_VFORK, or `Setup`).
+    // SAFETY: both entries (CLONE_ENTRY, JOIN_ENTRY) only read the plan and follow the child's
+    // rules ([`crate::child`]); the plan and the stacks live until the child (and the task it
+    // clones after joins) has exec'd or exited (CLONE_VFORK, or `Setup`).
     let result = unsafe {
         sys::clone(
-            child::CLONE_ENTRY,
+            entry,
             base,
             len,
             flags,
@@ -293,7 +345,13 @@ fn clone_blocked(plan: &Plan<'_>, stack: &Stack, flags: i32) -> Result<(i32, Own
 /// The parent's end of the setup channel. Dropped, it shuts the channel (a child waiting at a
 /// checkpoint then leaves) and reads it to EOF: the child has then exec'd or exited, and no
 /// longer uses the stack or the plan.
-struct Setup<'a>(Option<BorrowedFd<'a>>);
+struct Setup<'a> {
+    fd: Option<BorrowedFd<'a>>,
+    /// After joins: the sandbox's first task, once it has announced itself.
+    successor: Option<i32>,
+    /// The setup is being cut short: a first task that announces itself now is killed.
+    killing: bool,
+}
 
 /// What the parent made of one message of the child's.
 enum Message {
@@ -301,6 +359,8 @@ enum Message {
     End,
     /// A failure record, before the child exits.
     Record(u64),
+    /// After joins: the sandbox's first task's pid.
+    Successor(i32),
     /// The child waits at a checkpoint.
     At(Checkpoint),
     /// Nothing that makes sense (it is ignored).
@@ -323,6 +383,9 @@ impl Setup<'_> {
         if Failure::decode(word).is_some() {
             return Message::Record(word);
         }
+        if let Some(pid) = crate::plan::successor_of(word) {
+            return Message::Successor(pid);
+        }
         Checkpoint::decode(word).map_or(Message::Other, Message::At)
     }
 
@@ -340,7 +403,7 @@ impl Setup<'_> {
     ) -> (u64, Option<Cut>, Result<(), Error>) {
         let (mut word, mut acted) = (0, Ok(()));
         let cut = loop {
-            let Some(fd) = self.0 else { return (word, None, acted) };
+            let Some(fd) = self.fd else { return (word, None, acted) };
             match Self::ready(fd, bound) {
                 Ok(()) => {}
                 Err(cut) => break cut,
@@ -348,10 +411,13 @@ impl Setup<'_> {
             match Self::receive(fd) {
                 Message::End => return (word, None, acted),
                 Message::Record(w) => word = w,
+                Message::Successor(p) => self.successor = Some(p),
                 Message::At(at) => {
-                    // After a hook failed, no other runs: the child is told to leave.
+                    // After a hook failed, no other runs: the child is told to leave. After
+                    // joins the hooks act on the sandbox's first task, which announced itself
+                    // before its first checkpoint.
                     if acted.is_ok() {
-                        acted = hooks.run(at, pid);
+                        acted = hooks.run(at, self.successor.unwrap_or(pid));
                     }
                     if acted.is_ok() {
                         let _ = rustix::net::send(fd, b"g", SendFlags::NOSIGNAL);
@@ -366,6 +432,10 @@ impl Setup<'_> {
         // Not while the child has a helper that would outlive it (a few microseconds).
         gate.close();
         let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), sys::SIGKILL);
+        self.killing = true;
+        if let Some(p) = self.successor {
+            kill_successor(p);
+        }
         self.drain();
         (0, Some(cut), acted)
     }
@@ -403,15 +473,71 @@ impl Setup<'_> {
 
     /// Shuts the channel and reads it to EOF.
     fn drain(&mut self) {
-        let Some(fd) = self.0.take() else { return };
+        let Some(fd) = self.fd.take() else { return };
         let _ = rustix::net::shutdown(fd, Shutdown::Write);
-        while !matches!(Self::receive(fd), Message::End) {}
+        loop {
+            match Self::receive(fd) {
+                Message::End => return,
+                // The joining task was killed after it had cloned the first task.
+                Message::Successor(p) => {
+                    self.successor = Some(p);
+                    if self.killing {
+                        kill_successor(p);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 
 impl Drop for Setup<'_> {
     fn drop(&mut self) {
         self.drain();
+    }
+}
+
+/// A pidfd of the sandbox's first task after joins: the caller's child (`CLONE_PARENT`), which
+/// nothing but the caller's wait reaps, so its pid names it until then.
+fn adopt(pid: i32) -> Result<OwnedFd, Errno> {
+    let pid = rustix::process::Pid::from_raw(pid).ok_or(Errno::SRCH)?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+}
+
+/// Kills the sandbox's first task after joins (a setup cut short).
+fn kill_successor(pid: i32) {
+    if let Ok(fd) = adopt(pid) {
+        let _ = sys::pidfd_send_signal(fd.as_raw_fd(), sys::SIGKILL);
+    }
+}
+
+/// After joins, once the setup is over: the joining task (`joiner`) is reaped (it has exited,
+/// or exits now), and the sandbox's first task becomes the spawned child, or is reaped too
+/// when the setup failed (its record, or the parent's `acted`).
+fn finish_joined(
+    plan: &Plan<'_>,
+    joiner: &OwnedFd,
+    successor: Option<i32>,
+    acted: Result<(), Error>,
+) -> Result<Spawned, SpawnError> {
+    reap(joiner);
+    let adopted = successor.map(|pid| adopt(pid).map(|fd| (pid, fd)));
+    let failure = Failure::decode(plan.report.load(Ordering::Acquire));
+    if failure.is_some() || acted.is_err() {
+        if let Some(Ok((_, fd))) = &adopted {
+            reap(fd);
+        }
+        // The child's own record says more than a hook's failure that followed it.
+        return Err(failure.map_or_else(
+            || SpawnError::Parent(acted.err().unwrap_or(Error::SetupInterrupted)),
+            SpawnError::Child,
+        ));
+    }
+    match adopted {
+        Some(Ok((pid, pidfd))) => Ok(Spawned { pid, pidfd, setup_timed_out: false }),
+        Some(Err(e)) => Err(SpawnError::Parent(Error::setup(Step::Clone, None, e.raw_os_error()))),
+        // The joining task ended without a record or a first task: killed from outside.
+        None => Err(SpawnError::Parent(Error::setup(Step::Clone, None, libc::ECHILD))),
     }
 }
 

@@ -12,6 +12,11 @@ use rustix::io::Errno;
 pub const CLONE_VM: c_int = 0x0000_0100;
 pub const CLONE_VFORK: c_int = 0x0000_4000;
 pub const CLONE_PIDFD: c_int = 0x0000_1000;
+/// `CLONE_PARENT`: the new task is a child of the caller's parent, not of the caller.
+pub const CLONE_PARENT: c_int = 0x0000_8000;
+/// `CLONE_PARENT_SETTID`: the kernel stores the new task's pid (in the caller's PID namespace)
+/// at `parent_tid` before the new task runs.
+const CLONE_PARENT_SETTID: c_int = 0x0010_0000;
 
 /// `CLONE_CLEAR_SIGHAND` (Linux 5.5, `clone3` only): the child starts with every signal that
 /// has a handler back at `SIG_DFL`; ignored signals stay ignored.
@@ -155,6 +160,27 @@ pub unsafe fn clone_on_stack(
     // SAFETY: clone(flags, stack, parent_tid, child_tid, tls) with no tid or tls pointers; the
     // caller vouches for the rest.
     unsafe { spawn_trampoline(nr::CLONE, [flags as usize, stack_top, 0, 0, 0], entry, arg) }
+}
+
+/// [`clone_on_stack`] with `CLONE_PARENT_SETTID`: the kernel stores the new task's pid (as the
+/// caller's PID namespace numbers it) in `tid` before either task runs on, so a new task that
+/// shares the caller's memory can read its own outside pid there.
+///
+/// # Safety
+///
+/// As [`clone_on_stack`].
+pub unsafe fn clone_on_stack_settid(
+    flags: c_int,
+    stack_top: usize,
+    entry: extern "C" fn(*mut c_void) -> c_int,
+    arg: *mut c_void,
+    tid: &std::sync::atomic::AtomicI32,
+) -> Result<c_int, Errno> {
+    let tid = tid.as_ptr() as usize;
+    let flags = (flags | CLONE_PARENT_SETTID) as usize;
+    // SAFETY: clone(flags, stack, parent_tid, ...): the kernel writes an int through `tid`, which
+    // the caller's reference keeps valid; the caller vouches for the rest.
+    unsafe { spawn_trampoline(nr::CLONE, [flags, stack_top, tid, 0, 0], entry, arg) }
 }
 
 /// `clone3` with `flags` and no exit signal: the new task runs `entry(arg)` on the stack

@@ -1,5 +1,5 @@
 //! File descriptors: `close_range`, `dup3` and `fcntl(F_DUPFD_CLOEXEC)`, as the child places
-//! the fds a sandbox is given and closes the rest.
+//! the fds a sandbox is given and closes the rest, and `fcntl(F_SETLK)` for the init's locks.
 #![allow(unsafe_code)]
 
 use super::raw::{check, nr, syscall4};
@@ -26,4 +26,20 @@ pub fn dupfd_cloexec(fd: c_int, min: c_int) -> Result<c_int, Errno> {
     // SAFETY: integers only.
     check(unsafe { syscall4(nr::FCNTL, fd as usize, F_DUPFD_CLOEXEC, min as usize, 0) })
         .map(|n| n as c_int)
+}
+
+const F_SETLK: usize = 6;
+const F_RDLCK: i16 = 0;
+const SEEK_SET: i16 = 0;
+
+/// `fcntl(fd, F_SETLK, {F_RDLCK, SEEK_SET, 0, 0})`: a shared POSIX record lock on the whole
+/// file, held by this process until it closes an fd of the file or exits; `EAGAIN` (or
+/// `EACCES`) when another process holds a write lock on it.
+pub fn read_lock(fd: c_int) -> Result<(), Errno> {
+    let lock = libc::flock { l_type: F_RDLCK, l_whence: SEEK_SET, l_start: 0, l_len: 0, l_pid: 0 };
+    // SAFETY: F_SETLK reads one struct flock through the pointer, which outlives the call.
+    let ret = unsafe {
+        syscall4(nr::FCNTL, fd as usize, F_SETLK, &lock as *const libc::flock as usize, 0)
+    };
+    check(ret).map(|_| ())
 }

@@ -27,7 +27,7 @@
 //!
 //! The families: [`raw`] (the instruction, the numbers, `check`), [`process`], [`signal`],
 //! [`mod@clone`], [`fd`], [`mount`], [`seccomp`], [`landlock`], [`keyring`],
-//! [`net`], [`terminal`]. Everything the rest of the crate uses is re-exported here, so callers
+//! [`net`], [`ns`], [`terminal`]. Everything the rest of the crate uses is re-exported here, so callers
 //! name it `crate::sys::NAME`.
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -39,6 +39,7 @@ mod keyring;
 mod landlock;
 mod mount;
 mod net;
+mod ns;
 mod process;
 mod raw;
 mod seccomp;
@@ -46,13 +47,15 @@ mod signal;
 mod terminal;
 
 pub use clone::{
-    CLONE_PIDFD, CLONE_VFORK, CLONE_VM, Clone3, clone, clone_on_stack, clone3, clone3_available,
+    CLONE_PARENT, CLONE_PIDFD, CLONE_VFORK, CLONE_VM, Clone3, clone, clone_on_stack,
+    clone_on_stack_settid, clone3, clone3_available,
 };
-pub use fd::{close_range, dup3, dupfd_cloexec};
+pub use fd::{close_range, dup3, dupfd_cloexec, read_lock};
 pub use keyring::{join_session_keyring, session_keyring_id};
 pub use landlock::{landlock_abi, landlock_add_path_rule, landlock_restrict_self};
 pub use mount::{AT_EMPTY_PATH, AT_RECURSIVE, fchmodat2, mount_setattr};
 pub use net::set_interface_flags;
+pub use ns::{ns_owner, ns_owner_uid, ns_parent, ns_type, setns};
 pub use process::{
     WALL, WNOHANG, WUNTRACED, current_brk, execve, exit, getcwd, helper_setup, kill,
     pidfd_send_signal, prctl, wait4, waitid_pidfd,

@@ -37,6 +37,7 @@ pub(super) mod nr {
     pub const BRK: usize = 12;
     pub const GETPGID: usize = 121;
     pub const GETSID: usize = 124;
+    pub const SETNS: usize = 308;
 }
 
 /// System call numbers (`__NR_*`) on aarch64 (the generic table).
@@ -69,6 +70,7 @@ pub(super) mod nr {
     pub const BRK: usize = 214;
     pub const GETPGID: usize = 155;
     pub const GETSID: usize = 156;
+    pub const SETNS: usize = 268;
 }
 
 /// A raw system call with up to four arguments.
