@@ -205,6 +205,16 @@ steps! {
     /// The child installing the egress allowlist (an nftables ruleset, over netlink).
     #[doc(alias = "nftables")]
     InstallEgress => "install the egress allowlist (nftables)",
+    /// Finding and opening a filesystem operation's source on the host, while the host view
+    /// is intact: a bind's source, an overlay's layers, the path an fd of
+    /// [`bind_fd`](crate::Sandbox::bind_fd) names. The error's path is the source alone.
+    FindSource => "find the source path",
+    /// Mounting an overlayfs ([`overlay`](crate::Sandbox::overlay),
+    /// [`tmp_overlay`](crate::Sandbox::tmp_overlay), [`ro_overlay`](crate::Sandbox::ro_overlay)).
+    #[doc(alias = "overlayfs")]
+    MountOverlay => "mount an overlay on",
+    /// Making a file of data and binding it ([`bind_data`](crate::Sandbox::bind_data)).
+    BindData => "bind a file of data on",
 }
 
 impl std::fmt::Display for Step {
