@@ -2,6 +2,7 @@
 //! [`crate::options::parse`] without any I/O, and [`check`], which refuses values that cannot
 //! work together before anything is opened or spawned.
 
+use crate::personality::Personality;
 use nscell::landlock::Access as LandlockAccess;
 use nscell::rlimit::Resource;
 use nscell::{Capabilities, IdMap, Namespaces};
@@ -25,8 +26,16 @@ pub enum Action {
 /// The options of a run, as given.
 #[derive(Debug, Default, PartialEq)]
 pub struct Cli {
+    /// The name nscell runs under: its defaults.
+    pub personality: Personality,
     /// `None`: the library's default set.
     pub namespaces: Option<Namespaces>,
+    /// The namespaces of `namespaces` asked for with `--unshare-*-try`: left out where this
+    /// kernel or user cannot make them.
+    pub try_namespaces: Namespaces,
+    /// `--userns`, `--userns2`, `--pidns`.
+    pub join: JoinFds,
+    pub assert_userns_disabled: bool,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     pub uid_maps: Vec<IdMap>,
@@ -34,16 +43,29 @@ pub struct Cli {
     pub hostname: Option<OsString>,
     pub domainname: Option<OsString>,
     pub chdir: Option<PathBuf>,
+    /// How many `--chdir`s were given (only the last counts).
+    pub chdir_given: usize,
+    pub argv0: Option<OsString>,
     /// `--setenv`, `--unsetenv` and `--clearenv`, in order.
     pub env: Vec<EnvChange>,
     pub no_proc: bool,
     pub json_status_fd: Option<i32>,
+    pub info_fd: Option<i32>,
+    pub level_prefix: bool,
+    /// `--exec-label`, `--file-label`: (option, label).
+    pub selinux_labels: Vec<(&'static str, OsString)>,
     /// Hardening options, in order.
     pub harden: Vec<HardenOpt>,
     /// Filesystem operations, in order; any of them means a new root.
     pub fs: Vec<FsOp>,
     pub init: bool,
+    pub as_pid_1: bool,
     pub die_with_parent: bool,
+    /// `--lock-file`: paths inside, held locked while the sandbox lives.
+    pub lock_files: Vec<OsString>,
+    pub sync_fd: Option<i32>,
+    pub block_fd: Option<i32>,
+    pub userns_block_fd: Option<i32>,
     /// `--new-session` (true) or `--share-terminal` (false); `None`: the library's default.
     pub new_session: Option<bool>,
     pub timeout: Option<std::time::Duration>,
@@ -55,6 +77,15 @@ pub struct Cli {
     pub net: NetOpts,
     /// Program and arguments; empty means [`DEFAULT_COMMAND`].
     pub command: Vec<OsString>,
+}
+
+/// The namespaces to join, by the fds that name them.
+#[derive(Debug, Default, PartialEq)]
+pub struct JoinFds {
+    pub user: Option<i32>,
+    /// Entered after the setup.
+    pub user2: Option<i32>,
+    pub pid: Option<i32>,
 }
 
 /// The cgroup options, as given (podman's names and meanings).
@@ -242,7 +273,18 @@ impl Cli {
             HardenOpt::Seccomp { fd, replace } => Some((HardenOpt::seccomp_option(*replace), *fd)),
             _ => None,
         });
-        let json = self.json_status_fd.map(|fd| ("--json-status-fd", fd));
+        let json = [
+            ("--json-status-fd", self.json_status_fd),
+            ("--info-fd", self.info_fd),
+            ("--userns", self.join.user),
+            ("--userns2", self.join.user2),
+            ("--pidns", self.join.pid),
+            ("--sync-fd", self.sync_fd),
+            ("--block-fd", self.block_fd),
+            ("--userns-block-fd", self.userns_block_fd),
+        ]
+        .into_iter()
+        .filter_map(|(option, fd)| Some((option, fd?)));
         let files = self.fs.iter().filter_map(|op| match op {
             FsOp::File { fd, .. } => Some(("--file", *fd)),
             _ => None,

@@ -120,6 +120,66 @@ pub fn claim(wanted: &[(&'static str, i32)]) -> Result<Fds, ClaimError> {
     Ok(fds)
 }
 
+/// `--args FD`: reads fd `fd` to its end and closes it, as bubblewrap does. Called before
+/// parsing (the arguments read are parsed with the rest) and so before [`claim`]: nothing has
+/// opened an fd yet, and the number is checked to be open before it is taken.
+#[allow(unsafe_code)]
+pub fn read_args_fd(fd: i32) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    if (0..=2).contains(&fd) {
+        // Stdio stays nscell's: read it without closing it.
+        let mut bytes = Vec::new();
+        let mut file =
+            File::from(io::stdin().as_fd().try_clone_to_owned().map_err(|e| e.to_string())?);
+        if fd != 0 {
+            return Err("fd 1 and 2 are not for reading arguments".into());
+        }
+        file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        return Ok(bytes);
+    }
+    // SAFETY: F_GETFD reads no memory: it only asks whether the number is open.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error().to_string());
+    }
+    // SAFETY: `fd` is open (just checked) and above 2; nscell inherited it and nothing in the
+    // process owns it (no fd has been opened yet: this runs before parsing, and each --args
+    // fd is closed once read, so a number named twice is found closed the second time).
+    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    Ok(bytes)
+}
+
+/// bubblewrap's personality passes every fd it inherited without close-on-exec on to the
+/// program (flatpak relies on it): claims those above 2 that `fds` does not hold already, made
+/// CLOEXEC here (the library puts each back at its number in the program). Call it right
+/// after [`claim`].
+#[allow(unsafe_code)]
+pub fn claim_inherited(fds: &mut Fds) -> io::Result<Vec<i32>> {
+    let dir = std::fs::read_dir("/proc/self/fd")?;
+    let mut numbers: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&n: &i32| n > 2 && fds.get(n).is_none())
+        .collect();
+    numbers.sort_unstable();
+    let mut kept = Vec::new();
+    for n in numbers {
+        // SAFETY: F_GETFD reads no memory. The directory's own fd is closed by now (EBADF).
+        let flags = unsafe { libc::fcntl(n, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            continue;
+        }
+        // SAFETY: `n` is open and inherited without CLOEXEC: nscell opens every fd of its own
+        // CLOEXEC (std, rustix), so nothing in this process owns it; `fds` does not hold it
+        // (filtered above) and each number is taken once.
+        let owned = unsafe { OwnedFd::from_raw_fd(n) };
+        rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC)?;
+        fds.claimed.push((n, owned));
+        kept.push(n);
+    }
+    Ok(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,63 @@ pub fn check_files(cli: &Cli, fds: &Fds) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks what the personality tells differently: bubblewrap names a missing bind source
+/// before anything is set up (`Can't find source path SRC: No such file or directory`); the
+/// SELinux labels are applied nowhere, so they are refused where SELinux is enabled (where it
+/// is not, bubblewrap ignores them too). `Err` is one line for stderr.
+pub fn check_personality(cli: &Cli) -> Result<(), String> {
+    if let Some((option, label)) = cli.selinux_labels.first() {
+        if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(format!(
+                "{option} {label:?}: SELinux labels are not supported by nscell (SELinux is \
+                 enabled here)"
+            ));
+        }
+    }
+    if !cli.personality.is_bwrap() {
+        return Ok(());
+    }
+    for op in &cli.fs {
+        let FsOp::Bind(name, src, _) = op else { continue };
+        if name.ends_with("-try") {
+            continue;
+        }
+        if let Err(e) = std::fs::metadata(src) {
+            let e = rustix::io::Errno::from_io_error(&e).map_or(e.to_string(), errno_text);
+            return Err(format!("Can't find source path {}: {e}", src.to_string_lossy()));
+        }
+    }
+    Ok(())
+}
+
+/// strerror's words for `errno`, without Rust's "(os error N)".
+pub fn errno_text(errno: rustix::io::Errno) -> String {
+    let text = std::io::Error::from_raw_os_error(errno.raw_os_error()).to_string();
+    match text.rfind(" (os error") {
+        Some(end) => text[..end].to_string(),
+        None => text,
+    }
+}
+
+/// `--assert-userns-disabled`: the command must not be able to make a user namespace. With
+/// `--disable-userns` nscell makes sure of it; otherwise a probe sandbox with a user namespace
+/// of its own is tried from here, and its success is the failure.
+pub fn assert_userns_disabled(cli: &Cli) -> Result<(), String> {
+    if cli.harden.contains(&HardenOpt::DisableUserns) {
+        return Ok(());
+    }
+    let mut probe = nscell::Sandbox::new("/proc/self/exe");
+    probe
+        .arg("--version")
+        .namespaces(nscell::Namespaces::USER)
+        .stdout(nscell::Stdio::null())
+        .stderr(nscell::Stdio::null());
+    match probe.status() {
+        Ok(_) => Err("creation of new user namespaces was not disabled as requested".into()),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Why reading the seccomp programs stopped.
 #[derive(Debug, PartialEq)]
 pub enum ReadStop {

@@ -14,6 +14,8 @@ mod cli;
 mod fds;
 mod inputs;
 mod options;
+#[macro_use]
+mod personality;
 mod sandbox;
 mod status;
 
@@ -21,30 +23,70 @@ use cli::Action;
 use inputs::ReadStop;
 use nscell::signals::{DEFAULT_FORWARDED, Forwarder};
 use nscell::{Error, Sandbox};
+use personality::Personality;
 use status::{EXIT_SETUP, EXIT_TIMEOUT, EXIT_USAGE, JsonStatus};
 use std::ffi::OsString;
 use std::time::Instant;
 
 fn main() {
-    std::process::exit(run(std::env::args_os().skip(1)));
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let personality = Personality::of(&argv0);
+    personality.set();
+    std::process::exit(run(personality, &argv0.to_string_lossy(), args.collect()));
 }
 
-/// A usage error: one line naming what is wrong, pointing to `--help`.
+/// A usage error: one line naming what is wrong, pointing to `--help` (bubblewrap's: the line
+/// alone, exit status 1).
 fn usage(msg: impl std::fmt::Display) -> i32 {
-    eprintln!("nscell: {msg} (see nscell --help)");
-    EXIT_USAGE
+    match Personality::current() {
+        Personality::Nscell => {
+            error!("{msg} (see nscell --help)");
+            EXIT_USAGE
+        }
+        Personality::Bwrap => {
+            error!("{msg}");
+            1
+        }
+    }
 }
 
-fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+/// A failure of nscell's own whose nscell status is `status`, told in one line.
+fn fail(msg: impl std::fmt::Display, status: i32) -> i32 {
+    error!("{msg}");
+    Personality::current().failure(status)
+}
+
+/// The message of a command line that could not be parsed, in the personality's words.
+fn parse_message(e: &options::Error) -> String {
+    match (Personality::current(), e) {
+        (Personality::Bwrap, options::Error::Lexopt(lexopt::Error::UnexpectedOption(o))) => {
+            format!("Unknown option {o}")
+        }
+        _ => e.to_string(),
+    }
+}
+
+fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     let start = Instant::now();
-    let mut cli = match options::parse(args) {
+    // bubblewrap without arguments prints its usage (to stderr) and fails.
+    if personality.is_bwrap() && args.is_empty() {
+        eprint!("{}", options::help_as(personality, argv0));
+        return 1;
+    }
+    // `--args FD` first: the arguments it reads are parsed with the rest.
+    let args = match options::expand_args(args, fds::read_args_fd) {
+        Ok(args) => args,
+        Err(e) => return usage(e),
+    };
+    let mut cli = match options::parse_as(personality, args) {
         Ok(Action::Run(cli)) => cli,
         Ok(Action::Help) => {
-            print!("{}", options::help());
+            print!("{}", options::help_as(personality, argv0));
             return 0;
         }
         Ok(Action::Version) => {
-            println!("nscell {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", personality.version());
             return 0;
         }
         Ok(Action::Check) => {
@@ -63,60 +105,89 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
                 Err(e) => usage(e.to_string()),
             };
         }
-        Err(e) => return usage(e),
+        Err(e) => return usage(parse_message(&e)),
     };
+    personality::set_level_prefix(cli.level_prefix);
+    if personality.is_bwrap() && cli.command.is_empty() {
+        eprint!("{}", options::help_as(personality, argv0));
+        return 1;
+    }
     // First of all, before anything opens an fd: the numbers still name what the caller gave.
-    let fds = match fds::claim(&cli.named_fds()) {
+    let mut fds = match fds::claim(&cli.named_fds()) {
         Ok(fds) => fds,
         Err(e) if e.points_to_help() => return usage(e),
-        Err(e) => {
-            eprintln!("nscell: {e}");
-            return EXIT_USAGE;
-        }
+        Err(e) => return fail(e, EXIT_USAGE),
     };
+    // bubblewrap passes on what it inherited without close-on-exec.
+    let inherited = match personality.is_bwrap() {
+        true => fds::claim_inherited(&mut fds).unwrap_or_default(),
+        false => Vec::new(),
+    };
+    if cli.die_with_parent {
+        // The process that started nscell dying ends nscell too (and so the sandbox).
+        let parent = rustix::process::getppid();
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+        if rustix::process::getppid() != parent {
+            return fail("the process that started nscell has ended", EXIT_SETUP);
+        }
+    }
+    if cli.chdir_given > 1 {
+        warning!("Only the last --chdir option will take effect");
+    }
+    if let Err(msg) = inputs::check_personality(&cli) {
+        return fail(msg, EXIT_USAGE);
+    }
     if let Err(msg) = inputs::check_seccomp_fds(&cli, &fds) {
         return usage(msg);
     }
     let json = match cli.json_status_fd.map(|fd| fds.file(fd)).transpose() {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("nscell: --json-status-fd {}: {e}", cli.json_status_fd.unwrap_or(-1));
-            return EXIT_USAGE;
+            let fd = cli.json_status_fd.unwrap_or(-1);
+            return fail(format!("--json-status-fd {fd}: {e}"), EXIT_USAGE);
         }
+    };
+    let info = match cli.info_fd.map(|fd| fds.file(fd)).transpose() {
+        Ok(f) => f,
+        Err(e) => return fail(format!("--info-fd {}: {e}", cli.info_fd.unwrap_or(-1)), EXIT_USAGE),
     };
     if let Err(msg) = cli::check(&cli, rustix::process::geteuid().is_root()) {
         return usage(msg);
     }
     if let Err(msg) = inputs::resolve_egress(&mut cli.net) {
-        eprintln!("nscell: {msg}");
-        return EXIT_USAGE;
+        return fail(msg, EXIT_USAGE);
     }
     if let Err(msg) = inputs::check_files(&cli, &fds) {
-        eprintln!("nscell: {msg}");
-        return EXIT_USAGE;
+        return fail(msg, EXIT_USAGE);
+    }
+    if cli.assert_userns_disabled {
+        if let Err(msg) = inputs::assert_userns_disabled(&cli) {
+            return fail(msg, EXIT_SETUP);
+        }
     }
 
     // A terminal on stdin: the command gets a pty of its own, relayed to it; unless it is to
     // share this terminal.
     let pty = cli.pty.unwrap_or_else(|| {
-        cli.new_session != Some(false) && rustix::termios::isatty(rustix::stdio::stdin())
+        !personality.is_bwrap()
+            && cli.new_session != Some(false)
+            && rustix::termios::isatty(rustix::stdio::stdin())
     });
     // Only a command in nscell's own session gets the terminal's Ctrl-C itself.
-    let shares_terminal = !pty && cli.new_session == Some(false);
+    let shares_terminal = !pty && sandbox::new_session(&cli) == Some(false);
     // Before the program exists (and before any thread, which inherits the mask), so a signal
     // that comes early waits for it instead of ending nscell and leaving the program behind.
     // SIGWINCH too: the pty relay then reads it from a signalfd instead of polling the size.
     let forwarder = Forwarder::builder(&DEFAULT_FORWARDED)
         .job_control(shares_terminal)
         .window_size(true)
-        .on_unforwarded(|e| {
-            eprintln!("nscell: warning: signals will not be passed on to the program: {e}")
-        })
+        .on_unforwarded(|e| warning!("signals will not be passed on to the program: {e}"))
         .block();
     let forwarder = match forwarder {
         Ok(f) => Some(f),
         Err(e) => {
-            eprintln!("nscell: warning: signals will not be passed on to the program: {e}");
+            warning!("signals will not be passed on to the program: {e}");
             None
         }
     };
@@ -131,9 +202,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(programs) => programs,
         Err(ReadStop::Usage(msg)) => return usage(msg),
         Err(ReadStop::TimedOut) => {
-            eprintln!(
-                "nscell: --timeout passed while reading a seccomp program: its fd was never \
-                 closed by its writer"
+            error!(
+                "--timeout passed while reading a seccomp program: its fd was never closed by \
+                 its writer"
             );
             return EXIT_TIMEOUT;
         }
@@ -141,7 +212,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     // The rest of --timeout is the sandbox's.
     cli.timeout = cli.timeout.map(|t| t.saturating_sub(start.elapsed()));
-    let mut sb = sandbox::sandbox(&cli, &fds, &programs);
+    let mut sb = sandbox::sandbox(&cli, &fds, &programs, &inherited);
     sb.pty(pty);
     // Only a setup step that reads an fd (--file) can block; without one the setup takes the
     // fast path, and a signal that comes meanwhile reaches the program once it runs.
@@ -155,17 +226,17 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Err(Error::SetupInterrupted) => return ended_by_signal(),
         // Whatever `check` did not catch, the library's sentence names the value.
         Err(Error::InvalidInput(msg)) => return usage(msg),
-        Err(e) => {
-            eprintln!("nscell: {e}");
-            return status::error_status(&e);
-        }
+        Err(e) => return fail(status::message(&cli, &e), status::error_status(&e)),
     };
     if let Some(cg) = child.cgroup() {
         for (limit, held) in cg.holds() {
             if let nscell::cgroup::Held::No(why) = held {
-                eprintln!("nscell: warning: {limit} does not hold here: {why}");
+                warning!("{limit} does not hold here: {why}");
             }
         }
+    }
+    if let Some(info) = info {
+        status::write_info(info, child.id());
     }
     let json = json.map(|f| JsonStatus::start(f, child.id(), child.network_helper_id()));
     // As the library does: a deadline the clock cannot represent is never reached.
@@ -179,25 +250,20 @@ fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
     };
     let oom_killed = ended.as_ref().is_ok_and(|info| info.oom_killed());
     if oom_killed {
-        eprintln!(
-            "nscell: the command was killed by the OOM killer: it reached its --memory limit"
-        );
+        error!("the command was killed by the OOM killer: it reached its --memory limit");
     }
     let code = match ended {
         Ok(info) if info.timed_out => {
             if info.timed_out_in_setup {
-                eprintln!(
-                    "nscell: the sandbox was still being set up when --timeout passed: a setup \
-                     step blocked (a --file whose input never ends, say)"
+                error!(
+                    "the sandbox was still being set up when --timeout passed: a setup step \
+                     blocked (a --file whose input never ends, say)"
                 );
             }
             EXIT_TIMEOUT
         }
         Ok(info) => info.shell_code(),
-        Err(e) => {
-            eprintln!("nscell: {e}");
-            EXIT_SETUP
-        }
+        Err(e) => fail(e, EXIT_SETUP),
     };
     if let Some(json) = json {
         json.finish(code, oom_killed);

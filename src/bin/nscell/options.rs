@@ -6,6 +6,7 @@
 //! are claimed and read afterwards (see `fds.rs` and `inputs.rs`).
 
 use crate::cli::{Action, Cli, EnvChange, FsOp, HardenOpt};
+use crate::personality::Personality;
 use nscell::landlock::Access as LandlockAccess;
 use nscell::rlimit::Resource;
 use nscell::{Capabilities, IdMap, Namespaces};
@@ -338,6 +339,61 @@ namespace mapping your own ids is added when --unshare-user is not named):
                 s.unshare(Namespaces::TIME)
             }),
             opt("--unshare-all", "", "all of the above", |s, _| s.unshare(Namespaces::all())),
+            opt(
+                "--unshare-user-try",
+                "",
+                "a new user namespace if this kernel lets this user make one",
+                |s, _| {
+                    s.cli.try_namespaces |= Namespaces::USER;
+                    s.unshare(Namespaces::USER)
+                },
+            ),
+            opt(
+                "--unshare-cgroup-try",
+                "",
+                "a new cgroup namespace if this kernel has them",
+                |s, _| {
+                    s.cli.try_namespaces |= Namespaces::CGROUP;
+                    s.unshare(Namespaces::CGROUP)
+                },
+            ),
+            opt(
+                "--userns",
+                "FD",
+                "join the user namespace FD names (/proc/PID/ns/user) instead of\n\
+                 making one; the new namespaces are then owned by it",
+                |s, v| {
+                    s.cli.join.user = Some(v.fd()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--userns2",
+                "FD",
+                "after the setup, move into the user namespace FD names (a child of\n\
+                 the sandbox's own)",
+                |s, v| {
+                    s.cli.join.user2 = Some(v.fd()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--pidns",
+                "FD",
+                "join the PID namespace FD names (/proc/PID/ns/pid); needs the user\n\
+                 namespace that owns it (--userns)",
+                |s, v| {
+                    s.cli.join.pid = Some(v.fd()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--assert-userns-disabled",
+                "",
+                "fail unless making a user namespace is impossible for the command\n\
+                 (with --userns: one made with --disable-userns)",
+                |s, _| s.set(|c| c.assert_userns_disabled = true),
+            ),
         ],
         foot: "",
     },
@@ -402,9 +458,27 @@ namespace mapping your own ids is added when --unshare-user is not named):
                 },
             ),
             opt("--chdir", "DIR", "start in DIR, as seen inside", |s, v| {
+                s.cli.chdir_given += 1;
                 s.cli.chdir = Some(v.one()?.into());
                 Ok(())
             }),
+            opt(
+                "--argv0",
+                "VALUE",
+                "the command's argv[0] (default: the command as given)",
+                |s, v| {
+                    s.cli.argv0 = Some(v.one()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--args",
+                "FD",
+                "read more arguments from FD, NUL-separated, in place of this option\n\
+                 (repeatable, and the arguments read may hold --args again)",
+                // The fds are read before parsing (`expand_args`): one left here was not.
+                |_, v| Err(format!("--args {:?}: its arguments were not read", v.one()?).into()),
+            ),
             opt("--setenv", "VAR VALUE", "set an environment variable", |s, v| {
                 let var = v.one()?;
                 let val = v.last_named("VALUE")?;
@@ -554,13 +628,29 @@ order and that becomes /, the host's root detached; nothing else is mounted in i
                     s.fs(FsOp::Rootfs(dir))
                 },
             ),
-            opt("--perms", "OCTAL", "the mode of the next --tmpfs, --dir or --file", |s, v| {
-                s.perms = Some(octal(&v.one()?, v.name())?);
-                Ok(())
-            }),
-            opt("--size", "BYTES", "the size limit of the next --tmpfs", |s, v| {
+            opt(
+                "--perms",
+                "OCTAL",
+                "the mode of the next --tmpfs, --dir, --file or --bind-data (once)",
+                |s, v| {
+                    if s.perms.is_some() {
+                        return Err("--perms given twice for one operation".to_string().into());
+                    }
+                    s.perms = Some(octal(&v.one()?, v.name())?);
+                    Ok(())
+                },
+            ),
+            opt("--size", "BYTES", "the size limit of the next --tmpfs (once)", |s, v| {
+                if s.size.is_some() {
+                    return Err("--size given twice for one operation".to_string().into());
+                }
                 let val = v.one()?;
-                let n = val.to_str().and_then(|s| s.parse().ok());
+                // At most half the address space, as bubblewrap: no sign, no blank, no suffix.
+                let n = val
+                    .to_str()
+                    .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .filter(|&n| n <= u64::MAX / 2);
                 let n = n.ok_or_else(|| format!("--size: {val:?} is not a number of bytes"))?;
                 if n == 0 {
                     // The kernel's size=0 is no limit at all; bubblewrap refuses it too.
@@ -734,10 +824,58 @@ TIOCLINUX, x32 calls):
                 |s, _| s.set(|c| c.init = true),
             ),
             opt(
+                "--as-pid-1",
+                "",
+                "with a new PID namespace, the command itself is PID 1 (no init; the\n\
+                 default of the nscell name, not of bwrap's)",
+                |s, _| s.set(|c| c.as_pid_1 = true),
+            ),
+            opt(
                 "--die-with-parent",
                 "",
-                "kill the sandbox when nscell dies (PR_SET_PDEATHSIG)",
+                "kill the sandbox when nscell dies, and nscell when the process that\n\
+                 started it dies (PR_SET_PDEATHSIG)",
                 |s, _| s.set(|c| c.die_with_parent = true),
+            ),
+            opt(
+                "--lock-file",
+                "DEST",
+                "hold a read lock on DEST (a path inside) while the sandbox lives\n\
+                 (the init holds it)",
+                |s, v| {
+                    s.cli.lock_files.push(v.one()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--sync-fd",
+                "FD",
+                "keep FD open while the sandbox lives (the init holds it): its other\n\
+                 end sees EOF when the sandbox has ended",
+                |s, v| {
+                    s.cli.sync_fd = Some(v.fd()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--block-fd",
+                "FD",
+                "once the sandbox is set up, wait until FD can be read (or is closed)\n\
+                 before starting the command",
+                |s, v| {
+                    s.cli.block_fd = Some(v.fd()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--userns-block-fd",
+                "FD",
+                "wait until FD can be read once the user namespace exists (for a\n\
+                 caller that writes its id maps)",
+                |s, v| {
+                    s.cli.userns_block_fd = Some(v.fd()?);
+                    Ok(())
+                },
             ),
             opt(
                 "--new-session",
@@ -1041,6 +1179,41 @@ TIOCLINUX, x32 calls):
                 },
             ),
             opt(
+                "--info-fd",
+                "FD",
+                "write {\"child-pid\": N, \"user-namespace\": INODE, ...} to FD once\n\
+                 the command has started, then close it",
+                |s, v| {
+                    s.cli.info_fd = Some(v.fd()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--level-prefix",
+                "",
+                "start each message with its syslog level (<3> error, <4> warning)",
+                |s, _| s.set(|c| c.level_prefix = true),
+            ),
+            opt(
+                "--exec-label",
+                "LABEL",
+                "the SELinux label the command runs with (refused where SELinux is\n\
+                 enabled: not supported; ignored where it is not, as bubblewrap does)",
+                |s, v| {
+                    s.cli.selinux_labels.push(("--exec-label", v.one()?));
+                    Ok(())
+                },
+            ),
+            opt(
+                "--file-label",
+                "LABEL",
+                "the SELinux label of the files nscell creates (as --exec-label)",
+                |s, v| {
+                    s.cli.selinux_labels.push(("--file-label", v.one()?));
+                    Ok(())
+                },
+            ),
+            opt(
                 "--check",
                 "",
                 "show what this kernel and user can use; exit 0 if the default\n\
@@ -1197,11 +1370,37 @@ fn options() -> impl Iterator<Item = &'static Opt> {
     SECTIONS.iter().flat_map(|s| s.options)
 }
 
+/// The start of bubblewrap's `--help` (its usage line names the program as it was started),
+/// before the first section's options: in place of nscell's own.
+fn bwrap_head(argv0: &str) -> String {
+    format!(
+        "usage: {argv0} [OPTIONS...] [--] COMMAND [ARGS...]
+
+nscell as bubblewrap {}: runs COMMAND in an empty tmpfs root that the filesystem options fill
+in order, with the namespaces the options ask for (a user namespace mapping your own ids when
+you are not root), no /proc unless --proc, no capabilities unless --cap-add or uid 0 inside.
+Every option of nscell works here too.
+
+Namespaces:
+",
+        crate::personality::BUBBLEWRAP_VERSION
+    )
+}
+
 /// The text of `--help`.
+#[cfg(test)]
 pub fn help() -> String {
+    help_as(Personality::Nscell, "nscell")
+}
+
+/// The text of `--help` of `personality`, started as `argv0`.
+pub fn help_as(personality: Personality, argv0: &str) -> String {
     let mut out = String::new();
-    for section in SECTIONS {
-        out.push_str(section.head);
+    for (i, section) in SECTIONS.iter().enumerate() {
+        match personality {
+            Personality::Bwrap if i == 0 => out.push_str(&bwrap_head(argv0)),
+            _ => out.push_str(section.head),
+        }
         for opt in section.options {
             let start = out.len();
             out.push_str("  ");
@@ -1225,16 +1424,99 @@ pub fn help() -> String {
         }
         out.push_str(section.foot);
     }
-    out.push_str(TAIL);
+    match personality {
+        Personality::Nscell => out.push_str(TAIL),
+        Personality::Bwrap => out.push_str(BWRAP_TAIL),
+    }
     out
+}
+
+/// The end of bubblewrap's `--help`.
+const BWRAP_TAIL: &str = "
+Exit status: the command's own; 128+N when it was killed by signal N; 1 when bwrap failed (the
+message says why), the command could not be run, or the command line is wrong.
+";
+
+/// The most `--args` that one command line may expand (they may nest).
+const MAX_ARGS_FDS: usize = 1024;
+
+/// Replaces each `--args FD` among the options (not in the command) with the arguments
+/// `read(FD)` returns, NUL-separated, in place; arguments read may hold `--args` again.
+/// `read` does the I/O (and closes the fd, as bubblewrap does), so this stays testable.
+pub fn expand_args(
+    mut args: Vec<OsString>,
+    mut read: impl FnMut(i32) -> Result<Vec<u8>, String>,
+) -> Result<Vec<OsString>, Error> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut i = 0;
+    let mut expanded = 0;
+    while let Some(arg) = args.get(i) {
+        let text = arg.as_bytes();
+        if text == b"--" || !text.starts_with(b"-") || text == b"-" {
+            break;
+        }
+        if text == b"--args" || text.starts_with(b"--args=") {
+            let (value, width) = match text.strip_prefix(b"--args=") {
+                Some(v) => (Some(OsStr::from_bytes(v).to_owned()), 1),
+                None => (args.get(i + 1).cloned(), 2),
+            };
+            let value = value
+                .ok_or_else(|| "missing argument for option '--args' (--args FD)".to_string())?;
+            let fd = parse_u32(&value)
+                .and_then(|n| i32::try_from(n).ok())
+                .ok_or_else(|| format!("--args: {value:?} is not a file descriptor"))?;
+            expanded += 1;
+            if expanded > MAX_ARGS_FDS {
+                return Err(format!("--args: more than {MAX_ARGS_FDS} of them").into());
+            }
+            let bytes = read(fd).map_err(|e| format!("--args {fd}: {e}"))?;
+            let mut words: Vec<&[u8]> = bytes.split(|&b| b == 0).collect();
+            // The last argument ends with a NUL: nothing follows it.
+            if words.last().is_some_and(|w| w.is_empty()) {
+                words.pop();
+            }
+            let new = words.into_iter().map(|w| OsString::from_vec(w.to_vec()));
+            args.splice(i..i + width, new);
+            continue;
+        }
+        i += 1 + option_values(text);
+    }
+    Ok(args)
+}
+
+/// How many values follow the option `text` (`--bind` 2, `--bind=SRC` 1, a flag 0; an
+/// unknown option 0: parsing says it is unknown).
+fn option_values(text: &[u8]) -> usize {
+    let (name, inline) = match text.iter().position(|&b| b == b'=') {
+        Some(eq) if text.starts_with(b"--") => (&text[..eq], 1),
+        _ => (text, 0),
+    };
+    let found = if name.starts_with(b"--") {
+        options().find(|o| o.name.as_bytes() == name)
+    } else if name.len() == 2 {
+        options().find(|o| o.short.is_some_and(|c| u32::from(c) == u32::from(name[1])))
+    } else {
+        None
+    };
+    found.map_or(0, |o| o.values.split_whitespace().count().saturating_sub(inline))
 }
 
 /// Parses the arguments after the program name into what they ask for, dispatching each
 /// option to its entry in the table. No I/O.
+#[cfg(test)]
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Action, Error> {
+    parse_as(Personality::Nscell, args)
+}
+
+/// [`parse`], for `personality`.
+pub fn parse_as(
+    personality: Personality,
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<Action, Error> {
     use lexopt::Arg::{Long, Short, Value};
     let mut parser = lexopt::Parser::from_args(args);
     let mut state = State::default();
+    state.cli.personality = personality;
     while let Some(arg) = parser.next()? {
         let option = match arg {
             Long(name) => options()

@@ -5,26 +5,71 @@ use crate::fds::Fds;
 use nscell::{IdMap, Namespaces, Sandbox};
 use std::ffi::OsStr;
 
+/// The namespaces the sandbox gets: those named (`--unshare-*-try` ones only where this
+/// kernel has them); `None`, the library's default set. bubblewrap's personality always has a
+/// mount namespace (its root is always a new one) and names none by default.
+pub fn namespaces(cli: &Cli) -> Option<Namespaces> {
+    let mut ns = match (cli.namespaces, cli.personality.is_bwrap()) {
+        (Some(ns), false) => ns,
+        (None, false) => return None,
+        (ns, true) => ns.unwrap_or(Namespaces::empty()) | Namespaces::MOUNT,
+    };
+    for (try_ns, file) in [(Namespaces::USER, "user"), (Namespaces::CGROUP, "cgroup")] {
+        if cli.try_namespaces.contains(try_ns)
+            && !std::path::Path::new("/proc/self/ns").join(file).exists()
+        {
+            ns.remove(try_ns);
+        }
+    }
+    Some(ns)
+}
+
+/// Whether the command gets a new session: as asked, else the library's default (bubblewrap's
+/// personality: no new session unless `--new-session`).
+pub fn new_session(cli: &Cli) -> Option<bool> {
+    match cli.personality.is_bwrap() {
+        true => Some(cli.new_session.unwrap_or(false)),
+        false => cli.new_session,
+    }
+}
+
 /// The sandbox the options describe. `fds`: the claimed fds (a `--file` gets a duplicate of
 /// its own); `programs`: the seccomp programs read from the `--seccomp`/`--add-seccomp-fd`
-/// fds, in the order those were given.
-pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
+/// fds, in the order those were given; `inherited`: fds passed on at their numbers
+/// (bubblewrap's personality: every one inherited without close-on-exec).
+pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>], inherited: &[i32]) -> Sandbox {
     let (program, args) = match cli.command.split_first() {
         Some((program, args)) => (program.as_os_str(), args),
         None => (OsStr::new(DEFAULT_COMMAND), &[][..]),
     };
+    let bwrap = cli.personality.is_bwrap();
     let mut sb = Sandbox::new(program);
     sb.args(args);
-    if let Some(ns) = cli.namespaces {
+    if let Some(argv0) = &cli.argv0 {
+        sb.arg0(argv0);
+    }
+    let ns = namespaces(cli);
+    if let Some(ns) = ns {
         sb.namespaces(ns);
     }
+    let (euid, egid) = (rustix::process::geteuid(), rustix::process::getegid());
     // To run as id N inside, N is mapped to the caller's id (the kernel lets a process map only
-    // its effective ids to itself).
-    if let Some(uid) = cli.uid {
-        sb.uid_map(IdMap::new(uid, rustix::process::geteuid().as_raw(), 1));
+    // its effective ids to itself). bubblewrap maps the caller to itself by default.
+    let own = |id: Option<u32>, maps: &[IdMap], caller: u32| match (id, bwrap) {
+        (Some(id), _) => Some(id),
+        (None, true) if maps.is_empty() => Some(caller),
+        (None, _) => None,
+    };
+    let user_ns = ns.is_some_and(|n| n.contains(Namespaces::USER)) || !euid.is_root();
+    if user_ns || cli.uid.is_some() {
+        if let Some(uid) = own(cli.uid, &cli.uid_maps, euid.as_raw()) {
+            sb.uid_map(IdMap::new(uid, euid.as_raw(), 1));
+        }
     }
-    if let Some(gid) = cli.gid {
-        sb.gid_map(IdMap::new(gid, rustix::process::getegid().as_raw(), 1));
+    if user_ns || cli.gid.is_some() {
+        if let Some(gid) = own(cli.gid, &cli.gid_maps, egid.as_raw()) {
+            sb.gid_map(IdMap::new(gid, egid.as_raw(), 1));
+        }
     }
     for m in &cli.uid_maps {
         sb.uid_map(*m);
@@ -48,8 +93,17 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
             EnvChange::Clear => sb.env_clear(),
         };
     }
-    if cli.no_proc {
+    if cli.no_proc || bwrap {
         sb.mount_proc(false);
+    }
+    if bwrap {
+        // bubblewrap has no seccomp policy of its own.
+        sb.default_seccomp(false);
+    }
+    for &fd in inherited {
+        if let Ok(file) = fds.file(fd) {
+            sb.map_fd(file, fd);
+        }
     }
     apply_harden(&mut sb, &cli.harden, fds, programs);
     if cli.cgroup.any() {
@@ -59,9 +113,15 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
         sb.network(network);
     }
     if !cli.fs.is_empty() {
-        if let Some(ns) = cli.namespaces {
+        if let Some(ns) = ns {
             sb.namespaces(ns | Namespaces::MOUNT);
         }
+    }
+    let pid_ns = ns.is_some_and(|n| n.contains(Namespaces::PID));
+    if bwrap && cli.fs.is_empty() {
+        // bubblewrap's root is always a new, empty tmpfs (0755), even with no filesystem
+        // option.
+        sb.chmod("/", 0o755);
     }
     for op in &cli.fs {
         match op {
@@ -76,6 +136,19 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
             FsOp::RemountRo(dest) => sb.remount_ro(dest),
             FsOp::CgroupView(dest) => sb.cgroup_view(dest),
             FsOp::Tmpfs { dest, size, mode } => sb.tmpfs_with(dest, *size, *mode),
+            // Sharing the caller's PID namespace, bubblewrap binds the host's procfs (a new
+            // one needs a PID namespace the user namespace owns), with the parts that could
+            // change the host read-only when they are writable.
+            FsOp::Proc(dest) if bwrap && !pid_ns && cli.join.pid.is_none() => {
+                sb.bind("/proc", dest);
+                for sub in ["sys", "sysrq-trigger", "irq", "bus"] {
+                    let host = std::path::Path::new("/proc").join(sub);
+                    if rustix::fs::access(&host, rustix::fs::Access::WRITE_OK).is_ok() {
+                        sb.ro_bind(&host, std::path::Path::new(dest).join(sub));
+                    }
+                }
+                &mut sb
+            }
             FsOp::Proc(dest) => sb.proc(dest),
             FsOp::Dev(dest) => sb.dev(dest),
             FsOp::Mqueue(dest) => sb.mqueue(dest),
@@ -91,8 +164,10 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>]) -> Sandbox {
             FsOp::Rootfs(dir) => sb.rootfs(dir),
         };
     }
-    sb.init(cli.init).die_with_parent(cli.die_with_parent);
-    if let Some(new_session) = cli.new_session {
+    // bubblewrap's PID namespace has a reaper as PID 1 unless --as-pid-1 (nscell's: --init).
+    let reaper = bwrap && pid_ns && !cli.as_pid_1;
+    sb.init((cli.init || reaper) && !cli.as_pid_1).die_with_parent(cli.die_with_parent);
+    if let Some(new_session) = new_session(cli) {
         sb.new_session(new_session);
     }
     if let Some(timeout) = cli.timeout {
@@ -229,7 +304,7 @@ mod tests {
     use crate::options::tests::cli;
 
     fn sb(list: &[&str]) -> Sandbox {
-        sandbox(&cli(list), &Fds::default(), &[])
+        sandbox(&cli(list), &Fds::default(), &[], &[])
     }
 
     #[test]

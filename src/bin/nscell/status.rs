@@ -55,6 +55,22 @@ fn start_record(pid: u32, helper: Option<u32>) -> String {
     line
 }
 
+/// `--info-fd`: the start record (the program's pid and new namespaces), written once and the
+/// fd closed, as bubblewrap does. A reader that does not read cannot stop nscell: it is
+/// written from a thread of its own.
+pub fn write_info(mut file: File, pid: u32) {
+    let record = start_record(pid, None);
+    std::thread::spawn(move || {
+        let _ = file.write_all(record.as_bytes());
+    });
+}
+
+/// The message for a sandbox that could not run the program: the library's sentence (the
+/// personality's prefix is added by the caller).
+pub fn message(_cli: &crate::cli::Cli, e: &Error) -> String {
+    e.to_string()
+}
+
 /// The `--json-status-fd` records being written: the start record from a thread of its own,
 /// so that a reader that does not read (a full pipe) cannot keep nscell from enforcing
 /// `--timeout` and passing signals on while the program runs. A reader that went away does not

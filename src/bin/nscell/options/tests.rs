@@ -187,7 +187,7 @@ fn sample(name: &str) -> &'static str {
         "[IP:]HOSTPORT:PORT[/PROTO]" => "8080:80",
         "DEST[:PORTS][/PROTO]" => "10.0.0.0/8:443",
         "IP" => "10.0.2.3",
-        "NAME" | "VAR" | "VALUE" => "x",
+        "NAME" | "VAR" | "VALUE" | "LABEL" => "x",
         "DIR" | "SRC" | "DEST" | "PATH" | "TARGET" => "/x",
         other => panic!("no sample for {other}: teach this test the new value"),
     }
@@ -195,7 +195,8 @@ fn sample(name: &str) -> &'static str {
 
 #[test]
 fn every_option_takes_exactly_the_values_its_help_names() {
-    for o in options() {
+    // --args is read before parsing (`expand_args`, tested below).
+    for o in options().filter(|o| o.name != "--args") {
         let mut list = vec![o.name];
         list.extend(o.values.split_whitespace().map(sample));
         // --perms and --size wait for a --tmpfs; the command marks where the options end.
@@ -452,4 +453,89 @@ fn network_options_parse_as_podman_writes_them() {
 fn share_net_undoes_unshare_all() {
     let ns = cli(&["--unshare-all", "--share-net"]).namespaces.unwrap();
     assert!(!ns.contains(Namespaces::NET) && ns.contains(Namespaces::PID));
+}
+
+#[test]
+fn args_fds_are_read_in_place_nested_and_only_among_the_options() {
+    let mut read_from = Vec::new();
+    let expanded = expand_args(
+        args(&["--ro-bind", "/a", "--args", "--args", "3", "--args=4", "prog", "--args", "5"]),
+        |fd| {
+            read_from.push(fd);
+            Ok(match fd {
+                3 => b"--dir\0/x\0--args\x006\0".to_vec(),
+                4 => b"--setenv\0A\0B\0".to_vec(),
+                6 => b"--tmpfs\0/t".to_vec(),
+                _ => panic!("fd {fd} is in the command"),
+            })
+        },
+    )
+    .unwrap();
+    // `--ro-bind /a --args` binds /a to a directory named --args: the value is not an option.
+    assert_eq!(
+        expanded,
+        args(&[
+            "--ro-bind",
+            "/a",
+            "--args",
+            "--dir",
+            "/x",
+            "--tmpfs",
+            "/t",
+            "--setenv",
+            "A",
+            "B",
+            "prog",
+            "--args",
+            "5"
+        ])
+    );
+    assert_eq!(read_from, [3, 6, 4]);
+    let err = expand_args(args(&["--args", "x"]), |_| Ok(Vec::new())).unwrap_err();
+    assert_eq!(err.to_string(), "--args: \"x\" is not a file descriptor");
+    let err = expand_args(args(&["--args", "9"]), |_| Err("Bad file descriptor".into()));
+    assert_eq!(err.unwrap_err().to_string(), "--args 9: Bad file descriptor");
+    // An fd that gives itself back forever ends at the limit.
+    let err = expand_args(args(&["--args", "3"]), |_| Ok(b"--args\x003".to_vec())).unwrap_err();
+    assert!(err.to_string().contains("more than"), "{err}");
+}
+
+#[test]
+fn bubblewraps_personality_parses_the_same_options_and_says_usage_its_way() {
+    let c = match parse_as(Personality::Bwrap, args(&["--unshare-pid", "--as-pid-1", "true"])) {
+        Ok(Action::Run(c)) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(c.personality, Personality::Bwrap);
+    assert!(c.as_pid_1);
+    let help = help_as(Personality::Bwrap, "/usr/bin/bwrap");
+    assert!(help.starts_with("usage: /usr/bin/bwrap [OPTIONS...] [--] COMMAND [ARGS...]\n"));
+    // Callers grep it for an option's name to feature-test (--disable-userns, say).
+    for o in options() {
+        assert!(help.contains(&format!("{} ", o.name)) || help.contains(&format!("{}\n", o.name)));
+    }
+    assert!(!help.contains("Usage: nscell"));
+}
+
+#[test]
+fn perms_and_size_are_given_once_per_operation_and_size_is_a_plain_number() {
+    for list in [
+        &["--perms", "0640", "--perms", "0640", "--tmpfs", "/a"][..],
+        &["--size", "1048576", "--size", "1048576", "--tmpfs", "/a"],
+    ] {
+        assert!(err(list).contains("given twice"), "{list:?}");
+    }
+    for bad in [
+        "0",
+        "123bogus",
+        "",
+        "-12345678",
+        " -12345678",
+        "18446744073709551616",
+        "9223372036854775809",
+    ] {
+        assert!(parse(args(&["--size", bad, "--tmpfs", "/a"])).is_err(), "{bad:?}");
+    }
+    let c = cli(&["--size", "1048576", "--perms", "01777", "--tmpfs", "/a"]);
+    assert_eq!(c.fs, [FsOp::Tmpfs { dest: "/a".into(), size: Some(1 << 20), mode: Some(0o1777) }]);
 }
