@@ -1288,6 +1288,18 @@ impl Layers {
     }
 }
 
+/// overlayfs leaves a `work` directory of mode 0 in a work directory, which the owner cannot
+/// list to remove: open it up first.
+fn open_work_dir(work: &Path) {
+    let _ = std::fs::set_permissions(work.join("work"), std::fs::Permissions::from_mode(0o700));
+}
+
+impl Drop for Layers {
+    fn drop(&mut self) {
+        open_work_dir(&self.p("work"));
+    }
+}
+
 /// Whether overlayfs can be mounted here as this user (it can in a user namespace since Linux
 /// 5.11); the reason when it cannot.
 fn overlay_works() -> Result<(), String> {
@@ -1349,6 +1361,7 @@ fn overlay_layers_with_mount_option_characters_in_their_names() {
     assert_eq!(ok(&run(&mut sb)), "12");
     assert_eq!(std::fs::read_to_string(name("lower").join("a")).unwrap(), "1");
     assert_eq!(std::fs::read_to_string(name("upper").join("a")).unwrap(), "2");
+    open_work_dir(&name("work"));
 }
 
 #[test]
