@@ -142,11 +142,13 @@ fn dev_has_the_minimal_set_and_they_work() {
     let out = ok(&run(&mut minimal(
         "ls -A /dev; echo x > /dev/null && echo null-ok; head -c 5 /dev/urandom | wc -c; \
          head -c 3 /dev/zero | od -An -tx1; echo y > /dev/shm/f && cat /dev/shm/f; \
-         readlink /dev/stdout; test -c /dev/pts/ptmx && echo ptmx",
+         readlink /dev/stdout /dev/core /dev/fd /dev/stdin /dev/stderr /dev/ptmx; \
+         test -c /dev/pts/ptmx && echo ptmx",
     )));
     assert_eq!(
         lines(&out),
         [
+            "core",
             "fd",
             "full",
             "null",
@@ -165,6 +167,11 @@ fn dev_has_the_minimal_set_and_they_work() {
             " 00 00 00",
             "y",
             "/proc/self/fd/1",
+            "/proc/kcore",
+            "/proc/self/fd",
+            "/proc/self/fd/0",
+            "/proc/self/fd/2",
+            "pts/ptmx",
             "ptmx"
         ]
     );
@@ -333,15 +340,22 @@ fn a_missing_source_is_a_clear_error_and_try_skips_it() {
     let mut sb = minimal("true");
     sb.bind("/nonexistent-nscell", "/x");
     let err = sb.output().expect_err("missing source");
-    assert_eq!(err.step(), Some(Step::BindMount));
+    // What bubblewrap prints as "Can't find source path SRC: No such file or directory": the
+    // step, the source alone as the path, the errno.
+    assert_eq!(err.step(), Some(Step::FindSource));
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
-    assert_eq!(err.path(), Some(Path::new("/nonexistent-nscell to /x")));
+    assert_eq!(err.path(), Some(Path::new("/nonexistent-nscell")));
     let text = err.to_string();
     assert!(
-        text.starts_with("cannot bind /nonexistent-nscell to /x: No such file or directory"),
+        text.starts_with(
+            "cannot find the source path /nonexistent-nscell: No such file or directory"
+        ),
         "{text}"
     );
-    assert!(text.contains("filesystem operation 8 of 8 (bind)"), "{text}");
+    assert!(
+        text.contains("filesystem operation 8 of 8 (bind /nonexistent-nscell to /x)"),
+        "{text}"
+    );
 
     let tries: [fn(&mut Sandbox); 3] = [
         |s| {
@@ -412,15 +426,51 @@ fn bad_configurations_are_refused_before_spawning() {
         ),
         (
             Box::new(|s| {
-                s.dir("/").tmpfs("/");
+                s.tmpfs("/t").symlink("x", "/");
             }),
             "targets / itself",
         ),
         (
             Box::new(|s| {
-                s.dir("/x").bind("/usr", "/");
+                s.tmpfs("/t").file("/", "x");
             }),
             "targets / itself",
+        ),
+        (
+            Box::new(|s| {
+                s.tmpfs("/t").bind_data("/", "x", None);
+            }),
+            "targets / itself",
+        ),
+        (
+            Box::new(|s| {
+                s.dir("/x").bind("/etc/passwd", "/");
+            }),
+            "the new root /etc/passwd is not a directory",
+        ),
+        (
+            Box::new(|s| {
+                s.overlay(Vec::<&str>::new(), "/tmp/u", "/tmp/w", "/o");
+            }),
+            "--overlay and --tmp-overlay require at least one --overlay-src",
+        ),
+        (
+            Box::new(|s| {
+                s.tmp_overlay(Vec::<&str>::new(), "/o");
+            }),
+            "the tmp_overlay on /o has 0 lower layer(s)",
+        ),
+        (
+            Box::new(|s| {
+                s.ro_overlay(["/usr"], "/o");
+            }),
+            "--ro-overlay requires at least two --overlay-src",
+        ),
+        (
+            Box::new(|s| {
+                s.bind_data("/d", "x", Some(0o10000));
+            }),
+            "permission mode",
         ),
         (
             Box::new(|s| {
@@ -651,7 +701,9 @@ fn cli_errors_name_the_operation_and_path() {
     assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("nscell: cannot bind /nonexistent-nscell to /x: No such file or directory"),
+        err.starts_with(
+            "nscell: cannot find the source path /nonexistent-nscell: No such file or directory"
+        ),
         "{err}"
     );
     assert!(err.contains("filesystem operation 1 of 1"), "{err}");
@@ -734,10 +786,10 @@ fn mount_points_are_created_with_bubblewraps_permissions() {
         .tmpfs("/p/q");
     assert_eq!(ok(&run(&mut sb)), "755\n755\n755\n");
     let mode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().permissions().mode() & 0o7777;
-    let umask = |m: u32| m & !current_umask();
-    assert_eq!(mode("new"), umask(0o755), "a parent directory");
-    assert_eq!(mode("new/dir-mountpoint"), umask(0o755), "a directory mount point");
-    assert_eq!(mode("new/file-mountpoint"), umask(0o444), "a file mount point");
+    // Exactly, whatever the caller's umask (the setup's is 0, as bubblewrap's).
+    assert_eq!(mode("new"), 0o755, "a parent directory");
+    assert_eq!(mode("new/dir-mountpoint"), 0o755, "a directory mount point");
+    assert_eq!(mode("new/file-mountpoint"), 0o444, "a file mount point");
 }
 
 /// This process's umask, as /proc/self/status shows it (reading it does not change it).
@@ -868,4 +920,478 @@ fn proc_without_a_pid_namespace_explains_itself() {
     assert_eq!(err.path(), Some(Path::new("/proc")));
     assert!(err.hint().unwrap().contains("Namespaces::PID"), "{err}");
     assert!(err.hint().unwrap().contains("operation 5 of 7 (proc)"), "{err}");
+}
+
+// ---- bubblewrap's filesystem behaviour (issue 14: nscell as a drop-in bwrap). ----
+
+/// The mode bits of a host path, as `stat -c %a` prints them.
+fn mode_of(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// A sandbox of the host's whole root, read-write (bubblewrap's tests' `--bind / /`), with a
+/// private /tmp unless `tmp` is false. Runs `script` with sh.
+fn host_root(script: &str, tmp: bool) -> Sandbox {
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", script]).env("LC_ALL", "C").bind("/", "/");
+    if tmp {
+        sb.tmpfs("/tmp");
+    }
+    sb
+}
+
+#[test]
+fn mounts_before_a_root_bind_are_accepted_and_covered_by_it() {
+    let _g = shared();
+    let dir = TempDir::new("under-root");
+    std::fs::write(dir.join("host-file"), "host\n").unwrap();
+    let sock = dir.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // A socket bound onto itself, then the root over everything (bubblewrap's order): the
+    // binds before the root are made, then covered; the root bind is read-only.
+    let script = format!(
+        "test -S {sock} && echo socket; test -e /nscell-before || echo covered; \
+         cat {dir}/host-file; touch {dir}/x 2>&1; true",
+        sock = sock.display(),
+        dir = dir.path().display()
+    );
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", &script])
+        .env("LC_ALL", "C")
+        .bind(&sock, &sock)
+        .file("/nscell-before", "x")
+        .tmpfs("/tmp")
+        .ro_bind("/", "/");
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    assert_eq!(out[..3], ["socket", "covered", "host"], "{out:?}");
+    assert!(out[3].contains("Read-only file system"), "the root bind on top is read-only: {out:?}");
+
+    // The suite's usual start, then a second root bind: the tmpfs on /tmp is covered, the
+    // host's /tmp shows through; mounts after it go on top of it.
+    let name = dir.path().file_name().unwrap().to_str().unwrap().to_owned();
+    let mut sb = host_root(
+        &format!(
+            "cat /tmp/{name}/host-file; ls /mnt/{name} | grep -c host-file; ls -A /srv | wc -l"
+        ),
+        true,
+    );
+    sb.bind("/", "/").bind("/tmp", "/mnt").tmpfs("/srv");
+    assert_eq!(ok(&run(&mut sb)), "host\n1\n0\n");
+}
+
+#[test]
+fn a_root_bind_after_other_operations_with_the_remount_fallback() {
+    let _g = shared();
+    // The root stacked on later: its read-only remount must reach the mount on top.
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "touch /etc/nscell-x 2>&1; test -e /d || echo covered; true"])
+        .env("LC_ALL", "C")
+        .remount_fallback(true)
+        .dir("/d")
+        .ro_bind("/", "/");
+    let out = ok(&run(&mut sb));
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.ends_with("covered\n"), "{out}");
+    assert!(!Path::new("/etc/nscell-x").exists());
+}
+
+#[test]
+fn a_directory_bound_on_tmp_shows_nothing_of_the_old_or_new_root() {
+    let _g = shared();
+    let dir = TempDir::new("on-tmp");
+    std::fs::write(dir.join("input"), "hello\n").unwrap();
+    for tmp in [false, true] {
+        let mut sb = host_root(
+            "cat /tmp/input; ls -A /tmp; test -d /tmp/oldroot && echo oldroot; \
+             test -d /tmp/newroot && echo newroot; true",
+            tmp,
+        );
+        sb.bind(dir.path(), "/tmp");
+        assert_eq!(ok(&run(&mut sb)), "hello\ninput\n");
+    }
+    // And a directory bound inside the private /tmp.
+    let mut sb = host_root("cat /tmp/here/input; ls -A /tmp", true);
+    sb.bind(dir.path(), "/tmp/here");
+    assert_eq!(ok(&run(&mut sb)), "hello\nhere\n");
+}
+
+#[test]
+fn missing_bind_destinations_are_made_as_bubblewrap_makes_them() {
+    let _g = shared();
+    let dir = TempDir::new("mountpoints");
+    std::fs::create_dir(dir.join("empty")).unwrap();
+    std::fs::create_dir(dir.join("full")).unwrap();
+    std::fs::write(dir.join("full/inside"), "").unwrap();
+    std::fs::write(dir.join("file"), "file\n").unwrap();
+    std::fs::write(dir.join("full/target"), "old\n").unwrap();
+    // A missing file from a character device, an empty directory over a full one, a file
+    // onto a file, a file whose destination differs from its source.
+    let mut sb = minimal(
+        "test -c /some/missing/path && echo chardev; stat -c %a /some /some/missing; \
+         ls -A /data/full | wc -l; cat /data/target /elsewhere/f",
+    );
+    sb.ro_bind("/dev/null", "/some/missing/path")
+        .bind(dir.path(), "/data")
+        .ro_bind(dir.join("full/target"), "/data/target")
+        .ro_bind(dir.join("empty"), "/data/full")
+        .ro_bind(dir.join("file"), "/data/target")
+        .ro_bind(dir.join("file"), "/elsewhere/f");
+    assert_eq!(ok(&run(&mut sb)), "chardev\n755\n755\n0\nfile\nfile\n");
+    // The mount point made for /data/target on the host: an empty file, 0444.
+    assert_eq!(mode_of(&dir.join("target")), 0o444);
+    assert_eq!(std::fs::read(dir.join("target")).unwrap(), b"");
+}
+
+#[test]
+fn a_bind_onto_a_symlink_binds_onto_its_target_in_the_new_root() {
+    let _g = shared();
+    // bubblewrap's "can bind a destination over a symlink", on its usual start.
+    let mut sb = host_root("readlink /tmp/link; test -f /tmp/dir/passwd && echo etc", true);
+    sb.dir("/tmp/dir").symlink("dir", "/tmp/link").bind("/etc", "/tmp/link");
+    assert_eq!(ok(&run(&mut sb)), "dir\netc\n");
+    // An absolute symlink resolves in the new root, not on the host.
+    let mut sb = minimal("test -f /tmp/d/passwd && echo etc");
+    sb.dir("/tmp/d").symlink("/tmp/d", "/tmp/abs").ro_bind("/etc", "/tmp/abs");
+    assert_eq!(ok(&run(&mut sb)), "etc\n");
+}
+
+#[test]
+fn modes_of_dirs_parents_tmpfs_and_files_are_bubblewraps() {
+    let _g = shared();
+    let dir = TempDir::new("modes");
+    std::fs::create_dir(dir.join("existed")).unwrap();
+    std::fs::set_permissions(dir.join("existed"), std::fs::Permissions::from_mode(0o710)).unwrap();
+    std::fs::create_dir(dir.join("existed2")).unwrap();
+    std::fs::set_permissions(dir.join("existed2"), std::fs::Permissions::from_mode(0o754)).unwrap();
+    let mut sb = minimal("true");
+    sb.bind(dir.path(), "/data")
+        .dir_with_mode("/data/set", 0o1741)
+        .dir("/data/existed")
+        .dir_with_mode("/data/existed2", 0o741)
+        .dir("/data/chmodded")
+        .chmod("/data/chmodded", 0o1755)
+        .dir("/data/default")
+        .dir("/data/parent/dir");
+    // bubblewrap's table: the mode given, and the mode of the parent made for it.
+    let table = [
+        (0o1777, 0o755),
+        (0o755, 0o755),
+        (0o644, 0o755),
+        (0o750, 0o750),
+        (0o710, 0o750),
+        (0o720, 0o750),
+        (0o640, 0o750),
+        (0o700, 0o700),
+        (0o600, 0o700),
+        (0o705, 0o705),
+        (0o604, 0o705),
+        (0o000, 0o700),
+    ];
+    for (mode, _) in table {
+        sb.dir_with_mode(format!("/data/parent-of-{mode:04o}/dir"), mode);
+    }
+    ok(&run(&mut sb));
+    let mode = |p: &str| mode_of(&dir.join(p));
+    assert_eq!(mode("set"), 0o1741);
+    assert_eq!(mode("existed"), 0o710, "an existing directory keeps its mode");
+    assert_eq!(mode("existed2"), 0o754, "an existing directory keeps its mode");
+    assert_eq!(mode("chmodded"), 0o1755);
+    assert_eq!(mode("default"), 0o755);
+    assert_eq!(mode("parent"), 0o755);
+    for (m, parent) in table {
+        let p = format!("parent-of-{m:04o}");
+        assert_eq!(mode(&p), parent, "the parent of a {m:04o} directory");
+        assert_eq!(mode(&format!("{p}/dir")), m, "a {m:04o} directory");
+        std::fs::set_permissions(dir.join(&p), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(
+            dir.join(&format!("{p}/dir")),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+    }
+
+    // Files: 0666 by default (not less the umask), or the mode given; a data bind 0600 by
+    // default, its parents 0700.
+    let mut sb = minimal(
+        "stat -c %a /tmp/file /tmp/file640 /tmp/data /tmp/data640 /tmp/rodata /tmp/sub /tmp/sub/data; \
+         cat /tmp/data /tmp/rodata; echo more >> /tmp/data && echo writable; \
+         { echo more >> /tmp/rodata; } 2>&1; true",
+    );
+    sb.file("/tmp/file", "")
+        .file_with_mode("/tmp/file640", "", 0o640)
+        .bind_data("/tmp/data", "data\n", None)
+        .bind_data("/tmp/data640", "", Some(0o640))
+        .ro_bind_data_from_fd("/tmp/rodata", pipe_with("from an fd\n"), None)
+        .bind_data("/tmp/sub/data", "", None);
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    assert_eq!(
+        out[..10],
+        ["666", "640", "600", "640", "600", "700", "600", "data", "from an fd", "writable"],
+        "{out:?}"
+    );
+    assert!(out[10].contains("Read-only file system"), "{out:?}");
+
+    // A tmpfs's root: 0755 by default, or the mode given, with the size given.
+    let mut sb = minimal(
+        "stat -c %a /t1 /t2 /t3; df --output=size --block-size=1K /t3 | tail -1 | tr -d ' '",
+    );
+    sb.tmpfs("/t1").tmpfs_with("/t2", None, Some(0o1777)).tmpfs_with(
+        "/t3",
+        Some(1_048_576),
+        Some(0o1777),
+    );
+    assert_eq!(ok(&run(&mut sb)), "755\n1777\n1777\n1024\n");
+}
+
+/// A pipe's read end holding `bytes`, its write end closed.
+fn pipe_with(bytes: &str) -> rustix::fd::OwnedFd {
+    let (r, w) = rustix::pipe::pipe().unwrap();
+    rustix::io::write(&w, bytes.as_bytes()).unwrap();
+    r
+}
+
+#[test]
+fn a_data_bind_leaves_the_destinations_filesystem_alone() {
+    let _g = shared();
+    let dir = TempDir::new("data-bind");
+    std::fs::write(dir.join("passwd"), "host\n").unwrap();
+    // Onto a file of a read-only bind: the file is covered, not written.
+    let mut sb = minimal(
+        "cat /data/passwd; ls -A /tmp /data | wc -l; grep -c /data/passwd /proc/self/mountinfo",
+    );
+    sb.ro_bind(dir.path(), "/data").ro_bind_data("/data/passwd", "sandbox\n", None);
+    // `ls -A /tmp /data` prints "/data:", "passwd", "", "/tmp:": nothing of the data file's
+    // own place shows.
+    assert_eq!(ok(&run(&mut sb)), "sandbox\n4\n1\n");
+    assert_eq!(std::fs::read_to_string(dir.join("passwd")).unwrap(), "host\n");
+}
+
+#[test]
+fn the_program_gets_the_callers_umask_back() {
+    let _g = shared();
+    let want = format!("{:04o}\n", current_umask());
+    assert_eq!(ok(&run(&mut minimal("umask"))), want);
+}
+
+#[test]
+fn symlinks_are_idempotent_and_a_conflict_names_what_is_there() {
+    let _g = shared();
+    let dir = TempDir::new("symlinks");
+    let link = dir.join("symlink");
+    let d = dir.path().to_str().unwrap().to_owned();
+    let make = |target: &str| {
+        let mut sb = host_root("true", true);
+        sb.ro_bind("/", "/").bind(&d, &d).symlink(target, &link);
+        sb.output()
+    };
+    make("/dev/null").unwrap();
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/dev/null"));
+    make("/dev/null").expect("the same symlink again is fine");
+    let err = make("/dev/full").expect_err("a conflicting symlink");
+    assert_eq!((err.step(), err.raw_os_error()), (Some(Step::CreateSymlink), Some(libc::EEXIST)));
+    assert!(err.to_string().contains("existing destination is /dev/null"), "{err}");
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/dev/null"));
+
+    // A symlink of an earlier operation; something that is not a symlink.
+    let mut sb = minimal("true");
+    sb.symlink("a", "/tmp/l").symlink("b", "/tmp/l");
+    let err = sb.output().expect_err("a conflicting symlink");
+    assert!(err.to_string().contains("existing destination is a;"), "{err}");
+    let mut sb = minimal("true");
+    sb.symlink("x", "/usr");
+    let err = sb.output().expect_err("a directory is there");
+    assert!(err.to_string().contains("destination exists and is not a symlink"), "{err}");
+}
+
+#[test]
+fn bind_fd_binds_what_an_open_fd_names() {
+    let _g = shared();
+    let dir = TempDir::new("bind-fd");
+    std::fs::write(dir.join("file-data"), "foobar\n").unwrap();
+    let path_fd = rustix::fs::open(
+        dir.path(),
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
+    let dir_fd = std::fs::File::open(dir.path()).unwrap();
+    let file_fd = std::fs::File::open(dir.join("file-data")).unwrap();
+    // On bubblewrap's usual start, with /proc and /dev; the program has none of the fds.
+    let mut sb = host_root(
+        "cat /tmp/file-data /mnt/x/file-data /etc/f; echo y > /tmp/new && echo wrote; \
+         touch /mnt/x/y 2>&1; ls /proc/self/fd",
+        true,
+    );
+    sb.namespaces(Namespaces::DEFAULT)
+        .proc("/proc")
+        .dev("/dev")
+        .bind("/", "/")
+        .bind_fd(dir_fd, "/tmp")
+        .ro_bind_fd(path_fd, "/mnt/x")
+        .ro_bind_fd(file_fd, "/etc/f");
+    let out = ok(&run(&mut sb));
+    let out = lines(&out);
+    assert_eq!(out[..4], ["foobar", "foobar", "foobar", "wrote"], "{out:?}");
+    assert!(out[4].contains("Read-only file system"), "{out:?}");
+    assert_eq!(out[5..], ["0", "1", "2", "3"], "no fd of bind_fd reaches the program");
+    assert_eq!(std::fs::read_to_string(dir.join("new")).unwrap(), "y\n");
+}
+
+#[test]
+fn a_missing_source_of_any_kind_names_the_source() {
+    let _g = shared();
+    let dir = TempDir::new("missing-src");
+    std::fs::create_dir(dir.join("lower")).unwrap();
+    let missing = dir.join("missing");
+    let mut sb = minimal("true");
+    sb.tmp_overlay([dir.join("lower"), missing.clone()], "/o");
+    let err = sb.output().expect_err("a missing overlay layer");
+    assert_eq!(err.step(), Some(Step::FindSource), "{err}");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    assert_eq!(err.path(), Some(missing.as_path()));
+    // A bind source that is there but unreadable on the way is not "missing" to the try forms.
+    let mut sb = minimal("true");
+    sb.ro_bind_try(dir.join("lower/nope"), "/x").ro_bind(dir.join("lower/nope"), "/y");
+    let err = sb.output().expect_err("a missing bind source");
+    assert_eq!(
+        (err.step(), err.path()),
+        (Some(Step::FindSource), Some(dir.join("lower/nope").as_path()))
+    );
+}
+
+/// bubblewrap's overlay fixture: lower1 (a=1, b=2), lower2 (b=3), upper (a=4), work.
+struct Layers {
+    dir: TempDir,
+}
+
+impl Layers {
+    fn new(name: &str) -> Layers {
+        let dir = TempDir::new(name);
+        for d in ["lower1", "lower2", "upper", "work"] {
+            std::fs::create_dir(dir.join(d)).unwrap();
+        }
+        std::fs::write(dir.join("lower1/a"), "1").unwrap();
+        std::fs::write(dir.join("lower1/b"), "2").unwrap();
+        std::fs::write(dir.join("lower2/b"), "3").unwrap();
+        std::fs::write(dir.join("upper/a"), "4").unwrap();
+        Layers { dir }
+    }
+
+    fn p(&self, name: &str) -> std::path::PathBuf {
+        self.dir.join(name)
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.p(name)).unwrap()
+    }
+}
+
+/// overlayfs leaves a `work` directory of mode 0 in a work directory, which the owner cannot
+/// list to remove: open it up first.
+fn open_work_dir(work: &Path) {
+    let _ = std::fs::set_permissions(work.join("work"), std::fs::Permissions::from_mode(0o700));
+}
+
+impl Drop for Layers {
+    fn drop(&mut self) {
+        open_work_dir(&self.p("work"));
+    }
+}
+
+/// Whether overlayfs can be mounted here as this user (it can in a user namespace since Linux
+/// 5.11); the reason when it cannot.
+fn overlay_works() -> Result<(), String> {
+    // Probed once: the tests that ask run beside one another.
+    static WORKS: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    WORKS
+        .get_or_init(|| {
+            let l = Layers::new("overlay-probe");
+            let mut sb = minimal("true");
+            sb.tmp_overlay([l.p("lower1")], "/o");
+            match sb.output() {
+                Ok(out) if out.status.success() => Ok(()),
+                Ok(out) => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+                Err(e) if e.step() == Some(Step::MountOverlay) => Err(e.to_string()),
+                Err(e) => panic!("not an overlay failure: {e}"),
+            }
+        })
+        .clone()
+}
+
+#[test]
+fn overlay_with_host_upper_and_work_directories() {
+    let _g = shared();
+    if let Err(why) = overlay_works() {
+        skip!("overlayfs cannot be mounted here: {why}");
+    }
+    let l = Layers::new("overlay");
+    let cat = |lowers: &[&str], file: &str| {
+        let mut sb = minimal(&format!("cat /tmp/x/y/z/{file}"));
+        let lowers: Vec<_> = lowers.iter().map(|n| l.p(n)).collect();
+        sb.overlay(lowers, l.p("upper"), l.p("work"), "/tmp/x/y/z");
+        ok(&run(&mut sb))
+    };
+    assert_eq!(cat(&["lower1"], "a"), "4", "the upper layer is on top");
+    assert_eq!(cat(&["lower1"], "b"), "2");
+    assert_eq!(cat(&["lower1", "lower2"], "a"), "4");
+    assert_eq!(cat(&["lower1", "lower2"], "b"), "3", "the last lower given is the highest");
+    let mut sb = minimal("printf 5 > /o/b; cat /o/b; stat -c %a /o");
+    sb.overlay([l.p("lower1"), l.p("lower2")], l.p("upper"), l.p("work"), "/o");
+    assert_eq!(ok(&run(&mut sb)), "5755\n");
+    assert_eq!(l.read("upper/b"), "5", "writes reach the upper directory");
+    assert_eq!((l.read("lower1/b"), l.read("lower2/b")), ("2".into(), "3".into()));
+}
+
+#[test]
+fn overlay_layers_with_mount_option_characters_in_their_names() {
+    let _g = shared();
+    if let Err(why) = overlay_works() {
+        skip!("overlayfs cannot be mounted here: {why}");
+    }
+    let dir = TempDir::new("overlay-escape");
+    let name = |what: &str| dir.join(&format!("{what} \":,\\"));
+    for d in ["lower", "upper", "work"] {
+        std::fs::create_dir(name(d)).unwrap();
+    }
+    std::fs::write(name("lower").join("a"), "1").unwrap();
+    let mut sb = minimal("cat /tmp/x/a; printf 2 > /tmp/x/a; cat /tmp/x/a");
+    sb.overlay([name("lower")], name("upper"), name("work"), "/tmp/x");
+    assert_eq!(ok(&run(&mut sb)), "12");
+    assert_eq!(std::fs::read_to_string(name("lower").join("a")).unwrap(), "1");
+    assert_eq!(std::fs::read_to_string(name("upper").join("a")).unwrap(), "2");
+    open_work_dir(&name("work"));
+}
+
+#[test]
+fn tmp_overlay_discards_its_writes_and_ro_overlay_takes_none() {
+    let _g = shared();
+    if let Err(why) = overlay_works() {
+        skip!("overlayfs cannot be mounted here: {why}");
+    }
+    let l = Layers::new("tmp-overlay");
+    let mut sb = minimal(
+        "cat /tmp/x/y/z/a /tmp/x/y/z/b; printf 4 > /tmp/x/y/z/b; cat /tmp/x/y/z/b; echo; \
+         cat /tmp/p/b; printf 5 > /tmp/p/b; cat /tmp/q/b; echo; ls -A /tmp",
+    );
+    sb.tmp_overlay([l.p("lower1"), l.p("lower2")], "/tmp/x/y/z")
+        .tmp_overlay([l.p("lower1")], "/tmp/p")
+        .tmp_overlay([l.p("lower2")], "/tmp/q");
+    assert_eq!(ok(&run(&mut sb)), "134\n23\np\nq\nx\n");
+    assert_eq!((l.read("lower1/b"), l.read("lower2/b")), ("2".into(), "3".into()));
+    assert_eq!(l.read("upper/a"), "4");
+
+    let mut sb = minimal("cat /o/a /o/b; { printf 4 > /o/b; } 2>&1; cat /o/b");
+    sb.ro_overlay([l.p("lower1"), l.p("lower2")], "/o");
+    let out = ok(&run(&mut sb));
+    assert!(out.starts_with("13"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.ends_with('3'), "{out}");
+
+    // Overlapping layers: the hint says so.
+    let mut sb = minimal("true");
+    sb.overlay([l.p("upper")], l.p("upper"), l.p("work"), "/o");
+    let err = sb.output().expect_err("overlapping layers");
+    assert_eq!(err.step(), Some(Step::MountOverlay), "{err}");
 }

@@ -214,6 +214,16 @@ steps! {
     /// `open`, `fcntl(F_SETLK, F_RDLCK)`).
     #[doc(alias = "F_SETLK")]
     LockFile => "lock the file",
+    /// Finding and opening a filesystem operation's source on the host, while the host view
+    /// is intact: a bind's source, an overlay's layers, the path an fd of
+    /// [`bind_fd`](crate::Sandbox::bind_fd) names. The error's path is the source alone.
+    FindSource => "find the source path",
+    /// Mounting an overlayfs ([`overlay`](crate::Sandbox::overlay),
+    /// [`tmp_overlay`](crate::Sandbox::tmp_overlay), [`ro_overlay`](crate::Sandbox::ro_overlay)).
+    #[doc(alias = "overlayfs")]
+    MountOverlay => "mount an overlay on",
+    /// Making a file of data and binding it ([`bind_data`](crate::Sandbox::bind_data)).
+    BindData => "bind a file of data on",
 }
 
 impl std::fmt::Display for Step {

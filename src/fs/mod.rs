@@ -50,6 +50,17 @@ pub(crate) enum Contents {
     Fd(OwnedFd),
 }
 
+/// Where an overlay's writes go.
+#[derive(Debug)]
+pub(crate) enum Upper {
+    /// Host directories: the upper layer and its work directory (`--overlay`).
+    Dirs { upper: PathBuf, work: PathBuf },
+    /// A tmpfs of the sandbox's own, gone with it (`--tmp-overlay`).
+    Tmpfs,
+    /// Nowhere: the overlay is read-only (`--ro-overlay`).
+    ReadOnly,
+}
+
 /// One filesystem operation, as given to the builder.
 #[derive(Debug)]
 pub(crate) enum Op {
@@ -58,6 +69,27 @@ pub(crate) enum Op {
         dest: PathBuf,
         kind: BindKind,
         skip_missing: bool,
+    },
+    /// A bind of what an open fd names ([`Sandbox::bind_fd`](crate::Sandbox::bind_fd)).
+    BindFd {
+        fd: OwnedFd,
+        dest: PathBuf,
+        kind: BindKind,
+    },
+    /// A file of the sandbox's own, bind-mounted on `dest`
+    /// ([`Sandbox::bind_data`](crate::Sandbox::bind_data)).
+    BindData {
+        dest: PathBuf,
+        contents: Contents,
+        mode: Option<u32>,
+        read_only: bool,
+    },
+    /// An overlayfs ([`Sandbox::overlay`](crate::Sandbox::overlay) and friends); `lowers` from
+    /// the lowest up.
+    Overlay {
+        lowers: Vec<PathBuf>,
+        upper: Upper,
+        dest: PathBuf,
     },
     Tmpfs {
         dest: PathBuf,
@@ -104,6 +136,9 @@ impl Op {
     pub(crate) fn dest(&self) -> Option<&Path> {
         match self {
             Op::Bind { dest, .. }
+            | Op::BindFd { dest, .. }
+            | Op::BindData { dest, .. }
+            | Op::Overlay { dest, .. }
             | Op::Tmpfs { dest, .. }
             | Op::Proc { dest }
             | Op::Dev { dest }
@@ -122,9 +157,18 @@ impl Op {
         let d = |p: &Path| p.display().to_string();
         match self {
             Op::Bind { src, dest, .. } => format!("{} to {}", d(src), d(dest)),
+            Op::BindFd { fd, dest, .. } => format!("fd {} to {}", fd.as_raw_fd(), d(dest)),
+            Op::Overlay { lowers, upper, dest } => {
+                let mut layers: Vec<String> = lowers.iter().rev().map(|p| d(p)).collect();
+                if let Upper::Dirs { upper, .. } = upper {
+                    layers.insert(0, d(upper));
+                }
+                format!("{} (layers from the top: {})", d(dest), layers.join(", "))
+            }
             Op::Symlink { target, dest } => format!("{} -> {}", d(dest), d(target)),
             Op::Chmod { path, .. } => d(path),
             Op::Tmpfs { dest, .. }
+            | Op::BindData { dest, .. }
             | Op::Proc { dest }
             | Op::Dev { dest }
             | Op::Mqueue { dest }
@@ -143,6 +187,13 @@ impl Op {
             Op::Bind { kind: BindKind::ReadOnly, skip_missing: true, .. } => "ro_bind_try",
             Op::Bind { kind: BindKind::Devices, skip_missing: false, .. } => "dev_bind",
             Op::Bind { kind: BindKind::Devices, skip_missing: true, .. } => "dev_bind_try",
+            Op::BindFd { kind: BindKind::ReadOnly, .. } => "ro_bind_fd",
+            Op::BindFd { .. } => "bind_fd",
+            Op::BindData { read_only: false, .. } => "bind_data",
+            Op::BindData { read_only: true, .. } => "ro_bind_data",
+            Op::Overlay { upper: Upper::Dirs { .. }, .. } => "overlay",
+            Op::Overlay { upper: Upper::Tmpfs, .. } => "tmp_overlay",
+            Op::Overlay { upper: Upper::ReadOnly, .. } => "ro_overlay",
             Op::Tmpfs { .. } => "tmpfs",
             Op::Proc { .. } => "proc",
             Op::Dev { .. } => "dev",
@@ -192,7 +243,7 @@ pub(crate) enum Kind<'a> {
     Dev,
     Mqueue,
     Dir {
-        mode: Option<u32>,
+        mode: u32,
     },
     Symlink {
         target: CString,
@@ -201,18 +252,56 @@ pub(crate) enum Kind<'a> {
     File {
         bytes: Vec<u8>,
         fd: Option<BorrowedFd<'a>>,
-        mode: Option<u32>,
+        mode: u32,
     },
     Chmod {
         mode: u32,
     },
     RemountRo,
+    /// What an open fd names: `link` is its `/proc/self/fd/N`, which the child reads (a mount
+    /// of the caller's namespace cannot be cloned into the sandbox's; its path can).
+    BindFd {
+        link: CString,
+        fd: BorrowedFd<'a>,
+        attrs: A,
+    },
+    /// A file made as `name` on the scratch tmpfs, with exactly `mode` and the contents (`bytes`,
+    /// or what `fd` reads to its end), bind-mounted on the destination.
+    BindData {
+        name: CString,
+        bytes: Vec<u8>,
+        fd: Option<BorrowedFd<'a>>,
+        mode: u32,
+        attrs: A,
+    },
+    /// An overlayfs: the host directories `lowers`, from the lowest up (each opened into a slot
+    /// while the host view is intact), and where its writes go.
+    Overlay {
+        lowers: Vec<CString>,
+        upper: PlannedUpper,
+    },
+}
+
+/// [`Upper`], planned.
+pub(crate) enum PlannedUpper {
+    /// Host directories, opened into the two slots after the lowers'.
+    Dirs {
+        upper: CString,
+        work: CString,
+    },
+    /// A directory `name` on the scratch tmpfs, holding `upper` and `work`.
+    Tmpfs {
+        name: CString,
+    },
+    ReadOnly,
 }
 
 pub(crate) struct Planned<'a> {
     pub(crate) kind: Kind<'a>,
     pub(crate) skip_missing: bool,
     pub(crate) dest: Vec<Comp>,
+    /// The mode of parent directories the operation creates ([`parent_mode`]).
+    pub(crate) parent_mode: u32,
     /// The first fd slot of this operation in [`FsPlan::slots`].
     pub(crate) slot: usize,
     /// The index of the operation in [`FsConfig::ops`] this comes from (a cgroup view is
@@ -230,6 +319,25 @@ pub(crate) struct FsPlan<'a> {
     /// fds the child opens in its first pass (bind sources, device nodes), -1 when none.
     pub(crate) slots: Vec<AtomicI32>,
     pub(crate) force_remount: bool,
+    /// Whether an operation needs the scratch tmpfs (data binds, tmpfs overlays): a tmpfs
+    /// attached on [`attach`](FsPlan::attach) below the new root, out of its reach, that goes
+    /// with the old root.
+    pub(crate) scratch: bool,
+}
+
+/// The mode of the parent directories an operation of `mode` creates, bubblewrap's rule: the
+/// owner has rwx; the group r-x if `mode` gives the group anything, others r-x if it gives
+/// them anything; 0755 for an operation without a mode (a bind, a symlink).
+pub(crate) fn parent_mode(mode: Option<u32>) -> u32 {
+    let Some(mode) = mode else { return 0o755 };
+    let mut parent = 0o700;
+    if mode & 0o070 != 0 {
+        parent |= 0o050;
+    }
+    if mode & 0o007 != 0 {
+        parent |= 0o005;
+    }
+    parent
 }
 
 /// The host device nodes of a minimal `/dev`.
@@ -242,8 +350,9 @@ pub(crate) const DEV_NODES: [(&CStr, &CStr); 6] = [
     (c"/dev/tty", c"tty"),
 ];
 
-pub(crate) const DEV_LINKS: [(&CStr, &CStr); 5] = [
+pub(crate) const DEV_LINKS: [(&CStr, &CStr); 6] = [
     (c"/proc/self/fd", c"fd"),
+    (c"/proc/kcore", c"core"),
     (c"/proc/self/fd/0", c"stdin"),
     (c"/proc/self/fd/1", c"stdout"),
     (c"/proc/self/fd/2", c"stderr"),
@@ -361,18 +470,58 @@ fn prepare<'a>(
     let mut ops = Vec::with_capacity(cfg.ops.len());
     let mut slots = 0;
     let mut root_bind = false;
+    let mut scratch = false;
     for (i, op) in cfg.ops.iter().enumerate() {
-        let (kind, dest, skip, nslots) = match op {
+        // The name of this operation's entry on the scratch tmpfs.
+        let scratch_name = || CString::new(format!("op-{i}")).unwrap_or_default();
+        let (kind, dest, skip, nslots, mode) = match op {
             Op::Bind { src, dest, kind, skip_missing } => {
-                let mut attrs = A::MOUNT_ATTR_NOSUID;
-                if *kind != BindKind::Devices {
-                    attrs |= A::MOUNT_ATTR_NODEV;
-                }
-                if *kind == BindKind::ReadOnly {
-                    attrs |= A::MOUNT_ATTR_RDONLY;
-                }
                 let src = cstring("bind source", src.as_os_str())?;
-                (Kind::Bind { src, attrs }, dest, *skip_missing, 1)
+                (Kind::Bind { src, attrs: bind_attrs(*kind) }, dest, *skip_missing, 1, None)
+            }
+            Op::BindFd { fd, dest, kind } => {
+                let link =
+                    CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+                let kind = Kind::BindFd { link, fd: fd.as_fd(), attrs: bind_attrs(*kind) };
+                (kind, dest, false, 1, None)
+            }
+            Op::BindData { dest, contents, mode, read_only } => {
+                let (bytes, fd) = contents_of(contents, dest)?;
+                let mode = mode_ok(mode.unwrap_or(0o600))?;
+                let kind = if *read_only { BindKind::ReadOnly } else { BindKind::ReadWrite };
+                scratch = true;
+                let name = scratch_name();
+                (
+                    Kind::BindData { name, bytes, fd, mode, attrs: bind_attrs(kind) },
+                    dest,
+                    false,
+                    0,
+                    Some(mode),
+                )
+            }
+            Op::Overlay { lowers, upper, dest } => {
+                let least = if matches!(upper, Upper::ReadOnly) { 2 } else { 1 };
+                if lowers.len() < least {
+                    return Err(Error::invalid(overlay_too_few(op, lowers.len(), least)));
+                }
+                let lowers = lowers
+                    .iter()
+                    .map(|p| cstring("overlay source", p.as_os_str()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let n = lowers.len();
+                let (upper, more) = match upper {
+                    Upper::Dirs { upper, work } => {
+                        let upper = cstring("overlay upper directory", upper.as_os_str())?;
+                        let work = cstring("overlay work directory", work.as_os_str())?;
+                        (PlannedUpper::Dirs { upper, work }, 2)
+                    }
+                    Upper::Tmpfs => {
+                        scratch = true;
+                        (PlannedUpper::Tmpfs { name: scratch_name() }, 0)
+                    }
+                    Upper::ReadOnly => (PlannedUpper::ReadOnly, 0),
+                };
+                (Kind::Overlay { lowers, upper }, dest, false, n + more, None)
             }
             Op::Tmpfs { dest, size, mode } => {
                 // The kernel reads size=0 as "no limit": refuse it rather than give that.
@@ -383,36 +532,33 @@ fn prepare<'a>(
                         dest.display()
                     )));
                 }
-                let mode = format!("{:o}", mode_ok(mode.unwrap_or(0o755))?);
+                let mode = mode_ok(mode.unwrap_or(0o755))?;
                 let kind = Kind::Tmpfs {
                     size: size.map(|s| CString::new(s.to_string()).unwrap_or_default()),
-                    mode: CString::new(mode).unwrap_or_default(),
+                    mode: CString::new(format!("{mode:o}")).unwrap_or_default(),
                 };
-                (kind, dest, false, 0)
+                (kind, dest, false, 0, Some(mode))
             }
-            Op::Proc { dest } => (Kind::Proc, dest, false, 0),
-            Op::Dev { dest } => (Kind::Dev, dest, false, DEV_NODES.len()),
-            Op::Mqueue { dest } => (Kind::Mqueue, dest, false, 0),
+            Op::Proc { dest } => (Kind::Proc, dest, false, 0, None),
+            Op::Dev { dest } => (Kind::Dev, dest, false, DEV_NODES.len(), None),
+            Op::Mqueue { dest } => (Kind::Mqueue, dest, false, 0, None),
             Op::Dir { dest, mode } => {
-                (Kind::Dir { mode: mode.map(mode_ok).transpose()? }, dest, false, 0)
+                let mode = mode_ok(mode.unwrap_or(0o755))?;
+                (Kind::Dir { mode }, dest, false, 0, Some(mode))
             }
             Op::Symlink { target, dest } => {
                 let target = cstring("symlink target", target.as_os_str())?;
-                (Kind::Symlink { target }, dest, false, 0)
+                (Kind::Symlink { target }, dest, false, 0, None)
             }
             Op::File { dest, contents, mode } => {
-                let (bytes, fd) = match contents {
-                    Contents::Bytes(b) => (b.clone(), None),
-                    Contents::Fd(fd) => {
-                        contents_fd_readable(fd, dest)?;
-                        (Vec::new(), Some(fd.as_fd()))
-                    }
-                };
-                let mode = mode.map(mode_ok).transpose()?;
-                (Kind::File { bytes, fd, mode }, dest, false, 0)
+                let (bytes, fd) = contents_of(contents, dest)?;
+                let mode = mode_ok(mode.unwrap_or(0o666))?;
+                (Kind::File { bytes, fd, mode }, dest, false, 0, Some(mode))
             }
-            Op::Chmod { path, mode } => (Kind::Chmod { mode: mode_ok(*mode)? }, path, false, 0),
-            Op::RemountRo { dest } => (Kind::RemountRo, dest, false, 0),
+            Op::Chmod { path, mode } => {
+                (Kind::Chmod { mode: mode_ok(*mode)? }, path, false, 0, None)
+            }
+            Op::RemountRo { dest } => (Kind::RemountRo, dest, false, 0, None),
             Op::CgroupView { dest } => {
                 for (kind, dest, nslots) in cgroup_view(dest, cgroup_leaves)? {
                     let dest = components(&dest)?;
@@ -421,7 +567,15 @@ fn prepare<'a>(
                             "cgroup_view(\"/\"): the view needs a place below /",
                         ));
                     }
-                    ops.push(Planned { kind, skip_missing: false, dest, slot: slots, index: i });
+                    let parent_mode = parent_mode(None);
+                    ops.push(Planned {
+                        kind,
+                        skip_missing: false,
+                        dest,
+                        parent_mode,
+                        slot: slots,
+                        index: i,
+                    });
                     slots += nslots;
                 }
                 continue;
@@ -429,26 +583,33 @@ fn prepare<'a>(
         };
         let comps = components(dest)?;
         if comps.is_empty() {
-            match kind {
-                Kind::Bind { .. } if i == 0 => {
-                    root_bind = true;
-                    if let Op::Bind { src, .. } = op {
-                        new_root_is_a_directory(src)?;
-                    }
+            match (&kind, op) {
+                (Kind::Bind { .. }, Op::Bind { src, .. }) => {
+                    new_root_is_a_directory(src)?;
+                    // The first operation's bind is the new root itself (no tmpfs under it).
+                    root_bind |= i == 0;
                 }
-                Kind::Chmod { .. } | Kind::RemountRo => {}
-                _ => {
+                (Kind::Symlink { .. } | Kind::File { .. } | Kind::BindData { .. }, _) => {
                     return Err(Error::invalid(format!(
-                        "filesystem operation {} ({} {}) targets / itself; only a bind as the \
-                         first operation (rootfs), chmod and remount_ro can",
+                        "filesystem operation {} ({} {}) targets / itself, which is a \
+                         directory: only mounts, dir, chmod and remount_ro can",
                         i + 1,
                         op.name(),
                         op.subject()
                     )));
                 }
+                _ => {}
             }
         }
-        ops.push(Planned { kind, skip_missing: skip, dest: comps, slot: slots, index: i });
+        let parent_mode = parent_mode(mode);
+        ops.push(Planned {
+            kind,
+            skip_missing: skip,
+            dest: comps,
+            parent_mode,
+            slot: slots,
+            index: i,
+        });
         slots += nslots;
     }
     Ok(Some(FsPlan {
@@ -458,7 +619,47 @@ fn prepare<'a>(
         slots: (0..slots).map(|_| AtomicI32::new(-1)).collect(),
         // Without mount_setattr, every read-only bind is remounted once attached.
         force_remount: cfg.force_remount || !crate::kernel::mount_setattr(),
+        scratch,
     }))
+}
+
+/// The attributes of a bind: always `nosuid`, `nodev` but for device binds, `ro` for read-only.
+fn bind_attrs(kind: BindKind) -> A {
+    let mut attrs = A::MOUNT_ATTR_NOSUID;
+    if kind != BindKind::Devices {
+        attrs |= A::MOUNT_ATTR_NODEV;
+    }
+    if kind == BindKind::ReadOnly {
+        attrs |= A::MOUNT_ATTR_RDONLY;
+    }
+    attrs
+}
+
+/// The bytes or the fd a file's contents come from.
+fn contents_of<'a>(
+    contents: &'a Contents,
+    dest: &Path,
+) -> Result<(Vec<u8>, Option<BorrowedFd<'a>>), Error> {
+    match contents {
+        Contents::Bytes(b) => Ok((b.clone(), None)),
+        Contents::Fd(fd) => {
+            contents_fd_readable(fd, dest)?;
+            Ok((Vec::new(), Some(fd.as_fd())))
+        }
+    }
+}
+
+/// Why an overlay with `have` lower layers cannot be made (it needs `least`).
+fn overlay_too_few(op: &Op, have: usize, least: usize) -> String {
+    let why = if least == 2 {
+        "a read-only overlay (no upper layer) stacks at least two lower layers; \
+         bubblewrap's --ro-overlay requires at least two --overlay-src"
+    } else {
+        "an overlay needs at least one lower layer; bubblewrap's --overlay and --tmp-overlay \
+         require at least one --overlay-src"
+    };
+    let dest = op.dest().map(|d| d.display().to_string()).unwrap_or_default();
+    format!("the {} on {dest} has {have} lower layer(s): {why}", op.name())
 }
 
 /// A cgroup view at `dest`, as operations: the one leaf bound read-only on `dest` (cgroup v2
@@ -517,6 +718,9 @@ fn describe(cfg: &FsConfig, f: &Failure, namespaces: Namespaces) -> Option<Error
             | Step::CreateFile
             | Step::Chmod
             | Step::RemountReadOnly
+            | Step::FindSource
+            | Step::MountOverlay
+            | Step::BindData
     );
     if !op_step {
         return matches!(f.step, Step::NewRoot | Step::PivotRoot)
@@ -524,20 +728,40 @@ fn describe(cfg: &FsConfig, f: &Failure, namespaces: Namespaces) -> Option<Error
     }
     let i = usize::from(f.index);
     let op = cfg.ops.get(i)?;
+    if f.step == Step::FindSource {
+        let n = cfg.ops.len();
+        let position =
+            format!("filesystem operation {} of {n} ({} {})", i + 1, op.name(), op.subject());
+        return Some(describe_source(op, f.errno, position));
+    }
     let specific = match (f.step, f.errno) {
         (Step::BindMount, libc::ENOENT) => match op {
-            // The source is there: what is missing is on the way to the destination.
-            Op::Bind { src, dest, .. } if src.metadata().is_ok() => Some(format!(
+            Op::Bind { dest, .. } | Op::BindFd { dest, .. } => Some(format!(
                 "{} cannot be reached in the new root (a symlink on the way points to a place \
                  that does not exist there)",
                 dest.display()
             )),
-            Op::Bind { src, .. } => Some(format!(
-                "{} does not exist on the host (the _try form skips a missing source)",
-                src.display()
-            )),
             _ => None,
         },
+        (Step::CreateSymlink, libc::EEXIST) => match op {
+            Op::Symlink { dest, target } => Some(match existing_symlink(cfg, i, dest) {
+                Some(Ok(there)) if there != *target => {
+                    format!("existing destination is {}", there.display())
+                }
+                Some(Err(())) => "destination exists and is not a symlink".into(),
+                _ => "existing destination is not a symlink to the same target".into(),
+            }),
+            _ => None,
+        },
+        (Step::MountOverlay, libc::ELOOP) => {
+            Some("overlay directories may not overlap (a layer inside another)".into())
+        }
+        (Step::MountOverlay, libc::EINVAL) => Some(
+            "overlayfs refused the layers: the work directory must be an empty directory on the \
+             same filesystem as the upper one, and the upper filesystem must support user \
+             extended attributes (userxattr)"
+                .into(),
+        ),
         (_, libc::EOVERFLOW) => Some(
             "the caller's own uid or gid is not in the sandbox's id maps, so the sandbox runs as \
              an unmapped id, which cannot own a new file or mount point: map it too \
@@ -578,9 +802,108 @@ fn describe(cfg: &FsConfig, f: &Failure, namespaces: Namespaces) -> Option<Error
     })
 }
 
+/// A source that could not be found or opened on the host: the error names it alone (the
+/// path, as bubblewrap's "Can't find source path" does), the operation in the hint.
+fn describe_source(op: &Op, errno: i32, position: String) -> Error {
+    let path = match op {
+        Op::Bind { src, .. } => src.clone(),
+        Op::BindFd { fd, .. } => PathBuf::from(format!("fd {}", fd.as_raw_fd())),
+        Op::Overlay { lowers, upper, dest } => {
+            let mut layers: Vec<&PathBuf> = lowers.iter().collect();
+            if let Upper::Dirs { upper, work } = upper {
+                layers.extend([upper, work]);
+            }
+            // The first layer that is not a directory here is the one the child could not open.
+            layers
+                .into_iter()
+                .find(|p| !std::fs::metadata(p).is_ok_and(|m| m.is_dir()))
+                .unwrap_or(dest)
+                .clone()
+        }
+        _ => op.dest().map(Path::to_path_buf).unwrap_or_default(),
+    };
+    let hint = match (op, errno) {
+        (Op::BindFd { .. }, libc::ESTALE) => format!(
+            "what the fd names changed while it was bound, or its path is not reachable from \
+             the sandbox's view of the host; {position}"
+        ),
+        (Op::Overlay { .. }, libc::ENOTDIR) => {
+            format!("an overlay layer must be a directory; {position}")
+        }
+        _ => position,
+    };
+    Error::Setup {
+        step: Step::FindSource,
+        path: Some(path),
+        source: std::io::Error::from_raw_os_error(errno),
+        hint: Some(hint),
+    }
+}
+
+/// What the destination of the symlink operation `i` most likely was when it failed: `Ok` the
+/// target of a symlink, `Err` something else. Found from the operations before it: an
+/// earlier symlink at the same place, or a bind of a host directory that the destination is
+/// in (read on the host now), whichever came last. `None` when neither says.
+fn existing_symlink(cfg: &FsConfig, i: usize, dest: &Path) -> Option<Result<PathBuf, ()>> {
+    let norm = |p: &Path| -> PathBuf {
+        p.components().filter(|c| matches!(c, Component::Normal(_))).collect()
+    };
+    let want = norm(dest);
+    let mut found = None;
+    for op in cfg.ops.iter().take(i) {
+        match op {
+            Op::Symlink { target, dest } if norm(dest) == want => found = Some(Ok(target.clone())),
+            Op::Bind { src, dest, .. } => {
+                if let Ok(rest) = want.strip_prefix(norm(dest)) {
+                    let host =
+                        if rest.as_os_str().is_empty() { src.clone() } else { src.join(rest) };
+                    found = match std::fs::read_link(&host) {
+                        Ok(t) => Some(Ok(t)),
+                        Err(_) if host.symlink_metadata().is_ok() => Some(Err(())),
+                        Err(_) => None,
+                    };
+                }
+            }
+            other => {
+                // Any other mount over the place hides what was known about it.
+                let mounts = matches!(
+                    other,
+                    Op::Tmpfs { .. } | Op::Overlay { .. } | Op::BindFd { .. } | Op::Dev { .. }
+                );
+                if mounts && other.dest().is_some_and(|d| want.starts_with(norm(d))) {
+                    found = None;
+                }
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parents_get_bubblewraps_mode_for_the_operations_mode() {
+        let table = [
+            (0o1777, 0o755),
+            (0o755, 0o755),
+            (0o644, 0o755),
+            (0o750, 0o750),
+            (0o710, 0o750),
+            (0o720, 0o750),
+            (0o640, 0o750),
+            (0o700, 0o700),
+            (0o600, 0o700),
+            (0o000, 0o700),
+            (0o705, 0o705),
+            (0o604, 0o705),
+        ];
+        for (mode, parent) in table {
+            assert_eq!(parent_mode(Some(mode)), parent, "{mode:o}");
+        }
+        assert_eq!(parent_mode(None), 0o755);
+    }
 
     #[test]
     pub(crate) fn destinations_split_into_prefixes_and_names() {

@@ -16,9 +16,20 @@ use std::path::Path;
 ///
 /// Sources are host paths (symlinks in them are followed as on the host); destinations are paths
 /// inside the new root, resolved inside it with `openat2(RESOLVE_IN_ROOT)`, so a symlink in a
-/// bound directory can never redirect a later operation to the host. Missing parent directories
-/// and mount points are created (directories 0755, files 0444, as bubblewrap does). A failed
-/// operation is reported as an [`Error`](crate::Error) naming its position in the list and its paths.
+/// bound directory can never redirect a later operation to the host. Operations apply in the
+/// order given, and a later mount covers an earlier one, `/` included: a
+/// [`bind("/", "/")`](Sandbox::bind) after other operations covers them all, as in bubblewrap.
+///
+/// Modes are exactly as given (the setup runs with umask 0, as bubblewrap's). Missing mount
+/// points are created as bubblewrap creates them: a directory 0755, a file 0444 for a
+/// non-directory source; a destination that is a symlink is followed inside the new root.
+/// Missing parent directories get a mode derived from the operation's: the owner always has
+/// `rwx`, the group `r-x` if the operation's mode gives the group anything, others `r-x` if it
+/// gives them anything (0750 and 0640 make 0750 parents, 0700 and 0600 make 0700, 0644 and
+/// 01777 make 0755; 0755 for an operation without a mode). A directory or file that exists
+/// keeps its mode. A failed operation is reported as an [`Error`](crate::Error) naming its
+/// position in the list and its paths; a source that cannot be found is
+/// [`Step::FindSource`](crate::Step::FindSource) with the source as the error's path.
 ///
 /// ```
 /// use nscell::Sandbox;
@@ -50,7 +61,8 @@ impl Sandbox {
 
     /// Bind-mounts the host path `src` (a directory or a file, with every mount below it) on
     /// `dest`, read-write, with `nosuid` and `nodev` (bubblewrap's `--bind`). Writes reach the
-    /// host's files.
+    /// host's files. `src` is resolved on the host before anything is mounted (a relative one
+    /// from the current directory); `dest` `/` covers everything before it.
     #[doc(alias = "--bind")]
     pub fn bind(&mut self, src: impl AsRef<Path>, dest: impl AsRef<Path>) -> &mut Self {
         self.bind_op(src.as_ref(), dest.as_ref(), BindKind::ReadWrite, false)
@@ -85,8 +97,8 @@ impl Sandbox {
         self.bind_op(src.as_ref(), dest.as_ref(), BindKind::Devices, true)
     }
 
-    /// Mounts an empty tmpfs on `dest` (mode 0755, no size limit beyond the kernel's default of
-    /// half the RAM).
+    /// Mounts an empty tmpfs on `dest` (its root 0755, no size limit beyond the kernel's
+    /// default of half the RAM).
     #[doc(alias = "--tmpfs")]
     pub fn tmpfs(&mut self, dest: impl AsRef<Path>) -> &mut Self {
         self.tmpfs_with(dest, None, None)
@@ -114,7 +126,9 @@ impl Sandbox {
 
     /// Builds a minimal `/dev` on `dest`: a tmpfs with `null`, `zero`, `full`, `random`,
     /// `urandom` and `tty` bind-mounted from the host, a new devpts instance on `pts` with the
-    /// `ptmx` symlink, a tmpfs on `shm`, and the `fd`, `stdin`, `stdout`, `stderr` symlinks.
+    /// `ptmx` symlink, a tmpfs on `shm` (mode 1777), and the symlinks `fd` (`/proc/self/fd`),
+    /// `stdin`, `stdout`, `stderr` (`/proc/self/fd/0` to `2`) and `core` (`/proc/kcore`), as
+    /// bubblewrap's `--dev`.
     #[doc(alias = "--dev")]
     pub fn dev(&mut self, dest: impl AsRef<Path>) -> &mut Self {
         self.fs_op(Op::Dev { dest: dest.as_ref().into() })
@@ -126,30 +140,38 @@ impl Sandbox {
         self.fs_op(Op::Mqueue { dest: dest.as_ref().into() })
     }
 
-    /// Creates the directory `dest` and its missing parents (0755 less the umask).
+    /// Creates the directory `dest` (0755) and its missing parents; one that exists keeps its
+    /// mode.
     #[doc(alias = "--dir")]
     pub fn dir(&mut self, dest: impl AsRef<Path>) -> &mut Self {
         self.fs_op(Op::Dir { dest: dest.as_ref().into(), mode: None })
     }
 
-    /// Creates the directory `dest` with exactly `mode` (also when it exists).
+    /// Creates the directory `dest` with exactly `mode` (bubblewrap's `--perms MODE --dir`);
+    /// one that exists keeps its mode. Missing parents get the mode derived from `mode` (see
+    /// above: 0700 for 0700).
     pub fn dir_with_mode(&mut self, dest: impl AsRef<Path>, mode: u32) -> &mut Self {
         self.fs_op(Op::Dir { dest: dest.as_ref().into(), mode: Some(mode) })
     }
 
-    /// Creates the symlink `dest` pointing to `target` (an existing identical symlink is fine).
+    /// Creates the symlink `dest` pointing to `target`. An existing symlink with the same
+    /// target is fine; anything else there fails with [`Step::CreateSymlink`](crate::Step::CreateSymlink)
+    /// and `EEXIST`, the hint saying what is there when the operations before tell
+    /// ("existing destination is /dev/null", as bubblewrap says).
     #[doc(alias = "--symlink")]
     pub fn symlink(&mut self, target: impl AsRef<Path>, dest: impl AsRef<Path>) -> &mut Self {
         self.fs_op(Op::Symlink { target: target.as_ref().into(), dest: dest.as_ref().into() })
     }
 
-    /// Creates the file `dest` (0666 less the umask) with `contents`.
+    /// Creates the file `dest` (0666) with `contents`; a file that exists is truncated and
+    /// keeps its mode.
     pub fn file(&mut self, dest: impl AsRef<Path>, contents: impl Into<Vec<u8>>) -> &mut Self {
         let contents = Contents::Bytes(contents.into());
         self.fs_op(Op::File { dest: dest.as_ref().into(), contents, mode: None })
     }
 
-    /// Creates the file `dest` with exactly `mode` and `contents`.
+    /// Creates the file `dest` with exactly `mode` and `contents` (an existing one keeps its
+    /// mode).
     pub fn file_with_mode(
         &mut self,
         dest: impl AsRef<Path>,
@@ -162,7 +184,7 @@ impl Sandbox {
 
     /// Creates the file `dest` with what can be read from `fd` (to its end) at spawn time;
     /// bubblewrap's `--file FD DEST`. The fd is read by the first spawn only; `mode` as for
-    /// [`file_with_mode`](Sandbox::file_with_mode), `None` for 0666 less the umask.
+    /// [`file_with_mode`](Sandbox::file_with_mode), `None` for 0666.
     ///
     /// The sandbox reads it before [`spawn`](Sandbox::spawn) returns, while the calling thread
     /// waits: it must reach its end without that thread's help (a file, or a pipe whose write
@@ -176,6 +198,145 @@ impl Sandbox {
     ) -> &mut Self {
         let contents = Contents::Fd(fd.into());
         self.fs_op(Op::File { dest: dest.as_ref().into(), contents, mode })
+    }
+
+    fn bind_fd_op(&mut self, fd: OwnedFd, dest: &Path, kind: BindKind) -> &mut Self {
+        self.fs_op(Op::BindFd { fd, dest: dest.to_path_buf(), kind })
+    }
+
+    /// Bind-mounts the directory or file that the open `fd` names (an `O_PATH` fd or an
+    /// ordinary one) on `dest`, read-write, with `nosuid` and `nodev`; bubblewrap's
+    /// `--bind-fd FD DEST`. The child reads the path `fd` names (`/proc/self/fd/N`; a mount of
+    /// the caller's namespace cannot be cloned into the sandbox's), binds it, and checks that
+    /// the bound file is the fd's (device and inode): if what the path leads to was replaced
+    /// in between, `spawn` fails with [`Step::FindSource`](crate::Step::FindSource) and
+    /// `ESTALE`. The sandbox owns `fd` and closes it; the program never has it.
+    #[doc(alias = "--bind-fd")]
+    pub fn bind_fd(&mut self, fd: impl Into<OwnedFd>, dest: impl AsRef<Path>) -> &mut Self {
+        self.bind_fd_op(fd.into(), dest.as_ref(), BindKind::ReadWrite)
+    }
+
+    /// [`bind_fd`](Sandbox::bind_fd), read-only (every mount below it too); bubblewrap's
+    /// `--ro-bind-fd FD DEST`.
+    #[doc(alias = "--ro-bind-fd")]
+    pub fn ro_bind_fd(&mut self, fd: impl Into<OwnedFd>, dest: impl AsRef<Path>) -> &mut Self {
+        self.bind_fd_op(fd.into(), dest.as_ref(), BindKind::ReadOnly)
+    }
+
+    fn bind_data_op(
+        &mut self,
+        dest: &Path,
+        contents: Contents,
+        mode: Option<u32>,
+        read_only: bool,
+    ) -> &mut Self {
+        self.fs_op(Op::BindData { dest: dest.to_path_buf(), contents, mode, read_only })
+    }
+
+    /// Bind-mounts a file of the sandbox's own holding `contents` on `dest` (created as a file
+    /// mount point, 0444, when missing), with exactly `mode` (`None`: 0600); bubblewrap's
+    /// `--bind-data`. Unlike [`file`](Sandbox::file), the destination's filesystem is left
+    /// as it is (it may be read-only) and the file lives on a tmpfs out of the new root's
+    /// reach, gone with the sandbox. Missing parents get the mode derived from `mode` (0700
+    /// for 0600).
+    pub fn bind_data(
+        &mut self,
+        dest: impl AsRef<Path>,
+        contents: impl Into<Vec<u8>>,
+        mode: Option<u32>,
+    ) -> &mut Self {
+        self.bind_data_op(dest.as_ref(), Contents::Bytes(contents.into()), mode, false)
+    }
+
+    /// [`bind_data`](Sandbox::bind_data), read-only; bubblewrap's `--ro-bind-data`.
+    pub fn ro_bind_data(
+        &mut self,
+        dest: impl AsRef<Path>,
+        contents: impl Into<Vec<u8>>,
+        mode: Option<u32>,
+    ) -> &mut Self {
+        self.bind_data_op(dest.as_ref(), Contents::Bytes(contents.into()), mode, true)
+    }
+
+    /// [`bind_data`](Sandbox::bind_data) with what can be read from `fd` (to its end) at spawn
+    /// time; bubblewrap's `--bind-data FD DEST`. The same rules as for
+    /// [`file_from_fd`](Sandbox::file_from_fd)'s fd apply.
+    #[doc(alias = "--bind-data")]
+    pub fn bind_data_from_fd(
+        &mut self,
+        dest: impl AsRef<Path>,
+        fd: impl Into<OwnedFd>,
+        mode: Option<u32>,
+    ) -> &mut Self {
+        self.bind_data_op(dest.as_ref(), Contents::Fd(fd.into()), mode, false)
+    }
+
+    /// [`bind_data_from_fd`](Sandbox::bind_data_from_fd), read-only; bubblewrap's
+    /// `--ro-bind-data FD DEST`.
+    #[doc(alias = "--ro-bind-data")]
+    pub fn ro_bind_data_from_fd(
+        &mut self,
+        dest: impl AsRef<Path>,
+        fd: impl Into<OwnedFd>,
+        mode: Option<u32>,
+    ) -> &mut Self {
+        self.bind_data_op(dest.as_ref(), Contents::Fd(fd.into()), mode, true)
+    }
+
+    fn overlay_op<P: AsRef<Path>>(
+        &mut self,
+        lowers: impl IntoIterator<Item = P>,
+        upper: Upper,
+        dest: &Path,
+    ) -> &mut Self {
+        let lowers = lowers.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
+        self.fs_op(Op::Overlay { lowers, upper, dest: dest.to_path_buf() })
+    }
+
+    /// Mounts an overlayfs on `dest`: the host directories `lowers`, given **from the lowest
+    /// up** (bubblewrap's order of `--overlay-src`: a file in a later one hides the same file
+    /// in an earlier one), under the host directory `upper`, which takes the writes, with
+    /// `work` (an empty directory on the same filesystem as `upper`) as overlayfs's work
+    /// directory; bubblewrap's `--overlay-src ... --overlay RWSRC WORKDIR DEST`. Needs at least
+    /// one lower layer. Every layer is a host path, opened before anything is mounted (a
+    /// relative one from the current directory), so no path needs escaping; `userxattr` is
+    /// always given, so it works in a user namespace (Linux 5.11+). Failures to mount are
+    /// [`Step::MountOverlay`](crate::Step::MountOverlay).
+    #[doc(alias = "--overlay")]
+    #[doc(alias = "overlayfs")]
+    pub fn overlay<P: AsRef<Path>>(
+        &mut self,
+        lowers: impl IntoIterator<Item = P>,
+        upper: impl AsRef<Path>,
+        work: impl AsRef<Path>,
+        dest: impl AsRef<Path>,
+    ) -> &mut Self {
+        let upper = Upper::Dirs { upper: upper.as_ref().into(), work: work.as_ref().into() };
+        self.overlay_op(lowers, upper, dest.as_ref())
+    }
+
+    /// [`overlay`](Sandbox::overlay) whose writes go to a tmpfs of the sandbox's own, out of
+    /// the new root's reach and discarded with the sandbox; bubblewrap's `--tmp-overlay DEST`.
+    /// Needs at least one lower layer.
+    #[doc(alias = "--tmp-overlay")]
+    pub fn tmp_overlay<P: AsRef<Path>>(
+        &mut self,
+        lowers: impl IntoIterator<Item = P>,
+        dest: impl AsRef<Path>,
+    ) -> &mut Self {
+        self.overlay_op(lowers, Upper::Tmpfs, dest.as_ref())
+    }
+
+    /// A read-only overlayfs of `lowers` (from the lowest up) on `dest`; bubblewrap's
+    /// `--ro-overlay DEST`. Needs at least two lower layers (overlayfs without an upper layer
+    /// stacks two or more).
+    #[doc(alias = "--ro-overlay")]
+    pub fn ro_overlay<P: AsRef<Path>>(
+        &mut self,
+        lowers: impl IntoIterator<Item = P>,
+        dest: impl AsRef<Path>,
+    ) -> &mut Self {
+        self.overlay_op(lowers, Upper::ReadOnly, dest.as_ref())
     }
 
     /// Changes the mode of `path` inside the new root (symlinks followed inside it).
@@ -213,7 +374,8 @@ impl Sandbox {
 
     /// Uses the existing directory `dir` (an unpacked image, say) read-only as the new root, and
     /// mounts a fresh `/proc` and a minimal `/dev` in it; `dir` must contain `proc` and `dev`
-    /// directories. Must come before any other filesystem operation.
+    /// directories. As the first filesystem operation it is the new root itself; after others
+    /// it covers them.
     pub fn rootfs(&mut self, dir: impl AsRef<Path>) -> &mut Self {
         self.bind_op(dir.as_ref(), Path::new("/"), BindKind::ReadOnly, false);
         self.proc("/proc").dev("/dev")
