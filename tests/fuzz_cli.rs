@@ -279,6 +279,7 @@ impl World {
             "VAR" => vec!["A", "PATH", "HOME", "LD_PRELOAD", "!", "!A=B"],
             "VALUE" => vec!["1", "", "/nonexistent", "x y"],
             "LABEL" => vec!["system_u:system_r:container_t:s0", ""],
+            "RWSRC" | "WORKDIR" => vec!["/nonexistent-nscell-upper", ""],
             other => panic!("no values for {other} (of {option}): teach this test the new option"),
         };
         // Values marked `!` are wrong whatever else is given: rarer, so that most command lines

@@ -206,6 +206,27 @@ pub enum FsOp {
         path: OsString,
     },
     Rootfs(OsString),
+    /// `--bind-fd` (false) / `--ro-bind-fd` (true): the directory or file an fd names.
+    BindFd {
+        fd: i32,
+        dest: OsString,
+        ro: bool,
+    },
+    /// `--bind-data` / `--ro-bind-data`: a file of an fd's contents, bound.
+    BindData {
+        fd: i32,
+        dest: OsString,
+        ro: bool,
+        mode: Option<u32>,
+    },
+    /// `--overlay-src`... then `--overlay` (upper and work), `--tmp-overlay` (none) or
+    /// `--ro-overlay` (`ro`).
+    Overlay {
+        lowers: Vec<OsString>,
+        upper_work: Option<(OsString, OsString)>,
+        ro: bool,
+        dest: OsString,
+    },
 }
 
 impl FsOp {
@@ -224,6 +245,9 @@ impl FsOp {
             FsOp::File { dest, .. } => ("--file", dest),
             FsOp::Chmod { path, .. } => ("--chmod", path),
             FsOp::Rootfs(_) => ("--rootfs", OsStr::new("/")),
+            FsOp::BindFd { dest, .. } => ("--bind-fd", dest),
+            FsOp::BindData { dest, .. } => ("--bind-data", dest),
+            FsOp::Overlay { dest, .. } => ("--overlay", dest),
         }
     }
 }
@@ -287,6 +311,8 @@ impl Cli {
         .filter_map(|(option, fd)| Some((option, fd?)));
         let files = self.fs.iter().filter_map(|op| match op {
             FsOp::File { fd, .. } => Some(("--file", *fd)),
+            FsOp::BindFd { fd, .. } => Some(("--bind-fd", *fd)),
+            FsOp::BindData { fd, .. } => Some(("--bind-data", *fd)),
             _ => None,
         });
         let keep = self.harden.iter().filter_map(|h| match h {

@@ -70,6 +70,11 @@ pub fn check_personality(cli: &Cli) -> Result<(), String> {
             ));
         }
     }
+    for (option, fd) in [("--block-fd", cli.block_fd), ("--userns-block-fd", cli.userns_block_fd)] {
+        if fd.is_some() {
+            return Err(format!("{option} is not supported by nscell yet"));
+        }
+    }
     if !cli.personality.is_bwrap() {
         return Ok(());
     }

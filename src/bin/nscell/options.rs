@@ -81,6 +81,8 @@ struct State {
     // --perms and --size wait for the option they apply to.
     perms: Option<u32>,
     size: Option<u64>,
+    /// `--overlay-src`s waiting for their overlay.
+    overlay_srcs: Vec<OsString>,
     /// Set by `--help`, `--version`, `--check`: parsing ends there.
     done: Option<Action>,
 }
@@ -104,6 +106,22 @@ impl State {
     fn harden(&mut self, opt: HardenOpt) -> Result<(), Error> {
         self.cli.harden.push(opt);
         Ok(())
+    }
+
+    fn overlay(
+        &mut self,
+        upper_work: Option<(OsString, OsString)>,
+        ro: bool,
+        dest: OsString,
+        option: &str,
+        least: usize,
+    ) -> Result<(), Error> {
+        let lowers = std::mem::take(&mut self.overlay_srcs);
+        if lowers.len() < least {
+            let what = if least == 1 { "one" } else { "two" };
+            return Err(format!("{option} requires at least {what} --overlay-src").into());
+        }
+        self.fs(FsOp::Overlay { lowers, upper_work, ro, dest })
     }
 
     fn done(&mut self, action: Action) -> Result<(), Error> {
@@ -628,6 +646,68 @@ order and that becomes /, the host's root detached; nothing else is mounted in i
                     s.fs(FsOp::Rootfs(dir))
                 },
             ),
+            opt("--bind-fd", "FD DEST", "bind the directory or file FD names on DEST", |s, v| {
+                let fd = v.fd()?;
+                let dest = v.last_named("DEST")?;
+                s.fs(FsOp::BindFd { fd, dest, ro: false })
+            }),
+            opt("--ro-bind-fd", "FD DEST", "the same, read-only", |s, v| {
+                let fd = v.fd()?;
+                let dest = v.last_named("DEST")?;
+                s.fs(FsOp::BindFd { fd, dest, ro: true })
+            }),
+            opt(
+                "--bind-data",
+                "FD DEST",
+                "bind a file holding what FD gives (read to its end) on DEST (0600)",
+                |s, v| {
+                    let fd = v.fd()?;
+                    let dest = v.last_named("DEST")?;
+                    let mode = s.perms.take();
+                    s.fs(FsOp::BindData { fd, dest, ro: false, mode })
+                },
+            ),
+            opt("--ro-bind-data", "FD DEST", "the same, read-only", |s, v| {
+                let fd = v.fd()?;
+                let dest = v.last_named("DEST")?;
+                let mode = s.perms.take();
+                s.fs(FsOp::BindData { fd, dest, ro: true, mode })
+            }),
+            opt(
+                "--overlay-src",
+                "SRC",
+                "a lower layer (host path) of the next --overlay, --tmp-overlay or\n\
+                 --ro-overlay (repeatable, lowest first)",
+                |s, v| {
+                    s.overlay_srcs.push(v.one()?);
+                    Ok(())
+                },
+            ),
+            opt(
+                "--overlay",
+                "RWSRC WORKDIR DEST",
+                "an overlayfs on DEST: the --overlay-src layers under RWSRC, which\n\
+                 takes the changes (WORKDIR: an empty directory on its filesystem)",
+                |s, v| {
+                    let upper = v.one()?;
+                    let work = v.last_named("WORKDIR")?;
+                    let dest = v.last_named("DEST")?;
+                    s.overlay(Some((upper, work)), false, dest, "--overlay", 1)
+                },
+            ),
+            opt(
+                "--tmp-overlay",
+                "DEST",
+                "the same with the changes on a tmpfs, gone with the sandbox",
+                |s, v| {
+                    let dest = v.one()?;
+                    s.overlay(None, false, dest, "--tmp-overlay", 1)
+                },
+            ),
+            opt("--ro-overlay", "DEST", "the --overlay-src layers, read-only", |s, v| {
+                let dest = v.one()?;
+                s.overlay(None, true, dest, "--ro-overlay", 2)
+            }),
             opt(
                 "--perms",
                 "OCTAL",
@@ -1437,6 +1517,10 @@ Exit status: the command's own; 128+N when it was killed by signal N; 1 when bwr
 message says why), the command could not be run, or the command line is wrong.
 ";
 
+/// bubblewrap's words for an `--overlay-src` that no overlay takes.
+const OVERLAY_SRC_ALONE: &str = "--overlay-src must be followed by another --overlay-src or one \
+                                 of --overlay, --tmp-overlay, or --ro-overlay";
+
 /// The most `--args` that one command line may expand (they may nest).
 const MAX_ARGS_FDS: usize = 1024;
 
@@ -1532,9 +1616,16 @@ pub fn parse_as(
             }
         };
         (option.parse)(&mut state, &mut Values { parser: &mut parser, option })?;
+        let overlay = ["--overlay-src", "--overlay", "--tmp-overlay", "--ro-overlay"];
+        if !state.overlay_srcs.is_empty() && !overlay.contains(&option.name) {
+            return Err(OVERLAY_SRC_ALONE.to_string().into());
+        }
         if let Some(action) = state.done.take() {
             return Ok(action);
         }
+    }
+    if !state.overlay_srcs.is_empty() {
+        return Err(OVERLAY_SRC_ALONE.to_string().into());
     }
     if state.perms.is_some() {
         return Err(Error::Value("--perms must be followed by --tmpfs, --dir or --file".into()));

@@ -60,7 +60,8 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>], inherited: &[i32]) ->
         (None, true) if maps.is_empty() => Some(caller),
         (None, _) => None,
     };
-    let user_ns = ns.is_some_and(|n| n.contains(Namespaces::USER)) || !euid.is_root();
+    let user_ns = cli.join.user.is_none()
+        && (ns.is_some_and(|n| n.contains(Namespaces::USER)) || !euid.is_root());
     if user_ns || cli.uid.is_some() {
         if let Some(uid) = own(cli.uid, &cli.uid_maps, euid.as_raw()) {
             sb.uid_map(IdMap::new(uid, euid.as_raw(), 1));
@@ -83,8 +84,32 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>], inherited: &[i32]) ->
     if let Some(name) = &cli.domainname {
         sb.domainname(name);
     }
-    if let Some(dir) = &cli.chdir {
-        sb.current_dir(dir);
+    match (&cli.chdir, bwrap) {
+        // bubblewrap sets PWD to the directory it enters.
+        (Some(dir), true) => sb.current_dir_candidates([dir]),
+        (Some(dir), false) => sb.current_dir(dir),
+        // bubblewrap keeps the caller's directory where it exists inside, else $HOME, else /.
+        (None, true) => {
+            let mut dirs: Vec<std::path::PathBuf> = std::env::current_dir().into_iter().collect();
+            dirs.extend(std::env::var_os("HOME").map(Into::into));
+            dirs.push("/".into());
+            sb.current_dir_candidates(dirs)
+        }
+        (None, false) => &mut sb,
+    };
+    for (ns, fd) in [(Namespaces::USER, cli.join.user), (Namespaces::PID, cli.join.pid)] {
+        if let Some(file) = fd.and_then(|fd| fds.file(fd).ok()) {
+            sb.join(ns, file);
+        }
+    }
+    if let Some(file) = cli.join.user2.and_then(|fd| fds.file(fd).ok()) {
+        sb.join_after_setup(Namespaces::USER, file);
+    }
+    for path in &cli.lock_files {
+        sb.lock_file(path);
+    }
+    if let Some(file) = cli.sync_fd.and_then(|fd| fds.file(fd).ok()) {
+        sb.hold_fd(file);
     }
     for change in &cli.env {
         match change {
@@ -162,6 +187,21 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>], inherited: &[i32]) ->
             },
             FsOp::Chmod { mode, path } => sb.chmod(path, *mode),
             FsOp::Rootfs(dir) => sb.rootfs(dir),
+            FsOp::BindFd { fd, dest, ro } => match fds.file(*fd) {
+                Ok(file) if *ro => sb.ro_bind_fd(file, dest),
+                Ok(file) => sb.bind_fd(file, dest),
+                Err(_) => &mut sb,
+            },
+            FsOp::BindData { fd, dest, ro, mode } => match fds.file(*fd) {
+                Ok(file) if *ro => sb.ro_bind_data_from_fd(dest, file, *mode),
+                Ok(file) => sb.bind_data_from_fd(dest, file, *mode),
+                Err(_) => &mut sb,
+            },
+            FsOp::Overlay { lowers, upper_work: Some((upper, work)), dest, .. } => {
+                sb.overlay(lowers, upper, work, dest)
+            }
+            FsOp::Overlay { lowers, ro: true, dest, .. } => sb.ro_overlay(lowers, dest),
+            FsOp::Overlay { lowers, dest, .. } => sb.tmp_overlay(lowers, dest),
         };
     }
     // bubblewrap's PID namespace has a reaper as PID 1 unless --as-pid-1 (nscell's: --init).

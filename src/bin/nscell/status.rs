@@ -68,7 +68,12 @@ fn start_record(pid: u32, helper: Option<u32>) -> String {
 /// fd closed, as bubblewrap does. A reader that does not read cannot stop nscell: it is
 /// written from a thread of its own.
 pub fn write_info(mut file: File, pid: u32) {
-    let record = start_record(pid, None);
+    // bubblewrap's shape: one field per line (callers grep the child-pid line).
+    let record = start_record(pid, None)
+        .trim_end()
+        .replacen('{', "{\n    ", 1)
+        .replace(", ", ",\n    ")
+        .replace('}', "\n}\n");
     std::thread::spawn(move || {
         let _ = file.write_all(record.as_bytes());
     });
@@ -76,8 +81,19 @@ pub fn write_info(mut file: File, pid: u32) {
 
 /// The message for a sandbox that could not run the program: the library's sentence (the
 /// personality's prefix is added by the caller).
-pub fn message(_cli: &crate::cli::Cli, e: &Error) -> String {
-    e.to_string()
+pub fn message(cli: &crate::cli::Cli, e: &Error) -> String {
+    let text = e.to_string();
+    // bubblewrap's words for a symlink in the way, which its callers match.
+    if let (true, Some(rest)) =
+        (cli.personality.is_bwrap(), text.strip_prefix("cannot create the symlink "))
+    {
+        if let (Some((dest, _)), Some((_, hint))) = (rest.split_once(" -> "), rest.split_once("— "))
+        {
+            let hint = hint.split(';').next().unwrap_or(hint);
+            return format!("Can't make symlink at {dest}: {hint}");
+        }
+    }
+    text
 }
 
 /// The `--json-status-fd` records being written: the start record from a thread of its own,

@@ -188,7 +188,7 @@ fn sample(name: &str) -> &'static str {
         "DEST[:PORTS][/PROTO]" => "10.0.0.0/8:443",
         "IP" => "10.0.2.3",
         "NAME" | "VAR" | "VALUE" | "LABEL" => "x",
-        "DIR" | "SRC" | "DEST" | "PATH" | "TARGET" => "/x",
+        "DIR" | "SRC" | "DEST" | "PATH" | "TARGET" | "RWSRC" | "WORKDIR" => "/x",
         other => panic!("no sample for {other}: teach this test the new value"),
     }
 }
@@ -196,7 +196,9 @@ fn sample(name: &str) -> &'static str {
 #[test]
 fn every_option_takes_exactly_the_values_its_help_names() {
     // --args is read before parsing (`expand_args`, tested below).
-    for o in options().filter(|o| o.name != "--args") {
+    // --overlay-src waits for its overlay (tested below).
+    let waits = ["--args", "--overlay-src", "--overlay", "--tmp-overlay", "--ro-overlay"];
+    for o in options().filter(|o| !waits.contains(&o.name)) {
         let mut list = vec![o.name];
         list.extend(o.values.split_whitespace().map(sample));
         // --perms and --size wait for a --tmpfs; the command marks where the options end.
@@ -538,4 +540,22 @@ fn perms_and_size_are_given_once_per_operation_and_size_is_a_plain_number() {
     }
     let c = cli(&["--size", "1048576", "--perms", "01777", "--tmpfs", "/a"]);
     assert_eq!(c.fs, [FsOp::Tmpfs { dest: "/a".into(), size: Some(1 << 20), mode: Some(0o1777) }]);
+}
+
+#[test]
+fn overlay_sources_go_to_the_next_overlay_and_nothing_else() {
+    let c = cli(&["--overlay-src", "/a", "--overlay-src", "/b", "--ro-overlay", "/o"]);
+    let lowers = vec![OsString::from("/a"), OsString::from("/b")];
+    assert_eq!(c.fs, [FsOp::Overlay { lowers, upper_work: None, ro: true, dest: "/o".into() }]);
+    assert_eq!(
+        err(&["--overlay", "/u", "/w", "/o"]),
+        "--overlay requires at least one --overlay-src"
+    );
+    assert_eq!(
+        err(&["--overlay-src", "/a", "--ro-overlay", "/o"]),
+        "--ro-overlay requires at least two --overlay-src"
+    );
+    for list in [&["--overlay-src", "/a"][..], &["--overlay-src", "/a", "--chdir", "/"]] {
+        assert!(err(list).starts_with("--overlay-src must be followed by"), "{list:?}");
+    }
 }
