@@ -224,8 +224,6 @@ fn values_that_cannot_work_exit_2_with_one_line_naming_the_option() {
         (&["--", ""], "the command is an empty string"),
         (&["--size", "0", "--tmpfs", "/t", "true"], "--size: 0 is not a size limit"),
         (&["--rootfs", "/etc/passwd", "true"], "the new root /etc/passwd is not a directory"),
-        // The nested user namespace's limit and maps are written through the new root's /proc.
-        (&["--disable-userns", "--tmpfs", "/t", "true"], "--disable-userns) with a new root"),
     ] {
         let out = nscell(args);
         let err = text(&out.stderr);
