@@ -584,8 +584,18 @@ fn prepare<'a>(
         let comps = components(dest)?;
         if comps.is_empty() {
             match (&kind, op) {
-                (Kind::Bind { .. }, Op::Bind { src, .. }) => {
+                (Kind::Bind { attrs, .. }, Op::Bind { src, .. }) => {
                     new_root_is_a_directory(src)?;
+                    // Without mount_setattr a read-only root stacked on later is remounted
+                    // mount by mount, which fails (EPERM) under mounts the kernel locks (a
+                    // /proc the caller's mount namespace made): refused rather than half done.
+                    let fallback = cfg.force_remount || !crate::kernel::mount_setattr();
+                    if i > 0 && fallback && attrs.contains(A::MOUNT_ATTR_RDONLY) {
+                        return Err(Error::Unsupported {
+                            feature: "a read-only bind on / after other filesystem operations",
+                            reason: "this kernel has no mount_setattr (Linux 5.12+)".into(),
+                        });
+                    }
                     // The first operation's bind is the new root itself (no tmpfs under it).
                     root_bind |= i == 0;
                 }
