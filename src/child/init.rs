@@ -214,8 +214,9 @@ fn lock_files(plan: &Plan<'_>, keep: &mut Bounded<c_int, MAX_KEPT>) -> Result<()
     use rustix::fs::{Mode, OFlags};
     for (i, path) in plan.lock_files.iter().enumerate() {
         let locked = |e| Failure::new(Step::LockFile, e).at(i);
-        let fd = rustix::fs::open(*path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(locked)?;
+        // O_NONBLOCK: a FIFO there must not block the setup until a writer comes.
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rustix::fs::open(*path, flags, Mode::empty()).map_err(locked)?;
         let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
         keep.push(fd).map_err(locked)?;
         sys::read_lock(fd).map_err(locked)?;
