@@ -445,3 +445,26 @@ fn fixtures_match_the_shapes() {
         }
     }
 }
+
+/// bubblewrap 0.11's words for a `--symlink` whose destination is another symlink, which its
+/// own suite matches (0.8 says only "File exists": nscell is checked alone here); the same
+/// symlink again is no error.
+#[test]
+fn a_conflicting_symlink_names_what_is_there() {
+    let dir = TempDir::new("symlink-conflict");
+    let nscell = bwraps(&dir).remove(0);
+    let link = p(&dir.join("symlink"));
+    let here = p(&dir.join("."));
+    let base = s(&["--bind", "/", "/", "--bind", &here, &here, "--symlink"]);
+    let with = |target: &str| [base.clone(), s(&[target, &link, "true"])].concat();
+    let out = run(&nscell, &with("/dev/null"), false);
+    assert!(out.status.success(), "{}", show("first", &nscell, &out));
+    let out = run(&nscell, &with("/dev/null"), false);
+    assert!(out.status.success(), "{}", show("again", &nscell, &out));
+    let out = run(&nscell, &with("/dev/full"), false);
+    assert_eq!(out.status.code(), Some(1), "{}", show("conflict", &nscell, &out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("bwrap: Can't make symlink at {link}: existing destination is /dev/null\n")
+    );
+}

@@ -82,18 +82,17 @@ pub fn write_info(mut file: File, pid: u32) {
 /// The message for a sandbox that could not run the program: the library's sentence (the
 /// personality's prefix is added by the caller).
 pub fn message(cli: &crate::cli::Cli, e: &Error) -> String {
-    let text = e.to_string();
-    // bubblewrap's words for a symlink in the way, which its callers match.
-    if let (true, Some(rest)) =
-        (cli.personality.is_bwrap(), text.strip_prefix("cannot create the symlink "))
-    {
-        if let (Some((dest, _)), Some((_, hint))) = (rest.split_once(" -> "), rest.split_once("— "))
-        {
-            let hint = hint.split(';').next().unwrap_or(hint);
-            return format!("Can't make symlink at {dest}: {hint}");
+    // bubblewrap's words for a symlink in the way, which its callers match: the library's
+    // path is "DEST -> TARGET", its hint starts with what is there.
+    if cli.personality.is_bwrap() && e.step() == Some(nscell::Step::CreateSymlink) {
+        let dest = e.path().map(|p| p.to_string_lossy());
+        if let (Some(dest), Some(hint)) = (dest, e.hint()) {
+            let dest = dest.split(" -> ").next().unwrap_or(&dest);
+            let there = hint.split(';').next().unwrap_or(hint);
+            return format!("Can't make symlink at {dest}: {there}");
         }
     }
-    text
+    e.to_string()
 }
 
 /// The `--json-status-fd` records being written: the start record from a thread of its own,
