@@ -126,15 +126,13 @@ pub fn claim(wanted: &[(&'static str, i32)]) -> Result<Fds, ClaimError> {
 #[allow(unsafe_code)]
 pub fn read_args_fd(fd: i32) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    if (0..=2).contains(&fd) {
-        // Stdio stays nscell's: read it without closing it.
+    if fd == 1 || fd == 2 {
+        return Err("fd 1 and 2 are not for reading arguments".into());
+    }
+    if fd == 0 {
+        // Stdin stays nscell's: read it without closing it.
         let mut bytes = Vec::new();
-        let mut file =
-            File::from(io::stdin().as_fd().try_clone_to_owned().map_err(|e| e.to_string())?);
-        if fd != 0 {
-            return Err("fd 1 and 2 are not for reading arguments".into());
-        }
-        file.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+        io::stdin().lock().read_to_end(&mut bytes).map_err(|e| e.to_string())?;
         return Ok(bytes);
     }
     // SAFETY: F_GETFD reads no memory: it only asks whether the number is open.
