@@ -235,10 +235,16 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
             }
         }
     }
+    // One look at the program's namespaces serves both records.
+    let record = if info.is_some() || json.is_some() {
+        status::start_record(child.id(), child.network_helper_id())
+    } else {
+        String::new()
+    };
     if let Some(info) = info {
-        status::write_info(info, child.id());
+        status::write_info(info, &record);
     }
-    let json = json.map(|f| JsonStatus::start(f, child.id(), child.network_helper_id()));
+    let json = json.map(|f| JsonStatus::start(f, record));
     // As the library does: a deadline the clock cannot represent is never reached.
     let deadline = cli.timeout.and_then(|t| Instant::now().checked_add(t));
     let ended = match (&forwarder, pty) {

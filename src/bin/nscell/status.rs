@@ -36,7 +36,7 @@ pub fn error_status(e: &Error) -> i32 {
 /// not nscell's own (the user namespace included when one was added implicitly). A namespace
 /// whose link can no longer be read (the program already ended) is left out. Then the network
 /// helper's pid, when there is one.
-fn start_record(pid: u32, helper: Option<u32>) -> String {
+pub fn start_record(pid: u32, helper: Option<u32>) -> String {
     let mut line = format!("{{\"child-pid\": {pid}");
     if let Some(h) = helper {
         line.push_str(&format!(", \"network-helper-pid\": {h}"));
@@ -64,12 +64,12 @@ fn start_record(pid: u32, helper: Option<u32>) -> String {
     line
 }
 
-/// `--info-fd`: the start record (the program's pid and new namespaces), written once and the
+/// `--info-fd`: the start record ([`start_record`]), one field per line, written once and the
 /// fd closed, as bubblewrap does. A reader that does not read cannot stop nscell: it is
 /// written from a thread of its own.
-pub fn write_info(mut file: File, pid: u32) {
+pub fn write_info(mut file: File, record: &str) {
     // bubblewrap's shape: one field per line (callers grep the child-pid line).
-    let record = start_record(pid, None)
+    let record = record
         .trim_end()
         .replacen('{', "{\n    ", 1)
         .replace(", ", ",\n    ")
@@ -102,9 +102,8 @@ pub fn message(cli: &crate::cli::Cli, e: &Error) -> String {
 pub struct JsonStatus(JoinHandle<File>);
 
 impl JsonStatus {
-    /// Starts writing the start record of the program `pid` to `file`.
-    pub fn start(mut file: File, pid: u32, helper: Option<u32>) -> JsonStatus {
-        let record = start_record(pid, helper);
+    /// Starts writing the start record ([`start_record`]) to `file`.
+    pub fn start(mut file: File, record: String) -> JsonStatus {
         JsonStatus(std::thread::spawn(move || {
             let _ = file.write_all(record.as_bytes());
             file
