@@ -45,6 +45,8 @@ pub struct Cli {
     pub chdir: Option<PathBuf>,
     /// How many `--chdir`s were given (only the last counts).
     pub chdir_given: usize,
+    /// How many `--seccomp` options were given (bubblewrap warns when more than one).
+    pub seccomp_given: usize,
     pub argv0: Option<OsString>,
     /// `--setenv`, `--unsetenv` and `--clearenv`, in order.
     pub env: Vec<EnvChange>,

@@ -55,6 +55,23 @@ impl ClaimError {
     }
 }
 
+impl ClaimError {
+    /// bubblewrap's words, where its callers match them: it reads and closes a seccomp fd as
+    /// it parses, so an fd given twice is a closed fd the second time.
+    pub fn bwrap_message(&self) -> Option<String> {
+        match self {
+            ClaimError::NotOpen { option, source, .. } if option.contains("seccomp") => {
+                Some(format!("Can't read seccomp data: {source}"))
+            }
+            ClaimError::Twice { option, .. } if option.contains("seccomp") => {
+                let source = io::Error::from_raw_os_error(libc::EBADF);
+                Some(format!("Can't read seccomp data: {source}"))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for ClaimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -145,12 +145,22 @@ pub fn read_seccomp_programs(
 ) -> Result<Vec<Vec<u8>>, ReadStop> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let mut programs = Vec::new();
+    let bwrap = cli.personality.is_bwrap();
+    // bubblewrap closes each fd once it has read it: a second use finds it closed.
+    let mut read = Vec::new();
     for opt in &cli.harden {
         let HardenOpt::Seccomp { fd, replace } = opt else { continue };
         let option = HardenOpt::seccomp_option(*replace);
-        let cannot = |e: rustix::io::Errno| {
-            ReadStop::Usage(format!("{option} {fd}: cannot read the seccomp program: {e}"))
+        let cannot = |e: rustix::io::Errno| match bwrap {
+            true => ReadStop::Usage(format!("Can't read seccomp data: {e}")),
+            false => {
+                ReadStop::Usage(format!("{option} {fd}: cannot read the seccomp program: {e}"))
+            }
         };
+        if bwrap && read.contains(fd) {
+            return Err(cannot(rustix::io::Errno::BADF));
+        }
+        read.push(*fd);
         let file = fds.get(*fd).ok_or(cannot(rustix::io::Errno::BADF))?;
         let mut bytes = Vec::new();
         let mut buf = [0u8; 4096];
@@ -185,6 +195,9 @@ pub fn read_seccomp_programs(
                      (4096 instructions, the kernel's limit)"
                 )));
             }
+        }
+        if bwrap && bytes.len() % 8 != 0 {
+            return Err(ReadStop::Usage("Invalid seccomp data, must be multiple of 8".into()));
         }
         programs.push(bytes);
     }

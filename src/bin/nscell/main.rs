@@ -115,6 +115,9 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     // First of all, before anything opens an fd: the numbers still name what the caller gave.
     let mut fds = match fds::claim(&cli.named_fds()) {
         Ok(fds) => fds,
+        Err(e) if personality.is_bwrap() && e.bwrap_message().is_some() => {
+            return fail(e.bwrap_message().unwrap_or_default(), EXIT_USAGE);
+        }
         Err(e) if e.points_to_help() => return usage(e),
         Err(e) => return fail(e, EXIT_USAGE),
     };
@@ -134,6 +137,9 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     }
     if cli.chdir_given > 1 {
         warning!("Only the last --chdir option will take effect");
+    }
+    if cli.seccomp_given > 1 && cli.personality.is_bwrap() {
+        warning!("Only the last --seccomp option will take effect");
     }
     if let Err(msg) = inputs::check_personality(&cli) {
         return fail(msg, EXIT_USAGE);

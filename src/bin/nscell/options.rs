@@ -134,6 +134,8 @@ impl State {
 struct Values<'a> {
     parser: &'a mut lexopt::Parser,
     option: &'static Opt,
+    /// Whose messages a bad value gets.
+    personality: Personality,
 }
 
 impl Values<'_> {
@@ -198,6 +200,12 @@ impl Values<'_> {
     }
 
     fn fd(&mut self) -> Result<i32, Error> {
+        if self.personality.is_bwrap() {
+            // bubblewrap's words for any fd that is not a non-negative int.
+            let v = self.one()?;
+            let n = parse_u32(&v).and_then(|n| i32::try_from(n).ok());
+            return Ok(n.ok_or_else(|| format!("Invalid fd: {}", v.to_string_lossy()))?);
+        }
         let n = self.number()?;
         let name = self.name();
         Ok(i32::try_from(n).map_err(|_| format!("{name}: {n} is not a file descriptor"))?)
@@ -783,6 +791,17 @@ TIOCLINUX, x32 calls):
                  32768 bytes (4096 instructions), and stays open",
                 |s, v| {
                     let fd = v.fd()?;
+                    if s.cli.personality.is_bwrap() {
+                        // bubblewrap: not with --add-seccomp-fd, and only the last one counts.
+                        let seccomp = |o: &HardenOpt| matches!(o, HardenOpt::Seccomp { .. });
+                        if s.cli.harden.iter().any(seccomp) && s.cli.seccomp_given == 0 {
+                            return Err(Error::Value(
+                                "--seccomp cannot be combined with --add-seccomp-fd".into(),
+                            ));
+                        }
+                        s.cli.harden.retain(|o| !seccomp(o));
+                    }
+                    s.cli.seccomp_given += 1;
                     s.harden(HardenOpt::Seccomp { fd, replace: true })
                 },
             ),
@@ -792,6 +811,11 @@ TIOCLINUX, x32 calls):
                 "read a compiled seccomp program from FD and stack it on the policy",
                 |s, v| {
                     let fd = v.fd()?;
+                    if s.cli.personality.is_bwrap() && s.cli.seccomp_given > 0 {
+                        return Err(Error::Value(
+                            "--add-seccomp-fd cannot be combined with --seccomp".into(),
+                        ));
+                    }
                     s.harden(HardenOpt::Seccomp { fd, replace: false })
                 },
             ),
@@ -1615,7 +1639,7 @@ pub fn parse_as(
                 break;
             }
         };
-        (option.parse)(&mut state, &mut Values { parser: &mut parser, option })?;
+        (option.parse)(&mut state, &mut Values { parser: &mut parser, option, personality })?;
         let overlay = ["--overlay-src", "--overlay", "--tmp-overlay", "--ro-overlay"];
         if !state.overlay_srcs.is_empty() && !overlay.contains(&option.name) {
             return Err(OVERLAY_SRC_ALONE.to_string().into());
