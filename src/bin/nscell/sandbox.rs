@@ -130,6 +130,20 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>], inherited: &[i32]) ->
             sb.map_fd(file, fd);
         }
     }
+    // bubblewrap's capabilities are the caller's: a root caller's effective set, none for any
+    // other caller (in every set, the bounding set included, so no execve gets one back), with
+    // --cap-add and --cap-drop applied on top. A non-root uid inside loses them at execve
+    // unless --cap-add raised them as ambient.
+    if bwrap {
+        match rustix::process::getuid().is_root() {
+            true => {
+                let own = rustix::thread::capabilities(None).map(|c| c.effective.bits());
+                let own = nscell::Capabilities::from_bits_retain(own.unwrap_or(0));
+                sb.keep_capabilities(own)
+            }
+            false => sb.drop_capabilities(nscell::Capabilities::ALL),
+        };
+    }
     apply_harden(&mut sb, &cli.harden, fds, programs);
     if cli.cgroup.any() {
         sb.limits(limits(&cli.cgroup));
