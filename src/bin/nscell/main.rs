@@ -243,7 +243,7 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     }
     // One look at the program's namespaces serves both records.
     let record = if info.is_some() || json.is_some() {
-        status::start_record(child.id(), child.network_helper_id())
+        status::start_record(child.id(), sandbox::has_init(&cli), child.network_helper_id())
     } else {
         String::new()
     };

@@ -24,6 +24,14 @@ pub fn namespaces(cli: &Cli) -> Option<Namespaces> {
     Some(ns)
 }
 
+/// Whether the sandbox has nscell's init as PID 1, the program its child: with `--init`, and
+/// in bubblewrap's personality in a PID namespace (its reaper) unless `--as-pid-1`.
+pub fn has_init(cli: &Cli) -> bool {
+    let pid_ns = namespaces(cli).is_some_and(|n| n.contains(Namespaces::PID));
+    let reaper = cli.personality.is_bwrap() && pid_ns;
+    (cli.init || reaper) && !cli.as_pid_1
+}
+
 /// Whether the command gets a new session: as asked, else the library's default (bubblewrap's
 /// personality: no new session unless `--new-session`).
 pub fn new_session(cli: &Cli) -> Option<bool> {
@@ -218,9 +226,7 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>], inherited: &[i32]) ->
             FsOp::Overlay { lowers, dest, .. } => sb.tmp_overlay(lowers, dest),
         };
     }
-    // bubblewrap's PID namespace has a reaper as PID 1 unless --as-pid-1 (nscell's: --init).
-    let reaper = bwrap && pid_ns && !cli.as_pid_1;
-    sb.init((cli.init || reaper) && !cli.as_pid_1).die_with_parent(cli.die_with_parent);
+    sb.init(has_init(cli)).die_with_parent(cli.die_with_parent);
     if let Some(new_session) = new_session(cli) {
         sb.new_session(new_session);
     }

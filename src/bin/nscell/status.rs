@@ -36,20 +36,24 @@ pub fn error_status(e: &Error) -> i32 {
 /// not nscell's own (the user namespace included when one was added implicitly). A namespace
 /// whose link can no longer be read (the program already ended) is left out. Then the network
 /// helper's pid, when there is one.
-pub fn start_record(pid: u32, helper: Option<u32>) -> String {
-    let mut line = format!("{{\"child-pid\": {pid}");
-    if let Some(h) = helper {
-        line.push_str(&format!(", \"network-helper-pid\": {h}"));
-    }
-    // An init makes itself non-dumpable, so only root may read its links; the program it
-    // started (its first child) is in the same namespaces.
-    let who = match std::fs::read_dir(format!("/proc/{pid}/ns")) {
-        Ok(_) => pid.to_string(),
-        Err(_) => std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+///
+/// `pid` is the sandbox's first task; with an `init` that is nscell's init, and the pid given
+/// is the program's (the init's first child) while it runs: the init is not dumpable, so only
+/// root may open its `/proc/PID/ns/*` or `/proc/PID/root`, and callers that join or enter the
+/// sandbox through those links (`--userns`/`--pidns`, `flatpak enter`) need a task they can
+/// read. The program is in the same namespaces, and the init ends as soon as it does.
+pub fn start_record(pid: u32, init: bool, helper: Option<u32>) -> String {
+    let who = match init {
+        true => std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
             .ok()
             .and_then(|c| c.split_whitespace().next().map(str::to_string))
             .unwrap_or_else(|| pid.to_string()),
+        false => pid.to_string(),
     };
+    let mut line = format!("{{\"child-pid\": {who}");
+    if let Some(h) = helper {
+        line.push_str(&format!(", \"network-helper-pid\": {h}"));
+    }
     for ns in Namespaces::all().iter() {
         let Some(name) = ns.proc_name() else { continue };
         let inode =
@@ -165,7 +169,7 @@ mod tests {
     fn the_start_record_lists_only_namespaces_that_differ() {
         // This process shares every namespace with itself.
         assert_eq!(
-            start_record(std::process::id(), None),
+            start_record(std::process::id(), false, None),
             format!("{{\"child-pid\": {}}}\n", std::process::id())
         );
     }
