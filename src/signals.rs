@@ -44,6 +44,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// Puts the calling process's `SIGCHLD` back to its default if it is ignored, and says whether it
+/// was; a handler is left alone. Call it on purpose, at the start of a front end that may be
+/// started with `SIGCHLD` ignored (dispositions survive `execve`): then the kernel reaps every
+/// child as it ends, and no wait can report its status (`Child::wait` fails with `ECHILD`, as
+/// std's does). Nothing in this crate calls it for you: a disposition is the whole process's.
+/// A sandbox's program always starts with `SIGCHLD` at its default, whatever the caller's.
+pub fn default_sigchld() -> io::Result<bool> {
+    sys::default_ignored_sigchld().map_err(io::Error::from)
+}
+
 /// The signals the `nscell` binary passes on: `SIGINT`, `SIGTERM` and `SIGHUP`.
 pub const DEFAULT_FORWARDED: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 

@@ -142,6 +142,34 @@ fn exit_status_is_the_programs() {
     assert_eq!(nscell(["false"]).status.code(), Some(1));
 }
 
+/// Started with SIGCHLD ignored (a disposition that survives execve, and with which the kernel
+/// reaps children unasked), nscell still learns the program's status, an init still hears of
+/// its program's end, and the program starts with SIGCHLD at its default (as bubblewrap 0.11).
+#[test]
+fn an_ignored_sigchld_is_not_passed_on_and_loses_no_status() {
+    let script = "grep SigIgn /proc/self/status; exit 3";
+    for args in [&["--"][..], &["--init", "--"][..]] {
+        let mut cmd = Command::new(nscell_bin());
+        cmd.args(args).args(["sh", "-c", script]);
+        // SAFETY (pre_exec): signal() only, async-signal-safe.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                match libc::signal(libc::SIGCHLD, libc::SIG_IGN) {
+                    libc::SIG_ERR => Err(std::io::Error::last_os_error()),
+                    _ => Ok(()),
+                }
+            });
+        }
+        let out = output(&mut cmd);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", text(&out.stderr));
+        let ignored = text(&out.stdout);
+        let mask = ignored.trim().strip_prefix("SigIgn:").map(str::trim).unwrap_or_default();
+        let mask = u64::from_str_radix(mask, 16).unwrap();
+        assert_eq!(mask & 1 << (libc::SIGCHLD - 1), 0, "{args:?}: {ignored}");
+    }
+}
+
 #[test]
 fn death_by_signal_is_128_plus_the_signal() {
     // Without a PID namespace the shell is not PID 1 and dies of its own SIGTERM.

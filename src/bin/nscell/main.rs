@@ -33,6 +33,9 @@ fn main() {
     let argv0 = args.next().unwrap_or_default();
     let personality = Personality::of(&argv0);
     personality.set();
+    // Started with SIGCHLD ignored, nscell could not learn how the sandbox ended: the kernel
+    // would reap it unasked.
+    let _ = nscell::signals::default_sigchld();
     std::process::exit(run(personality, &argv0.to_string_lossy(), args.collect()));
 }
 
