@@ -21,22 +21,45 @@ else
 fi
 bwrap="bwrap --unshare-user --unshare-pid --unshare-uts --unshare-ipc --bind / / --proc /proc /bin/true"
 unshare="unshare --user --map-root-user --pid --fork --mount --uts --ipc --mount-proc /bin/true"
+# bubblewrap's personality: each build as `bwrap` (a symlink), against bubblewrap, with the
+# arguments of a typical caller (a new root from /usr; the symlinks a usr-merged host needs
+# there). --unshare-all: both start a reaper as PID 1.
+as_bwrap="--unshare-all --ro-bind /usr /usr --symlink usr/lib64 /lib64 --symlink usr/lib /lib
+  --symlink usr/bin /bin --proc /proc --dev /dev --tmpfs /tmp true"
+links=$(mktemp -d /tmp/nscell-binary.XXXXXX)
+trap 'rm -rf "$links"' EXIT
+personality=()
+for build in dynamic static musl; do
+  [ -n "${!build}" ] || continue
+  mkdir "$links/$build"
+  ln -s "$PWD/${!build}" "$links/$build/bwrap"
+  personality+=("$links/$build/bwrap $as_bwrap")
+done
 
 cases=("$dynamic -- /bin/true" "$static -- /bin/true")
 [ -n "$musl" ] && cases+=("$musl -- /bin/true")
 command -v bwrap >/dev/null && cases+=("$bwrap") || echo "bwrap is not installed: skipped" >&2
 command -v unshare >/dev/null && cases+=("$unshare") || echo "unshare is not installed: skipped" >&2
 cases+=("/bin/true")
+if command -v bwrap >/dev/null; then
+  cases+=("${personality[@]}" "$(command -v bwrap) $as_bwrap")
+fi
+# One line each (hyperfine names a case by its command).
+for i in "${!cases[@]}"; do cases[i]=$(echo ${cases[i]}); done
 hyperfine -N --warmup 50 --runs "$runs" --export-json /tmp/nscell-binary.json "${cases[@]}"
 
 echo
-echo "median wall time, ms (ratios to bwrap from this run):"
+echo "median wall time, ms (ratios from this run: nscell -- /bin/true to bwrap; the"
+echo "personality cases to bubblewrap with the same arguments):"
 python3 - <<'PY'
 import json
 r = json.load(open("/tmp/nscell-binary.json"))["results"]
 bw = next((x["median"] for x in r if x["command"].startswith("bwrap")), None)
+peer = next((x["median"] for x in r if "--unshare-all" in x["command"]
+             and not x["command"].startswith("/tmp/")), None)
 for x in r:
-    ratio = f'{x["median"] / bw:.3f}' if bw else "-"
+    base = peer if "--unshare-all" in x["command"] else bw
+    ratio = f'{x["median"] / base:.3f}' if base else "-"
     print(f'{x["median"] * 1e3:7.3f}  {ratio:>6}  {x["command"]}')
 PY
 
