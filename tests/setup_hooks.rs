@@ -33,6 +33,24 @@ fn read_link(path: String) -> Option<String> {
     std::fs::read_link(path).ok().map(|p| p.to_string_lossy().into_owned())
 }
 
+/// Says on stderr (past the harness's capture, as common's `skip!` does) that part of a test
+/// cannot run here.
+fn skip_part(why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED part of {}: {why}", module_path!());
+}
+
+/// Whether a memory limit can be set here: the cgroup tests' rule (root uses its own cgroups;
+/// anyone else a delegated one CI names in `NSCELL_TEST_CGROUP`, which it runs the tests in).
+fn memory_limit() -> Result<(), String> {
+    if !is_root() && std::env::var_os("NSCELL_TEST_CGROUP").is_none() {
+        return Err("not root and NSCELL_TEST_CGROUP unset: no delegated cgroup to write".into());
+    }
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory").is_dir();
+    let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+        .is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"));
+    if v1 || v2 { Ok(()) } else { Err("no memory controller here".into()) }
+}
+
 /// What a hook saw of the sandbox's first task.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -50,6 +68,31 @@ struct Seen {
     net_ns: Option<String>,
     /// Its parent (`PPid:` of `/proc/PID/status`).
     ppid: Option<u32>,
+    /// Whether it shares this process's memory (`kcmp(KCMP_VM)`; `None` where the kernel has
+    /// no `kcmp`, and at `BeforeExec`).
+    shares_memory: Option<bool>,
+}
+
+/// Whether `pid` shares this process's memory, by `kcmp(KCMP_VM)`.
+fn shares_memory(pid: u32) -> Option<bool> {
+    const KCMP_VM: libc::c_long = 1;
+    // SAFETY: kcmp reads nothing of this process's memory; its arguments are plain integers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            std::process::id() as libc::c_long,
+            pid as libc::c_long,
+            KCMP_VM,
+            0,
+            0,
+        )
+    };
+    match r {
+        0 => Some(true),
+        r if r > 0 => Some(false),
+        _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) => None,
+        _ => panic!("kcmp {pid}: {}", std::io::Error::last_os_error()),
+    }
 }
 
 fn look(info: SetupInfo) -> Seen {
@@ -65,6 +108,11 @@ fn look(info: SetupInfo) -> Seen {
         pid_ns: read_link(format!("{proc}/ns/pid")),
         net_ns: read_link(format!("{proc}/ns/net")),
         ppid,
+        // With an init, at BeforeExec the init is not dumpable any more, and kcmp refused
+        // (unless root).
+        shares_memory: (info.stage != SetupStage::BeforeExec)
+            .then(|| shares_memory(info.pid))
+            .flatten(),
     }
 }
 
@@ -105,20 +153,46 @@ fn assert_saw_the_first_task(seen: &[Seen], pid: u32, what: &str) {
 fn a_hook_at_each_stage_sees_the_first_task_before_it_executes() {
     let _serial = serial();
     type Config = fn(&mut Sandbox);
-    let configs: [(&str, Config); 4] = [
-        ("default", |_| {}),
-        ("init", |sb| {
-            sb.init(true);
-        }),
+    // (what, how, whether the first task shares the caller's memory)
+    let mut configs: Vec<(&str, Config, bool)> = vec![
+        ("default", |_| {}, true),
+        // An init has a copy of its own.
+        (
+            "init",
+            |sb| {
+                sb.init(true);
+            },
+            false,
+        ),
         // No PID namespace: the pid is the program's own, in the caller's namespace.
-        ("no PID namespace", |sb| {
-            sb.namespaces(Namespaces::USER | Namespaces::MOUNT);
-        }),
-        ("a new root", |sb| {
-            sb.ro_bind("/", "/").tmpfs("/tmp");
-        }),
+        (
+            "no PID namespace",
+            |sb| {
+                sb.namespaces(Namespaces::USER | Namespaces::MOUNT);
+            },
+            true,
+        ),
+        (
+            "a new root",
+            |sb| {
+                sb.ro_bind("/", "/").tmpfs("/tmp");
+            },
+            true,
+        ),
     ];
-    for (what, config) in configs {
+    // Under a memory limit a child outside vfork never shares the caller's memory (the
+    // sandbox's OOM killer would kill the caller with it): a copy, as an init gets.
+    match memory_limit() {
+        Ok(()) => configs.push((
+            "memory limit",
+            |sb| {
+                sb.limits(nscell::cgroup::Limits::new().memory_max(256 << 20));
+            },
+            false,
+        )),
+        Err(why) => skip_part(&why),
+    }
+    for (what, config, shared) in configs {
         let mut sb = Sandbox::new("/bin/sh");
         sb.args(["-c", "exit 3"]);
         config(&mut sb);
@@ -128,6 +202,11 @@ fn a_hook_at_each_stage_sees_the_first_task_before_it_executes() {
         assert_eq!(child.wait().unwrap().code(), Some(3), "{what}");
         let seen = seen.lock().unwrap().clone();
         assert_saw_the_first_task(&seen, pid, what);
+        for s in &seen {
+            if let Some(shares) = s.shares_memory {
+                assert_eq!(shares, shared, "{what}: {seen:?}");
+            }
+        }
         let pid_ns = seen[0].pid_ns.clone();
         if what == "no PID namespace" {
             assert_eq!(pid_ns, Some(common::own_ns("pid")), "{seen:?}");
@@ -307,6 +386,19 @@ fn maps_written_by_the_callers_hook_are_the_programs() {
 }
 
 #[test]
+fn maps_written_by_the_callers_hook_under_a_memory_limit() {
+    let _serial = serial();
+    if let Err(why) = memory_limit() {
+        skip!("{why}");
+    }
+    // The child is a copy of the caller's (the OOM rule): the hook writes the copy's maps.
+    let mut sb = Sandbox::new("/bin/sh");
+    sb.args(["-c", "id -u; id -g"]).limits(nscell::cgroup::Limits::new().memory_max(256 << 20));
+    write_maps(&mut sb, 0, 0);
+    assert_eq!(stdout(&sb.output().unwrap()), "0\n0\n");
+}
+
+#[test]
 fn a_nested_user_namespace_maps_the_ids_the_caller_wrote() {
     let _serial = serial();
     let (euid, egid) = (euid(), egid());
@@ -474,13 +566,7 @@ fn after_joins_the_hooks_see_the_task_in_the_joined_namespaces() {
         let text = stdout(&sb.output().unwrap());
         assert_eq!(text, format!("0\n{}\n", target_net.as_deref().unwrap()));
     } else {
-        // Past the harness's capture, as common's skip! does: a skip is always seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED part of {}: only root may join a network namespace beside a new user \
-             namespace",
-            module_path!()
-        );
+        skip_part("only root may join a network namespace beside a new user namespace");
     }
     target.kill().unwrap();
     target.wait().unwrap();

@@ -107,3 +107,14 @@ impl Sandbox {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_sandbox_with_hooks_stays_send_and_sync() {
+        fn both<T: Send + Sync>(_: &T) {}
+        let mut sb = crate::Sandbox::new("/bin/true");
+        sb.on_setup(crate::SetupStage::BeforeExec, |_| Ok(()));
+        both(&sb);
+    }
+}

@@ -219,9 +219,8 @@ mod tests {
     }
 
     #[test]
-    fn a_sandbox_with_hooks_stays_send_and_sync() {
+    fn the_hooks_are_send_and_sync() {
         fn both<T: Send + Sync>() {}
         both::<CallerHooks>();
-        both::<crate::Sandbox>();
     }
 }
