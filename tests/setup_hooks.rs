@@ -119,7 +119,7 @@ fn look(info: SetupInfo) -> Seen {
 /// Sets a hook at every stage that records what it sees.
 fn watch_all(sb: &mut Sandbox) -> Arc<Mutex<Vec<Seen>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    for stage in SetupStage::ALL {
+    for &stage in SetupStage::ALL {
         let log = Arc::clone(&seen);
         sb.on_setup(stage, move |info| {
             log.lock().unwrap().push(look(info));
@@ -259,12 +259,12 @@ fn an_error_from_a_hook_fails_the_spawn_and_leaves_nothing() {
     let marker = dir.join("ran");
     let fds = fd_count();
     for init in [false, true] {
-        for failing in SetupStage::ALL {
+        for &failing in SetupStage::ALL {
             let what = format!("failing at {failing:?}, init {init}");
             let mut sb = Sandbox::new("/bin/sh");
             sb.args(["-c", &format!("touch {}", marker.display())]).init(init);
             let log = Arc::new(Mutex::new(Vec::new()));
-            for stage in SetupStage::ALL {
+            for &stage in SetupStage::ALL {
                 let log = Arc::clone(&log);
                 sb.on_setup(stage, move |info| {
                     log.lock().unwrap().push((info.stage, info.pid));
@@ -292,7 +292,7 @@ fn an_error_from_a_hook_fails_the_spawn_and_leaves_nothing() {
             let log = log.lock().unwrap().clone();
             let stages: Vec<SetupStage> = log.iter().map(|s| s.0).collect();
             let expected: Vec<SetupStage> =
-                SetupStage::ALL.into_iter().filter(|s| *s <= failing).collect();
+                SetupStage::ALL.iter().copied().filter(|s| *s <= failing).collect();
             assert_eq!(stages, expected, "{what}");
             assert!(!*late.lock().unwrap(), "{what}: a later hook ran");
             assert!(!marker.exists(), "{what}: the program ran");

@@ -32,9 +32,10 @@ pub enum SetupStage {
 }
 
 impl SetupStage {
-    /// Every stage, in the order the setup reaches them.
-    pub const ALL: [SetupStage; 3] =
-        [SetupStage::NamespacesCreated, SetupStage::MountsReady, SetupStage::BeforeExec];
+    /// Every stage, in the order the setup reaches them (a slice: a later version may add
+    /// stages).
+    pub const ALL: &'static [SetupStage] =
+        &[SetupStage::NamespacesCreated, SetupStage::MountsReady, SetupStage::BeforeExec];
 
     /// The child's checkpoint for this stage.
     pub(crate) const fn checkpoint(self) -> Checkpoint {
