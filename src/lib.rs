@@ -38,7 +38,10 @@
 //!
 //! When the parent must act between `clone` and `exec` (id maps beyond the caller's own id, which
 //! only root or `newuidmap`/`newgidmap` may write), the child waits on a pipe while the parent
-//! writes the maps; it still shares the caller's memory instead of copying it.
+//! writes the maps; it still shares the caller's memory instead of copying it. The caller can
+//! act there too: [`Sandbox::on_setup`] runs its hooks at each [`SetupStage`] while the child
+//! waits, and with [`Sandbox::id_maps_by_caller`] such a hook writes the id maps itself (as
+//! bubblewrap's `--userns-block-fd` lets its caller do).
 //!
 //! # The API
 //!
@@ -129,5 +132,6 @@ pub use lifecycle::{ResourceUsage, WaitInfo};
 pub use namespaces::Namespaces;
 pub use process::Child;
 pub use sandbox::Sandbox;
+pub use spawn::{SetupInfo, SetupStage};
 pub use stdio::Stdio;
 pub use support::Support;

@@ -269,9 +269,21 @@ pub(crate) fn limit_nested_userns(plan: &HardenPlan<'_>) -> Result<(), Failure> 
 /// sandbox's that the nested one owns, in which every mount is locked (this is how the mounts
 /// are locked then: the throwaway user namespace of [`crate::child::mount_lock`] would still
 /// count against the limit of 1 for a while after it is gone, as the kernel frees it later).
+///
+/// Empty maps in the plan (the caller's hook wrote the sandbox's, [`crate::Sandbox::id_maps_by_caller`])
+/// map the effective ids this task has now, read before it leaves for the nested namespace.
 fn nested_userns_limit(nested: &NestedUserns) -> Result<(), Errno> {
     use rustix::thread::UnshareFlags;
     let proc = nested.proc_dir.as_fd();
+    let (mut uid_line, mut gid_line) = (MapLine::new(), MapLine::new());
+    let uid_map = match nested.uid_map.as_slice() {
+        [] => uid_line.mapping_itself(rustix::process::geteuid().as_raw()),
+        map => map,
+    };
+    let gid_map = match nested.gid_map.as_slice() {
+        [] => gid_line.mapping_itself(rustix::process::getegid().as_raw()),
+        map => map,
+    };
     // The limit is the writer's user namespace's (a user sysctl follows the writer, not the
     // procfs).
     write_proc_at(proc, c"sys/user/max_user_namespaces", b"1")?;
@@ -284,6 +296,73 @@ fn nested_userns_limit(nested: &NestedUserns) -> Result<(), Errno> {
     // shares no fd table.
     unsafe { rustix::thread::unshare_unsafe(flags) }?;
     write_proc_at(proc, c"self/setgroups", b"deny")?;
-    write_proc_at(proc, c"self/uid_map", &nested.uid_map)?;
-    write_proc_at(proc, c"self/gid_map", &nested.gid_map)
+    write_proc_at(proc, c"self/uid_map", uid_map)?;
+    write_proc_at(proc, c"self/gid_map", gid_map)
+}
+
+/// One line of an id map file that maps one id to itself, `"ID ID 1\n"`, rendered without
+/// allocating.
+struct MapLine {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl MapLine {
+    const fn new() -> MapLine {
+        MapLine { buf: [0; 32], len: 0 }
+    }
+
+    /// Appends `b` (the buffer holds the longest line, 2 × 10 digits and 4 more bytes).
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len = self.len.saturating_add(1);
+        }
+    }
+
+    /// Appends `id` in decimal.
+    fn push_id(&mut self, id: u32) {
+        let mut div = 1_000_000_000u32;
+        let mut started = false;
+        while div > 0 {
+            let digit = id.checked_div(div).unwrap_or(0).checked_rem(10).unwrap_or(0) as u8;
+            if digit != 0 || started || div == 1 {
+                started = true;
+                self.push(b'0'.saturating_add(digit));
+            }
+            div = div.checked_div(10).unwrap_or(0);
+        }
+    }
+
+    /// The line that maps `id` to itself.
+    fn mapping_itself(&mut self, id: u32) -> &[u8] {
+        self.len = 0;
+        self.push_id(id);
+        self.push(b' ');
+        self.push_id(id);
+        self.push(b' ');
+        self.push(b'1');
+        self.push(b'\n');
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_macros, reason = "tests run in the test harness, never after clone")]
+mod tests {
+    use super::MapLine;
+
+    #[test]
+    fn a_map_line_maps_an_id_to_itself() {
+        for (id, line) in [
+            (0, "0 0 1\n"),
+            (7, "7 7 1\n"),
+            (10, "10 10 1\n"),
+            (65534, "65534 65534 1\n"),
+            (1_000_000_000, "1000000000 1000000000 1\n"),
+            (u32::MAX, "4294967295 4294967295 1\n"),
+        ] {
+            assert_eq!(MapLine::new().mapping_itself(id), line.as_bytes(), "{id}");
+        }
+    }
 }

@@ -224,6 +224,10 @@ steps! {
     MountOverlay => "mount an overlay on",
     /// Making a file of data and binding it ([`bind_data`](crate::Sandbox::bind_data)).
     BindData => "bind a file of data on",
+    /// A hook of the caller's ([`on_setup`](crate::Sandbox::on_setup)) returned an error (its
+    /// `source`, errno and message included) or panicked: the sandbox was told to leave and
+    /// reaped before anything of it ran.
+    SetupHook => "run the caller's setup hook",
 }
 
 impl std::fmt::Display for Step {

@@ -146,8 +146,9 @@ impl KillGate {
 }
 
 /// Where the child's setup stops for the parent, on the handshake and forked paths, when the
-/// parent has something to do there ([`crate::spawn`]'s hooks). The order table in
-/// [`crate::child`] places them.
+/// parent has something to do there ([`crate::spawn`]'s hooks: nscell's own, then the caller's,
+/// whose [`crate::SetupStage`] names one of these each). The order table in [`crate::child`]
+/// places them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Checkpoint {

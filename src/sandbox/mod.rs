@@ -6,6 +6,7 @@ mod check;
 mod checkpoint_tests;
 mod fs;
 mod harden;
+mod hooks;
 mod join;
 mod lifecycle;
 mod net;
@@ -89,6 +90,10 @@ pub struct Sandbox {
     pub(crate) network: Option<crate::net::Network>,
     /// The last spawn's environment and `execve` candidates ([`Sandbox::refresh_env`]).
     env_cache: Option<EnvCache>,
+    /// The caller's hooks at the setup's stages ([`Sandbox::on_setup`]).
+    pub(crate) setup_hooks: spawn::CallerHooks,
+    /// The caller's hooks write the id maps ([`Sandbox::id_maps_by_caller`]).
+    pub(crate) id_maps_by_caller: bool,
 }
 
 /// The program's environment (`KEY=VALUE` strings) and `execve` candidates as a spawn built
@@ -155,6 +160,8 @@ impl Sandbox {
             limits: None,
             network: None,
             env_cache: None,
+            setup_hooks: Default::default(),
+            id_maps_by_caller: false,
         }
     }
 
@@ -517,6 +524,14 @@ impl Sandbox {
         let paths_in_child = ctx.paths_in_child;
         let ns = r.namespaces;
         let (mut harden, landlock_status) = self.harden.plan(&ctx)?;
+        if self.id_maps_by_caller {
+            // The ids inside are the caller's hook's to choose: the nested user namespace maps
+            // those the child has once they are written (empty maps: read them then).
+            if let Some(nested) = harden.nested_userns.as_mut() {
+                nested.uid_map.clear();
+                nested.gid_map.clear();
+            }
+        }
         // Either would undo the allowlist: flushing the rules, or raw frames.
         let net_caps = crate::Capabilities::NET_ADMIN | crate::Capabilities::NET_RAW;
         if net.egress.is_some() && !harden.withhold(net_caps) {
@@ -627,7 +642,13 @@ impl Sandbox {
         }
         let mut hooks = spawn::Hooks::with_maps(r.parent_maps.as_ref());
         hooks.net = net.start.as_mut();
+        hooks.caller = Some(&mut self.setup_hooks);
+        hooks.maps_by_caller = self.id_maps_by_caller;
         let spawned = spawn::spawn(&mut plan, &mut parent_end, hooks, &life.setup_bound());
+        if spawned.is_err() {
+            // A hook that panicked: its sandbox is reaped, its panic goes on.
+            self.setup_hooks.resume_panic();
+        }
         // clone3 (which clears the signal handlers) placed the child in its cgroup2 leaf.
         let placed = plan.sighand_cleared.load(std::sync::atomic::Ordering::Relaxed);
         match spawned {
@@ -784,6 +805,30 @@ impl Sandbox {
         Ok(out)
     }
 
+    /// [`Sandbox::id_maps_by_caller`] can work: no maps of nscell's, a new user namespace
+    /// (`namespaces`, as resolved), and a hook that writes them.
+    fn check_maps_by_caller(&self, has_maps: bool, namespaces: Namespaces) -> Result<(), Error> {
+        if has_maps {
+            return Err(Error::invalid(
+                "id_maps_by_caller with uid_map or gid_map: the id maps are either nscell's or \
+                 the caller's",
+            ));
+        }
+        if !namespaces.contains(Namespaces::USER) {
+            return Err(Error::invalid(
+                "id_maps_by_caller needs a new user namespace (Namespaces::USER): there are \
+                 no maps to write without one",
+            ));
+        }
+        if !self.setup_hooks.has(spawn::SetupStage::NamespacesCreated) {
+            return Err(Error::invalid(
+                "id_maps_by_caller needs a hook at SetupStage::NamespacesCreated (on_setup) \
+                 that writes the maps: nothing else would",
+            ));
+        }
+        Ok(())
+    }
+
     /// Works out namespaces and id maps, checking everything the kernel would refuse.
     fn resolve(&self) -> Result<Resolved, Error> {
         let joined = self.joins.at_start.iter().fold(Namespaces::empty(), |all, (ns, _)| all | *ns);
@@ -859,11 +904,14 @@ impl Sandbox {
                 "uid and gid maps need a new user namespace (Namespaces::USER)",
             ));
         }
+        if self.id_maps_by_caller {
+            self.check_maps_by_caller(has_maps, namespaces)?;
+        }
         let mount_proc =
             self.mount_proc.unwrap_or(asked.contains(Namespaces::PID | Namespaces::MOUNT));
 
         let (mut self_maps, mut parent_maps) = (None, None);
-        if namespaces.contains(Namespaces::USER) {
+        if namespaces.contains(Namespaces::USER) && !self.id_maps_by_caller {
             let inside = |own: u32| if implicit_user { own } else { 0 };
             let uid_map = if self.uid_map.is_empty() {
                 vec![IdMap::new(inside(euid), euid, 1)]
@@ -894,9 +942,10 @@ impl Sandbox {
         let own_inside = |maps: &[IdMap], id: u32| {
             inside_id(maps, id).unwrap_or(if implicit_user { id } else { 0 })
         };
-        let ids_inside = if joined_user {
+        let ids_inside = if joined_user || self.id_maps_by_caller {
             // The joined namespace's maps are not read; nothing that needs these ids (the
-            // nested user namespace's maps) is allowed with it.
+            // nested user namespace's maps) is allowed with it. The caller's maps are not
+            // known before its hook writes them: the nested namespace reads them then.
             (OVERFLOW_ID, OVERFLOW_ID)
         } else if !namespaces.contains(Namespaces::USER) {
             (euid, egid)

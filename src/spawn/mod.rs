@@ -21,6 +21,7 @@
 //! outlive the child's use of them) is established here and nowhere else.
 #![allow(unsafe_code)]
 
+mod hooks;
 mod stack;
 
 use crate::child;
@@ -38,6 +39,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 pub(crate) use crate::lifecycle::SetupBound;
+pub(crate) use hooks::CallerHooks;
+pub use hooks::{SetupInfo, SetupStage};
 
 /// Why a spawn failed: a step of the child (reported by record; the caller knows the plan's
 /// paths to describe it), or a step of the parent.
@@ -101,6 +104,13 @@ pub(crate) struct Hooks<'h> {
     /// The network helper, started at [`Checkpoint::NamespacesCreated`] (after the maps) and
     /// waited for until it is ready.
     pub net: Option<&'h mut crate::net::Start>,
+    /// The caller's own hooks ([`crate::Sandbox::on_setup`]), after nscell's at each
+    /// checkpoint.
+    pub caller: Option<&'h mut CallerHooks>,
+    /// The caller's hooks write the id maps ([`crate::Sandbox::id_maps_by_caller`]): at
+    /// [`Checkpoint::NamespacesCreated`] the network helper, which needs them, starts after
+    /// the caller's hooks instead of before.
+    pub maps_by_caller: bool,
 }
 
 /// A test's own hook, at each checkpoint of its set, for spawns from the thread that set it.
@@ -116,7 +126,7 @@ thread_local! {
 impl<'h> Hooks<'h> {
     /// The parent's part when it writes the id maps itself (or none).
     pub fn with_maps(maps: Option<&'h ParentMaps>) -> Hooks<'h> {
-        Hooks { maps, net: None }
+        Hooks { maps, net: None, caller: None, maps_by_caller: false }
     }
 
     /// The checkpoints at which the parent acts (a set of [`Checkpoint::bit`]s).
@@ -126,17 +136,29 @@ impl<'h> Hooks<'h> {
         } else {
             0
         };
+        let maps = maps | self.caller.as_ref().map_or(0, |c| c.checkpoints());
         #[cfg(test)]
         let maps = maps | TEST_HOOK.with_borrow(|h| h.as_ref().map_or(0, |(set, _)| *set));
         maps
     }
 
-    /// The parent's part at `at`, for the child `pid`.
+    /// The parent's part at `at`, for the child `pid`: nscell's own, then the caller's.
     fn run(&mut self, at: Checkpoint, pid: i32) -> Result<(), Error> {
-        if at == Checkpoint::NamespacesCreated {
+        let created = at == Checkpoint::NamespacesCreated;
+        if created {
             if let Some(maps) = self.maps {
                 maps.write(pid)?;
             }
+        }
+        if created && !self.maps_by_caller {
+            if let Some(net) = self.net.as_deref_mut() {
+                net.run(pid)?;
+            }
+        }
+        if let Some(caller) = self.caller.as_deref_mut() {
+            caller.run(at, pid)?;
+        }
+        if created && self.maps_by_caller {
             if let Some(net) = self.net.as_deref_mut() {
                 net.run(pid)?;
             }
@@ -419,6 +441,11 @@ impl Setup<'_> {
                     if acted.is_ok() {
                         acted = hooks.run(at, self.successor.unwrap_or(pid));
                     }
+                    // A bound that passed while the hooks ran (a caller's hook may block for as
+                    // long as it likes) cuts the setup here, before the child goes on.
+                    if let Some(cut) = Self::passed(bound) {
+                        break cut;
+                    }
                     if acted.is_ok() {
                         let _ = rustix::net::send(fd, b"g", SendFlags::NOSIGNAL);
                     } else {
@@ -468,6 +495,21 @@ impl Setup<'_> {
                 // Polling failed: wait without a bound rather than abandon a running child.
                 Err(_) => return Ok(()),
             }
+        }
+    }
+
+    /// Whether `bound` cuts the setup short now (without waiting).
+    fn passed(bound: &SetupBound<'_>) -> Option<Cut> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        if bound.deadline.is_some_and(|d| d <= Instant::now()) {
+            return Some(Cut::TimedOut);
+        }
+        let abort = bound.abort.as_ref()?;
+        let mut fds = [PollFd::new(abort, PollFlags::IN)];
+        let now = Timespec { tv_sec: 0, tv_nsec: 0 };
+        match poll(&mut fds, Some(&now)) {
+            Ok(_) if !fds[0].revents().is_empty() => Some(Cut::Interrupted),
+            _ => None,
         }
     }
 
@@ -550,5 +592,39 @@ fn finish(plan: &Plan<'_>, pid: i32, pidfd: OwnedFd) -> Result<Spawned, SpawnErr
             reap(&pidfd);
             Err(SpawnError::Child(f))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_hooks_ask_for_their_checkpoints_only() {
+        // None set: no checkpoint, so the spawn keeps the fast path.
+        let mut none = CallerHooks::default();
+        let hooks = Hooks { caller: Some(&mut none), ..Hooks::with_maps(None) };
+        assert_eq!(hooks.checkpoints(), 0);
+        let mut some = CallerHooks::default();
+        some.push(SetupStage::MountsReady, Box::new(|_| Ok(())));
+        some.push(SetupStage::BeforeExec, Box::new(|_| Ok(())));
+        let hooks = Hooks { caller: Some(&mut some), ..Hooks::with_maps(None) };
+        assert_eq!(
+            hooks.checkpoints(),
+            Checkpoint::MountsReady.bit() | Checkpoint::BeforeExec.bit()
+        );
+    }
+
+    #[test]
+    fn the_callers_hooks_run_at_their_checkpoint_and_end_the_run_with_their_error() {
+        let mut caller = CallerHooks::default();
+        caller.push(
+            SetupStage::NamespacesCreated,
+            Box::new(|info| Err(std::io::Error::from_raw_os_error(info.pid as i32))),
+        );
+        let mut hooks = Hooks { caller: Some(&mut caller), ..Hooks::with_maps(None) };
+        assert!(hooks.run(Checkpoint::MountsReady, 5).is_ok());
+        let e = hooks.run(Checkpoint::NamespacesCreated, 5).unwrap_err();
+        assert_eq!((e.step(), e.raw_os_error()), (Some(Step::SetupHook), Some(5)));
     }
 }
