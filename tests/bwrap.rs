@@ -282,3 +282,107 @@ fn a_second_sandbox_joins_the_first_through_its_child_pid() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{}", show("join", &bwrap, &out));
     }
 }
+
+/// Spawns `bwrap args...` with fd 3 writing to `info` and fd 4 reading `block` (a FIFO), as
+/// bubblewrap's callers pass them; stdout piped.
+fn spawn_blocked(bwrap: &Path, info: &Path, block: &Path, args: &[&str]) -> std::process::Child {
+    let script = format!("exec \"$@\" 3>{} 4<>{}", info.display(), block.display());
+    Command::new("/bin/sh")
+        .args(["-c", &script, "sh"])
+        .arg(bwrap)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The child-pid of an `--info-fd` record once it is complete (its closing brace written).
+fn info_pid(info: &Path) -> u32 {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(info).unwrap_or_default();
+        if text.trim_end().ends_with('}') {
+            return text
+                .split("\"child-pid\": ")
+                .nth(1)
+                .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no child-pid in {text:?}"));
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no --info-fd record: {text:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+}
+
+/// `--block-fd`: the record comes first, the command only once a byte is written to the fd.
+#[test]
+fn block_fd_holds_the_command_until_the_caller_writes() {
+    let dir = TempDir::new("bwrap-block-fd");
+    let (info, block) = (dir.join("info"), dir.join("block"));
+    for bwrap in bwraps(&dir) {
+        let _ = std::fs::remove_file(&info);
+        mkfifo(&block);
+        let ran = dir.join("ran");
+        let _ = std::fs::remove_file(&ran);
+        let script = format!("touch {}; echo started", ran.display());
+        let args = ["--bind", "/", "/", "--info-fd", "3", "--block-fd", "4", "sh", "-c", &script];
+        let child = spawn_blocked(&bwrap, &info, &block, &args);
+        let pid = info_pid(&info);
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "{}", bwrap.display());
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!ran.exists(), "{}: the command ran before the fd was written", bwrap.display());
+        std::fs::OpenOptions::new().write(true).open(&block).unwrap().write_all(b"x").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}: {:?}", bwrap.display(), out.status);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n", "{}", bwrap.display());
+    }
+}
+
+/// `--userns-block-fd`: nscell writes no id maps; the caller reads the child's pid from
+/// `--info-fd`, writes them, and writes a byte to let the setup go on with them.
+#[test]
+fn userns_block_fd_lets_the_caller_write_the_id_maps() {
+    let dir = TempDir::new("bwrap-userns-block-fd");
+    let (info, block) = (dir.join("info"), dir.join("block"));
+    let euid = rustix::process::geteuid().as_raw();
+    let egid = rustix::process::getegid().as_raw();
+    for bwrap in bwraps(&dir) {
+        let _ = std::fs::remove_file(&info);
+        mkfifo(&block);
+        let args = ["--unshare-user", "--bind", "/", "/", "--info-fd", "3"];
+        let args = [&args[..], &["--userns-block-fd", "4", "sh", "-c", "id -u; id -g"]].concat();
+        let child = spawn_blocked(&bwrap, &info, &block, &args);
+        let pid = info_pid(&info);
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny").unwrap();
+        std::fs::write(format!("/proc/{pid}/uid_map"), format!("1234 {euid} 1\n")).unwrap();
+        std::fs::write(format!("/proc/{pid}/gid_map"), format!("4321 {egid} 1\n")).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&block).unwrap().write_all(b"x").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}: {:?}", bwrap.display(), out.status);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "1234\n4321\n", "{}", bwrap.display());
+    }
+    // bubblewrap's rules for it, and their words.
+    let nscell = bwraps(&dir).remove(0);
+    for (args, want) in [
+        (&["--info-fd", "3"][..], "bwrap: --userns-block-fd requires --unshare-user\n"),
+        (&["--unshare-user"][..], "bwrap: --userns-block-fd requires --info-fd\n"),
+    ] {
+        let args = [&["--bind", "/", "/", "--userns-block-fd", "4"], args, &["true"]].concat();
+        let out = run_with(&nscell, &format!("3>{} 4</dev/null", info.display()), &args);
+        assert_eq!(String::from_utf8_lossy(&out.stderr), want, "{args:?}");
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+}

@@ -4,6 +4,7 @@
 
 use crate::cli::{Cli, FsOp, HardenOpt};
 use crate::fds::Fds;
+use nscell::Namespaces;
 use rustix::fs::OFlags;
 use std::os::fd::BorrowedFd;
 use std::time::Instant;
@@ -70,9 +71,18 @@ pub fn check_personality(cli: &Cli) -> Result<(), String> {
             ));
         }
     }
-    for (option, fd) in [("--block-fd", cli.block_fd), ("--userns-block-fd", cli.userns_block_fd)] {
-        if fd.is_some() {
-            return Err(format!("{option} is not supported by nscell yet"));
+    if cli.userns_block_fd.is_some() {
+        // bubblewrap's rules and words: the caller writes the maps of a new user namespace,
+        // after it has read the child's pid from --info-fd.
+        let user_ns = crate::sandbox::namespaces(cli).is_none_or(|n| n.contains(Namespaces::USER));
+        if !user_ns || cli.join.user.is_some() {
+            return Err("--userns-block-fd requires --unshare-user".into());
+        }
+        if cli.info_fd.is_none() {
+            return Err("--userns-block-fd requires --info-fd".into());
+        }
+        if cli.harden.iter().any(|h| matches!(h, HardenOpt::DisableUserns)) {
+            return Err("--disable-userns is not compatible with  --userns-block-fd".into());
         }
     }
     if !cli.personality.is_bwrap() {
@@ -237,4 +247,49 @@ pub fn resolve_egress(net: &mut crate::cli::NetOpts) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// How a wait for a `--block-fd` ended.
+pub enum Unblocked {
+    /// The fd has data (one byte was taken) or is closed.
+    Go,
+    /// A signal came (`abort` became readable) or the deadline passed: the library, which
+    /// watches the same fd and clock, ends the setup.
+    Stop,
+}
+
+/// Waits until `fd` can be read, then takes one byte from it (bubblewrap's `--block-fd` and
+/// `--userns-block-fd`); a signal on `abort` or the `deadline` ends the wait first.
+pub fn wait_unblocked(
+    fd: &std::fs::File,
+    abort: Option<&std::os::fd::OwnedFd>,
+    deadline: Option<Instant>,
+) -> std::io::Result<Unblocked> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return Ok(Unblocked::Stop);
+        }
+        let timeout =
+            left.map(|w| Timespec { tv_sec: w.as_secs() as i64, tv_nsec: w.subsec_nanos() as i64 });
+        let mut polled = vec![PollFd::new(fd, PollFlags::IN)];
+        if let Some(abort) = abort {
+            polled.push(PollFd::new(abort, PollFlags::IN));
+        }
+        match poll(&mut polled, timeout.as_ref()) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if polled.get(1).is_some_and(|f| !f.revents().is_empty()) {
+            return Ok(Unblocked::Stop);
+        }
+        let mut byte = [0u8; 1];
+        match rustix::io::read(fd, &mut byte) {
+            Ok(_) => return Ok(Unblocked::Go),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

@@ -225,10 +225,43 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     sb.pty(pty);
     // Only a setup step that reads an fd (--file) can block; without one the setup takes the
     // fast path, and a signal that comes meanwhile reaches the program once it runs.
-    let setup_can_block = cli.fs.iter().any(|op| matches!(op, cli::FsOp::File { .. }));
+    let blocks = cli.block_fd.is_some() || cli.userns_block_fd.is_some();
+    let setup_can_block = blocks || cli.fs.iter().any(|op| matches!(op, cli::FsOp::File { .. }));
     if let Some(fd) = abort.filter(|_| setup_can_block).and_then(|fd| fd.try_clone_to_owned().ok())
     {
         sb.abort_setup_on(fd);
+    }
+    // With a block fd, the caller waits for the start record before it unblocks the setup (it
+    // may write the id maps first): the records are written from the setup, once the
+    // namespaces exist, as bubblewrap writes them right after its clone.
+    let (mut info, mut json) = (info, json);
+    let early_json = std::sync::Arc::new(std::sync::Mutex::new(None));
+    if blocks {
+        let (mut info, mut json, slot) = (info.take(), json.take(), early_json.clone());
+        let wait_for = |fd: Option<i32>| fd.and_then(|fd| fds.file(fd).ok());
+        let (mut userns_block, block) = (wait_for(cli.userns_block_fd), wait_for(cli.block_fd));
+        let abort = || abort.and_then(|fd| fd.try_clone_to_owned().ok());
+        let (abort1, abort2) = (abort(), abort());
+        let deadline = cli.timeout.and_then(|t| Instant::now().checked_add(t));
+        sb.on_setup(nscell::SetupStage::NamespacesCreated, move |at| {
+            let record = status::start_record(at.pid, false, None);
+            if let Some(info) = info.take() {
+                status::write_info(info, &record);
+            }
+            if let Some(json) = json.take() {
+                let started = JsonStatus::start(json, record);
+                *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(started);
+            }
+            if let Some(fd) = userns_block.take() {
+                inputs::wait_unblocked(&fd, abort1.as_ref(), deadline)?;
+            }
+            Ok(())
+        });
+        if let Some(fd) = block {
+            sb.on_setup(nscell::SetupStage::BeforeExec, move |_| {
+                inputs::wait_unblocked(&fd, abort2.as_ref(), deadline).map(|_| ())
+            });
+        }
     }
     let mut child = match sb.spawn() {
         Ok(child) => child,
@@ -253,7 +286,8 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     if let Some(info) = info {
         status::write_info(info, &record);
     }
-    let json = json.map(|f| JsonStatus::start(f, record));
+    let early_json = early_json.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let json = json.map(|f| JsonStatus::start(f, record)).or(early_json);
     // As the library does: a deadline the clock cannot represent is never reached.
     let deadline = cli.timeout.and_then(|t| Instant::now().checked_add(t));
     let ended = match (&forwarder, pty) {

@@ -68,8 +68,13 @@ pub fn sandbox(cli: &Cli, fds: &Fds, programs: &[Vec<u8>], inherited: &[i32]) ->
         (None, true) if maps.is_empty() => Some(caller),
         (None, _) => None,
     };
+    // --userns-block-fd: the caller writes the maps (once it has read the pid from --info-fd).
     let user_ns = cli.join.user.is_none()
+        && cli.userns_block_fd.is_none()
         && (ns.is_some_and(|n| n.contains(Namespaces::USER)) || !euid.is_root());
+    if cli.userns_block_fd.is_some() {
+        sb.id_maps_by_caller(true);
+    }
     if user_ns || cli.uid.is_some() {
         if let Some(uid) = own(cli.uid, &cli.uid_maps, euid.as_raw()) {
             sb.uid_map(IdMap::new(uid, euid.as_raw(), 1));
