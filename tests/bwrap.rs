@@ -386,3 +386,42 @@ fn userns_block_fd_lets_the_caller_write_the_id_maps() {
         assert_eq!(out.status.code(), Some(1), "{args:?}");
     }
 }
+
+/// `--info-fd` and `--json-status-fd` name each new namespace even when the program has ended
+/// before nscell could look at it (they are seen during the setup, as bubblewrap reads them
+/// right after its clone). `true` is often gone before a look after the spawn, not always:
+/// 20 runs each.
+#[test]
+fn the_records_name_the_namespaces_of_a_program_that_is_already_gone() {
+    let dir = TempDir::new("bwrap-ns-ids");
+    let (info, json) = (dir.join("info"), dir.join("json"));
+    let redirects = format!("3>{} 4>{}", info.display(), json.display());
+    let own = |name: &str| {
+        std::os::unix::fs::MetadataExt::ino(
+            &std::fs::metadata(format!("/proc/self/ns/{name}")).unwrap(),
+        )
+    };
+    for bwrap in bwraps(&dir).iter().flat_map(|b| std::iter::repeat_n(b.clone(), 20)) {
+        for extra in [&[][..], &["--as-pid-1"][..]] {
+            let args = ["--unshare-all", "--bind", "/", "/", "--info-fd", "3"];
+            let args = [&args[..], &["--json-status-fd", "4"], extra, &["true"]].concat();
+            let out = run_with(&bwrap, &redirects, &args);
+            assert!(out.status.success(), "{}", show("true", &bwrap, &out));
+            for file in [&info, &json] {
+                let text = std::fs::read_to_string(file).unwrap();
+                for name in ["ipc", "mnt", "net", "pid", "uts"] {
+                    let key = format!("\"{name}-namespace\": ");
+                    let inode: u64 = text
+                        .split(&key)
+                        .nth(1)
+                        .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| {
+                            panic!("{} {extra:?}: no {key} in {text}", bwrap.display())
+                        });
+                    assert_ne!(inode, own(name), "{}: {name} is ours", bwrap.display());
+                }
+            }
+        }
+    }
+}

@@ -236,15 +236,28 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     // namespaces exist, as bubblewrap writes them right after its clone.
     let (mut info, mut json) = (info, json);
     let early_json = std::sync::Arc::new(std::sync::Mutex::new(None));
+    // The namespaces, seen while the sandbox is set up: a short program may be gone (its
+    // links unreadable) by the time spawn returns.
+    let seen = status::Seen::default();
+    if info.is_some() || json.is_some() {
+        for stage in [nscell::SetupStage::NamespacesCreated, nscell::SetupStage::BeforeExec] {
+            let seen = seen.clone();
+            sb.on_setup(stage, move |at| {
+                status::look_at(&seen, at.pid);
+                Ok(())
+            });
+        }
+    }
     if blocks {
         let (mut info, mut json, slot) = (info.take(), json.take(), early_json.clone());
+        let early_seen = seen.clone();
         let wait_for = |fd: Option<i32>| fd.and_then(|fd| fds.file(fd).ok());
         let (mut userns_block, block) = (wait_for(cli.userns_block_fd), wait_for(cli.block_fd));
         let abort = || abort.and_then(|fd| fd.try_clone_to_owned().ok());
         let (abort1, abort2) = (abort(), abort());
         let deadline = cli.timeout.and_then(|t| Instant::now().checked_add(t));
         sb.on_setup(nscell::SetupStage::NamespacesCreated, move |at| {
-            let record = status::start_record(at.pid, false, None);
+            let record = status::start_record(at.pid, false, None, &early_seen);
             if let Some(info) = info.take() {
                 status::write_info(info, &record);
             }
@@ -279,7 +292,7 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     }
     // One look at the program's namespaces serves both records.
     let record = if info.is_some() || json.is_some() {
-        status::start_record(child.id(), sandbox::has_init(&cli), child.network_helper_id())
+        status::start_record(child.id(), sandbox::has_init(&cli), child.network_helper_id(), &seen)
     } else {
         String::new()
     };

@@ -974,8 +974,9 @@ TIOCLINUX, x32 calls):
             opt(
                 "--userns-block-fd",
                 "FD",
-                "wait until FD can be read once the user namespace exists (for a\n\
-                 caller that writes its id maps)",
+                "wait until FD can be read once the user namespace exists, writing\n\
+                 no id maps: the caller writes them for --info-fd's child-pid\n\
+                 (needs --unshare-user and --info-fd)",
                 |s, v| {
                     s.cli.userns_block_fd = Some(v.fd()?);
                     Ok(())

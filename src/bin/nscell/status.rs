@@ -32,17 +32,46 @@ pub fn error_status(e: &Error) -> i32 {
     }
 }
 
+/// The sandbox's namespaces as a task of it was seen during the setup (`/proc/PID/ns/NAME`
+/// inodes by name, at the stages where the start record looks: [`look_at`]).
+pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, u64)>>>;
+
+/// Notes the namespaces of `pid` (a task of the sandbox, still in its setup) in `seen`, each
+/// one that can be read and is not this process's own: a later look replaces an earlier one.
+/// Every look gives a true namespace of the sandbox's task at that moment, and none that
+/// differs from ours changes after `NamespacesCreated` but the mount namespace, which the
+/// mount lock replaces before `BeforeExec` (until then the task is in ours: nothing is noted).
+pub fn look_at(seen: &Seen, pid: u32) {
+    let found: Vec<(&'static str, u64)> = Namespaces::all()
+        .iter()
+        .filter_map(|ns| ns.proc_name())
+        .filter_map(|name| {
+            let inode =
+                |who: &str| std::fs::metadata(format!("/proc/{who}/ns/{name}")).map(|m| m.ino());
+            match (inode(&pid.to_string()), inode("self")) {
+                (Ok(theirs), Ok(ours)) if theirs != ours => Some((name, theirs)),
+                _ => None,
+            }
+        })
+        .collect();
+    let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (name, inode) in found {
+        seen.retain(|(n, _)| *n != name);
+        seen.push((name, inode));
+    }
+}
+
 /// The first JSON line of `--json-status-fd`: the pid and each namespace of the program that is
 /// not nscell's own (the user namespace included when one was added implicitly). A namespace
-/// whose link can no longer be read (the program already ended) is left out. Then the network
-/// helper's pid, when there is one.
+/// whose link can no longer be read (the program already ended) is the one `seen` during the
+/// setup ([`look_at`]), or left out. Then the network helper's pid, when there is one.
 ///
 /// `pid` is the sandbox's first task; with an `init` that is nscell's init, and the pid given
 /// is the program's (the init's first child) while it runs: the init is not dumpable, so only
 /// root may open its `/proc/PID/ns/*` or `/proc/PID/root`, and callers that join or enter the
 /// sandbox through those links (`--userns`/`--pidns`, `flatpak enter`) need a task they can
 /// read. The program is in the same namespaces, and the init ends as soon as it does.
-pub fn start_record(pid: u32, init: bool, helper: Option<u32>) -> String {
+pub fn start_record(pid: u32, init: bool, helper: Option<u32>, seen: &Seen) -> String {
     let who = match init {
         true => std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
             .ok()
@@ -54,14 +83,19 @@ pub fn start_record(pid: u32, init: bool, helper: Option<u32>) -> String {
     if let Some(h) = helper {
         line.push_str(&format!(", \"network-helper-pid\": {h}"));
     }
+    let seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     for ns in Namespaces::all().iter() {
         let Some(name) = ns.proc_name() else { continue };
         let inode =
             |who: &str| std::fs::metadata(format!("/proc/{who}/ns/{name}")).map(|m| m.ino());
-        if let (Ok(theirs), Ok(ours)) = (inode(&who), inode("self")) {
-            if theirs != ours {
-                line.push_str(&format!(", \"{name}-namespace\": {theirs}"));
-            }
+        let ours = inode("self");
+        let theirs = match inode(&who) {
+            Ok(theirs) if ours.as_ref().is_ok_and(|o| *o != theirs) => Some(theirs),
+            Ok(_) => None,
+            Err(_) => seen.iter().find(|(n, _)| *n == name).map(|(_, i)| *i),
+        };
+        if let Some(theirs) = theirs {
+            line.push_str(&format!(", \"{name}-namespace\": {theirs}"));
         }
     }
     line.push_str("}\n");
@@ -169,7 +203,7 @@ mod tests {
     fn the_start_record_lists_only_namespaces_that_differ() {
         // This process shares every namespace with itself.
         assert_eq!(
-            start_record(std::process::id(), false, None),
+            start_record(std::process::id(), false, None, &Seen::default()),
             format!("{{\"child-pid\": {}}}\n", std::process::id())
         );
     }
