@@ -4,32 +4,11 @@
 //! (bubblewrap's suite itself is run with tests/bwrap-suite.sh; CI fetches nothing.)
 mod common;
 
-use common::TempDir;
+use common::{TempDir, bwraps, show};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const REAL_BWRAP: &str = "/usr/bin/bwrap";
-
-/// nscell as `bwrap`, then the real bubblewrap if present.
-fn bwraps(dir: &TempDir) -> Vec<PathBuf> {
-    let link = dir.join("bwrap");
-    if !link.exists() {
-        std::os::unix::fs::symlink(common::nscell_bin(), &link).unwrap();
-    }
-    let mut all = vec![link];
-    if Path::new(REAL_BWRAP).exists() {
-        all.push(PathBuf::from(REAL_BWRAP));
-    } else {
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOTE {}: {REAL_BWRAP} missing, expectations checked against nscell only",
-            module_path!()
-        );
-    }
-    all
-}
 
 /// Whether `bwrap` is nscell (the symlink), not the real bubblewrap.
 fn nscell(bwrap: &Path) -> bool {
@@ -46,16 +25,6 @@ fn run_with(bwrap: &Path, redirects: &str, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn show(what: &str, bwrap: &Path, out: &Output) -> String {
-    format!(
-        "{what} with {}: {:?}\nstdout: {}\nstderr: {}",
-        bwrap.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The `Cap*:` lines of the program's /proc/self/status, as `name value` pairs.

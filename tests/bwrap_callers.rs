@@ -6,33 +6,9 @@
 //! and nowhere else.
 mod common;
 
-use common::TempDir;
+use common::{TempDir, bwraps, show};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-const REAL_BWRAP: &str = "/usr/bin/bwrap";
-
-/// The binaries every shape is run with: nscell as `bwrap`, then the real bubblewrap if present.
-fn bwraps(dir: &TempDir) -> Vec<PathBuf> {
-    let link = dir.join("bin");
-    std::fs::create_dir_all(&link).unwrap();
-    let link = link.join("bwrap");
-    if !link.exists() {
-        std::os::unix::fs::symlink(common::nscell_bin(), &link).unwrap();
-    }
-    let mut all = vec![link];
-    if Path::new(REAL_BWRAP).exists() {
-        all.push(PathBuf::from(REAL_BWRAP));
-    } else {
-        use std::io::Write as _;
-        let _ = writeln!(
-            std::io::stderr(),
-            "NOTE {}: {REAL_BWRAP} missing, expectations checked against nscell only",
-            module_path!()
-        );
-    }
-    all
-}
 
 fn euid() -> u32 {
     std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap()
@@ -53,16 +29,6 @@ fn s(v: &[&str]) -> Vec<String> {
 
 fn p(path: &Path) -> String {
     path.to_str().unwrap().to_string()
-}
-
-fn show(what: &str, bwrap: &Path, out: &Output) -> String {
-    format!(
-        "{what} with {}: {:?}\nstdout: {}\nstderr: {}",
-        bwrap.display(),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -227,3 +227,41 @@ pub fn own_cgroups() -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// The real bubblewrap, when installed: the bubblewrap personality's tests check each
+/// expectation against it too.
+pub const REAL_BWRAP: &str = "/usr/bin/bwrap";
+
+/// The binaries a bubblewrap-personality test runs each case with: a symlink named `bwrap` to
+/// this crate's nscell (made in `dir`), then the real bubblewrap if present (else a note).
+pub fn bwraps(dir: &TempDir) -> Vec<std::path::PathBuf> {
+    use std::path::{Path, PathBuf};
+    let link = dir.join("bin");
+    std::fs::create_dir_all(&link).unwrap();
+    let link = link.join("bwrap");
+    if !link.exists() {
+        std::os::unix::fs::symlink(nscell_bin(), &link).unwrap();
+    }
+    let mut all = vec![link];
+    if Path::new(REAL_BWRAP).exists() {
+        all.push(PathBuf::from(REAL_BWRAP));
+    } else {
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "NOTE: {REAL_BWRAP} missing, expectations checked against nscell only"
+        );
+    }
+    all
+}
+
+/// A bwrap run's outcome, for an assertion's message.
+pub fn show(what: &str, bwrap: &std::path::Path, out: &Output) -> String {
+    format!(
+        "{what} with {}: {:?}\nstdout: {}\nstderr: {}",
+        bwrap.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
