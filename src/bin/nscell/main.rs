@@ -259,7 +259,8 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
         sb.on_setup(nscell::SetupStage::NamespacesCreated, move |at| {
             let record = status::start_record(at.pid, false, None, &early_seen);
             if let Some(info) = info.take() {
-                status::write_info(info, &record);
+                // Before the setup goes on: the caller reads it, then unblocks.
+                let _ = status::write_info(info, &record).join();
             }
             if let Some(json) = json.take() {
                 let started = JsonStatus::start(json, record);
@@ -296,9 +297,7 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     } else {
         String::new()
     };
-    if let Some(info) = info {
-        status::write_info(info, &record);
-    }
+    let info_written = info.map(|info| status::write_info(info, &record));
     let early_json = early_json.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     let json = json.map(|f| JsonStatus::start(f, record)).or(early_json);
     // As the library does: a deadline the clock cannot represent is never reached.
@@ -329,6 +328,9 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
     };
     if let Some(json) = json {
         json.finish(code, oom_killed);
+    }
+    if let Some(written) = info_written {
+        let _ = written.join();
     }
     code
 }

@@ -103,9 +103,10 @@ pub fn start_record(pid: u32, init: bool, helper: Option<u32>, seen: &Seen) -> S
 }
 
 /// `--info-fd`: the start record ([`start_record`]), one field per line, written once and the
-/// fd closed, as bubblewrap does. A reader that does not read cannot stop nscell: it is
-/// written from a thread of its own.
-pub fn write_info(mut file: File, record: &str) {
+/// fd closed, as bubblewrap does. A reader that does not read cannot keep the program from
+/// starting or nscell from passing signals on: it is written from a thread of its own, which
+/// nscell waits for before it exits (or the record could be lost with a short program).
+pub fn write_info(mut file: File, record: &str) -> JoinHandle<()> {
     // bubblewrap's shape: one field per line (callers grep the child-pid line).
     let record = record
         .trim_end()
@@ -114,7 +115,7 @@ pub fn write_info(mut file: File, record: &str) {
         .replace('}', "\n}\n");
     std::thread::spawn(move || {
         let _ = file.write_all(record.as_bytes());
-    });
+    })
 }
 
 /// The message for a sandbox that could not run the program: the library's sentence (the
