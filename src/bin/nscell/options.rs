@@ -491,9 +491,13 @@ namespace mapping your own ids is added when --unshare-user is not named):
             opt(
                 "--argv0",
                 "VALUE",
-                "the command's argv[0] (default: the command as given)",
+                "the command's argv[0] (default: the command as given); once",
                 |s, v| {
-                    s.cli.argv0 = Some(v.one()?);
+                    let argv0 = v.one()?;
+                    if s.cli.argv0.is_some() {
+                        return Err(Error::Value("--argv0 used multiple times".into()));
+                    }
+                    s.cli.argv0 = Some(argv0);
                     Ok(())
                 },
             ),

@@ -520,6 +520,11 @@ fn bubblewraps_personality_parses_the_same_options_and_says_usage_its_way() {
 }
 
 #[test]
+fn argv0_is_given_once() {
+    assert_eq!(err(&["--argv0", "a", "--argv0", "b", "true"]), "--argv0 used multiple times");
+}
+
+#[test]
 fn perms_and_size_are_given_once_per_operation_and_size_is_a_plain_number() {
     for list in [
         &["--perms", "0640", "--perms", "0640", "--tmpfs", "/a"][..],
