@@ -71,7 +71,16 @@
 //! - Dropping a [`Child`] that was not waited for kills it (see [`Child`]).
 //! - The caller's process is never changed: no environment, working directory, signal handler,
 //!   or subreaper change, and no `waitpid(-1)`.
+//!
+//! # Cargo features
+//!
+//! - `cli` (default): the `nscell` binary (its command-line parser, lexopt). Library users can
+//!   turn it off with `default-features = false`.
+//! - `tokio`: the async face, `nscell::asynchronous`: `Sandbox::spawn_async` and a `Child` whose
+//!   waits are futures driven by its pidfd, with tokio pipes for its stdio.
 #![deny(unsafe_code)]
+// docs.rs builds with --cfg docsrs (Cargo.toml): each optional item names its feature there.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 /// Declares a module whose code runs after `clone` (in a task that shares the caller's memory),
@@ -98,6 +107,9 @@ macro_rules! after_clone {
     };
 }
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod asynchronous;
 mod caps;
 pub mod cgroup;
 after_clone! { mod child; }

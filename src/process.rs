@@ -172,10 +172,50 @@ impl Child {
 
     /// [`reap`](Child::reap), blocking until the sandbox exits unless `hang` is `NOHANG`.
     fn reap_with(&mut self, hang: WaitIdOptions) -> Result<Option<crate::WaitInfo>, Error> {
+        self.reap_as(hang, true)
+    }
+
+    /// The status and usage once the sandbox has been reaped; `None` while it runs, whatever
+    /// its deadline (the async face enforces it without blocking: [`Child::time_out`]).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn reap_now(&mut self) -> Result<Option<crate::WaitInfo>, Error> {
+        self.reap_as(WaitIdOptions::NOHANG, false)
+    }
+
+    /// When the [`timeout`](crate::Sandbox::timeout) ends the sandbox, if one is set.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.life.deadline
+    }
+
+    /// Ends the sandbox because its timeout passed: it is killed, and reported as timed out
+    /// once reaped.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn time_out(&mut self) {
+        if self.status.is_none() {
+            self.life.timed_out = true;
+            let _ = self.kill();
+        }
+    }
+
+    /// Whether the sandbox has been reaped.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn reaped(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// [`reap_with`](Child::reap_with); past the deadline, kills and waits (blocking) only when
+    /// `enforce`.
+    fn reap_as(
+        &mut self,
+        hang: WaitIdOptions,
+        enforce: bool,
+    ) -> Result<Option<crate::WaitInfo>, Error> {
         if self.status.is_none() {
             let options = WaitIdOptions::EXITED | hang;
             let mut reaped = wait_pidfd(self.pidfd.as_fd(), options)?;
-            if reaped.is_none() && self.life.deadline.is_some_and(|d| Instant::now() >= d) {
+            let late = self.life.deadline.is_some_and(|d| Instant::now() >= d);
+            if reaped.is_none() && enforce && late {
                 self.life.timed_out = true;
                 let _ = crate::sys::pidfd_send_signal(self.pidfd.as_raw_fd(), libc_sig::SIGKILL);
                 reaped = wait_pidfd(self.pidfd.as_fd(), WaitIdOptions::EXITED)?;

@@ -1,5 +1,7 @@
 //! The [`Sandbox`] builder.
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod cgroup;
 mod check;
 #[cfg(test)]
