@@ -139,3 +139,45 @@ fn outside_a_runtime_spawn_async_is_refused() {
     assert!(matches!(e, nscell::Error::InvalidInput(_)), "{e}");
     nothing_left_within(1);
 }
+
+/// examples/run_many (built by `cargo build --features tokio --example run_many`, as .ci/run
+/// does): its table shows each snippet's outcome.
+#[test]
+fn the_run_many_example_prints_what_became_of_each_snippet() {
+    let _alone = ALONE.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = std::env::current_exe().unwrap();
+    let example = exe.parent().unwrap().parent().unwrap().join("examples").join("run_many");
+    if !example.exists() {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"SKIPPED run_many: not built (cargo build --features tokio --example run_many)\n",
+        );
+        return;
+    }
+    let out = std::process::Command::new(&example).arg("16").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let row = |snippet: &str| -> Vec<String> {
+        text.lines().filter(|l| l.contains(snippet)).map(str::to_string).collect()
+    };
+    for line in row("echo hello") {
+        assert!(line.contains("exit 0") && line.ends_with("hello"), "{line}");
+    }
+    for line in row("exit 3") {
+        assert!(line.contains("exit 3"), "{line}");
+    }
+    for line in row("while :; do :; done") {
+        assert!(line.contains("timed out"), "{line}");
+    }
+    for line in row("/proc/net/dev") {
+        assert!(line.ends_with("lo"), "only loopback: {line}");
+    }
+    for line in row("echo started; wait") {
+        assert!(line.contains("timed out") && line.ends_with("started"), "{line}");
+    }
+    for line in row("echo $(hostname)") {
+        assert!(line.contains("sandbox 0"), "{line}");
+    }
+    assert_eq!(row("echo hello").len(), 2, "{text}");
+    assert!(text.contains("16 sandboxes in "), "{text}");
+}
