@@ -78,6 +78,16 @@
 //!   turn it off with `default-features = false`.
 //! - `tokio`: the async face, `nscell::asynchronous`: `Sandbox::spawn_async` and a `Child` whose
 //!   waits are futures driven by its pidfd, with tokio pipes for its stdio.
+//!
+//! # Stability
+//!
+//! The public API is what this crate page documents: the items at the root and in its public
+//! modules. The `nscell` binary's command line and exit statuses are kept as stable as the API.
+//! Before 1.0 a minor version may break either (CHANGELOG.md says how); a patch version does
+//! not. Enums that grow as the kernel and nscell do (`Error`, `Step`, `Operation`,
+//! `SetupStage`, the network and cgroup choices) and structs that gain fields (`WaitInfo`,
+//! `SetupInfo`) are `#[non_exhaustive]`: match them with a `_` arm, and build them only
+//! through this crate. Minimum Rust: the `rust-version` of Cargo.toml (checked in CI).
 #![deny(unsafe_code)]
 // docs.rs builds with --cfg docsrs (Cargo.toml): each optional item names its feature there.
 #![cfg_attr(docsrs, feature(doc_cfg))]
