@@ -181,3 +181,40 @@ fn the_run_many_example_prints_what_became_of_each_snippet() {
     assert_eq!(row("echo hello").len(), 2, "{text}");
     assert!(text.contains("16 sandboxes in "), "{text}");
 }
+
+/// The live parts end with the sandbox as on the sync path: the cgroup of a dropped, unwaited
+/// child is gone once the task has reaped it. Needs a cgroup this user may write (root's own,
+/// or the delegated one CI sets up); without one it says so and skips.
+#[test]
+fn a_dropped_childs_cgroup_is_removed() {
+    alone(async {
+        let mut sb = sh("sleep 30");
+        sb.limits(nscell::cgroup::Limits::new().pids_max(100));
+        let child = match sb.spawn_async() {
+            Ok(child) => child,
+            Err(e) if !common::is_root() && std::env::var_os("NSCELL_TEST_CGROUP").is_none() => {
+                let _ = std::io::Write::write_all(
+                    &mut std::io::stderr(),
+                    format!("SKIPPED a_dropped_childs_cgroup_is_removed: {e}\n").as_bytes(),
+                );
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let paths: Vec<std::path::PathBuf> = child
+            .as_sync()
+            .cgroup()
+            .expect("the sandbox's cgroup")
+            .paths()
+            .map(|p| p.to_path_buf())
+            .collect();
+        assert!(!paths.is_empty() && paths.iter().all(|p| p.exists()), "{paths:?}");
+        drop(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while paths.iter().any(|p| p.exists()) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(paths.iter().all(|p| !p.exists()), "left behind: {paths:?}");
+        nothing_left_within(5);
+    });
+}
