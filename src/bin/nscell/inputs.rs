@@ -153,7 +153,6 @@ pub fn read_seccomp_programs(
     deadline: Option<Instant>,
     abort: Option<BorrowedFd<'_>>,
 ) -> Result<Vec<Vec<u8>>, ReadStop> {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     let mut programs = Vec::new();
     let bwrap = cli.personality.is_bwrap();
     // bubblewrap closes each fd once it has read it: a second use finds it closed.
@@ -175,23 +174,10 @@ pub fn read_seccomp_programs(
         let mut bytes = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left.is_some_and(|l| l.is_zero()) {
-                return Err(ReadStop::TimedOut);
-            }
-            let timeout = left
-                .map(|w| Timespec { tv_sec: w.as_secs() as i64, tv_nsec: w.subsec_nanos() as i64 });
-            let mut polled = vec![PollFd::new(&file, PollFlags::IN)];
-            if let Some(abort) = &abort {
-                polled.push(PollFd::new(abort, PollFlags::IN));
-            }
-            match poll(&mut polled, timeout.as_ref()) {
-                Ok(0) | Err(rustix::io::Errno::INTR) => continue,
-                Ok(_) => {}
-                Err(e) => return Err(cannot(e)),
-            }
-            if polled.get(1).is_some_and(|f| !f.revents().is_empty()) {
-                return Err(ReadStop::Signal);
+            match readable(file, abort, deadline).map_err(cannot)? {
+                Readiness::TimedOut => return Err(ReadStop::TimedOut),
+                Readiness::Aborted => return Err(ReadStop::Signal),
+                Readiness::Readable => {}
             }
             match rustix::io::read(file, &mut buf) {
                 Ok(0) => break,
@@ -249,45 +235,63 @@ pub fn resolve_egress(net: &mut crate::cli::NetOpts) -> Result<(), String> {
     Ok(())
 }
 
-/// How a wait for a `--block-fd` ended.
-pub enum Unblocked {
-    /// The fd has data (one byte was taken) or is closed.
-    Go,
-    /// A signal came (`abort` became readable) or the deadline passed: the library, which
-    /// watches the same fd and clock, ends the setup.
-    Stop,
+/// What a wait for an fd to become readable met first.
+enum Readiness {
+    Readable,
+    /// `abort` became readable: a signal came.
+    Aborted,
+    /// The deadline passed.
+    TimedOut,
 }
 
-/// Waits until `fd` can be read, then takes one byte from it (bubblewrap's `--block-fd` and
-/// `--userns-block-fd`); a signal on `abort` or the `deadline` ends the wait first.
-pub fn wait_unblocked(
-    fd: &std::fs::File,
-    abort: Option<&std::os::fd::OwnedFd>,
+/// Waits until `fd` can be read (or is closed), a signal makes `abort` readable, or the
+/// `deadline` passes, whichever comes first.
+fn readable(
+    fd: BorrowedFd<'_>,
+    abort: Option<BorrowedFd<'_>>,
     deadline: Option<Instant>,
-) -> std::io::Result<Unblocked> {
+) -> Result<Readiness, rustix::io::Errno> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
     loop {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left.is_some_and(|l| l.is_zero()) {
-            return Ok(Unblocked::Stop);
+            return Ok(Readiness::TimedOut);
         }
         let timeout =
             left.map(|w| Timespec { tv_sec: w.as_secs() as i64, tv_nsec: w.subsec_nanos() as i64 });
-        let mut polled = vec![PollFd::new(fd, PollFlags::IN)];
-        if let Some(abort) = abort {
+        let mut polled = vec![PollFd::new(&fd, PollFlags::IN)];
+        if let Some(abort) = &abort {
             polled.push(PollFd::new(abort, PollFlags::IN));
         }
         match poll(&mut polled, timeout.as_ref()) {
             Ok(0) | Err(rustix::io::Errno::INTR) => continue,
             Ok(_) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
         if polled.get(1).is_some_and(|f| !f.revents().is_empty()) {
-            return Ok(Unblocked::Stop);
+            return Ok(Readiness::Aborted);
+        }
+        return Ok(Readiness::Readable);
+    }
+}
+
+/// Waits until `fd` can be read, then takes one byte from it (bubblewrap's `--block-fd` and
+/// `--userns-block-fd`). A signal on `abort` or the `deadline` ends the wait first; the
+/// library, which watches the same fd and clock, then ends the setup.
+pub fn wait_unblocked(
+    fd: &std::fs::File,
+    abort: Option<&std::os::fd::OwnedFd>,
+    deadline: Option<Instant>,
+) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    loop {
+        match readable(fd.as_fd(), abort.map(AsFd::as_fd), deadline)? {
+            Readiness::Aborted | Readiness::TimedOut => return Ok(()),
+            Readiness::Readable => {}
         }
         let mut byte = [0u8; 1];
         match rustix::io::read(fd, &mut byte) {
-            Ok(_) => return Ok(Unblocked::Go),
+            Ok(_) => return Ok(()),
             Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -273,7 +273,7 @@ fn run(personality: Personality, argv0: &str, args: Vec<OsString>) -> i32 {
         });
         if let Some(fd) = block {
             sb.on_setup(nscell::SetupStage::BeforeExec, move |_| {
-                inputs::wait_unblocked(&fd, abort2.as_ref(), deadline).map(|_| ())
+                inputs::wait_unblocked(&fd, abort2.as_ref(), deadline)
             });
         }
     }
