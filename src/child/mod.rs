@@ -180,11 +180,12 @@ fn setup(plan: &Plan<'_>) -> Result<(), Failure> {
     run_steps(plan, IN_SANDBOX)
 }
 
-/// The caller's signal handlers, reset (clone3 with `CLONE_CLEAR_SIGHAND` has reset all but
-/// `SIGPIPE`'s disposition already).
+/// The caller's signal handlers, reset (clone3 with `CLONE_CLEAR_SIGHAND` has reset all
+/// handlers already, but not the ignored `SIGPIPE` and `SIGCHLD`, which the program must get at
+/// their defaults too).
 fn reset_signals(plan: &Plan<'_>) -> Result<(), Failure> {
     if plan.sighand_cleared.load(Ordering::Relaxed) {
-        sys::reset_sigpipe().map_err(fail(Step::ResetSignals))
+        sys::reset_ignored_defaults().map_err(fail(Step::ResetSignals))
     } else {
         sys::reset_signal_handlers().map_err(fail(Step::ResetSignals))
     }

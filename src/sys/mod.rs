@@ -63,7 +63,7 @@ pub use process::{
 pub use seccomp::{SockFilter, seccomp_set_filter};
 pub use signal::{
     SIGCHLD, SIGKILL, SIGRTMAX, SIGSTOP, blocked_signals, default_ignored_sigchld,
-    has_default_action, reset_signal_handlers, reset_sigpipe, set_signal_mask, signalfd,
+    has_default_action, reset_ignored_defaults, reset_signal_handlers, set_signal_mask, signalfd,
     wait_signal, wait_signal_for,
 };
 pub use terminal::{session_and_group, terminal_session};

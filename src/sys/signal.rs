@@ -28,20 +28,36 @@ const SIGPIPE: c_int = 13;
 /// `SIGCHLD`, the exit signal of every child nscell creates.
 pub const SIGCHLD: c_int = 17;
 
-/// Puts `SIGPIPE` and `SIGCHLD` back to `SIG_DFL`, ignored or not: the Rust runtime ignores
-/// `SIGPIPE`, and an ignored `SIGCHLD` (inherited across `execve`) makes the kernel reap the
-/// program's children before it can wait for them, and would keep an init from ever hearing of
-/// its program's end; programs expect both at their defaults, as bubblewrap 0.11 gives them.
-/// Enough after `clone3` with `CLONE_CLEAR_SIGHAND`, which has reset every handled signal but
-/// keeps ignored ones ignored.
-pub fn reset_sigpipe() -> Result<(), Errno> {
+/// The handler `sig` has (`rt_sigaction` with no new action).
+fn handler_of(sig: c_int) -> Result<usize, Errno> {
+    let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
+    // SAFETY: a NULL new action and a valid out-pointer of the kernel's struct; size 8.
+    let ret =
+        unsafe { syscall4(nr::RT_SIGACTION, sig as usize, 0, &mut old as *mut _ as usize, 8) };
+    check(ret).map(|_| old.handler)
+}
+
+/// Puts `sig` back to `SIG_DFL`.
+fn set_default(sig: c_int) -> Result<(), Errno> {
     let default = KernelSigaction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 };
-    for sig in [SIGPIPE, SIGCHLD] {
-        // SAFETY: a valid kernel sigaction with SIG_DFL (no restorer needed) and no old action.
-        let ret = unsafe {
-            syscall4(nr::RT_SIGACTION, sig as usize, &default as *const _ as usize, 0, 8)
-        };
-        check(ret)?;
+    // SAFETY: a valid kernel sigaction with SIG_DFL (no restorer needed) and no old action.
+    let ret =
+        unsafe { syscall4(nr::RT_SIGACTION, sig as usize, &default as *const _ as usize, 0, 8) };
+    check(ret).map(|_| ())
+}
+
+/// The signals a program gets at their defaults even when the caller ignores them: the Rust
+/// runtime ignores `SIGPIPE`, and an ignored `SIGCHLD` (inherited across `execve`) makes the
+/// kernel reap the program's children before it can wait for them, and would keep an init from
+/// ever hearing of its program's end. Programs expect both at their defaults, as bubblewrap 0.11
+/// gives them (`std::process::Command` resets `SIGPIPE` likewise).
+const RESET_EVEN_IF_IGNORED: [c_int; 2] = [SIGPIPE, SIGCHLD];
+
+/// Puts [`RESET_EVEN_IF_IGNORED`] back to `SIG_DFL`, ignored or not. Enough after `clone3` with
+/// `CLONE_CLEAR_SIGHAND`, which has reset every handled signal but keeps ignored ones ignored.
+pub fn reset_ignored_defaults() -> Result<(), Errno> {
+    for sig in RESET_EVEN_IF_IGNORED {
+        set_default(sig)?;
     }
     Ok(())
 }
@@ -49,44 +65,25 @@ pub fn reset_sigpipe() -> Result<(), Errno> {
 /// Puts the calling process's `SIGCHLD` back to `SIG_DFL` if it is ignored (`SIG_IGN`), and says
 /// whether it was. A handler is left alone. Signal dispositions are the whole process's.
 pub fn default_ignored_sigchld() -> Result<bool, Errno> {
-    let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
-    // SAFETY: a NULL new action and a valid out-pointer of the kernel's struct; size 8.
-    let ret =
-        unsafe { syscall4(nr::RT_SIGACTION, SIGCHLD as usize, 0, &mut old as *mut _ as usize, 8) };
-    check(ret)?;
-    if old.handler != SIG_IGN {
+    if handler_of(SIGCHLD)? != SIG_IGN {
         return Ok(false);
     }
-    let default = KernelSigaction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 };
-    // SAFETY: a valid kernel sigaction with SIG_DFL (no restorer needed) and no old action.
-    let ret = unsafe {
-        syscall4(nr::RT_SIGACTION, SIGCHLD as usize, &default as *const _ as usize, 0, 8)
-    };
-    check(ret).map(|_| true)
+    set_default(SIGCHLD).map(|_| true)
 }
 
-/// Puts every signal that has a handler back to `SIG_DFL`, and `SIGPIPE` and `SIGCHLD` even when
-/// ignored (see [`reset_sigpipe`]; `std::process::Command` resets `SIGPIPE` likewise).
+/// Puts every signal that has a handler back to `SIG_DFL`, and [`RESET_EVEN_IF_IGNORED`] even
+/// when ignored.
 ///
 /// Only the calling task's dispositions change: after `clone` without `CLONE_SIGHAND` the child
 /// has its own copy of the table.
 pub fn reset_signal_handlers() -> Result<(), Errno> {
-    let default = KernelSigaction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 };
     for sig in 1..=SIGRTMAX {
         if sig == SIGKILL || sig == SIGSTOP {
             continue;
         }
-        let mut old = KernelSigaction { handler: 0, flags: 0, restorer: 0, mask: 0 };
-        // SAFETY: a NULL new action and a valid out-pointer of the kernel's struct; size 8.
-        let ret =
-            unsafe { syscall4(nr::RT_SIGACTION, sig as usize, 0, &mut old as *mut _ as usize, 8) };
-        check(ret)?;
-        if old.handler != SIG_DFL && (old.handler != SIG_IGN || sig == SIGPIPE || sig == SIGCHLD) {
-            // SAFETY: a valid kernel sigaction with SIG_DFL; no restorer is needed for SIG_DFL.
-            let ret = unsafe {
-                syscall4(nr::RT_SIGACTION, sig as usize, &default as *const _ as usize, 0, 8)
-            };
-            check(ret)?;
+        let handler = handler_of(sig)?;
+        if handler != SIG_DFL && (handler != SIG_IGN || RESET_EVEN_IF_IGNORED.contains(&sig)) {
+            set_default(sig)?;
         }
     }
     Ok(())
