@@ -36,6 +36,11 @@ pub fn error_status(e: &Error) -> i32 {
 /// inodes by name, at the stages where the start record looks: [`look_at`]).
 pub type Seen = std::sync::Arc<std::sync::Mutex<Vec<(&'static str, u64)>>>;
 
+/// The inode of `/proc/WHO/ns/NAME`: which namespace of that kind the task is in.
+fn ns_inode(who: &str, name: &str) -> std::io::Result<u64> {
+    std::fs::metadata(format!("/proc/{who}/ns/{name}")).map(|m| m.ino())
+}
+
 /// Notes the namespaces of `pid` (a task of the sandbox, still in its setup) in `seen`, each
 /// one that can be read and is not this process's own: a later look replaces an earlier one.
 /// Every look gives a true namespace of the sandbox's task at that moment, and none that
@@ -45,13 +50,9 @@ pub fn look_at(seen: &Seen, pid: u32) {
     let found: Vec<(&'static str, u64)> = Namespaces::all()
         .iter()
         .filter_map(|ns| ns.proc_name())
-        .filter_map(|name| {
-            let inode =
-                |who: &str| std::fs::metadata(format!("/proc/{who}/ns/{name}")).map(|m| m.ino());
-            match (inode(&pid.to_string()), inode("self")) {
-                (Ok(theirs), Ok(ours)) if theirs != ours => Some((name, theirs)),
-                _ => None,
-            }
+        .filter_map(|name| match (ns_inode(&pid.to_string(), name), ns_inode("self", name)) {
+            (Ok(theirs), Ok(ours)) if theirs != ours => Some((name, theirs)),
+            _ => None,
         })
         .collect();
     let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -86,10 +87,8 @@ pub fn start_record(pid: u32, init: bool, helper: Option<u32>, seen: &Seen) -> S
     let seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     for ns in Namespaces::all().iter() {
         let Some(name) = ns.proc_name() else { continue };
-        let inode =
-            |who: &str| std::fs::metadata(format!("/proc/{who}/ns/{name}")).map(|m| m.ino());
-        let ours = inode("self");
-        let theirs = match inode(&who) {
+        let ours = ns_inode("self", name);
+        let theirs = match ns_inode(&who, name) {
             Ok(theirs) if ours.as_ref().is_ok_and(|o| *o != theirs) => Some(theirs),
             Ok(_) => None,
             Err(_) => seen.iter().find(|(n, _)| *n == name).map(|(_, i)| *i),
