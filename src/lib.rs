@@ -152,7 +152,7 @@ pub use idmap::IdMap;
 pub use kernel::KernelFeatures;
 pub use lifecycle::{ResourceUsage, WaitInfo};
 pub use namespaces::Namespaces;
-pub use process::Child;
+pub use process::{Child, Detached};
 pub use sandbox::Sandbox;
 pub use spawn::{SetupInfo, SetupStage};
 pub use stdio::Stdio;

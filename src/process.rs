@@ -93,6 +93,25 @@ impl Child {
         self.cgroup.as_ref()
     }
 
+    /// Lets the sandbox go on without this handle: unlike dropping it, nothing is killed.
+    /// Returns what another process needs to reach the sandbox later: its pid and its cgroup
+    /// (which, detached, removes nothing when dropped; its [`record`](crate::cgroup::Cgroup::record)
+    /// opens it again with [`Cgroup::open`](crate::cgroup::Cgroup::open)). A network helper
+    /// goes on serving the sandbox, detached too (its pid is in [`Detached`]). Nothing reaps
+    /// the sandbox for the caller any more: when the caller exits first, the kernel gives it
+    /// to the nearest subreaper. This is how an OCI runtime's `create` leaves a sandbox that
+    /// waits at its [`start_gate`](crate::Sandbox::start_gate).
+    pub fn detach(mut self) -> Detached {
+        let mut cgroup = self.cgroup.take();
+        if let Some(cg) = cgroup.as_mut() {
+            cg.disown();
+        }
+        let network_helper = self.network.take().map(crate::net::Helper::detach);
+        // Marked ended, so that the drop kills nothing.
+        self.status = Some(ExitStatus::from_raw(0));
+        Detached { pid: self.id(), cgroup, network_helper }
+    }
+
     /// The pidfd of the program. It polls readable once the program has exited.
     pub fn pidfd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
@@ -257,6 +276,19 @@ impl AsFd for Child {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.pidfd.as_fd()
     }
+}
+
+/// A sandbox that goes on without its [`Child`] ([`Child::detach`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Detached {
+    /// The sandbox's first process, as the caller's PID namespace numbers it.
+    pub pid: u32,
+    /// Its cgroup, with [`Sandbox::limits`](crate::Sandbox::limits); it removes nothing when
+    /// dropped.
+    pub cgroup: Option<crate::cgroup::Cgroup>,
+    /// The network helper's pid, which goes on running.
+    pub network_helper: Option<u32>,
 }
 
 impl Drop for Child {

@@ -1335,3 +1335,107 @@ fn the_first_working_directory_that_exists_is_entered_and_named_in_pwd() {
     assert_eq!(e.step(), Some(nscell::Step::Chdir), "{e}");
     assert_eq!(e.path(), Some(Path::new("/nonexistent2")), "{e}");
 }
+
+/// A FIFO in a fresh directory, opened as `start_gate` wants it (`O_RDONLY | O_NONBLOCK`).
+fn gate_fifo(dir: &common::TempDir) -> (std::path::PathBuf, std::fs::File) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.path().join("exec.fifo");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    let reader =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&path).unwrap();
+    (path, reader)
+}
+
+/// Opens the FIFO's write end without blocking: fails with ENXIO when nothing waits on it.
+fn open_writer(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path)
+}
+
+#[test]
+fn a_gated_sandbox_is_set_up_at_spawn_and_runs_its_program_only_once_started() {
+    use std::io::{Read, Write};
+    let dir = common::TempDir::new("gate");
+    let (path, reader) = gate_fifo(&dir);
+    let mut sb = common::minimal("echo started; hostname");
+    sb.namespaces(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT | Namespaces::UTS)
+        .hostname("gated")
+        .stdout(nscell::Stdio::piped())
+        .start_gate(reader);
+    let mut child = sb.spawn().expect("spawn");
+    let pid = child.id();
+    // Set up (its hostname is set: it is in its UTS namespace already), waiting, not run.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(alive(pid), "the gated sandbox waits");
+    assert_eq!(child.try_wait().unwrap(), None);
+    let uts = std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap();
+    assert_ne!(uts, std::fs::read_link("/proc/self/ns/uts").unwrap(), "namespaces exist");
+    // Non-dumpable while it waits: its /proc files belong to root, whoever spawned it.
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.lines().any(|l| l.starts_with("Uid:")), "{status}");
+    let meta = std::fs::metadata(format!("/proc/{pid}")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0, "non-dumpable");
+    let mut writer = open_writer(&path).expect("a reader waits at the gate");
+    writer.write_all(b"1").unwrap();
+    drop(writer);
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(out, "started\ngated\n");
+    // The gate is gone with the program: nothing reads the FIFO any more.
+    assert_eq!(open_writer(&path).unwrap_err().raw_os_error(), Some(libc::ENXIO));
+}
+
+#[test]
+fn a_gate_closed_without_a_byte_ends_the_sandbox_without_running_the_program() {
+    let dir = common::TempDir::new("gate-eof");
+    let (path, reader) = gate_fifo(&dir);
+    let marker = dir.path().join("ran");
+    let mut sb = common::minimal(&format!("touch {}", marker.display()));
+    sb.bind(dir.path(), dir.path())
+        .namespaces(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT)
+        .start_gate(reader);
+    let mut child = sb.spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(child.try_wait().unwrap(), None, "it waits for a writer");
+    drop(open_writer(&path).unwrap());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(!marker.exists(), "the program never ran");
+}
+
+#[test]
+fn a_gate_refuses_an_init_and_a_detached_sandbox_outlives_its_handle() {
+    let dir = common::TempDir::new("gate-init");
+    let (path, reader) = gate_fifo(&dir);
+    let mut sb = common::minimal("true");
+    sb.namespaces(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT)
+        .init(true)
+        .start_gate(reader);
+    let e = sb.spawn().expect_err("an init with a gate is refused");
+    assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+    assert!(e.to_string().contains("start_gate"), "{e}");
+
+    let (_, reader) = gate_fifo(&common::TempDir::new("gate-detach"));
+    let mut sb = common::minimal("exit 7");
+    sb.namespaces(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT).start_gate(reader);
+    let detached = sb.spawn().expect("spawn").detach();
+    let pid = detached.pid;
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(alive(pid), "a detached handle kills nothing");
+    drop(path);
+    // Still the caller's child: it is the caller's to kill and reap.
+    let fd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .unwrap();
+    rustix::process::pidfd_send_signal(&fd, rustix::process::Signal::KILL).unwrap();
+    let status = rustix::process::waitid(
+        rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(&fd)),
+        rustix::process::WaitIdOptions::EXITED,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(status.terminating_signal(), Some(libc::SIGKILL));
+}

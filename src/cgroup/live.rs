@@ -113,6 +113,12 @@ impl Cgroup {
         self.leaves.iter().map(|l| l.path.as_path())
     }
 
+    /// This handle removes nothing when dropped any more (a detached sandbox's cgroup lives on;
+    /// [`Cgroup::open`] with its [`record`](Cgroup::record) reaches it later).
+    pub(crate) fn disown(&mut self) {
+        self.owned = false;
+    }
+
     /// The leaves as one text, a path per line, for [`Cgroup::open`] in another process.
     pub fn record(&self) -> String {
         self.leaves.iter().map(|l| format!("{}\n", l.path.display())).collect()

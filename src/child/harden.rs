@@ -14,14 +14,19 @@ use rustix::thread::CapabilitySet;
 use std::os::fd::{AsRawFd, RawFd};
 
 /// Puts the passed fds in place and closes every other fd above 2, except `exec_fd` (the CLOEXEC
-/// setup channel, or -1) and the Landlock ruleset (CLOEXEC too, needed until `execve`). Returns
-/// the channel's number now: it moves when a passed fd's target needs its number.
+/// setup channel, or -1), `gate` (the start gate, or -1) and the Landlock ruleset (CLOEXEC too,
+/// needed until `execve`). Returns the channel's and the gate's numbers now: they move when a
+/// passed fd's target needs their number.
 ///
 /// Sources may collide with targets (`map_fd(3, 4)` and `map_fd(4, 3)`), so every source is
 /// first copied above all the numbers involved, then onto its target.
-pub(crate) fn place_fds(plan: &HardenPlan<'_>, exec_fd: RawFd) -> Result<RawFd, Failure> {
+pub(crate) fn place_fds(
+    plan: &HardenPlan<'_>,
+    exec_fd: RawFd,
+    gate: RawFd,
+) -> Result<(RawFd, RawFd), Failure> {
     let landlock = plan.landlock_fd.as_ref().map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
-    let mut exec_fd = exec_fd;
+    let (mut exec_fd, mut gate) = (exec_fd, gate);
     let mut keep = Bounded::<RawFd, { MAX_FDS + 2 }>::new(-1);
     let too_many = |_| Failure::new(Step::PassFds, Errno::INVAL);
     if !plan.fds.is_empty() {
@@ -29,12 +34,15 @@ pub(crate) fn place_fds(plan: &HardenPlan<'_>, exec_fd: RawFd) -> Result<RawFd, 
         let mut high: RawFd = 3;
         let sources = plan.fds.iter().map(|(s, _)| s.as_raw_fd());
         let targets = plan.fds.iter().map(|&(_, t)| t);
-        for fd in sources.chain(targets).chain([exec_fd, landlock]) {
+        for fd in sources.chain(targets).chain([exec_fd, landlock, gate]) {
             high = high.max(fd.saturating_add(1));
         }
         let collides = |fd: RawFd| fd >= 0 && plan.fds.iter().any(|&(_, t)| t == fd);
         if collides(exec_fd) {
             exec_fd = sys::dupfd_cloexec(exec_fd, high).map_err(fail(Step::PassFds))?;
+        }
+        if collides(gate) {
+            gate = sys::dupfd_cloexec(gate, high.saturating_add(1)).map_err(fail(Step::PassFds))?;
         }
         if collides(landlock) {
             return Err(Failure::new(Step::PassFds, Errno::BUSY));
@@ -53,13 +61,13 @@ pub(crate) fn place_fds(plan: &HardenPlan<'_>, exec_fd: RawFd) -> Result<RawFd, 
     }
     // The caller's procfs, for the nested user namespace (above every target: see its plan).
     let proc = plan.nested_userns.as_ref().map_or(-1, |n| n.proc_dir.as_raw_fd());
-    for extra in [exec_fd, landlock, proc] {
+    for extra in [exec_fd, landlock, proc, gate] {
         if extra >= 3 {
             keep.push(extra).map_err(too_many)?;
         }
     }
     close_all_except(keep.as_mut_slice()).map_err(fail(Step::CloseFds))?;
-    Ok(exec_fd)
+    Ok((exec_fd, gate))
 }
 
 /// Closes every fd above 2 but those in `keep` (which it sorts; numbers below 3 are ignored).

@@ -133,6 +133,46 @@ const fn bit(sig: c_int) -> u64 {
     1 << (sig - 1)
 }
 
+/// The start gate ([`crate::Sandbox::start_gate`]), after the setup and all the hardening but
+/// the seccomp filter: this task (a copy of the caller's memory, never `CLONE_VM`) makes
+/// itself non-dumpable, closes the setup channel (its EOF tells the spawner the sandbox is
+/// created, and nothing is reported through it from here on), and waits until the gate is
+/// readable: a byte read starts the program, end of file ends the task with status 0.
+pub(crate) fn start_gate(plan: &Plan<'_>) -> Result<(), Failure> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let gate = plan.gate_fd.load(Ordering::Relaxed);
+    let Ok(gate_nr) = u32::try_from(gate) else { return Ok(()) };
+    if plan.lifecycle.start_gate.is_none() {
+        return Ok(());
+    }
+    sys::prctl(PR_SET_DUMPABLE, 0, 0).map_err(fail(Step::StartGate))?;
+    if let Ok(end) = u32::try_from(plan.channel.fd()) {
+        plan.channel.set(-1);
+        sys::close_range(end, end).map_err(fail(Step::StartGate))?;
+    }
+    // SAFETY: the gate stays open in this task until the close below (place_fds kept it).
+    let fd = unsafe { BorrowedFd::borrow_raw(gate) };
+    loop {
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, None) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => sys::exit(SETUP_FAILED),
+        }
+        if fds[0].revents().is_empty() {
+            continue;
+        }
+        let mut byte = [0u8; 1];
+        match rustix::io::read(fd, &mut byte) {
+            Ok(1) => break,
+            Ok(_) => sys::exit(0),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+            Err(_) => sys::exit(SETUP_FAILED),
+        }
+    }
+    let _ = sys::close_range(gate_nr, gate_nr);
+    Ok(())
+}
+
 /// Runs as PID 1: starts the program, then supervises it. Returns only when the program cannot
 /// be started (its failure, if it has one, is already in `plan.report`).
 pub(crate) fn run(plan: &Plan<'_>) -> Failure {

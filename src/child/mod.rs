@@ -168,6 +168,7 @@ const IN_PROGRAM: &[SetupStep] = &[
     harden::capability_sets,
     harden::no_new_privs,
     harden::landlock_restrict,
+    init::start_gate,
     harden::seccomp,
 ];
 
@@ -431,8 +432,10 @@ fn stdio(plan: &Plan<'_>) -> Result<(), Failure> {
 /// Passed fds into place, every other fd above 2 closed (the setup channel kept, moved out of
 /// a passed fd's way if it must).
 fn place_fds(plan: &Plan<'_>) -> Result<(), Failure> {
-    let channel = harden::place_fds(&plan.harden, plan.channel.fd())?;
+    let gate = plan.lifecycle.start_gate.map_or(-1, |fd| fd.as_raw_fd());
+    let (channel, gate) = harden::place_fds(&plan.harden, plan.channel.fd(), gate)?;
     plan.channel.set(channel);
+    plan.gate_fd.store(gate, Ordering::Relaxed);
     Ok(())
 }
 

@@ -228,6 +228,9 @@ steps! {
     /// `source`, errno and message included) or panicked: the sandbox was told to leave and
     /// reaped before anything of it ran.
     SetupHook => "run the caller's setup hook",
+    /// Getting ready to wait at the start gate ([`start_gate`](crate::Sandbox::start_gate)):
+    /// making the waiting task non-dumpable, handing the setup channel back.
+    StartGate => "wait at the start gate",
 }
 
 impl std::fmt::Display for Step {

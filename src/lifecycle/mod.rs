@@ -24,6 +24,9 @@ pub(crate) struct Lifecycle {
     pub(crate) timeout: Option<Duration>,
     /// Polled while the sandbox is set up; readable: the setup is abandoned.
     pub(crate) abort: Option<std::sync::Arc<OwnedFd>>,
+    /// [`Sandbox::start_gate`](crate::Sandbox::start_gate): the program's task waits on it
+    /// before `execve`, and the spawn returns before.
+    pub(crate) start_gate: Option<std::sync::Arc<OwnedFd>>,
 }
 
 /// The child's part of the plan (one field of [`crate::plan::Plan`]). Its fds are borrowed from
@@ -53,6 +56,9 @@ pub(crate) struct LifecyclePlan<'a> {
     pub foreground_tty: Option<BorrowedFd<'a>>,
     /// The write end of the init's stop pipe.
     pub stop_fd: Option<BorrowedFd<'a>>,
+    /// The start gate ([`crate::Sandbox::start_gate`]): the program's task waits until it is
+    /// readable, after its setup, before the last of the hardening and `execve`.
+    pub start_gate: Option<BorrowedFd<'a>>,
 }
 
 /// The caller's memory layout as `/proc/self/stat` shows it (fields 26–28 and 45–51), read
@@ -120,6 +126,7 @@ pub(crate) struct Armed {
     parent_pidfd: OwnedFd,
     pub(crate) timeout: Option<Duration>,
     pub(crate) abort: Option<std::sync::Arc<OwnedFd>>,
+    start_gate: Option<std::sync::Arc<OwnedFd>>,
     pub(crate) started: Instant,
 }
 
@@ -136,6 +143,12 @@ impl Lifecycle {
             return Err(Error::invalid(
                 "init(true) needs Namespaces::PID (the init reaps and kills what is in its PID \
                  namespace; without one it would reach the host's processes)",
+            ));
+        }
+        if self.start_gate.is_some() && self.init {
+            return Err(Error::invalid(
+                "start_gate() cannot be used with an init (init(true), lock_file or hold_fd): \
+                 the program waiting at the gate is the sandbox's first task",
             ));
         }
         let mut new_session = self.new_session.unwrap_or(true);
@@ -201,6 +214,7 @@ impl Lifecycle {
             parent_pidfd,
             timeout: self.timeout,
             abort: self.abort.clone(),
+            start_gate: self.start_gate.clone(),
             started,
         })
     }
@@ -237,6 +251,7 @@ impl Armed {
             own_group: self.own_group,
             foreground_tty: job_tty.filter(|_| self.took_foreground).map(AsFd::as_fd),
             stop_fd: self.stop_write.as_ref().map(AsFd::as_fd),
+            start_gate: self.start_gate.as_deref().map(AsFd::as_fd),
         }
     }
 

@@ -50,6 +50,15 @@ impl Helper {
     }
 }
 
+impl Helper {
+    /// Lets the helper run on without this handle; returns its pid.
+    pub(crate) fn detach(self) -> u32 {
+        let pid = self.id();
+        std::mem::forget(self);
+        pid
+    }
+}
+
 impl Drop for Helper {
     fn drop(&mut self) {
         let _ = self.process.kill();

@@ -105,6 +105,8 @@ pub(crate) struct Plan<'a> {
     /// Set by [`crate::sys::clone`] before the child runs: the kernel has already reset the
     /// caller's signal handlers in it (`CLONE_CLEAR_SIGHAND`).
     pub sighand_cleared: AtomicBool,
+    /// The start gate's fd number in the child once its fds are in place (-1: none).
+    pub gate_fd: std::sync::atomic::AtomicI32,
 }
 
 /// Between the child and a parent that kills it while it is being set up (a timeout, an

@@ -119,6 +119,37 @@ impl Sandbox {
         self.lifecycle.abort = Some(std::sync::Arc::new(fd.into()));
         self
     }
+
+    /// Creates the sandbox now and starts its program later, when `fd` polls readable: the
+    /// OCI runtime's `create` and `start`. Default: none (the program starts at once).
+    ///
+    /// [`spawn`](Sandbox::spawn) does the whole setup (namespaces, id maps, mounts, the new
+    /// root, cgroups, fds, working directory, rlimits, capabilities, `no_new_privs`,
+    /// Landlock) and returns once the program's task waits, before its seccomp filter and
+    /// `execve`. Every failure up to there is the spawn's `Err`, as without a gate. The task
+    /// then waits until `fd` is readable and reads one byte from it: a byte starts the program;
+    /// end of file (every writer closed without writing) makes the task exit with status 0
+    /// instead. A failure after the gate (the seccomp filter, `execve`) can only show in the
+    /// exit status: 127 (the program was not found or the filter refused), or 126.
+    ///
+    /// The waiting task is a copy of the caller's memory (a fork-style `clone`, as for an
+    /// [`init`](Sandbox::init)), made non-dumpable before it waits, so no process in the
+    /// sandbox can ptrace it or open its `/proc/PID/exe` (the caller's binary, CVE-2019-5736)
+    /// or `/proc/PID/mem`; it holds no fd but its stdio and those the sandbox passes (and the
+    /// gate, closed before `execve`). It is not tied to the spawner: the spawner may exit and
+    /// another process start it, through a FIFO `fd` reads (opened
+    /// `O_RDONLY | O_NONBLOCK`, a writer opens it and writes a byte) or a socket.
+    /// [`Child::detach`](crate::Child::detach) lets the handle go without killing it. The
+    /// `Sandbox` closes its own copy of `fd` when a spawn succeeds, so once the program has
+    /// started (or the sandbox ended) nothing reads the gate: a FIFO's writer then fails
+    /// with `ENXIO`.
+    /// Not with an [`init`](Sandbox::init) (nor lock files or held fds, which imply one):
+    /// the program is the sandbox's first task, PID 1 of its PID namespace.
+    #[doc(alias = "exec.fifo")]
+    pub fn start_gate(&mut self, fd: impl Into<OwnedFd>) -> &mut Self {
+        self.lifecycle.start_gate = Some(std::sync::Arc::new(fd.into()));
+        self
+    }
 }
 
 impl Sandbox {

@@ -423,6 +423,8 @@ impl Sandbox {
             // The sandbox's init holds them now: the caller's copies go, so the other end sees
             // EOF when the sandbox ends.
             self.held_fds.clear();
+            // The gate is the sandbox's alone: its reader goes with it.
+            self.lifecycle.start_gate = None;
         }
         result
     }
@@ -633,7 +635,14 @@ impl Sandbox {
             report: AtomicU64::new(0),
             kill_gate: Default::default(),
             sighand_cleared: std::sync::atomic::AtomicBool::new(false),
+            gate_fd: std::sync::atomic::AtomicI32::new(-1),
         };
+        if implied_init && plan.lifecycle.start_gate.is_some() {
+            return Err(Error::invalid(
+                "start_gate() cannot be used with lock_file or hold_fd: they imply an init, \
+                 and the program waiting at the gate is the sandbox's first task",
+            ));
+        }
         if implied_init && !plan.lifecycle.init {
             plan.lifecycle.init = true;
             // What the init blanks of the caller's in its copy (as Lifecycle::plan reads it).

@@ -75,7 +75,10 @@ impl Mode {
         // the program could read and write the caller (its uid and namespaces allow that). It
         // gets a copy (this costs page-table copies that grow with the caller's size) that it
         // makes non-dumpable. It never execs, so it cannot run under CLONE_VFORK either.
-        if plan.lifecycle.init || plan.joins_need_own_memory {
+        // A sandbox started later through its gate outlives the spawn too, waiting before
+        // `execve`: it gets a copy as well, which it makes non-dumpable before it waits.
+        if plan.lifecycle.init || plan.joins_need_own_memory || plan.lifecycle.start_gate.is_some()
+        {
             // A join that would change the caller's memory (see `src/child/join.rs`) gets a copy
             // of it too.
             Mode::Forked
