@@ -623,7 +623,7 @@ fn step_of(kind: &Kind<'_>) -> Step {
         Kind::Symlink { .. } => Step::CreateSymlink,
         Kind::File { .. } => Step::CreateFile,
         Kind::Chmod { .. } => Step::Chmod,
-        Kind::RemountRo => Step::RemountReadOnly,
+        Kind::RemountRo | Kind::ReadOnly => Step::RemountReadOnly,
     }
 }
 
@@ -770,6 +770,18 @@ fn apply_one(
         Kind::RemountRo => {
             let fd = existing(root, &op.dest, OFlags::empty())?;
             read_only_tree(fd.as_fd(), plan.force_remount)
+        }
+        Kind::ReadOnly => {
+            // A copy of the tree at the path, attached on the path itself: a mount of its own,
+            // so that only it turns read-only, not the rest of the mount it was part of.
+            let fd = existing(root, &op.dest, OFlags::empty())?;
+            let tree = rustix::mount::open_tree(&fd, c"", CLONE_TREE | OpenTreeFlags::AT_EMPTY_PATH)?;
+            let done = set_attrs(plan, &tree, A::MOUNT_ATTR_RDONLY)?;
+            attach(&tree, &fd)?;
+            if !done {
+                read_only_tree(top_at(root, plan, &op.dest)?.as_fd(), true)?;
+            }
+            Ok(())
         }
     }
 }

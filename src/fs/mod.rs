@@ -125,6 +125,10 @@ pub(crate) enum Op {
     RemountRo {
         dest: PathBuf,
     },
+    /// `dest` alone made read-only: bound on itself ([`Sandbox::read_only`](crate::Sandbox::read_only)).
+    ReadOnly {
+        dest: PathBuf,
+    },
     /// The sandbox's own cgroups, read-only ([`Sandbox::cgroup_view`](crate::Sandbox::cgroup_view)).
     CgroupView {
         dest: PathBuf,
@@ -147,6 +151,7 @@ impl Op {
             | Op::Symlink { dest, .. }
             | Op::File { dest, .. }
             | Op::RemountRo { dest }
+            | Op::ReadOnly { dest }
             | Op::CgroupView { dest } => Some(dest),
             Op::Chmod { .. } => None,
         }
@@ -175,6 +180,7 @@ impl Op {
             | Op::Dir { dest, .. }
             | Op::File { dest, .. }
             | Op::RemountRo { dest }
+            | Op::ReadOnly { dest }
             | Op::CgroupView { dest } => d(dest),
         }
     }
@@ -203,6 +209,7 @@ impl Op {
             Op::File { .. } => "file",
             Op::Chmod { .. } => "chmod",
             Op::RemountRo { .. } => "remount_ro",
+            Op::ReadOnly { .. } => "read_only",
             Op::CgroupView { .. } => "cgroup_view",
         }
     }
@@ -258,6 +265,8 @@ pub(crate) enum Kind<'a> {
         mode: u32,
     },
     RemountRo,
+    /// The path bound on itself, then read-only.
+    ReadOnly,
     /// What an open fd names: `link` is its `/proc/self/fd/N`, which the child reads (a mount
     /// of the caller's namespace cannot be cloned into the sandbox's; its path can).
     BindFd {
@@ -559,6 +568,7 @@ fn prepare<'a>(
                 (Kind::Chmod { mode: mode_ok(*mode)? }, path, false, 0, None)
             }
             Op::RemountRo { dest } => (Kind::RemountRo, dest, false, 0, None),
+            Op::ReadOnly { dest } => (Kind::ReadOnly, dest, false, 0, None),
             Op::CgroupView { dest } => {
                 for (kind, dest, nslots) in cgroup_view(dest, cgroup_leaves)? {
                     let dest = components(&dest)?;

@@ -363,6 +363,15 @@ impl Sandbox {
         self.fs_op(Op::RemountRo { dest: dest.as_ref().into() })
     }
 
+    /// Makes `dest` in the new root read-only, and only it: the tree at `dest` is bound on
+    /// itself and that mount (every mount below it included) made read-only, so the rest of
+    /// the mount `dest` is part of stays as it was. An OCI `readonlyPaths` entry
+    /// (`/proc/sys` in a writable `/proc`); [`remount_ro`](Sandbox::remount_ro) changes the
+    /// whole mount `dest` is on.
+    pub fn read_only(&mut self, dest: impl AsRef<Path>) -> &mut Self {
+        self.fs_op(Op::ReadOnly { dest: dest.as_ref().into() })
+    }
+
     /// Makes mounts read-only (and binds `nosuid`/`nodev`) by remounting each mount of the tree
     /// with `mount(MS_REMOUNT | MS_BIND)`, as on kernels before 5.12 (no `mount_setattr`), even
     /// where `mount_setattr` exists. For testing that fallback.
