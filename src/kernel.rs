@@ -70,6 +70,15 @@ cached! {
 }
 
 /// Every feature, for [`crate::Sandbox::check`] (and next, an OCI `features` answer).
+impl KernelFeatures {
+    /// What this kernel offers, detected once per process and cached (what
+    /// [`Sandbox::check`](crate::Sandbox::check) reports, without its probes; the OCI
+    /// runtime's `features`).
+    pub fn detect() -> KernelFeatures {
+        features()
+    }
+}
+
 pub(crate) fn features() -> KernelFeatures {
     let release = rustix::system::uname().release().to_string_lossy().into_owned();
     KernelFeatures {

@@ -135,6 +135,7 @@ const IN_SANDBOX: &[SetupStep] = &[
     write_id_maps,
     harden::join_session_keyring,
     set_uts_names,
+    write_sysctls,
     mount_lock_enter,
     make_mounts_private,
     cgroup::read_only_cgroupfs,
@@ -214,6 +215,15 @@ fn set_uts_names(plan: &Plan<'_>) -> Result<(), Failure> {
     }
     if let Some(name) = plan.domainname {
         rustix::system::setdomainname(name).map_err(fail(Step::SetDomainname))?;
+    }
+    Ok(())
+}
+
+/// The kernel parameters, through `/proc/sys` (still the caller's view of it: what a file
+/// there sets is the writing task's namespaces' own). The failure's index names the parameter.
+fn write_sysctls(plan: &Plan<'_>) -> Result<(), Failure> {
+    for (i, (path, value)) in plan.sysctls.iter().enumerate() {
+        write_proc(path, value).map_err(|e| Failure::new(Step::Sysctl, e).at(i))?;
     }
     Ok(())
 }

@@ -37,6 +37,8 @@ pub(crate) struct Plan<'a> {
     pub self_maps: Option<SelfMaps>,
     pub hostname: Option<&'a [u8]>,
     pub domainname: Option<&'a [u8]>,
+    /// `/proc/sys` files and what to write to them.
+    pub sysctls: Vec<(&'a std::ffi::CStr, &'a [u8])>,
     pub make_mounts_private: bool,
     pub mount_proc: bool,
     /// The filesystem operations that build a new root, when there are any.

@@ -79,6 +79,8 @@ pub struct Sandbox {
     uid_map: Vec<IdMap>,
     gid_map: Vec<IdMap>,
     hostname: Option<Vec<u8>>,
+    /// `sysctl`: the `/proc/sys` path and the value.
+    sysctls: Vec<(std::ffi::CString, Vec<u8>)>,
     domainname: Option<Vec<u8>>,
     mount_proc: Option<bool>,
     /// Filesystem operations ([`crate::fs`]).
@@ -153,6 +155,7 @@ impl Sandbox {
             uid_map: Vec::new(),
             gid_map: Vec::new(),
             hostname: None,
+            sysctls: Vec::new(),
             domainname: None,
             mount_proc: None,
             fs: Default::default(),
@@ -330,6 +333,25 @@ impl Sandbox {
     /// Adds a line to the user namespace's gid map; see [`uid_map`](Sandbox::uid_map).
     pub fn gid_map(&mut self, map: IdMap) -> &mut Self {
         self.gid_map.push(map);
+        self
+    }
+
+    /// Sets the kernel parameter `name` (`net.ipv4.ip_forward`, or `net/ipv4/ip_forward`) to
+    /// `value` inside the sandbox, as `sysctl -w` would there: written to `/proc/sys` by the
+    /// child once its namespaces exist, before its mounts. Only what the sandbox's own
+    /// namespaces scope is writable (the network's `net.*` with [`Namespaces::NET`], the
+    /// IPC's `kernel.msg*`, `kernel.shm*`, `kernel.sem`, `fs.mqueue.*` with
+    /// [`Namespaces::IPC`]); anything else fails the spawn at
+    /// [`Step::Sysctl`](crate::Step::Sysctl). The OCI runtime's `linux.sysctl`.
+    pub fn sysctl(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        let rel = name.replace('.', "/");
+        let ok = !rel.is_empty()
+            && !rel.starts_with('/')
+            && rel.split('/').all(|c| !c.is_empty() && c != ".." && c != ".");
+        match std::ffi::CString::new(format!("/proc/sys/{rel}")) {
+            Ok(path) if ok => self.sysctls.push((path, value.as_ref().to_vec())),
+            _ => self.bad(format!("sysctl {name:?} is not a kernel parameter's name")),
+        }
         self
     }
 
@@ -594,6 +616,7 @@ impl Sandbox {
             checkpoints: 0,
             self_maps: r.self_maps,
             hostname: self.hostname.as_deref(),
+            sysctls: self.sysctls.iter().map(|(p, v)| (p.as_c_str(), v.as_slice())).collect(),
             domainname: self.domainname.as_deref(),
             make_mounts_private: r.namespaces.contains(Namespaces::MOUNT),
             // With a new root, /proc is one of its operations (or absent).
@@ -709,6 +732,10 @@ impl Sandbox {
             Step::WriteUidMap => Some("/proc/self/uid_map".into()),
             Step::WriteGidMap => Some("/proc/self/gid_map".into()),
             Step::MountProc => Some("/proc".into()),
+            Step::Sysctl => self
+                .sysctls
+                .get(usize::from(f.index))
+                .map(|(p, _)| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(p.as_bytes()))),
             // No --chdir: the caller's own, which a fresh /proc covered.
             Step::Chdir => match self.cwd_candidates.get(usize::from(f.index)) {
                 Some((p, _, _)) => Some(p.clone()),
