@@ -153,8 +153,20 @@ pub(crate) fn landlock_restrict(plan: &Plan<'_>) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The seccomp filters, last: nscell's own, then the caller's programs in order.
+/// The seccomp filters without no_new_privs: installing one then needs `CAP_SYS_ADMIN`, so
+/// they come before the capability sets drop it (as runc does), and see the last steps of the
+/// setup (`capset`, `prctl`, the start gate's `poll` and `read`) too.
+pub(crate) fn seccomp_without_nnp(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.harden.no_new_privs { Ok(()) } else { install_seccomp(plan) }
+}
+
+/// The seccomp filters, last (with no_new_privs: see [`seccomp_without_nnp`]).
 pub(crate) fn seccomp(plan: &Plan<'_>) -> Result<(), Failure> {
+    if plan.harden.no_new_privs { install_seccomp(plan) } else { Ok(()) }
+}
+
+/// nscell's own filter, then the caller's programs in order.
+fn install_seccomp(plan: &Plan<'_>) -> Result<(), Failure> {
     if let Some(filter) = &plan.harden.seccomp {
         sys::seccomp_set_filter(filter).map_err(fail(Step::Seccomp))?;
     }

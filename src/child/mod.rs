@@ -166,6 +166,7 @@ const IN_PROGRAM: &[SetupStep] = &[
     harden::landlock_rules,
     harden::nested_userns,
     harden::rlimits,
+    harden::seccomp_without_nnp,
     harden::capability_sets,
     harden::no_new_privs,
     harden::landlock_restrict,

@@ -32,6 +32,8 @@ pub struct Built {
     pub hooks: Value,
     /// `process.oomScoreAdj`, written by the runtime for the container's process.
     pub oom_score_adj: Option<i32>,
+    /// `linux.cgroupsPath` as a path: the container's cgroup is made below it.
+    pub cgroup_parent: Option<PathBuf>,
 }
 
 /// One filesystem operation of the container's root.
@@ -245,7 +247,9 @@ pub fn plan_namespaces(
     let has_user =
         new.contains(Namespaces::USER) || joined.iter().any(|(f, _)| *f == Namespaces::USER);
     if rootless && !has_user {
-        // As crun does: unprivileged, every other namespace needs a user namespace.
+        // As crun does: without root here (euid 0 of this user namespace, rootless
+        // podman's included, has what it needs), every other namespace needs a user
+        // namespace.
         new |= Namespaces::USER;
     }
     Ok((new, joined))
@@ -391,6 +395,7 @@ pub fn build_exec(spec: &Spec, o: &Options) -> Result<Built> {
         own_userns: false,
         hooks: Value::Null,
         oom_score_adj: process.oom_score_adj(),
+        cgroup_parent: None,
     })
 }
 
@@ -427,7 +432,7 @@ pub fn build(spec: &Spec, bundle: &Path, o: &Options) -> Result<Built> {
     let process = spec.process().as_ref().ok_or("config.json has no process")?;
     let mut sb = process_part(process)?;
     let linux = spec.linux().clone().unwrap_or_default();
-    let (new, joined) = plan_namespaces(&linux, o.rootless)?;
+    let (new, joined) = plan_namespaces(&linux, !rustix::process::geteuid().is_root())?;
     sb.namespaces(new);
     for (flag, path) in &joined {
         let f = std::fs::File::open(path)
@@ -452,8 +457,10 @@ pub fn build(spec: &Spec, bundle: &Path, o: &Options) -> Result<Built> {
     // Cgroups: resources and cgroupsPath.
     let limits = crate::verbs::limits_of(&linux, o)?;
     let has_limits = limits.is_some();
-    if let Some(l) = limits {
+    let mut cgroup_parent = None;
+    if let Some((l, parent)) = limits {
         sb.limits(l);
+        cgroup_parent = parent;
     }
 
     let root = spec.root().as_ref().ok_or("config.json has no root")?;
@@ -506,6 +513,7 @@ pub fn build(spec: &Spec, bundle: &Path, o: &Options) -> Result<Built> {
         own_userns: new.contains(Namespaces::USER),
         hooks,
         oom_score_adj: process.oom_score_adj(),
+        cgroup_parent,
     })
 }
 

@@ -7,6 +7,7 @@
 //! every verb on that container. See the README's "OCI runtime" section.
 
 mod args;
+mod cgroups;
 mod config;
 mod hooks;
 mod log;

@@ -87,6 +87,8 @@ pub struct Record {
     /// Its namespaces' `/proc/PID/ns` paths are joined by exec; whether it has a user
     /// namespace of its own decides how.
     pub own_userns: bool,
+    /// The cgroupsPath directories the runtime made (delete removes them).
+    pub made_cgroups: Vec<PathBuf>,
 }
 
 impl Record {
@@ -101,6 +103,7 @@ impl Record {
             "cgroup": self.cgroup,
             "hooks": self.hooks,
             "ownUserns": self.own_userns,
+            "madeCgroups": self.made_cgroups,
         })
     }
 
@@ -115,6 +118,11 @@ impl Record {
             cgroup: v.get("cgroup").and_then(Value::as_str).map(str::to_string),
             hooks: v.get("hooks").cloned().unwrap_or(Value::Null),
             own_userns: v.get("ownUserns").and_then(Value::as_bool).unwrap_or(false),
+            made_cgroups: v
+                .get("madeCgroups")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(PathBuf::from).collect())
+                .unwrap_or_default(),
         })
     }
 }
@@ -292,6 +300,7 @@ mod tests {
             cgroup: Some("/sys/fs/cgroup/x\n".into()),
             hooks: json!({"poststop": []}),
             own_userns: true,
+            made_cgroups: vec!["/sys/fs/cgroup/pids/a".into()],
         };
         assert_eq!(Record::from_json(&r.to_json()), Some(r.clone()));
         let running = oci_state(&r, Status::Running);

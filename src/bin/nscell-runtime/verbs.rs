@@ -103,7 +103,7 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 }
 
 /// `linux.resources` and `linux.cgroupsPath` as limits, or none.
-pub fn limits_of(linux: &Linux, o: &Options) -> Result<Option<Limits>> {
+pub fn limits_of(linux: &Linux, o: &Options) -> Result<Option<(Limits, Option<PathBuf>)>> {
     let mut l = Limits::new();
     let mut any = false;
     if let Some(r) = linux.resources() {
@@ -156,14 +156,13 @@ pub fn limits_of(linux: &Linux, o: &Options) -> Result<Option<Limits>> {
             _ => p.clone(),
         };
         // The container's cgroup is made below it (nscell names its own leaves).
-        l = l.parent(p);
-        any = true;
+        return Ok(Some((l.parent(&p), Some(p))));
     } else if o.rootless {
         // As runc: without a cgroupsPath a rootless container without delegated cgroups
         // simply has none.
         return Ok(None);
     }
-    Ok(any.then_some(l))
+    Ok(any.then_some((l, None)))
 }
 
 fn load_spec(bundle: &Path) -> Result<Spec> {
@@ -209,13 +208,15 @@ fn send_console(socket: &Path, master: OwnedFd) -> Result<()> {
     Ok(())
 }
 
-/// Removes a container directory made by a failed create.
-struct Undo(Option<PathBuf>);
+/// Removes a container directory made by a failed create, and the cgroupsPath directories
+/// made for it.
+struct Undo(Option<PathBuf>, Vec<PathBuf>);
 
 impl Drop for Undo {
     fn drop(&mut self) {
         if let Some(dir) = self.0.take() {
             let _ = std::fs::remove_dir_all(dir);
+            crate::cgroups::remove(&self.1);
         }
     }
 }
@@ -281,7 +282,13 @@ fn prepare(g: &Global, c: &Create, dir: &Path, id: &str) -> Result<Prepared> {
     Ok(Prepared { built, bundle, annotations })
 }
 
-fn record_of(id: &str, pid: u32, p: &Prepared, cgroup: Option<&Cgroup>) -> Result<Record> {
+fn record_of(
+    id: &str,
+    pid: u32,
+    p: &Prepared,
+    cgroup: Option<&Cgroup>,
+    made: &[PathBuf],
+) -> Result<Record> {
     let (_, start_time) = state::proc_stat(pid as i32)
         .ok_or_else(|| format!("the container's process {pid} ended during create"))?;
     Ok(Record {
@@ -294,6 +301,7 @@ fn record_of(id: &str, pid: u32, p: &Prepared, cgroup: Option<&Cgroup>) -> Resul
         cgroup: cgroup.map(Cgroup::record),
         hooks: p.built.hooks.clone(),
         own_userns: p.built.own_userns,
+        made_cgroups: made.to_vec(),
     })
 }
 
@@ -320,8 +328,11 @@ fn not_dumpable() -> Result<()> {
 fn create(g: &Global, c: Create) -> Result<()> {
     let root = state::root_dir(g)?;
     let (dir, _lock) = new_container_dir(&root, &c.id)?;
-    let mut undo = Undo(Some(dir.clone()));
+    let mut undo = Undo(Some(dir.clone()), Vec::new());
     let mut p = prepare(g, &c, &dir, &c.id)?;
+    if let Some(path) = &p.built.cgroup_parent {
+        undo.1 = crate::cgroups::make(path)?;
+    }
     if p.built.terminal && c.console_socket.is_none() {
         return Err("process.terminal is true: create needs --console-socket".into());
     }
@@ -342,7 +353,7 @@ fn create(g: &Global, c: Create) -> Result<()> {
             send_console(socket, master)?;
         }
     }
-    let record = record_of(&c.id, child.id(), &p, child.cgroup())?;
+    let record = record_of(&c.id, child.id(), &p, child.cgroup(), &undo.1)?;
     state::write_atomic(&dir.join("state.json"), record.to_json().to_string().as_bytes())?;
     if let Some(f) = &c.pid_file {
         write_pid_file(f, child.id())?;
@@ -436,6 +447,8 @@ fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
             crate::log::debug(g, &format!("delete {id}: {e}; removed"));
             return Ok(());
         }
+        // As runc: nothing to delete is not a failure of a forced delete.
+        Err(_) if force && !root.join(id).exists() && state::check_id(id).is_ok() => return Ok(()),
         Err(e) => return Err(e),
     };
     let st = c.status();
@@ -462,6 +475,7 @@ fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
     if let Some(cg) = cg {
         cg.remove().map_err(|e| format!("cannot remove the container's cgroup: {e}"))?;
     }
+    crate::cgroups::remove(&c.record.made_cgroups);
     let stopped = state::oci_state(&c.record, Status::Stopped);
     hooks::run_warn(g, &c.record.hooks, "poststop", &stopped);
     std::fs::remove_dir_all(&c.dir).map_err(|e| format!("cannot remove {}: {e}", c.dir.display()))
@@ -471,8 +485,11 @@ fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
 fn run_container(g: &Global, c: Create) -> Result<u8> {
     let root = state::root_dir(g)?;
     let (dir, _lock) = new_container_dir(&root, &c.id)?;
-    let mut undo = Undo(Some(dir.clone()));
+    let mut undo = Undo(Some(dir.clone()), Vec::new());
     let mut p = prepare(g, &c, &dir, &c.id)?;
+    if let Some(path) = &p.built.cgroup_parent {
+        undo.1 = crate::cgroups::make(path)?;
+    }
     let forwarder = if c.detach {
         None
     } else {
@@ -484,7 +501,7 @@ fn run_container(g: &Global, c: Create) -> Result<u8> {
         )
     };
     let mut child = p.built.sandbox.spawn().map_err(|e| e.to_string())?;
-    let record = record_of(&c.id, child.id(), &p, child.cgroup())?;
+    let record = record_of(&c.id, child.id(), &p, child.cgroup(), &undo.1)?;
     state::write_atomic(&dir.join("state.json"), record.to_json().to_string().as_bytes())?;
     if let Some(f) = &c.pid_file {
         write_pid_file(f, child.id())?;
