@@ -1,9 +1,11 @@
 #!/bin/bash
 # Run a private containerd 1.6 (Debian) and ctr with a given OCI runtime.
 #
-# Usage: tests/engines/containerd.sh [--log-argv FILE] RUNTIME     (as root)
+# Usage: tests/engines/containerd.sh [--extra] [--log-argv FILE] RUNTIME  (root)
 #   RUNTIME          the OCI runtime binary, given to the runc v2 shim with
 #                    `ctr run --runc-binary RUNTIME`
+#   --extra          also: test4, run -d sleep, tasks exec (must print exec-ok),
+#                    tasks ps, tasks kill (SIGTERM, then SIGKILL), tasks delete.
 #   --log-argv FILE  wrap RUNTIME (argv-wrapper.sh) to append each call's argv,
 #                    stdio and cwd to FILE; bundles' config.json are copied next
 #                    to FILE as containerd-config.ID.json.
@@ -47,11 +49,13 @@ die() {
 }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
-usage="usage: containerd.sh [--log-argv FILE] RUNTIME"
-argvlog=
+become_subreaper "$0" "$@"
+usage="usage: containerd.sh [--extra] [--log-argv FILE] RUNTIME"
+argvlog='' extra=0
 while [ $# -gt 0 ]; do
     case $1 in
     --log-argv) argvlog=${2:-}; shift 2 || die "$usage" ;;
+    --extra) extra=1; shift ;;
     --) shift; break ;;
     -*) die "unknown option $1 ($usage)" ;;
     *) break ;;
@@ -70,6 +74,9 @@ for t in containerd ctr containerd-shim-runc-v2 sha256sum tar; do
     command -v "$t" >/dev/null || die "$t not found (apt-get install -y containerd)"
 done
 t0=$(date +%s.%N)
+# Seconds any one engine command may take (a hung runtime must not hang CI).
+tmo=${ENGINE_TIMEOUT:-60}
+case $tmo in "" | *[!0-9]*) die "ENGINE_TIMEOUT must be a number of seconds" ;; esac
 
 T=$(mktemp -d /tmp/nscell-eng-containerd.XXXXXX)
 chmod 0711 "$T"
@@ -88,15 +95,15 @@ cleanup() {
     set +e
     if [ -n "$cdpid" ] && kill -0 "$cdpid" 2>/dev/null; then
         # Whatever a failed check left: tasks, containers, images.
-        for c in $(timeout 10 "${CTR[@]}" tasks ls -q 2>/dev/null); do
-            timeout 10 "${CTR[@]}" tasks kill -s SIGKILL "$c" >/dev/null 2>&1
-            timeout 10 "${CTR[@]}" tasks delete -f "$c" >/dev/null 2>&1
+        for c in $(timeout 5 "${CTR[@]}" tasks ls -q 2>/dev/null); do
+            timeout 5 "${CTR[@]}" tasks kill -s SIGKILL "$c" >/dev/null 2>&1
+            timeout 5 "${CTR[@]}" tasks delete -f "$c" >/dev/null 2>&1
         done
-        for c in $(timeout 10 "${CTR[@]}" containers ls -q 2>/dev/null); do
-            timeout 10 "${CTR[@]}" containers delete "$c" >/dev/null 2>&1
+        for c in $(timeout 5 "${CTR[@]}" containers ls -q 2>/dev/null); do
+            timeout 5 "${CTR[@]}" containers delete "$c" >/dev/null 2>&1
         done
-        for c in $(timeout 10 "${CTR[@]}" images ls -q 2>/dev/null); do
-            timeout 10 "${CTR[@]}" images rm "$c" >/dev/null 2>&1
+        for c in $(timeout 5 "${CTR[@]}" images ls -q 2>/dev/null); do
+            timeout 5 "${CTR[@]}" images rm "$c" >/dev/null 2>&1
         done
         kill -TERM "$cdpid" 2>/dev/null
         for ((i = 0; i < 50; i++)); do kill -0 "$cdpid" 2>/dev/null || break; sleep 0.1; done
@@ -106,8 +113,14 @@ cleanup() {
     # Shims (their command line holds our socket path), stuck runtimes.
     wait_procs_mentioning "$T" 3
     kill_procs_mentioning "$T"
+    kill_descendants
     umount_under "$T"
     cgroup_remove "$cgname"
+    # A shim killed before it could clean up leaves its socket: the name is
+    # sha256("$sock/$ns/ID") (containerd 1.6 runtime/v2/shim SocketAddress).
+    for c in test0 test1 test2 test3 test4; do
+        rm -f "/run/containerd/s/$(printf '%s' "$sock/$ns/$c" | sha256sum | cut -d' ' -f1)"
+    done
     [ "$s_existed" = 0 ] && rmdir /run/containerd/s 2>/dev/null
     [ "$run_existed" = 0 ] && rmdir /run/containerd 2>/dev/null
     rm -rf "$T" 2>/dev/null || say "warning: could not remove all of $T"
@@ -203,11 +216,11 @@ check() {
     local cmd=("${CTR[@]}" "${RUN[@]}" --cgroup "$cgname/$name" "$@")
     say "running: ${cmd[*]}"
     t=$(date +%s.%N)
-    out=$(cd / && timeout 60 "${cmd[@]}" </dev/null 2>"$T/$name.err") || rc=$?
+    out=$(cd / && timeout "$tmo" "${cmd[@]}" </dev/null 2>"$T/$name.err") || rc=$?
     took[$name]=$(elapsed "$t")
     if [ "$rc" != 0 ]; then
         [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/  stdout: /' >&2
-        [ "$rc" = 124 ] && ctr_fail "$name" "$name: ctr run timed out after 60s"
+        [ "$rc" = 124 ] && ctr_fail "$name" "$name: ctr run timed out after ${tmo}s (ENGINE_TIMEOUT)"
         ctr_fail "$name" "$name: ctr run exited $rc (expected 0 and output '$want')"
     fi
     if [ "$out" != "$want" ]; then
@@ -225,6 +238,7 @@ save_argv() {
         [ -f "$f" ] && cp "$f" "$(dirname "$argvlog")/containerd-${f##*/}" || true
     done
 }
+# shellcheck disable=SC2154 # assigned in the trap itself
 trap 'cleanup_rc=$?; save_argv; cleanup $cleanup_rc' EXIT
 
 check test1 "" --rootfs "$T/rootfs" test1 /bin/true
@@ -260,7 +274,7 @@ tar -C "$O" -cf "$T/image.tar" oci-layout index.json blobs
 say "built OCI archive $T/image.tar ($(stat -c %s "$T/image.tar") bytes, layer sha256:$diffid)"
 say "running: ${CTR[*]} images import --snapshotter native $T/image.tar"
 t=$(date +%s.%N)
-timeout 60 "${CTR[@]}" images import --snapshotter native "$T/image.tar" >"$T/import.out" 2>"$T/import.err" ||
+timeout "$tmo" "${CTR[@]}" images import --snapshotter native "$T/image.tar" >"$T/import.out" 2>"$T/import.err" ||
     ctr_fail import "ctr images import failed"
 took[import]=$(elapsed "$t")
 "${CTR[@]}" images ls -q 2>/dev/null | grep -qxF "$image" || ctr_fail import "image $image not listed after import"
@@ -268,3 +282,33 @@ say "ok: imported $image (${took[import]}s)"
 check test3 hi-image --snapshotter native "$image" test3 /bin/echo hi-image
 
 say "ok: containerd with $runtime: test1 ${took[test1]}s, test2 ${took[test2]}s, import ${took[import]}s, test3 ${took[test3]}s; whole script $(elapsed "$t0")s"
+[ "$extra" = 1 ] || exit 0
+
+# --- --extra: detached task, exec, ps, kill -------------------------------------
+ctrx() { # WHAT ARGS...: run ctr, stdout to $T/x.out, die on failure
+    local what=$1 rc=0
+    shift
+    say "running: ctr ... $*"
+    (cd / && timeout "$tmo" "${CTR[@]}" "$@" </dev/null >"$T/x.out" 2>"$T/x.err") || rc=$?
+    [ "$rc" = 0 ] || ctr_fail x "$what: ctr $1 exited $rc"
+}
+t=$(date +%s.%N)
+ctrx "run -d" run -d --runc-binary "$rt" --runc-root "$T/runc" --fifo-dir "$T/fifo" --null-io \
+    --cgroup "$cgname/test4" --rootfs "$T/rootfs" test4 /bin/sleep 60
+ctrx exec tasks exec --fifo-dir "$T/fifo" --exec-id e1 test4 /bin/echo exec-ok
+[ "$(cat "$T/x.out")" = exec-ok ] || die "exec: printed '$(head -c 200 "$T/x.out" | tr '\n' ' ')', not exec-ok"
+ctrx ps tasks ps test4
+stopped() { timeout 5 "${CTR[@]}" tasks ls 2>/dev/null | awk '$1 == "test4" {print $3}' | grep -q STOPPED; }
+# sleep as pid 1 ignores SIGTERM (no handler), as podman stop's first signal
+# does: after a second, SIGKILL.
+ctrx kill tasks kill --signal SIGTERM test4
+for ((i = 0; i < 10; i++)); do stopped && break; sleep 0.1; done
+if ! stopped; then
+    ctrx kill tasks kill --signal SIGKILL test4
+    for ((i = 0; i < 100; i++)); do stopped && break; sleep 0.1; done
+fi
+stopped || die "test4: task not stopped 10s after SIGKILL"
+ctrx "tasks delete" tasks delete test4
+ctrx "containers delete" containers delete test4
+[ -n "$(cgroup_leftovers "$cgname/test4")" ] && die "test4: cgroup $cgname/test4 still exists after delete"
+say "ok: run -d, exec, ps, kill, delete in $(elapsed "$t")s"

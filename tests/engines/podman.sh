@@ -16,6 +16,11 @@
 #   --cgroups disabled  `--cgroups=disabled`: no cgroupsPath at all, but podman
 #                    then calls the runtime with crun's global flag
 #                    `--cgroup-manager disabled` (runc rejects it).
+#   --cgroups default  no cgroup flags (the default when rootless: podman then
+#                    gives no cgroupsPath on cgroup v1).
+#   --extra          also: run -d sleep, exec (must print exec-ok), stop -t 2
+#                    (SIGTERM, then SIGKILL), rm; and run -t (a console socket;
+#                    must print hi).
 #   --log-argv FILE  wrap RUNTIME (argv-wrapper.sh) to append each call's argv,
 #                    stdio and cwd to FILE; the bundles' config.json are copied
 #                    next to FILE as podman-{root,rootless}-config.ID.json.
@@ -48,14 +53,16 @@ die() {
 }
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
-usage="usage: podman.sh [--rootless] [--cgroups parent|disabled] [--log-argv FILE] RUNTIME"
-rootless=0 argvlog= cgmode=
+become_subreaper "$0" "$@"
+usage="usage: podman.sh [--rootless] [--cgroups parent|disabled|default] [--extra] [--log-argv FILE] RUNTIME"
+rootless=0 argvlog='' cgmode='' extra=0
 while [ $# -gt 0 ]; do
     case $1 in
     --rootless) rootless=1; shift ;;
     --cgroups) cgmode=${2:-}; shift 2 || die "$usage" ;;
     --cgroups=*) cgmode=${1#--cgroups=}; shift ;;
     --log-argv) argvlog=${2:-}; shift 2 || die "$usage" ;;
+    --extra) extra=1; shift ;;
     --) shift; break ;;
     -*) die "unknown option $1 ($usage)" ;;
     *) break ;;
@@ -74,6 +81,9 @@ for t in podman conmon catatonit; do
     command -v "$t" >/dev/null || die "$t not found (apt-get install -y podman conmon catatonit)"
 done
 t0=$(date +%s.%N)
+# Seconds any one engine command may take (a hung runtime must not hang CI).
+tmo=${ENGINE_TIMEOUT:-60}
+case $tmo in "" | *[!0-9]*) die "ENGINE_TIMEOUT must be a number of seconds" ;; esac
 
 # --- as root with --rootless: re-run this script as nobody ------------------
 if [ "$rootless" = 1 ] && [ "$(id -u)" = 0 ]; then
@@ -93,8 +103,10 @@ if [ "$rootless" = 1 ] && [ "$(id -u)" = 0 ]; then
     cleanup_parent() {
         local rc=$?
         trap - EXIT
+        set +e
         # The child cleans up after itself; this is for a child that was killed.
         kill_procs_mentioning "$P"
+        kill_descendants
         rm -rf "$P"
         exit $rc
     }
@@ -105,10 +117,11 @@ if [ "$rootless" = 1 ] && [ "$(id -u)" = 0 ]; then
     chown $uid:$uid "$P/home" "$P/run" "$P/argv"
     args=()
     [ -n "$cgmode" ] && args=(--cgroups "$cgmode")
+    [ "$extra" = 1 ] && args+=(--extra)
     [ -n "$argvlog" ] && args+=(--log-argv "$P/argv/argv.log")
-    say "re-running as uid $uid: setpriv --reuid=$uid --regid=$uid --clear-groups env -i PATH=$PATH HOME=$P/home XDG_RUNTIME_DIR=$P/run bash $here/podman.sh ${args[*]} $runtime"
+    say "re-running as uid $uid: setpriv --reuid=$uid --regid=$uid --clear-groups env -i PATH=$PATH ENGINE_TIMEOUT=$tmo HOME=$P/home XDG_RUNTIME_DIR=$P/run bash $here/podman.sh ${args[*]} $runtime"
     rc=0
-    (cd / && setpriv --reuid=$uid --regid=$uid --clear-groups -- env -i PATH="$PATH" HOME="$P/home" \
+    (cd / && setpriv --reuid=$uid --regid=$uid --clear-groups -- env -i PATH="$PATH" ENGINE_TIMEOUT="$tmo" HOME="$P/home" \
         XDG_RUNTIME_DIR="$P/run" bash "$here/podman.sh" "${args[@]}" "$runtime" </dev/null) || rc=$?
     if [ -n "$argvlog" ]; then
         cat "$P/argv/argv.log" >>"$argvlog" 2>/dev/null
@@ -133,10 +146,19 @@ fi
 T=$(mktemp -d /tmp/nscell-eng-podman.XXXXXX)
 chmod 0700 "$T"
 cgname=nscell-eng-${T##*.}
+save_argv() {
+    [ -n "$argvlog" ] && [ -f "$T/argv/argv.log" ] || return 0
+    cat "$T/argv/argv.log" >>"$argvlog"
+    for f in "$T"/argv/config.*.json; do
+        [ -f "$f" ] && cp "$f" "$(dirname "$argvlog")/$tag-${f##*/}"
+    done
+    return 0
+}
 cleanup() {
     local rc=$? pid
     trap - EXIT
     set +e
+    save_argv
     if [ -n "${PODMAN_FLAGS+x}" ]; then
         # A failed run may leave the container (and its conmon) behind.
         podman "${PODMAN_FLAGS[@]}" rm -a -f -t 0 >/dev/null 2>&1
@@ -145,12 +167,15 @@ cleanup() {
         [ "$myuid" != 0 ] && podman "${PODMAN_FLAGS[@]}" unshare rm -rf "$T/storage" >/dev/null 2>&1
     fi
     # The rootless pause process (catatonit -P) keeps the user namespace alive.
+    # Killing it and everything else in its namespace also ends a container
+    # whose processes do not name our dir.
     for pid in $(cat "$T"/run/libpod/tmp/pause.pid "$T"/tmp/pause.pid 2>/dev/null); do
-        kill -9 "$pid" 2>/dev/null
+        userns_kill "$pid"
     done
     # conmon outlives `podman run --rm` a little (it runs the exit command).
     wait_procs_mentioning "$T" 5 || say "warning: processes still running in $T after 5s, killing them"
     kill_procs_mentioning "$T"
+    kill_descendants
     [ "$myuid" = 0 ] && umount_under "$T"
     [ "$cgmode" = parent ] && cgroup_remove "$cgname"
     rm -rf "$T" 2>/dev/null || say "warning: could not remove all of $T"
@@ -231,18 +256,41 @@ cmd=(podman "${PODMAN_FLAGS[@]}" run --rm --network none "${cgargs[@]}"
 say "running: ${cmd[*]}"
 rc=0
 t1=$(date +%s.%N)
-out=$(cd / && "${cmd[@]}" </dev/null 2>"$T/stderr") || rc=$?
+out=$(cd / && timeout "$tmo" "${cmd[@]}" </dev/null 2>"$T/stderr") || rc=$?
 trun=$(elapsed "$t1")
-if [ -n "$argvlog" ] && [ -f "$T/argv/argv.log" ]; then
-    cat "$T/argv/argv.log" >>"$argvlog"
-    for f in "$T"/argv/config.*.json; do
-        [ -f "$f" ] && cp "$f" "$(dirname "$argvlog")/$tag-${f##*/}" || true
-    done
-fi
 if [ "$rc" != 0 ] || [ "$out" != hi ]; then
+    [ "$rc" = 124 ] && die "podman run ($mode) did not finish within ${tmo}s (ENGINE_TIMEOUT)"
     sed 's/^/  podman stderr: /' "$T/stderr" >&2
     [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/  podman stdout: /' >&2
     die "podman run ($mode) exited $rc and printed '$(printf '%s' "$out" | head -c 200 | tr '\n' ' ')', not 'hi'"
 fi
 [ -s "$T/stderr" ] && sed 's/^/  podman stderr: /' "$T/stderr" >&2
 say "ok: podman run ($mode) printed hi; podman run took ${trun}s, whole script $(elapsed "$t0")s"
+[ "$extra" = 1 ] || exit 0
+
+# --- --extra: detached, exec, stop, tty -----------------------------------------
+P2=("${PODMAN_FLAGS[@]}")
+common=(--network none "${cgargs[@]}" --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc"
+    --rootfs "$T/rootfs")
+podx() { # WHAT ARGS...: run podman, stdout to $T/x.out, die on failure
+    local what=$1 rc=0
+    shift
+    say "running: podman ... $*"
+    (cd / && timeout "$tmo" podman "${P2[@]}" "$@" </dev/null >"$T/x.out" 2>"$T/x.err") || rc=$?
+    [ "$rc" = 124 ] && die "$what ($mode): podman $1 did not finish within ${tmo}s (ENGINE_TIMEOUT)"
+    if [ "$rc" != 0 ]; then
+        sed 's/^/  podman stderr: /' "$T/x.err" >&2
+        die "$what ($mode): podman $1 exited $rc"
+    fi
+}
+t1=$(date +%s.%N)
+podx "run -d" run -d --name nscell-bg "${common[@]}" /bin/sleep 60
+podx exec exec nscell-bg /bin/echo exec-ok
+[ "$(cat "$T/x.out")" = exec-ok ] || die "exec ($mode): printed '$(head -c 200 "$T/x.out" | tr '\n' ' ')', not exec-ok"
+podx stop stop -t 2 nscell-bg
+podx rm rm nscell-bg
+say "ok: run -d, exec, stop, rm ($mode) in $(elapsed "$t1")s"
+t1=$(date +%s.%N)
+podx "run -t" run --rm -t "${common[@]}" /bin/sh -c 'echo hi'
+[ "$(tr -d '\r' <"$T/x.out")" = hi ] || die "run -t ($mode): printed '$(head -c 200 "$T/x.out" | tr '\r\n' '  ')', not hi"
+say "ok: run -t ($mode) printed hi in $(elapsed "$t1")s"
