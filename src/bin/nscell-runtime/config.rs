@@ -447,10 +447,12 @@ pub fn build(spec: &Spec, bundle: &Path, o: &Options) -> Result<Built> {
             sb.gid_map(IdMap::new(m.container_id(), m.host_id(), m.size()));
         }
     }
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+    // In a UTS namespace it joins (a pod's), the names are the namespace's own.
+    let own_uts = new.contains(Namespaces::UTS);
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty() && own_uts) {
         sb.hostname(h);
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty() && own_uts) {
         sb.domainname(d);
     }
 

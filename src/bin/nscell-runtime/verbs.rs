@@ -452,7 +452,8 @@ fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let st = c.status();
-    if matches!(st, Status::Running | Status::Paused) && !force {
+    // The runtime spec: deleting a container that is not stopped changes nothing and fails.
+    if st != Status::Stopped && !force {
         return Err(format!(
             "cannot delete container {id:?} that is {}: stop it or use --force",
             st.name()
