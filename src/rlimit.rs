@@ -45,6 +45,30 @@ pub enum Resource {
     /// `RLIMIT_MEMLOCK`: memory locked with `mlock`, in bytes.
     #[doc(alias = "RLIMIT_MEMLOCK")]
     Memlock,
+    /// `RLIMIT_DATA`: the data segment's size.
+    #[doc(alias = "RLIMIT_DATA")]
+    Data,
+    /// `RLIMIT_LOCKS`: file locks.
+    #[doc(alias = "RLIMIT_LOCKS")]
+    Locks,
+    /// `RLIMIT_MSGQUEUE`: bytes in POSIX message queues.
+    #[doc(alias = "RLIMIT_MSGQUEUE")]
+    Msgqueue,
+    /// `RLIMIT_NICE`: the ceiling of the nice value.
+    #[doc(alias = "RLIMIT_NICE")]
+    Nice,
+    /// `RLIMIT_RTPRIO`: the real-time priority.
+    #[doc(alias = "RLIMIT_RTPRIO")]
+    Rtprio,
+    /// `RLIMIT_RTTIME`: CPU time under real-time scheduling, µs.
+    #[doc(alias = "RLIMIT_RTTIME")]
+    Rttime,
+    /// `RLIMIT_SIGPENDING`: queued signals.
+    #[doc(alias = "RLIMIT_SIGPENDING")]
+    Sigpending,
+    /// `RLIMIT_RSS`: resident set (ignored by Linux).
+    #[doc(alias = "RLIMIT_RSS")]
+    Rss,
 }
 
 impl Resource {
@@ -60,6 +84,14 @@ impl Resource {
             "NPROC" => Resource::Nproc,
             "STACK" => Resource::Stack,
             "MEMLOCK" => Resource::Memlock,
+            "DATA" => Resource::Data,
+            "LOCKS" => Resource::Locks,
+            "MSGQUEUE" => Resource::Msgqueue,
+            "NICE" => Resource::Nice,
+            "RTPRIO" => Resource::Rtprio,
+            "RTTIME" => Resource::Rttime,
+            "SIGPENDING" => Resource::Sigpending,
+            "RSS" => Resource::Rss,
             _ => return None,
         })
     }
@@ -75,6 +107,14 @@ impl Resource {
             Resource::Nproc => R::Nproc,
             Resource::Stack => R::Stack,
             Resource::Memlock => R::Memlock,
+            Resource::Data => R::Data,
+            Resource::Locks => R::Locks,
+            Resource::Msgqueue => R::Msgqueue,
+            Resource::Nice => R::Nice,
+            Resource::Rtprio => R::Rtprio,
+            Resource::Rttime => R::Rttime,
+            Resource::Sigpending => R::Sigpending,
+            Resource::Rss => R::Rss,
         }
     }
 }

@@ -1442,3 +1442,22 @@ fn a_gate_refuses_an_init_and_a_detached_sandbox_outlives_its_handle() {
     .unwrap();
     assert_eq!(status.terminating_signal(), Some(libc::SIGKILL));
 }
+
+#[test]
+fn a_gated_sandbox_that_cannot_report_its_failure_is_still_a_failed_spawn() {
+    // Without no_new_privs the filter goes in before the capabilities (it needs CAP_SYS_ADMIN
+    // then): one that refuses sendto leaves the child no way to say it reached its gate.
+    let dir = common::TempDir::new("gate-mute");
+    let (_, reader) = gate_fifo(&dir);
+    let mut filter = nscell::seccomp::Filter::new(nscell::seccomp::Action::Allow);
+    filter.rule(nscell::seccomp::Rule::deny("sendto"));
+    let mut sb = common::minimal("true");
+    sb.namespaces(Namespaces::USER | Namespaces::PID | Namespaces::MOUNT)
+        .no_new_privs(false)
+        .seccomp_program(&filter.compile().unwrap())
+        .start_gate(reader);
+    let e = sb.spawn().expect_err("no word from the child is no success");
+    assert_eq!(e.step(), Some(nscell::Step::StartGate), "{e}");
+    assert!(e.to_string().contains("no_new_privs"), "{e}");
+    assert!(common::lasting_zombie_children().is_empty());
+}

@@ -18,6 +18,12 @@ impl Channel {
         (fd >= 0).then(|| unsafe { BorrowedFd::borrow_raw(fd) })
     }
 
+    /// Sends `word`, and says whether it went (a seccomp filter may refuse `sendto`).
+    pub(crate) fn send_word(&self, word: u64) -> Result<(), Errno> {
+        let fd = self.borrow().ok_or(Errno::BADF)?;
+        rustix::net::send(fd, &word.to_ne_bytes(), SendFlags::NOSIGNAL).map(|_| ())
+    }
+
     /// Sends the failure record (best effort: the record is in the plan's memory too).
     pub(crate) fn send_record(&self, word: u64) {
         if let Some(fd) = self.borrow() {

@@ -215,6 +215,9 @@ fn top_at(root: BorrowedFd<'_>, plan: &FsPlan<'_>, dest: &[Comp]) -> Result<Owne
 /// A new, detached filesystem of type `fstype`, configured with `opts`.
 fn new_fs(fstype: &CStr, opts: &[(&CStr, &CStr)], attrs: A) -> Result<OwnedFd, Errno> {
     let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
+    // Named after its type in /proc/self/mountinfo ("proc", "tmpfs"), as mount(8) names them
+    // and OCI configs give their sources, rather than the new mount API's "none".
+    rustix::mount::fsconfig_set_string(&fs, c"source", fstype)?;
     for (key, value) in opts {
         rustix::mount::fsconfig_set_string(&fs, *key, *value)?;
     }

@@ -141,14 +141,17 @@ const fn bit(sig: c_int) -> u64 {
 pub(crate) fn start_gate(plan: &Plan<'_>) -> Result<(), Failure> {
     use rustix::event::{PollFd, PollFlags, poll};
     let gate = plan.gate_fd.load(Ordering::Relaxed);
-    let Ok(gate_nr) = u32::try_from(gate) else { return Ok(()) };
-    if plan.lifecycle.start_gate.is_none() {
+    if gate < 0 || plan.lifecycle.start_gate.is_none() {
         return Ok(());
     }
     sys::prctl(PR_SET_DUMPABLE, 0, 0).map_err(fail(Step::StartGate))?;
-    if let Ok(end) = u32::try_from(plan.channel.fd()) {
+    // Plain `close`, which any seccomp filter installed already (without no_new_privs) allows
+    // where it allows the program to run at all (close_range is newer).
+    let end = plan.channel.fd();
+    if end >= 0 {
+        plan.channel.send_word(crate::plan::GATE_REACHED).map_err(fail(Step::StartGate))?;
+        sys::close(end).map_err(fail(Step::StartGate))?;
         plan.channel.set(-1);
-        sys::close_range(end, end).map_err(fail(Step::StartGate))?;
     }
     // SAFETY: the gate stays open in this task until the close below (place_fds kept it).
     let fd = unsafe { BorrowedFd::borrow_raw(gate) };
@@ -169,7 +172,7 @@ pub(crate) fn start_gate(plan: &Plan<'_>) -> Result<(), Failure> {
             Err(_) => sys::exit(SETUP_FAILED),
         }
     }
-    let _ = sys::close_range(gate_nr, gate_nr);
+    let _ = sys::close(gate);
     Ok(())
 }
 

@@ -551,6 +551,13 @@ pub(crate) const NO_INTERNAL_PROCESSES: &str = "cgroup v2 enables controllers on
 fn hint(step: Step, errno: i32, userns: bool) -> Option<String> {
     let denied = errno == libc::EPERM || errno == libc::EACCES;
     match step {
+        Step::StartGate if errno == libc::ECHILD => Some(
+            "the sandbox ended before its start gate without saying why: without no_new_privs \
+             the seccomp filter goes in before the capabilities are set, and it refuses a \
+             system call of the rest of the setup (capset, prctl, close, ppoll, read, sendto); \
+             allow those or set no_new_privs"
+                .to_string(),
+        ),
         Step::Clone => match errno {
             libc::EPERM | libc::EACCES | libc::EUSERS if userns => {
                 userns_restriction().or_else(|| {

@@ -174,6 +174,10 @@ const CHECKPOINT_TAG: u64 = 2 << 56;
 /// existing namespaces, gives its pid in the caller's PID namespace.
 const SUCCESSOR_TAG: u64 = 3 << 56;
 
+/// The message a gated sandbox sends when it is set up and waits at its start gate
+/// ([`crate::Sandbox::start_gate`]): EOF without it means the setup ended short.
+pub(crate) const GATE_REACHED: u64 = 4 << 56;
+
 /// The message that names the sandbox's first task after a join (its pid as the caller sees it).
 pub(crate) const fn successor_message(pid: i32) -> u64 {
     SUCCESSOR_TAG | pid as u32 as u64

@@ -256,7 +256,7 @@ pub(crate) fn spawn<'a>(
     let (pid, pidfd) = clone_blocked(plan, &stack, flags, entry).map_err(clone_err)?;
     // From here the child runs beside us on `stack`, reading `plan`: both must outlive it, which
     // `Setup` ensures on every path out of this function, unwinding included.
-    let mut setup = Setup { fd: Some(ours.as_fd()), successor: None, killing: false };
+    let mut setup = Setup { fd: Some(ours.as_fd()), successor: None, killing: false, gated: false };
     drop(theirs);
 
     let (word, cut, acted) = setup.follow(&mut hooks, pid, bound, pidfd.as_fd(), &plan.kill_gate);
@@ -301,6 +301,14 @@ pub(crate) fn spawn<'a>(
             return Err(SpawnError::Parent(Error::SetupInterrupted));
         }
         None => {}
+    }
+    if acted.is_ok() && word == 0 && plan.lifecycle.start_gate.is_some() && !setup.gated {
+        // It ended before its gate without a record: the record could not be sent (a seccomp
+        // filter installed without no_new_privs refuses a later step, and sending). It may
+        // wait at its gate all the same: killed, then reaped.
+        let _ = sys::pidfd_send_signal(pidfd.as_raw_fd(), sys::SIGKILL);
+        reap(&pidfd);
+        return Err(SpawnError::Parent(Error::setup(Step::StartGate, None, libc::ECHILD)));
     }
     match acted {
         Ok(()) => finish(plan, pid, pidfd),
@@ -376,6 +384,8 @@ struct Setup<'a> {
     successor: Option<i32>,
     /// The setup is being cut short: a first task that announces itself now is killed.
     killing: bool,
+    /// A gated sandbox said it waits at its start gate.
+    gated: bool,
 }
 
 /// What the parent made of one message of the child's.
@@ -386,6 +396,8 @@ enum Message {
     Record(u64),
     /// After joins: the sandbox's first task's pid.
     Successor(i32),
+    /// It waits at its start gate.
+    Gated,
     /// The child waits at a checkpoint.
     At(Checkpoint),
     /// Nothing that makes sense (it is ignored).
@@ -407,6 +419,9 @@ impl Setup<'_> {
         let word = u64::from_ne_bytes(buf);
         if Failure::decode(word).is_some() {
             return Message::Record(word);
+        }
+        if word == crate::plan::GATE_REACHED {
+            return Message::Gated;
         }
         if let Some(pid) = crate::plan::successor_of(word) {
             return Message::Successor(pid);
@@ -437,6 +452,7 @@ impl Setup<'_> {
                 Message::End => return (word, None, acted),
                 Message::Record(w) => word = w,
                 Message::Successor(p) => self.successor = Some(p),
+                Message::Gated => self.gated = true,
                 Message::At(at) => {
                     // After a hook failed, no other runs: the child is told to leave. After
                     // joins the hooks act on the sandbox's first task, which announced itself

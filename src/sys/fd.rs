@@ -13,6 +13,13 @@ pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     check(ret).map(|_| ())
 }
 
+/// [`close(fd)`](https://man7.org/linux/man-pages/man2/close.2.html) of a number the caller
+/// owns and no longer uses (raw: no `errno`).
+pub fn close(fd: c_int) -> Result<(), Errno> {
+    // SAFETY: integers only; the caller gives up `fd`.
+    check(unsafe { syscall4(nr::CLOSE, fd as usize, 0, 0, 0) }).map(|_| ())
+}
+
 /// `dup3(old, new, 0)`: `new` becomes a copy of `old` without `O_CLOEXEC`.
 pub fn dup3(old: c_int, new: c_int) -> Result<(), Errno> {
     // SAFETY: integers only.

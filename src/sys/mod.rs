@@ -50,7 +50,7 @@ pub use clone::{
     CLONE_PARENT, CLONE_PIDFD, CLONE_VFORK, CLONE_VM, Clone3, clone, clone_on_stack,
     clone_on_stack_settid, clone3, clone3_available,
 };
-pub use fd::{close_range, dup3, dupfd_cloexec, read_lock};
+pub use fd::{close, close_range, dup3, dupfd_cloexec, read_lock};
 pub use keyring::{join_session_keyring, session_keyring_id};
 pub use landlock::{landlock_abi, landlock_add_path_rule, landlock_restrict_self};
 pub use mount::{AT_EMPTY_PATH, AT_RECURSIVE, fchmodat2, mount_setattr};

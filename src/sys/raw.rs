@@ -16,6 +16,7 @@ pub(super) mod nr {
     pub const RT_SIGPROCMASK: usize = 14;
     pub const EXIT_GROUP: usize = 231;
     pub const CLOSE_RANGE: usize = 436;
+    pub const CLOSE: usize = 3;
     pub const PRCTL: usize = 157;
     pub const SECCOMP: usize = 317;
     pub const DUP3: usize = 292;
@@ -49,6 +50,7 @@ pub(super) mod nr {
     pub const RT_SIGPROCMASK: usize = 135;
     pub const EXIT_GROUP: usize = 94;
     pub const CLOSE_RANGE: usize = 436;
+    pub const CLOSE: usize = 57;
     pub const PRCTL: usize = 167;
     pub const SECCOMP: usize = 277;
     pub const DUP3: usize = 24;
