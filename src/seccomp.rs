@@ -604,6 +604,13 @@ const ARCH_ONLY: &[(&str, libc::c_long)] = syscalls!(
     SYS_signalfd,
     SYS_eventfd,
     SYS_renameat,
+    SYS_get_thread_area,
+    SYS_set_thread_area,
+    SYS_epoll_ctl_old,
+    SYS_epoll_wait_old,
+    SYS_getrlimit,
+    SYS_setrlimit,
+    SYS_sync_file_range,
 );
 #[cfg(target_arch = "aarch64")]
 const ARCH_ONLY: &[(&str, libc::c_long)] = &[];

@@ -304,7 +304,9 @@ fn mounts_masked_and_read_only_paths_hold_inside() {
     let script = "cat /data/f; touch /data/g 2>/dev/null && echo data-writable; \
         cat /proc/kallsyms | wc -c; ls /proc/acpi | wc -l; \
         (echo 1 > /proc/sys/kernel/ns_last_pid) 2>/dev/null && echo sys-writable; \
-        touch /tmp/t && echo tmp-ok; echo x > /proc/self/comm && echo proc-writable";
+        touch /tmp/t && echo tmp-ok; echo x > /proc/self/comm && echo proc-writable; \
+        grep -q '^sysfs /sys sysfs ro,' /proc/mounts && echo own-sysfs; \
+        grep -q '^shm /dev/shm tmpfs' /proc/mounts && echo shm-named";
     let b = Bundle::new("oci-mounts", &["sh", "-c", script]);
     std::os::unix::fs::symlink("busybox", b.dir.join("rootfs/bin/wc")).unwrap();
     b.edit(|c| {
@@ -318,7 +320,7 @@ fn mounts_masked_and_read_only_paths_hold_inside() {
     b.ok(&["start", "m1"]);
     b.wait_stopped("m1");
     b.delete("m1", pid);
-    assert_eq!(b.output("m1"), "host data\n0\n0\ntmp-ok\nproc-writable\n");
+    assert_eq!(b.output("m1"), "host data\n0\n0\ntmp-ok\nproc-writable\nown-sysfs\nshm-named\n");
 }
 
 #[test]

@@ -217,7 +217,9 @@ fn new_fs(fstype: &CStr, opts: &[(&CStr, &CStr)], attrs: A) -> Result<OwnedFd, E
     let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
     // Named after its type in /proc/self/mountinfo ("proc", "tmpfs"), as mount(8) names them
     // and OCI configs give their sources, rather than the new mount API's "none".
-    rustix::mount::fsconfig_set_string(&fs, c"source", fstype)?;
+    if !opts.iter().any(|(key, _)| *key == c"source") {
+        rustix::mount::fsconfig_set_string(&fs, c"source", fstype)?;
+    }
     for (key, value) in opts {
         rustix::mount::fsconfig_set_string(&fs, *key, *value)?;
     }
@@ -622,6 +624,7 @@ fn step_of(kind: &Kind<'_>) -> Step {
         Kind::Proc => Step::MountProcAt,
         Kind::Dev => Step::MountDev,
         Kind::Mqueue => Step::MountMqueue,
+        Kind::Sysfs => Step::MountSysfs,
         Kind::Dir { .. } => Step::CreateDir,
         Kind::Symlink { .. } => Step::CreateSymlink,
         Kind::File { .. } => Step::CreateFile,
@@ -705,6 +708,11 @@ fn apply_one(
         }
         Kind::Mqueue => {
             let mnt = new_fs(c"mqueue", &[], nosuid_nodev | A::MOUNT_ATTR_NOEXEC)?;
+            attach(&mnt, &ensure_dirs(root, &op.dest, op.parent_mode, 0o755)?)
+        }
+        Kind::Sysfs => {
+            let ro = A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOEXEC;
+            let mnt = new_fs(c"sysfs", &[], nosuid_nodev | ro)?;
             attach(&mnt, &ensure_dirs(root, &op.dest, op.parent_mode, 0o755)?)
         }
         Kind::Dev => make_dev(root, plan, op),
@@ -907,7 +915,8 @@ fn make_dev(root: BorrowedFd<'_>, plan: &FsPlan<'_>, op: &Planned<'_>) -> Result
         A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NOEXEC,
     );
     attach(&pts?, &sub(c"pts")?)?;
-    let shm = new_fs(c"tmpfs", &[(c"mode", c"1777")], nosuid_nodev)?;
+    // Its source reads "shm", as runc's and Docker's do (and OCI configs give it).
+    let shm = new_fs(c"tmpfs", &[(c"source", c"shm"), (c"mode", c"1777")], nosuid_nodev)?;
     attach(&shm, &sub(c"shm")?)
 }
 

@@ -231,6 +231,8 @@ steps! {
     /// Getting ready to wait at the start gate ([`start_gate`](crate::Sandbox::start_gate)):
     /// making the waiting task non-dumpable, handing the setup channel back.
     StartGate => "wait at the start gate",
+    /// Mounting a sysfs ([`sysfs`](crate::Sandbox::sysfs)).
+    MountSysfs => "mount sysfs on",
     /// Writing a kernel parameter ([`sysctl`](crate::Sandbox::sysctl)) under `/proc/sys`.
     #[doc(alias = "sysctl")]
     Sysctl => "set the kernel parameter",

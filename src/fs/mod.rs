@@ -105,6 +105,10 @@ pub(crate) enum Op {
     Mqueue {
         dest: PathBuf,
     },
+    /// A sysfs ([`Sandbox::sysfs`](crate::Sandbox::sysfs)).
+    Sysfs {
+        dest: PathBuf,
+    },
     Dir {
         dest: PathBuf,
         mode: Option<u32>,
@@ -147,6 +151,7 @@ impl Op {
             | Op::Proc { dest }
             | Op::Dev { dest }
             | Op::Mqueue { dest }
+            | Op::Sysfs { dest }
             | Op::Dir { dest, .. }
             | Op::Symlink { dest, .. }
             | Op::File { dest, .. }
@@ -177,6 +182,7 @@ impl Op {
             | Op::Proc { dest }
             | Op::Dev { dest }
             | Op::Mqueue { dest }
+            | Op::Sysfs { dest }
             | Op::Dir { dest, .. }
             | Op::File { dest, .. }
             | Op::RemountRo { dest }
@@ -204,6 +210,7 @@ impl Op {
             Op::Proc { .. } => "proc",
             Op::Dev { .. } => "dev",
             Op::Mqueue { .. } => "mqueue",
+            Op::Sysfs { .. } => "sysfs",
             Op::Dir { .. } => "dir",
             Op::Symlink { .. } => "symlink",
             Op::File { .. } => "file",
@@ -249,6 +256,7 @@ pub(crate) enum Kind<'a> {
     Proc,
     Dev,
     Mqueue,
+    Sysfs,
     Dir {
         mode: u32,
     },
@@ -551,6 +559,7 @@ fn prepare<'a>(
             Op::Proc { dest } => (Kind::Proc, dest, false, 0, None),
             Op::Dev { dest } => (Kind::Dev, dest, false, DEV_NODES.len(), None),
             Op::Mqueue { dest } => (Kind::Mqueue, dest, false, 0, None),
+            Op::Sysfs { dest } => (Kind::Sysfs, dest, false, 0, None),
             Op::Dir { dest, mode } => {
                 let mode = mode_ok(mode.unwrap_or(0o755))?;
                 (Kind::Dir { mode }, dest, false, 0, Some(mode))
@@ -733,6 +742,7 @@ fn describe(cfg: &FsConfig, f: &Failure, namespaces: Namespaces) -> Option<Error
             | Step::MountProcAt
             | Step::MountDev
             | Step::MountMqueue
+            | Step::MountSysfs
             | Step::CreateDir
             | Step::CreateSymlink
             | Step::CreateFile
@@ -801,6 +811,11 @@ fn describe(cfg: &FsConfig, f: &Failure, namespaces: Namespaces) -> Option<Error
         (Step::MountProcAt, libc::EPERM) => Some(
             "in a user namespace a procfs can be mounted only for a PID namespace the user \
              namespace owns (add Namespaces::PID)"
+                .into(),
+        ),
+        (Step::MountSysfs, libc::EPERM) => Some(
+            "in a user namespace a sysfs can be mounted only for a network namespace the user \
+             namespace owns (add Namespaces::NET), or bind the host's /sys read-only instead"
                 .into(),
         ),
         (Step::MountMqueue, libc::EPERM) => Some(

@@ -134,6 +134,13 @@ impl Sandbox {
         self.fs_op(Op::Dev { dest: dest.as_ref().into() })
     }
 
+    /// Mounts a fresh sysfs on `dest`, read-only (`nosuid`, `nodev`, `noexec`): it shows the
+    /// sandbox's own network devices. Without root it needs a new network namespace
+    /// ([`Namespaces::NET`](crate::Namespaces::NET)), which the sandbox's user namespace owns.
+    pub fn sysfs(&mut self, dest: impl AsRef<Path>) -> &mut Self {
+        self.fs_op(Op::Sysfs { dest: dest.as_ref().into() })
+    }
+
     /// Mounts a POSIX message queue filesystem on `dest` (needs [`Namespaces::IPC`](crate::Namespaces::IPC) without root).
     #[doc(alias = "--mqueue")]
     pub fn mqueue(&mut self, dest: impl AsRef<Path>) -> &mut Self {

@@ -58,8 +58,8 @@ pub enum FsOp {
         mode: Option<u32>,
     },
     Mqueue(PathBuf),
-    /// `sysfs`: the host's `/sys`, read-only (a sysfs of the container's own needs a network
-    /// namespace the runtime's user namespace owns).
+    /// `sysfs`: a read-only sysfs of the container's own with a network namespace of its
+    /// own, else the host's `/sys` bound read-only.
     Sysfs(PathBuf),
     Cgroup(PathBuf),
     /// A masked file: an empty read-only file over it.
@@ -179,7 +179,7 @@ pub fn plan_fs(
     Ok(ops)
 }
 
-fn apply_fs(sb: &mut Sandbox, ops: &[FsOp], has_limits: bool) {
+fn apply_fs(sb: &mut Sandbox, ops: &[FsOp], has_limits: bool, own_net: bool) {
     for op in ops {
         match op {
             FsOp::Root { path, read_only: true } => sb.ro_bind(path, "/"),
@@ -191,6 +191,8 @@ fn apply_fs(sb: &mut Sandbox, ops: &[FsOp], has_limits: bool) {
             FsOp::Dev(d) => sb.dev(d),
             FsOp::Tmpfs { dest, size, mode } => sb.tmpfs_with(dest, *size, *mode),
             FsOp::Mqueue(d) => sb.mqueue(d),
+            // A sysfs of its own needs a network namespace of its own.
+            FsOp::Sysfs(d) if own_net => sb.sysfs(d),
             FsOp::Sysfs(d) => sb.ro_bind("/sys", d),
             FsOp::Cgroup(d) if has_limits => sb.cgroup_view(d),
             // Without a cgroup of its own: the host's /sys (read-only) shows the hierarchy.
@@ -477,7 +479,7 @@ pub fn build(spec: &Spec, bundle: &Path, o: &Options) -> Result<Built> {
         bundle,
         &|p| kind_in(&root_path, p),
     )?;
-    apply_fs(&mut sb, &ops, has_limits);
+    apply_fs(&mut sb, &ops, has_limits, new.contains(Namespaces::NET));
     for d in linux.devices().as_deref().unwrap_or_default() {
         // mknod and the device cgroup are root's: the host's node, bound (as rootless runc).
         if !d.path().exists() {

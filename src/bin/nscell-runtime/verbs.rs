@@ -325,14 +325,21 @@ fn not_dumpable() -> Result<()> {
         .map_err(|e| format!("cannot make the runtime non-dumpable: {e}"))
 }
 
-fn create(g: &Global, c: Create) -> Result<()> {
+/// What create and run start with: the container's directory (made and locked), what undoes
+/// it on failure, and the prepared builder (with the cgroupsPath directories made).
+fn begin(g: &Global, c: &Create) -> Result<(PathBuf, std::fs::File, Undo, Prepared)> {
     let root = state::root_dir(g)?;
-    let (dir, _lock) = new_container_dir(&root, &c.id)?;
+    let (dir, lock) = new_container_dir(&root, &c.id)?;
     let mut undo = Undo(Some(dir.clone()), Vec::new());
-    let mut p = prepare(g, &c, &dir, &c.id)?;
+    let p = prepare(g, c, &dir, &c.id)?;
     if let Some(path) = &p.built.cgroup_parent {
         undo.1 = crate::cgroups::make(path)?;
     }
+    Ok((dir, lock, undo, p))
+}
+
+fn create(g: &Global, c: Create) -> Result<()> {
+    let (dir, _lock, mut undo, mut p) = begin(g, &c)?;
     if p.built.terminal && c.console_socket.is_none() {
         return Err("process.terminal is true: create needs --console-socket".into());
     }
@@ -484,13 +491,7 @@ fn delete(g: &Global, id: &str, force: bool) -> Result<()> {
 
 /// `run`: create and start in one, then wait (or, with `--detach`, leave it running).
 fn run_container(g: &Global, c: Create) -> Result<u8> {
-    let root = state::root_dir(g)?;
-    let (dir, _lock) = new_container_dir(&root, &c.id)?;
-    let mut undo = Undo(Some(dir.clone()), Vec::new());
-    let mut p = prepare(g, &c, &dir, &c.id)?;
-    if let Some(path) = &p.built.cgroup_parent {
-        undo.1 = crate::cgroups::make(path)?;
-    }
+    let (dir, _lock, mut undo, mut p) = begin(g, &c)?;
     let forwarder = if c.detach {
         None
     } else {
