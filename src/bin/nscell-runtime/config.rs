@@ -385,12 +385,15 @@ fn harden(
     Ok(terminal)
 }
 
-/// The process of `spec` (an `exec`'s): its settings and hardening, no root, no namespaces.
-pub fn build_exec(spec: &Spec, o: &Options) -> Result<Built> {
-    let process = spec.process().as_ref().ok_or("exec: no process")?;
+/// An `exec`'s `process`, hardened as the container's `linux` says (its seccomp profile): no
+/// root, no namespaces of its own.
+pub fn build_exec(
+    process: &oci_spec::runtime::Process,
+    linux: &Linux,
+    o: &Options,
+) -> Result<Built> {
     let mut sb = process_part(process)?;
-    let linux = spec.linux().clone().unwrap_or_default();
-    let terminal = harden(&mut sb, process, &linux, o)?;
+    let terminal = harden(&mut sb, process, linux, o)?;
     Ok(Built {
         sandbox: sb,
         terminal,

@@ -241,7 +241,8 @@ struct Prepared {
     annotations: Value,
 }
 
-fn prepare(g: &Global, c: &Create, dir: &Path, id: &str) -> Result<Prepared> {
+fn prepare(g: &Global, c: &Create) -> Result<Prepared> {
+    let id = c.id.as_str();
     let bundle = std::fs::canonicalize(&c.bundle)
         .map_err(|e| format!("bundle {}: {e}", c.bundle.display()))?;
     let spec = load_spec(&bundle)?;
@@ -278,7 +279,6 @@ fn prepare(g: &Global, c: &Create, dir: &Path, id: &str) -> Result<Prepared> {
             Ok(())
         });
     }
-    let _ = dir;
     Ok(Prepared { built, bundle, annotations })
 }
 
@@ -331,7 +331,7 @@ fn begin(g: &Global, c: &Create) -> Result<(PathBuf, std::fs::File, Undo, Prepar
     let root = state::root_dir(g)?;
     let (dir, lock) = new_container_dir(&root, &c.id)?;
     let mut undo = Undo(Some(dir.clone()), Vec::new());
-    let p = prepare(g, c, &dir, &c.id)?;
+    let p = prepare(g, c)?;
     if let Some(path) = &p.built.cgroup_parent {
         undo.1 = crate::cgroups::make(path)?;
     }
@@ -580,26 +580,11 @@ fn exec(g: &Global, e: Exec) -> Result<u8> {
         user.set_gid(gid.parse().map_err(|_| format!("--user {u}: not uid[:gid]"))?);
         process.set_user(user);
     }
-    // The exec'd process: the container's process settings, in its namespaces, no new root.
-    let mut spec2 = spec.clone().unwrap_or_default();
-    spec2.set_process(Some(process));
-    spec2.set_mounts(Some(Vec::new()));
-    let mut linux = spec2.linux().clone().unwrap_or_default();
-    linux.set_namespaces(Some(Vec::new()));
-    linux.set_uid_mappings(None);
-    linux.set_gid_mappings(None);
-    linux.set_resources(None);
-    linux.set_cgroups_path(None);
-    linux.set_masked_paths(None);
-    linux.set_readonly_paths(None);
-    linux.set_devices(None);
-    linux.set_sysctl(None);
-    spec2.set_linux(Some(linux));
-    spec2.set_hooks(None);
-    spec2.set_hostname(None);
-    spec2.set_domainname(None);
+    // The exec'd process, with the container's seccomp profile, in its namespaces (joined
+    // below), no new root.
+    let linux = spec.as_ref().and_then(|s| s.linux().clone()).unwrap_or_default();
     let opts = Options { rootless: false, no_new_keyring: true, systemd_cgroup: false };
-    let mut built = config::build_exec(&spec2, &opts)?;
+    let mut built = config::build_exec(&process, &linux, &opts)?;
     let sb: &mut Sandbox = &mut built.sandbox;
     sb.namespaces(Namespaces::empty());
     for (flag, name) in [
